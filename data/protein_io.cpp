@@ -1,0 +1,391 @@
+// mmCIF / PDB <-> Protein through gemmi. The only translation unit that instantiates
+// gemmi's writers (GEMMI_WRITE_IMPLEMENTATION), which keeps the heavy headers in one place.
+#define GEMMI_WRITE_IMPLEMENTATION
+#include <gemmi/align.hpp>
+#include <gemmi/cif.hpp>
+#include <gemmi/mmcif.hpp>
+#include <gemmi/mmread.hpp>
+#include <gemmi/modify.hpp>
+#include <gemmi/pdb.hpp>
+#include <gemmi/polyheur.hpp>
+#include <gemmi/resinfo.hpp>
+#include <gemmi/to_cif.hpp>
+#include <gemmi/to_mmcif.hpp>
+#include <gemmi/to_pdb.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include "data/parse_error.h"
+#include "data/protein.h"
+#include "data/residue_constants.h"
+#include "data/text_file.h"
+
+namespace fold::data {
+
+namespace {
+
+struct Loaded {
+  gemmi::Structure st;
+  std::string format;
+  std::string release_date;
+  std::string method;
+};
+
+std::string lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string first_value(const gemmi::cif::Block& block, const std::string& tag) {
+  const std::string* v = block.find_value(tag);
+  if (!v || gemmi::cif::is_null(*v)) return {};
+  return gemmi::cif::as_string(*v);
+}
+
+// AF2 takes the earliest revision date as the release date (mmcif_parsing).
+std::string earliest_revision_date(gemmi::cif::Block& block) {
+  std::string best;
+  for (const std::string& v : block.find_values("_pdbx_audit_revision_history.revision_date")) {
+    if (gemmi::cif::is_null(v)) continue;
+    std::string d = gemmi::cif::as_string(v);
+    if (best.empty() || d < best) best = d;
+  }
+  return best;
+}
+
+Loaded load_mmcif(const std::string& text, const std::string& path) {
+  gemmi::cif::Document doc = gemmi::cif::read_memory(text.data(), text.size(), path.c_str());
+  if (doc.blocks.empty()) throw ParseError(path, 0, "mmCIF file has no data block");
+  gemmi::cif::Block& block = doc.blocks[0];
+  Loaded out{gemmi::make_structure_from_block(block), "mmcif", earliest_revision_date(block),
+             first_value(block, "_exptl.method")};
+  if (out.st.resolution <= 0) {
+    std::string em = first_value(block, "_em_3d_reconstruction.resolution");
+    if (!em.empty()) out.st.resolution = gemmi::cif::as_number(em);
+  }
+  return out;
+}
+
+// gemmi reads a malformed coordinate field as whatever number prefix it finds; check
+// the three fixed-width fields (columns 31-54) of every ATOM/HETATM record first.
+void check_pdb_coordinates(const std::string& text, const std::string& path) {
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.next(line)) {
+    if (line.substr(0, 6) != "ATOM  " && line.substr(0, 6) != "HETATM") continue;
+    if (line.size() < 54)
+      throw ParseError(path, lines.line_number(), "ATOM/HETATM record shorter than 54 columns");
+    for (int field = 0; field < 3; ++field) {
+      const std::string value(line.substr(30 + 8 * field, 8));
+      char* end = nullptr;
+      std::strtod(value.c_str(), &end);
+      const bool rest_blank = std::all_of(static_cast<const char*>(end), value.c_str() + value.size(),
+                                          [](char c) { return c == ' '; });
+      if (end == value.c_str() || !rest_blank)
+        throw ParseError(path, lines.line_number(),
+                         std::string("coordinate ") + "xyz"[field] + " is not a number: '" + value + "'");
+    }
+  }
+}
+
+Loaded load_pdb(const std::string& text, const std::string& path) {
+  check_pdb_coordinates(text, path);
+  gemmi::PdbReadOptions options;
+  gemmi::Structure st;
+  try {
+    st = gemmi::read_pdb_string(text, path, options);
+  } catch (const std::exception&) {
+    // Old-style files carry segment ids and junk in columns 73-80 that gemmi reads as
+    // element/charge; reading the first 72 columns only is the documented cure.
+    options.max_line_length = 72;
+    st = gemmi::read_pdb_string(text, path, options);
+  }
+  gemmi::setup_entities(st);
+  gemmi::assign_label_seq_id(st, false);
+  Loaded out{std::move(st), "pdb", "", ""};
+  auto it = out.st.info.find("_exptl.method");
+  if (it != out.st.info.end()) out.method = it->second;
+  return out;
+}
+
+std::string read_structure_text(const std::string& path) {
+  std::string text = read_text_file(path);
+  if (is_blank(text)) throw ParseError(path, 0, "file is empty");
+  require_text(text, path);
+  return text;
+}
+
+Loaded load(const std::string& path) {
+  std::string base = lowercase(path);
+  if (gemmi::iends_with(base, ".gz")) base.resize(base.size() - 3);
+  try {
+    switch (gemmi::coor_format_from_ext(base)) {
+      case gemmi::CoorFormat::Mmcif: return load_mmcif(read_structure_text(path), path);
+      case gemmi::CoorFormat::Pdb: return load_pdb(read_structure_text(path), path);
+      default:
+        throw ParseError(path, 0,
+                         "unknown structure format (expected .cif, .mmcif, .pdb or .ent, "
+                         "optionally .gz)");
+    }
+  } catch (const ParseError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // gemmi's messages usually start with the file name already; keep them whole.
+    throw ParseError(path, 0, e.what());
+  }
+}
+
+bool is_peptide_residue(const gemmi::Residue& res) {
+  const gemmi::ResidueInfo ri = gemmi::find_tabulated_residue(res.name);
+  if (ri.found()) return ri.is_amino_acid();
+  return res.entity_type == gemmi::EntityType::Polymer && res.find_atom("CA", '*') != nullptr;
+}
+
+// Modified residues take their parent's type (gemmi tabulates the parent letter in
+// lower case, e.g. 'm' for MSE), as AF2 does through SCOP's 3-to-1 table.
+int32_t residue_aatype(const std::string& name) {
+  const gemmi::ResidueInfo ri = gemmi::find_tabulated_residue(name);
+  if (!ri.found() || !ri.is_amino_acid() || ri.one_letter_code == ' ') return rc::kUnkRestype;
+  return rc::restype_order(static_cast<char>(std::toupper(ri.one_letter_code)));
+}
+
+void fill_atoms(const gemmi::Residue& res, size_t row, Protein& p) {
+  std::set<int> seen;  // the first alternative conformation of an atom wins
+  for (const gemmi::Atom& atom : res.atoms) {
+    std::string name = atom.name;
+    if (res.name == "MSE" && name == "SE") name = "SD";
+    const int a = rc::atom_order(name);
+    if (a < 0 || !seen.insert(a).second) continue;
+    const size_t k = row * rc::kAtom37 + a;
+    p.atom_positions[3 * k + 0] = static_cast<float>(atom.pos.x);
+    p.atom_positions[3 * k + 1] = static_cast<float>(atom.pos.y);
+    p.atom_positions[3 * k + 2] = static_cast<float>(atom.pos.z);
+    p.atom_mask[k] = 1.0f;
+    p.b_factors[k] = atom.b_iso;
+  }
+}
+
+void grow(Protein& p, size_t rows) {
+  const size_t n = p.aatype.size() + rows;
+  p.aatype.resize(n, rc::kUnkRestype);
+  p.residue_index.resize(n, 0);
+  p.chain_index.resize(n, 0);
+  p.atom_positions.resize(n * rc::kAtom37 * 3, 0.0f);
+  p.atom_mask.resize(n * rc::kAtom37, 0.0f);
+  p.b_factors.resize(n * rc::kAtom37, 0.0f);
+}
+
+const gemmi::Entity* sequence_record(const gemmi::Structure& st,
+                                     const std::vector<const gemmi::Residue*>& residues) {
+  for (const gemmi::Residue* r : residues)
+    if (!r->label_seq) return nullptr;
+  const std::string& sub = residues.front()->subchain;
+  for (const gemmi::Entity& e : st.entities) {
+    if (e.full_sequence.empty()) continue;
+    if (std::find(e.subchains.begin(), e.subchains.end(), sub) != e.subchains.end()) return &e;
+  }
+  return nullptr;
+}
+
+// Appends one chain's amino-acid residues; false when the chain has none.
+bool append_chain(const gemmi::Structure& st, const gemmi::Chain& chain, Protein& p) {
+  std::vector<const gemmi::Residue*> residues;
+  for (const gemmi::Residue& r : chain.residues)
+    if (is_peptide_residue(r)) residues.push_back(&r);
+  if (residues.empty()) return false;
+  const int32_t chain_no = static_cast<int32_t>(p.chain_ids.size());
+  p.chain_ids.push_back(chain.name);
+  const size_t start = p.aatype.size();
+
+  if (const gemmi::Entity* entity = sequence_record(st, residues)) {
+    const size_t len = entity->full_sequence.size();
+    grow(p, len);
+    for (size_t k = 0; k < len; ++k) {
+      p.aatype[start + k] = residue_aatype(gemmi::Entity::first_mon(entity->full_sequence[k]));
+      p.residue_index[start + k] = static_cast<int32_t>(k + 1);
+      p.chain_index[start + k] = chain_no;
+    }
+    std::vector<bool> filled(len, false);
+    for (const gemmi::Residue* r : residues) {
+      const int seq = *r->label_seq;
+      if (seq < 1 || static_cast<size_t>(seq) > len || filled[seq - 1]) continue;
+      filled[seq - 1] = true;
+      fill_atoms(*r, start + seq - 1, p);
+    }
+  } else {
+    grow(p, residues.size());
+    for (size_t k = 0; k < residues.size(); ++k) {
+      p.aatype[start + k] = residue_aatype(residues[k]->name);
+      p.residue_index[start + k] = residues[k]->seqid.num.value;
+      p.chain_index[start + k] = chain_no;
+      fill_atoms(*residues[k], start + k, p);
+    }
+  }
+  return true;
+}
+
+std::string chain_list(const gemmi::Model& model) {
+  std::string s;
+  for (const gemmi::Chain& c : model.chains) s += (s.empty() ? "" : ", ") + c.name;
+  return s.empty() ? "none" : s;
+}
+
+std::string file_stem(const std::string& path) {
+  std::string name = std::filesystem::path(path).filename().string();
+  for (const char* ext : {".gz", ".cif", ".mmcif", ".pdb", ".ent"}) {
+    const std::string e(ext);
+    if (name.size() > e.size() && lowercase(name.substr(name.size() - e.size())) == e)
+      name.resize(name.size() - e.size());
+  }
+  return name;
+}
+
+gemmi::Structure to_gemmi(const Protein& p) {
+  p.check_consistent();
+  gemmi::Structure st;
+  st.name = p.name.empty() ? "fold" : p.name;
+  st.resolution = p.resolution;
+  st.models.emplace_back("1");
+  gemmi::Model& model = st.models.back();
+  for (size_t c = 0; c < p.chain_ids.size(); ++c) {
+    gemmi::Chain chain(p.chain_ids[c]);
+    gemmi::Entity entity(std::to_string(c + 1));
+    entity.entity_type = gemmi::EntityType::Polymer;
+    entity.polymer_type = gemmi::PolymerType::PeptideL;
+    const std::string subchain = p.chain_ids[c];
+    entity.subchains.push_back(subchain);
+    for (size_t i = 0; i < p.num_residues(); ++i) {
+      if (p.chain_index[i] != static_cast<int32_t>(c)) continue;
+      const std::string resname(rc::resnames[p.aatype[i]]);
+      entity.full_sequence.push_back(resname);
+      gemmi::Residue res;
+      res.name = resname;
+      res.seqid = gemmi::SeqId(p.residue_index[i], ' ');
+      res.label_seq = static_cast<int>(entity.full_sequence.size());
+      res.subchain = subchain;
+      res.entity_id = entity.name;
+      res.entity_type = gemmi::EntityType::Polymer;
+      res.het_flag = 'A';
+      for (int a = 0; a < rc::kAtom37; ++a) {
+        const size_t k = i * rc::kAtom37 + a;
+        if (p.atom_mask[k] <= 0.5f) continue;
+        gemmi::Atom atom;
+        atom.name = std::string(rc::atom_types[a]);
+        atom.element = gemmi::Element(std::string(1, atom.name[0]));
+        atom.pos = gemmi::Position(p.atom_positions[3 * k], p.atom_positions[3 * k + 1],
+                                   p.atom_positions[3 * k + 2]);
+        atom.occ = 1.0f;
+        atom.b_iso = p.b_factors[k];
+        res.atoms.push_back(atom);
+      }
+      if (!res.atoms.empty()) chain.residues.push_back(std::move(res));
+    }
+    model.chains.push_back(std::move(chain));
+    st.entities.push_back(std::move(entity));
+  }
+  gemmi::assign_serial_numbers(model);
+  return st;
+}
+
+}  // namespace
+
+Protein read_protein(const std::string& path, const ReadOptions& options) {
+  Loaded loaded = load(path);
+  const gemmi::Structure& st = loaded.st;
+  if (st.models.empty()) throw ParseError(path, 0, "no models (no ATOM/HETATM records)");
+  const gemmi::Model& model = st.models.front();
+  Protein p;
+  p.name = st.name.empty() ? file_stem(path) : st.name;
+  p.resolution = static_cast<float>(st.resolution > 0 ? st.resolution : 0.0);
+  p.release_date = loaded.release_date;
+  p.method = loaded.method;
+  // gemmi splits a PDB chain at TER: waters after it form a second chain of that name.
+  bool found_chain = false;
+  for (const gemmi::Chain& chain : model.chains) {
+    if (!options.chain.empty() && chain.name != options.chain) continue;
+    found_chain = true;
+    append_chain(st, chain, p);
+  }
+  if (!options.chain.empty() && !found_chain)
+    throw ParseError(path, 0,
+                     "chain " + options.chain + " not found (chains: " + chain_list(model) + ")");
+  if (!options.chain.empty() && p.aatype.empty())
+    throw ParseError(path, 0, "chain " + options.chain + " holds no amino-acid residues");
+  if (p.aatype.empty()) throw ParseError(path, 0, "no protein chain (no amino-acid residues)");
+  return p;
+}
+
+StructureSummary summarize_structure(const std::string& path) {
+  Loaded loaded = load(path);
+  const gemmi::Structure& st = loaded.st;
+  StructureSummary s;
+  s.path = path;
+  s.format = loaded.format;
+  s.models = st.models.size();
+  s.resolution = static_cast<float>(st.resolution > 0 ? st.resolution : 0.0);
+  s.release_date = loaded.release_date;
+  s.method = loaded.method;
+  if (st.models.empty()) throw ParseError(path, 0, "no models (no ATOM/HETATM records)");
+  for (const gemmi::Chain& chain : st.models.front().chains) {
+    // One entry per chain id, also where gemmi split a PDB chain at TER.
+    auto same = std::find_if(s.chains.begin(), s.chains.end(),
+                             [&](const ChainSummary& c) { return c.id == chain.name; });
+    ChainSummary& c = same != s.chains.end() ? *same : s.chains.emplace_back();
+    c.id = chain.name;
+    c.residues += chain.residues.size();
+    for (const gemmi::Residue& r : chain.residues) {
+      c.atoms += r.atoms.size();
+      if (is_peptide_residue(r)) ++c.polymer_residues;
+    }
+    Protein one;
+    if (append_chain(st, chain, one)) {
+      c.sequence += one.sequence();
+      c.sequence_length += one.num_residues();
+    }
+  }
+  return s;
+}
+
+std::string to_pdb(const Protein& protein) {
+  std::ostringstream os;
+  gemmi::PdbWriteOptions options;
+  options.cryst1_record = false;  // predictions have no unit cell
+  gemmi::write_pdb(to_gemmi(protein), os, options);
+  return os.str();
+}
+
+std::string to_mmcif(const Protein& protein) {
+  std::ostringstream os;
+  gemmi::cif::write_cif_to_stream(os, gemmi::make_mmcif_document(to_gemmi(protein)));
+  return os.str();
+}
+
+void write_protein(const Protein& protein, const std::string& path) {
+  const std::string base = lowercase(path);
+  std::string text;
+  if (gemmi::iends_with(base, ".pdb") || gemmi::iends_with(base, ".ent"))
+    text = to_pdb(protein);
+  else if (gemmi::iends_with(base, ".cif") || gemmi::iends_with(base, ".mmcif"))
+    text = to_mmcif(protein);
+  else
+    throw std::invalid_argument("cannot tell the structure format of '" + path +
+                                "' (use .pdb or .cif)");
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace fold::data

@@ -1,0 +1,14 @@
+// Subcommands of the `fold` CLI; each registers itself on the top-level app.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace fold::cli {
+
+void add_info_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_config_command(CLI::App& app);
+
+}  // namespace fold::cli

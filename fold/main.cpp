@@ -1,0 +1,30 @@
+// The `fold` command line: one binary, one subcommand per job.
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "fold/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fold: AlphaFold2-class structure prediction and training (LibTorch)"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  // Some LibTorch builds start with one thread: set the pool explicitly.
+  app.parse_complete_callback([&threads] {
+    if (threads > 0) at::set_num_threads(threads);
+  });
+  fold::cli::add_info_command(app);
+  fold::cli::add_inspect_command(app);
+  fold::cli::add_config_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "fold: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,132 @@
+// Configuration: schema = configs/base.toml; presets overlay it; --set overrides keys.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "fold/config.h"
+#include "test_paths.h"
+
+namespace fold {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, BaseIsAlphaFold2Model1) {
+  const Config c;
+  EXPECT_EQ(c.get_int("model.evoformer_stack.no_blocks"), 48);
+  EXPECT_EQ(c.get_int("model.evoformer_stack.c_m"), 256);
+  EXPECT_EQ(c.get_int("model.evoformer_stack.c_z"), 128);
+  EXPECT_EQ(c.get_int("model.extra_msa.extra_msa_stack.no_blocks"), 4);
+  EXPECT_EQ(c.get_int("model.template.template_pair_stack.no_blocks"), 2);
+  EXPECT_EQ(c.get_int("model.structure_module.no_blocks"), 8);
+  EXPECT_EQ(c.get_int("data.predict.max_msa_clusters"), 512);
+  EXPECT_EQ(c.get_int("data.predict.max_extra_msa"), 5120);
+  EXPECT_TRUE(c.get_bool("model.template.enabled"));
+  EXPECT_FALSE(c.get_bool("model.heads.tm.enabled"));
+}
+
+TEST(Config, EveryPresetLoadsAndValidates) {
+  const auto presets = Config::presets();
+  EXPECT_GE(presets.size(), 14u);
+  for (const std::string& p : presets) EXPECT_NO_THROW(Config::load(p)) << p;
+}
+
+TEST(Config, PtmPresetEnablesTmHead) {
+  const Config c = Config::load("af2_model_1_ptm");
+  EXPECT_TRUE(c.get_bool("model.heads.tm.enabled"));
+  EXPECT_DOUBLE_EQ(c.get_float("loss.tm.weight"), 0.1);
+}
+
+TEST(Config, TinyPresetIsConsistentlyShrunk) {
+  const Config c = Config::load("tiny");
+  EXPECT_EQ(c.get_int("globals.c_m"), 32);
+  EXPECT_EQ(c.get_int("model.evoformer_stack.c_m"), 32);
+  EXPECT_EQ(c.get_int("model.evoformer_stack.no_blocks"), 2);
+  EXPECT_EQ(c.get_int("model.structure_module.no_blocks"), 2);
+}
+
+TEST(Config, SetReadsValueAsTheSchemaType) {
+  const Config c = Config::load("af2_model_1", {"model.evoformer_stack.no_blocks=3",
+                                                "loss.fape.backbone.clamp_distance=12",
+                                                "globals.chunk_size=4",
+                                                "model.template.enabled=false"});
+  EXPECT_EQ(c.get_int("model.evoformer_stack.no_blocks"), 3);
+  EXPECT_DOUBLE_EQ(c.get_float("loss.fape.backbone.clamp_distance"), 12.0);  // int -> float
+  EXPECT_EQ(c.get_string("globals.chunk_size"), "4");
+  EXPECT_FALSE(c.get_bool("model.template.enabled"));
+}
+
+TEST(Config, RejectsUnknownKeyNamingIt) {
+  const std::string e = error_of([] { Config::load("", {"model.evoformer_stack.no_blockz=3"}); });
+  EXPECT_NE(e.find("model.evoformer_stack.no_blockz"), std::string::npos) << e;
+  Config c;
+  const std::string f = error_of([&] { c.merge("[model.evoformer_stack]\nc_mm = 3\n", "user.toml"); });
+  EXPECT_NE(f.find("user.toml"), std::string::npos) << f;
+  EXPECT_NE(f.find("'model.evoformer_stack.c_mm'"), std::string::npos) << f;
+  EXPECT_NE(error_of([&] { c.merge("[nosuchsection]\nx = 1\n", "u.toml"); }).find("nosuchsection"),
+            std::string::npos);
+}
+
+TEST(Config, RejectsIllTypedValueNamingKey) {
+  const std::string a = error_of([] { Config::load("", {"model.evoformer_stack.no_blocks=abc"}); });
+  EXPECT_NE(a.find("model.evoformer_stack.no_blocks"), std::string::npos) << a;
+  EXPECT_NE(a.find("integer"), std::string::npos) << a;
+  Config c;
+  const std::string b = error_of([&] { c.merge("[model.evoformer_stack]\nno_blocks = \"3\"\n", "u.toml"); });
+  EXPECT_NE(b.find("expects integer, got string"), std::string::npos) << b;
+  EXPECT_FALSE(error_of([] { Config::load("", {"model.template.enabled=1"}); }).empty());
+  EXPECT_FALSE(error_of([] { Config::load("", {"loss.fape.backbone.clamp_distance=1.5.3"}); }).empty());
+  EXPECT_FALSE(error_of([] { Config::load("", {"model.evoformer_stack=3"}); }).empty());  // a section
+  EXPECT_FALSE(error_of([] { Config::load("", {"no_equals_sign"}); }).empty());
+}
+
+TEST(Config, RejectsImpossibleValues) {
+  for (const char* bad : {"globals.chunk_size=-4", "globals.chunk_size=big", "globals.precision=fp8",
+                          "train.checkpoint=every:0", "train.checkpoint=sometimes", "dist.zero=3",
+                          "dist.dap=0", "kernels.attention=fast", "model.evoformer_stack.c_m=0",
+                          "model.evoformer_stack.no_blocks=-1"}) {
+    const std::string e = error_of([&] { Config::load("", {bad}); });
+    const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_NE(e.find(key), std::string::npos) << bad << " -> '" << e << "'";
+  }
+  EXPECT_NO_THROW(Config::load("", {"globals.chunk_size=auto", "train.checkpoint=every:2"}));
+}
+
+TEST(Config, FileExtendsPreset) {
+  const auto path = test::temp_path("user.toml");
+  std::ofstream(path) << "extends = \"tiny\"\n[model.evoformer_stack]\nno_blocks = 1\n";
+  const Config c = Config::load(path.string());
+  std::filesystem::remove(path);
+  EXPECT_EQ(c.get_int("model.evoformer_stack.no_blocks"), 1);
+  EXPECT_EQ(c.get_int("model.evoformer_stack.c_m"), 32);  // from tiny
+}
+
+TEST(Config, RejectsMissingPresetOrFile) {
+  const std::string e = error_of([] { Config::load("no_such_preset"); });
+  EXPECT_NE(e.find("no_such_preset"), std::string::npos);
+  EXPECT_NE(e.find("tiny"), std::string::npos);  // lists what exists
+}
+
+TEST(Config, RejectsMalformedTomlWithLine) {
+  Config c;
+  const std::string e = error_of([&] { c.merge("[globals]\nc_m = = 3\n", "bad.toml"); });
+  EXPECT_NE(e.find("bad.toml:2"), std::string::npos) << e;
+}
+
+TEST(Config, TomlOutputRoundTrips) {
+  const Config a = Config::load("small", {"model.evoformer_stack.no_blocks=7"});
+  Config b;
+  b.merge(a.to_toml(), "dump");
+  EXPECT_EQ(b.to_toml(), a.to_toml());
+  EXPECT_EQ(b.get_int("model.evoformer_stack.no_blocks"), 7);
+}
+
+}  // namespace
+}  // namespace fold
