@@ -56,7 +56,7 @@ TEST(Softmax, FullyMaskedRowGivesZerosNotNan) {
 
 TEST(Softmax, Bf16WithinDocumentedBound) {
   // bf16 storage has 8 mantissa bits: the result is the fp32 softmax rounded once,
-  // so the error is at most half an ulp of bf16 (2^-9 relative) plus fp32 noise.
+  // so the error is at most half an ulp of bf16 (2^-8 relative) plus fp32 noise.
   torch::manual_seed(3);
   const auto x = torch::randn({16, 200}).to(torch::kBFloat16);
   const auto got = softmax(x).to(torch::kFloat);

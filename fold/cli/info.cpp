@@ -1,5 +1,6 @@
 // `fold info`: versions of the libraries this build runs on, the devices it sees and
 // the threads it uses, so a user can tell which code path and hardware are in play.
+#include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "fold/cli/commands.h"
+#include "kernels/attention.h"
 #include "kernels/devices.h"
 
 namespace fold::cli {
@@ -66,6 +68,17 @@ nlohmann::json collect() {
                        {"memory_gib", static_cast<double>(d.total_memory) / (1 << 30)},
                        {"compute_capability", std::to_string(d.major) + "." + std::to_string(d.minor)}});
   j["devices"] = devices;
+  // What `kernels.attention = auto` runs on each device (head dim 32, fp32 and bf16).
+  nlohmann::json attention;
+  for (const auto& d : devices) {
+    const c10::Device dev(d["device"].get<std::string>());
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      const at::Tensor probe = at::empty({1, 1, 1, 32}, at::TensorOptions().device(dev).dtype(dtype));
+      attention[d["device"].get<std::string>() + " " + c10::toString(dtype)] =
+          kernels::attention_implementation(probe, {});
+    }
+  }
+  j["attention_auto"] = attention;
   j["intra_op_threads"] = at::get_num_threads();
   j["inter_op_threads"] = at::get_num_interop_threads();
   return j;
@@ -83,7 +96,7 @@ void add_info_command(CLI::App& app) {
       return;
     }
     for (auto& [k, v] : j.items()) {
-      if (k == "devices") continue;
+      if (k == "devices" || k == "attention_auto") continue;
       std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
     }
     std::cout << "devices:\n";
@@ -94,6 +107,8 @@ void add_info_command(CLI::App& app) {
                   << " GiB, sm " << d["compute_capability"].get<std::string>();
       std::cout << "\n";
     }
+    std::cout << "attention (kernels.attention = auto):\n";
+    for (auto& [k, v] : j["attention_auto"].items()) std::cout << "  " << k << ": " << v.get<std::string>() << "\n";
   });
 }
 

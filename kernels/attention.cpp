@@ -1,0 +1,316 @@
+#include "kernels/attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/ExpandUtils.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#ifdef FOLD_WITH_CUDA
+#include "kernels/attention_cuda.h"
+#endif
+
+namespace fold::kernels {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Elements of one logits tile when low_memory picks the tile sizes: 2M fp32 = 8 MiB, a
+// few such tiles (logits, probabilities, their gradient) bound the working set.
+constexpr int64_t kTileBudget = int64_t{1} << 21;
+constexpr int64_t kMaxKeyChunk = 128;
+
+double resolve_scale(const at::Tensor& q, double scale) {
+  return scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+}
+
+// fp64 stays fp64 (finite-difference checks of the modules); every other storage type
+// accumulates in fp32.
+at::ScalarType compute_type(const at::Tensor& q) {
+  return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const std::vector<at::Tensor>& biases, const std::optional<at::Tensor>& gate) {
+  TORCH_CHECK(q.dim() >= 3, "attention: q must be [*, H, Q, C], got ", q.sizes());
+  TORCH_CHECK(q.is_floating_point(), "attention: q must be floating point, got ", q.scalar_type());
+  TORCH_CHECK(k.dim() == q.dim() && v.dim() == q.dim(), "attention: q ", q.sizes(), ", k ", k.sizes(),
+              " and v ", v.sizes(), " must have the same rank");
+  TORCH_CHECK(k.sizes() == v.sizes(), "attention: k ", k.sizes(), " and v ", v.sizes(), " differ");
+  TORCH_CHECK(k.size(-2) > 0, "attention: no keys (k ", k.sizes(), ")");
+  TORCH_CHECK(k.size(-1) == q.size(-1), "attention: q and k head dims differ: ", q.sizes(), " vs ", k.sizes());
+  for (int64_t d = 0; d < q.dim() - 2; ++d)
+    TORCH_CHECK(q.size(d) == k.size(d), "attention: q ", q.sizes(), " and k ", k.sizes(),
+                " differ in dim ", d);
+  TORCH_CHECK(biases.size() <= 2, "attention: at most two biases, got ", biases.size());
+  std::vector<int64_t> logits(q.sizes().begin(), q.sizes().end());
+  logits.back() = k.size(-2);
+  for (const at::Tensor& b : biases) {
+    TORCH_CHECK(b.dim() <= q.dim(), "attention: bias ", b.sizes(), " has more dims than the logits ",
+                at::IntArrayRef(logits));
+    TORCH_CHECK(at::is_expandable_to(b.sizes(), logits), "attention: bias ", b.sizes(),
+                " does not broadcast to the logits ", at::IntArrayRef(logits));
+  }
+  if (gate) TORCH_CHECK(gate->sizes() == q.sizes(), "attention: gate ", gate->sizes(), " must match q ", q.sizes());
+}
+
+// Prepends size-1 dims so every bias has the logits' rank (slicing needs aligned dims).
+at::Tensor align_bias(const at::Tensor& b, int64_t rank) {
+  std::vector<int64_t> shape(rank - b.dim(), 1);
+  shape.insert(shape.end(), b.sizes().begin(), b.sizes().end());
+  return b.view(shape);
+}
+
+// The part of an aligned bias covering query rows [q0, q0+qn) and keys [k0, k0+kn);
+// broadcast (size-1) dims are left as they are.
+at::Tensor bias_tile(const at::Tensor& b, int64_t q0, int64_t qn, int64_t k0, int64_t kn) {
+  at::Tensor t = b;
+  if (t.size(-2) != 1) t = t.narrow(-2, q0, qn);
+  if (t.size(-1) != 1) t = t.narrow(-1, k0, kn);
+  return t;
+}
+
+struct Tiling {
+  int64_t q_chunk, k_chunk;
+};
+
+Tiling choose_tiling(const at::Tensor& q, const at::Tensor& k, const AttentionOptions& o) {
+  const int64_t Q = q.size(-2), K = k.size(-2);
+  if (!o.low_memory) return {Q, K};
+  const int64_t rows = std::max<int64_t>(1, q.numel() / std::max<int64_t>(1, Q * q.size(-1)));
+  const int64_t kc = o.key_chunk > 0 ? std::min(o.key_chunk, K) : std::min(K, kMaxKeyChunk);
+  const int64_t qc = o.query_chunk > 0 ? o.query_chunk : kTileBudget / (rows * std::max<int64_t>(kc, 1));
+  return {std::clamp<int64_t>(qc, 1, std::max<int64_t>(Q, 1)), std::max<int64_t>(kc, 1)};
+}
+
+// Logits of one tile: (scale q) k^T + the bias tiles, in the compute type.
+at::Tensor tile_logits(const at::Tensor& qs, const at::Tensor& kt, const std::vector<at::Tensor>& biases,
+                       int64_t q0, int64_t qn, int64_t k0, int64_t kn) {
+  at::Tensor s = at::matmul(qs, kt.transpose(-1, -2));
+  for (const at::Tensor& b : biases) s.add_(bias_tile(b, q0, qn, k0, kn));
+  return s;
+}
+
+// The softmax statistics of each query row are kept as the row max and the log of the
+// shifted sum rather than one log-sum-exp: with AF2's finite -1e9 mask a fully masked
+// row has logits near -1e9, where an fp32 log-sum-exp cannot hold log(sum) (spacing 64)
+// and backward would recompute probabilities off by the sum.
+struct ForwardResult {
+  at::Tensor o;        // ungated, compute type
+  at::Tensor row_max;  // [*, H, Q]; 0 for fully masked (-inf) rows
+  at::Tensor log_sum;  // [*, H, Q]; -inf for fully masked rows
+};
+
+// Flash-style forward: per query chunk, a running max m, sum l and accumulator over
+// key tiles (online softmax); the full logits exist only when one tile spans them.
+ForwardResult tiled_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const std::vector<at::Tensor>& biases, double scale, Tiling t) {
+  const auto ct = compute_type(q);
+  const int64_t Q = q.size(-2), K = k.size(-2);
+  at::Tensor o = at::empty(q.sizes(), q.options().dtype(ct));
+  std::vector<int64_t> lse_shape(q.sizes().begin(), q.sizes().end() - 1);
+  at::Tensor row_max = at::empty(lse_shape, q.options().dtype(ct));
+  at::Tensor log_sum = at::empty(lse_shape, q.options().dtype(ct));
+  for (int64_t q0 = 0; q0 < Q; q0 += t.q_chunk) {
+    const int64_t qn = std::min(t.q_chunk, Q - q0);
+    const at::Tensor qs = q.narrow(-2, q0, qn).to(ct) * scale;
+    std::vector<int64_t> stat_shape(lse_shape);
+    stat_shape.back() = qn;
+    stat_shape.push_back(1);
+    at::Tensor m = at::full(stat_shape, -kInf, qs.options());
+    at::Tensor l = at::zeros(stat_shape, qs.options());
+    std::vector<int64_t> acc_shape(qs.sizes().begin(), qs.sizes().end());
+    at::Tensor acc = at::zeros(acc_shape, qs.options());
+    at::Tensor shift;
+    for (int64_t k0 = 0; k0 < K; k0 += t.k_chunk) {
+      const int64_t kn = std::min(t.k_chunk, K - k0);
+      at::Tensor s = tile_logits(qs, k.narrow(-2, k0, kn).to(ct), biases, q0, qn, k0, kn);
+      const at::Tensor m_new = at::maximum(m, std::get<0>(s.max(-1, true)));
+      // Rows with no finite logit yet keep shift 0, so exp() sees -inf, not NaN.
+      shift = at::where(at::isneginf(m_new), at::zeros_like(m_new), m_new);
+      const at::Tensor alpha = (m - shift).exp_();
+      s.sub_(shift).exp_();
+      l.mul_(alpha).add_(s.sum(-1, true));
+      acc.mul_(alpha).add_(at::matmul(s, v.narrow(-2, k0, kn).to(ct)));
+      m = m_new;
+    }
+    const at::Tensor empty_row = l.eq(0);
+    o.narrow(-2, q0, qn).copy_(at::where(empty_row, at::zeros_like(acc), acc / l));
+    row_max.narrow(-1, q0, qn).copy_(shift.squeeze(-1));
+    log_sum.narrow(-1, q0, qn).copy_(l.log().squeeze(-1));
+  }
+  return {o, row_max, log_sum};
+}
+
+struct BackwardResult {
+  at::Tensor dq, dk, dv;
+  std::vector<at::Tensor> dbias;  // undefined where the bias needs no gradient
+};
+
+// Recomputes each tile's probabilities from the saved log-sum-exp (no stored logits).
+BackwardResult tiled_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const std::vector<at::Tensor>& biases, const std::vector<bool>& bias_grad,
+                              const at::Tensor& o, const at::Tensor& row_max, const at::Tensor& log_sum,
+                              const at::Tensor& d_o, double scale, Tiling t) {
+  const auto ct = compute_type(q);
+  const int64_t Q = q.size(-2), K = k.size(-2);
+  BackwardResult r;
+  r.dq = at::zeros(q.sizes(), q.options().dtype(ct));
+  r.dk = at::zeros(k.sizes(), k.options().dtype(ct));
+  r.dv = at::zeros(v.sizes(), v.options().dtype(ct));
+  for (size_t i = 0; i < biases.size(); ++i)
+    r.dbias.push_back(bias_grad[i] ? at::zeros(biases[i].sizes(), biases[i].options().dtype(ct)) : at::Tensor());
+  const at::Tensor delta = (d_o * o).sum(-1, true);
+  // p = exp((s - max) - log_sum); log_sum = -inf (fully masked) is made +inf so that
+  // those rows get probability 0 everywhere instead of exp(inf).
+  const at::Tensor max_t_all = row_max.unsqueeze(-1);
+  const at::Tensor log_sum_all = at::where(at::isneginf(log_sum), at::full_like(log_sum, kInf), log_sum).unsqueeze(-1);
+  for (int64_t q0 = 0; q0 < Q; q0 += t.q_chunk) {
+    const int64_t qn = std::min(t.q_chunk, Q - q0);
+    const at::Tensor qs = q.narrow(-2, q0, qn).to(ct) * scale;
+    const at::Tensor dot = d_o.narrow(-2, q0, qn);
+    const at::Tensor max_t = max_t_all.narrow(-2, q0, qn);
+    const at::Tensor log_sum_t = log_sum_all.narrow(-2, q0, qn);
+    const at::Tensor delta_t = delta.narrow(-2, q0, qn);
+    at::Tensor dq_t = r.dq.narrow(-2, q0, qn);
+    for (int64_t k0 = 0; k0 < K; k0 += t.k_chunk) {
+      const int64_t kn = std::min(t.k_chunk, K - k0);
+      const at::Tensor kt = k.narrow(-2, k0, kn).to(ct);
+      const at::Tensor vt = v.narrow(-2, k0, kn).to(ct);
+      at::Tensor p = tile_logits(qs, kt, biases, q0, qn, k0, kn).sub_(max_t).sub_(log_sum_t).exp_();
+      r.dv.narrow(-2, k0, kn).add_(at::matmul(p.transpose(-1, -2), dot));
+      at::Tensor ds = at::matmul(dot, vt.transpose(-1, -2)).sub_(delta_t).mul_(p);
+      dq_t.add_(at::matmul(ds, kt), scale);
+      r.dk.narrow(-2, k0, kn).add_(at::matmul(ds.transpose(-1, -2), qs));
+      for (size_t i = 0; i < biases.size(); ++i) {
+        if (!bias_grad[i]) continue;
+        at::Tensor db = bias_tile(r.dbias[i], q0, qn, k0, kn);
+        db.add_(at::sum_to(ds, db.sizes()));
+      }
+    }
+  }
+  return r;
+}
+
+// The fused path as one autograd function: forward keeps q, k, v, the biases (no
+// copies), the ungated output and the log-sum-exp; backward recomputes tiles.
+class TiledAttention : public torch::autograd::Function<TiledAttention> {
+ public:
+  // Absent biases / gate are empty optionals: LibTorch's custom functions reject
+  // undefined tensors as inputs but accept optionals, which are then no variables.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const std::optional<at::Tensor>& bias0,
+                            const std::optional<at::Tensor>& bias1, const std::optional<at::Tensor>& gate,
+                            double scale, int64_t q_chunk, int64_t k_chunk) {
+    std::vector<at::Tensor> biases;
+    for (const auto* b : {&bias0, &bias1}) {
+      if (!*b) continue;
+      biases.push_back(align_bias(**b, q.dim()));
+      // needs_input_grad() counts variable inputs only, so record the flags here.
+      ctx->saved_data[b == &bias0 ? "bias0_grad" : "bias1_grad"] = (*b)->requires_grad();
+    }
+    ForwardResult f = tiled_forward(q, k, v, biases, scale, {q_chunk, k_chunk});
+    ctx->save_for_backward({q, k, v, bias0.value_or(at::Tensor()), bias1.value_or(at::Tensor()),
+                            gate.value_or(at::Tensor()), f.o, f.row_max, f.log_sum});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["q_chunk"] = q_chunk;
+    ctx->saved_data["k_chunk"] = k_chunk;
+    at::Tensor out = gate ? f.o * at::sigmoid(gate->to(f.o.scalar_type())) : f.o;
+    return out.to(q.scalar_type());
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &gate = saved[5], &o = saved[6],
+                     &row_max = saved[7], &log_sum = saved[8];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const Tiling t{ctx->saved_data["q_chunk"].toInt(), ctx->saved_data["k_chunk"].toInt()};
+    const auto ct = o.scalar_type();
+    at::Tensor d_out = grads[0].to(ct);
+    at::Tensor d_o = d_out, d_gate;
+    if (gate.defined()) {
+      const at::Tensor sig = at::sigmoid(gate.to(ct));
+      d_o = d_out * sig;
+      d_gate = (d_out * o * sig * (1 - sig)).to(gate.scalar_type());
+    }
+    std::vector<at::Tensor> biases;
+    std::vector<bool> bias_grad;
+    for (int i : {3, 4}) {
+      if (!saved[i].defined()) continue;
+      biases.push_back(align_bias(saved[i], q.dim()));
+      bias_grad.push_back(ctx->saved_data[i == 3 ? "bias0_grad" : "bias1_grad"].toBool());
+    }
+    BackwardResult r = tiled_backward(q, k, v, biases, bias_grad, o, row_max, log_sum, d_o, scale, t);
+    tensor_list out(9);
+    out[0] = r.dq.to(q.scalar_type());
+    out[1] = r.dk.to(k.scalar_type());
+    out[2] = r.dv.to(v.scalar_type());
+    size_t b = 0;
+    for (int i : {3, 4}) {
+      if (!saved[i].defined()) continue;
+      if (r.dbias[b].defined()) out[i] = r.dbias[b].view(saved[i].sizes()).to(saved[i].scalar_type());
+      ++b;
+    }
+    out[5] = d_gate;
+    return out;
+  }
+};
+
+}  // namespace
+
+AttentionPath parse_attention_path(const std::string& name) {
+  if (name == "auto") return AttentionPath::kAuto;
+  if (name == "fused") return AttentionPath::kFused;
+  if (name == "reference") return AttentionPath::kReference;
+  throw std::invalid_argument("attention path must be auto|fused|reference, got '" + name + "'");
+}
+
+std::string to_string(AttentionPath path) {
+  switch (path) {
+    case AttentionPath::kAuto: return "auto";
+    case AttentionPath::kFused: return "fused";
+    case AttentionPath::kReference: return "reference";
+  }
+  return "?";
+}
+
+at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const std::vector<at::Tensor>& biases, const std::optional<at::Tensor>& gate,
+                               double scale) {
+  check_inputs(q, k, v, biases, gate);
+  at::Tensor s = at::matmul(q * resolve_scale(q, scale), k.transpose(-1, -2));
+  for (const at::Tensor& b : biases) s = s + b;
+  at::Tensor o = at::matmul(at::softmax(s, -1), v);
+  return gate ? o * at::sigmoid(*gate) : o;
+}
+
+std::string attention_implementation(const at::Tensor& q, const AttentionOptions& options) {
+  if (options.path == AttentionPath::kReference) return "reference";
+#ifdef FOLD_WITH_CUDA
+  if (cuda_flash_supported(q)) return "cuda-flash";
+#endif
+  return "tiled";
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const std::vector<at::Tensor>& biases, const std::optional<at::Tensor>& gate,
+                     const AttentionOptions& options) {
+  check_inputs(q, k, v, biases, gate);
+  const double scale = resolve_scale(q, options.scale);
+  const std::string impl = attention_implementation(q, options);
+  if (impl == "reference") return attention_reference(q, k, v, biases, gate, scale);
+#ifdef FOLD_WITH_CUDA
+  // The flash kernel never holds the logits, so it serves low_memory as well.
+  if (impl == "cuda-flash") return cuda_flash_attention(q, k, v, biases, gate, scale);
+#endif
+  const Tiling t = choose_tiling(q, k, options);
+  const auto bias = [&](size_t i) { return i < biases.size() ? std::optional(biases[i]) : std::nullopt; };
+  return TiledAttention::apply(q, k, v, bias(0), bias(1), gate, scale, t.q_chunk, t.k_chunk);
+}
+
+}  // namespace fold::kernels

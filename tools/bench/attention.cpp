@@ -1,0 +1,213 @@
+// Benchmark of kernels::attention for the four Evoformer variants at AF2 training
+// shapes (N_seq = 128, c = 32, H = 8 for MSA, H = 4 for triangle attention): time and
+// peak attention memory, forward and forward + backward, for the naive ATen path, the
+// fused kernel and its low-memory mode, and on CUDA PyTorch's scaled_dot_product_attention
+// with the biases as an additive mask. Prints a Markdown table naming device and build.
+//   usage: fold_bench_attention [--device cpu|cuda] [--n-res 256,384] [--repeats N] [--variants a,b]
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/device_memory.h"
+#include "kernels/devices.h"
+
+namespace {
+
+using fold::kernels::AttentionOptions;
+using fold::kernels::AttentionPath;
+
+struct Variant {
+  std::string name;
+  int64_t heads;
+  bool pair_bias;
+  bool columns;  // attention along N_seq (MSA column) instead of N_res
+};
+
+const std::vector<Variant> kVariants = {
+    {"msa_row", 8, true, false},
+    {"msa_column", 8, false, true},
+    {"triangle_start", 4, true, false},
+    {"triangle_end", 4, true, false},
+};
+
+struct Problem {
+  torch::Tensor q, k, v, mask, pair, gate;
+  std::vector<torch::Tensor> biases() const {
+    std::vector<torch::Tensor> b{mask};
+    if (pair.defined()) b.push_back(pair);
+    return b;
+  }
+};
+
+// Shapes as the Evoformer calls the kernel; triangle end is the start shape on the
+// transposed pair, so the kernel sees the same problem.
+Problem make_problem(const Variant& var, int64_t n_res, int64_t n_seq, torch::Device dev, bool grad) {
+  const int64_t c = 32, h = var.heads;
+  const int64_t batch = var.name.rfind("msa", 0) == 0 ? (var.columns ? n_res : n_seq) : n_res;
+  const int64_t len = var.columns ? n_seq : n_res;
+  auto o = torch::TensorOptions().device(dev);
+  Problem p;
+  p.q = torch::randn({1, batch, h, len, c}, o).requires_grad_(grad);
+  p.k = torch::randn({1, batch, h, len, c}, o).requires_grad_(grad);
+  p.v = torch::randn({1, batch, h, len, c}, o).requires_grad_(grad);
+  p.gate = torch::randn({1, batch, h, len, c}, o).requires_grad_(grad);
+  p.mask = torch::zeros({1, batch, 1, 1, len}, o);
+  if (var.pair_bias) p.pair = torch::randn({1, 1, h, len, len}, o).requires_grad_(grad);
+  return p;
+}
+
+struct Measure {
+  double fwd_ms = 0, fwdbwd_ms = 0;
+  int64_t fwd_peak = 0, fwdbwd_peak = 0;
+  bool ok = true;
+  std::string error;
+};
+
+void sync(torch::Device dev) {
+  if (dev.is_cuda()) torch::cuda::synchronize();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+using Impl = std::function<torch::Tensor(const Problem&)>;
+
+Measure run(const Impl& impl, const Variant& var, int64_t n_res, int64_t n_seq, torch::Device dev, int repeats) {
+  Measure m;
+  try {
+    for (bool backward : {false, true}) {
+      std::vector<double> times;
+      int64_t peak = 0;
+      for (int r = 0; r <= repeats; ++r) {  // r == 0 warms up
+        Problem p = make_problem(var, n_res, n_seq, dev, backward);
+        torch::Tensor cot = backward ? torch::randn_like(p.q) : torch::Tensor();
+        sync(dev);
+        fold::kernels::reset_peak_memory(dev);
+        const int64_t base = fold::kernels::memory_stats(dev).current_bytes;
+        const auto t0 = std::chrono::steady_clock::now();
+        {
+          torch::Tensor out;
+          if (backward) {
+            out = impl(p);
+            (out * cot).sum().backward();
+          } else {
+            torch::NoGradGuard ng;
+            out = impl(p);
+          }
+          sync(dev);
+        }
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0) times.push_back(ms);
+        // Attention memory: what the call allocated beyond its inputs (and the output).
+        peak = std::max(peak, fold::kernels::memory_stats(dev).peak_bytes - base);
+      }
+      (backward ? m.fwdbwd_ms : m.fwd_ms) = median(times);
+      (backward ? m.fwdbwd_peak : m.fwd_peak) = peak;
+    }
+  } catch (const std::exception& e) {
+    m.ok = false;
+    m.error = std::string(e.what()).substr(0, 60);
+  }
+  return m;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+std::string mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string device = "cpu", n_res_list = "256,384", variants = "msa_row,msa_column,triangle_start,triangle_end";
+  int repeats = 3;
+  const int64_t n_seq = 128;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--device") device = v;
+    else if (a == "--n-res") n_res_list = v;
+    else if (a == "--repeats") repeats = std::stoi(v);
+    else if (a == "--variants") variants = v;
+    else {
+      std::cerr << "usage: fold_bench_attention [--device cpu|cuda] [--n-res 256,384] [--repeats N] [--variants ...]\n";
+      return 2;
+    }
+  }
+  const torch::Device dev(device);
+  if (dev.is_cpu()) fold::kernels::enable_cpu_memory_tracking();
+
+  std::vector<std::pair<std::string, Impl>> impls = {
+      {"naive", [](const Problem& p) { return fold::kernels::attention_reference(p.q, p.k, p.v, p.biases(), p.gate); }},
+      {"fused", [](const Problem& p) {
+         AttentionOptions o;
+         o.path = AttentionPath::kFused;
+         return fold::kernels::attention(p.q, p.k, p.v, p.biases(), p.gate, o);
+       }},
+      {"fused low_memory", [](const Problem& p) {
+         AttentionOptions o;
+         o.path = AttentionPath::kFused;
+         o.low_memory = true;
+         return fold::kernels::attention(p.q, p.k, p.v, p.biases(), p.gate, o);
+       }},
+  };
+  if (dev.is_cuda())
+    impls.push_back({"torch sdpa", [](const Problem& p) {
+                       torch::Tensor bias = p.mask;
+                       if (p.pair.defined()) bias = bias + p.pair;
+                       return at::scaled_dot_product_attention(p.q, p.k, p.v, bias) * torch::sigmoid(p.gate);
+                     }});
+
+  std::string name = "cpu, " + std::to_string(at::get_num_threads()) + " threads";
+  if (dev.is_cuda()) {
+    const auto devs = fold::kernels::cuda_devices();
+    name = devs.empty() ? "cuda" : devs.front().name;
+  }
+  const auto build = fold::kernels::build_info();
+  std::cout << "# kernels::attention benchmark\n\ndevice: " << name << "; LibTorch " << TORCH_VERSION_MAJOR << "."
+            << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH << "; CUDA kernels "
+            << (build.cuda_kernels ? "compiled" : "not compiled") << "; N_seq " << n_seq
+            << ", c 32, fp32, median of " << repeats << " runs\n\n"
+            << "| variant | N_res | implementation | fwd ms | fwd+bwd ms | fwd peak MiB | fwd+bwd peak MiB |\n"
+            << "|---|---|---|---|---|---|---|\n";
+  for (const std::string& vname : split(variants)) {
+    auto it = std::find_if(kVariants.begin(), kVariants.end(), [&](const Variant& v) { return v.name == vname; });
+    if (it == kVariants.end()) {
+      std::cerr << "unknown variant " << vname << "\n";
+      return 2;
+    }
+    for (const std::string& n : split(n_res_list)) {
+      for (const auto& [iname, impl] : impls) {
+        const Measure m = run(impl, *it, std::stoll(n), n_seq, dev, repeats);
+        std::cout << "| " << vname << " | " << n << " | " << iname << " | ";
+        if (!m.ok) {
+          std::cout << "failed: " << m.error << " | | | |\n";
+          continue;
+        }
+        std::printf("%.1f | %.1f | %s | %s |\n", m.fwd_ms, m.fwdbwd_ms, mib(m.fwd_peak).c_str(),
+                    mib(m.fwdbwd_peak).c_str());
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
