@@ -148,15 +148,15 @@ ForwardResult tiled_forward(const at::Tensor& q, const at::Tensor& k, const at::
 }
 
 struct BackwardResult {
-  at::Tensor dq, dk, dv;
+  at::Tensor dq, dk, dv, dgate;   // dgate undefined without a gate
   std::vector<at::Tensor> dbias;  // undefined where the bias needs no gradient
 };
 
 // Recomputes each tile's probabilities from the saved log-sum-exp (no stored logits).
 BackwardResult tiled_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               const std::vector<at::Tensor>& biases, const std::vector<bool>& bias_grad,
-                              const at::Tensor& o, const at::Tensor& row_max, const at::Tensor& log_sum,
-                              const at::Tensor& d_o, double scale, Tiling t) {
+                              const at::Tensor& gate, const at::Tensor& o, const at::Tensor& row_max,
+                              const at::Tensor& log_sum, const at::Tensor& d_out, double scale, Tiling t) {
   const auto ct = compute_type(q);
   const int64_t Q = q.size(-2), K = k.size(-2);
   BackwardResult r;
@@ -165,7 +165,7 @@ BackwardResult tiled_backward(const at::Tensor& q, const at::Tensor& k, const at
   r.dv = at::zeros(v.sizes(), v.options().dtype(ct));
   for (size_t i = 0; i < biases.size(); ++i)
     r.dbias.push_back(bias_grad[i] ? at::zeros(biases[i].sizes(), biases[i].options().dtype(ct)) : at::Tensor());
-  const at::Tensor delta = (d_o * o).sum(-1, true);
+  if (gate.defined()) r.dgate = at::empty(gate.sizes(), gate.options().dtype(ct));
   // p = exp((s - max) - log_sum); log_sum = -inf (fully masked) is made +inf so that
   // those rows get probability 0 everywhere instead of exp(inf).
   const at::Tensor max_t_all = row_max.unsqueeze(-1);
@@ -173,10 +173,21 @@ BackwardResult tiled_backward(const at::Tensor& q, const at::Tensor& k, const at
   for (int64_t q0 = 0; q0 < Q; q0 += t.q_chunk) {
     const int64_t qn = std::min(t.q_chunk, Q - q0);
     const at::Tensor qs = q.narrow(-2, q0, qn).to(ct) * scale;
-    const at::Tensor dot = d_o.narrow(-2, q0, qn);
+    // The gate's chain rule per query chunk, so no output-sized temporaries exist:
+    // d o = d_out * sig, d gate = d_out * o * sig * (1 - sig).
+    const at::Tensor o_t = o.narrow(-2, q0, qn);
+    at::Tensor dot = d_out.narrow(-2, q0, qn).to(ct);
+    if (gate.defined()) {
+      at::Tensor sig = at::sigmoid(gate.narrow(-2, q0, qn).to(ct));
+      at::Tensor dg = r.dgate.narrow(-2, q0, qn);
+      at::mul_out(dg, dot, o_t);
+      dg.mul_(sig);
+      dot = dot * sig;
+      dg.mul_(sig.neg_().add_(1));
+    }
+    const at::Tensor delta_t = (dot * o_t).sum(-1, true);
     const at::Tensor max_t = max_t_all.narrow(-2, q0, qn);
     const at::Tensor log_sum_t = log_sum_all.narrow(-2, q0, qn);
-    const at::Tensor delta_t = delta.narrow(-2, q0, qn);
     at::Tensor dq_t = r.dq.narrow(-2, q0, qn);
     for (int64_t k0 = 0; k0 < K; k0 += t.k_chunk) {
       const int64_t kn = std::min(t.k_chunk, K - k0);
@@ -220,8 +231,10 @@ class TiledAttention : public torch::autograd::Function<TiledAttention> {
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["q_chunk"] = q_chunk;
     ctx->saved_data["k_chunk"] = k_chunk;
-    at::Tensor out = gate ? f.o * at::sigmoid(gate->to(f.o.scalar_type())) : f.o;
-    return out.to(q.scalar_type());
+    if (!gate) return f.o.to(q.scalar_type());
+    // In place: one output-sized buffer beside the saved ungated output, no temporaries.
+    at::Tensor out = at::sigmoid(gate->to(f.o.scalar_type()));
+    return out.mul_(f.o).to(q.scalar_type());
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
@@ -230,14 +243,6 @@ class TiledAttention : public torch::autograd::Function<TiledAttention> {
                      &row_max = saved[7], &log_sum = saved[8];
     const double scale = ctx->saved_data["scale"].toDouble();
     const Tiling t{ctx->saved_data["q_chunk"].toInt(), ctx->saved_data["k_chunk"].toInt()};
-    const auto ct = o.scalar_type();
-    at::Tensor d_out = grads[0].to(ct);
-    at::Tensor d_o = d_out, d_gate;
-    if (gate.defined()) {
-      const at::Tensor sig = at::sigmoid(gate.to(ct));
-      d_o = d_out * sig;
-      d_gate = (d_out * o * sig * (1 - sig)).to(gate.scalar_type());
-    }
     std::vector<at::Tensor> biases;
     std::vector<bool> bias_grad;
     for (int i : {3, 4}) {
@@ -245,7 +250,7 @@ class TiledAttention : public torch::autograd::Function<TiledAttention> {
       biases.push_back(align_bias(saved[i], q.dim()));
       bias_grad.push_back(ctx->saved_data[i == 3 ? "bias0_grad" : "bias1_grad"].toBool());
     }
-    BackwardResult r = tiled_backward(q, k, v, biases, bias_grad, o, row_max, log_sum, d_o, scale, t);
+    BackwardResult r = tiled_backward(q, k, v, biases, bias_grad, gate, o, row_max, log_sum, grads[0], scale, t);
     tensor_list out(9);
     out[0] = r.dq.to(q.scalar_type());
     out[1] = r.dk.to(k.scalar_type());
@@ -256,7 +261,7 @@ class TiledAttention : public torch::autograd::Function<TiledAttention> {
       if (r.dbias[b].defined()) out[i] = r.dbias[b].view(saved[i].sizes()).to(saved[i].scalar_type());
       ++b;
     }
-    out[5] = d_gate;
+    if (gate.defined()) out[5] = r.dgate.to(gate.scalar_type());
     return out;
   }
 };

@@ -60,6 +60,18 @@ TEST(Cli, InfoReportsLibraryVersionsAndDevices) {
   EXPECT_GE(j["intra_op_threads"].get<int>(), 1);
 }
 
+TEST(Cli, InfoReportsTheConfiguredAttentionPath) {
+  const Outcome fused = run_fold("info --json");
+  ASSERT_EQ(fused.code, 0) << fused.err;
+  const json a = json::parse(fused.out)["attention"];
+  EXPECT_EQ(a["kernels.attention"], "auto");
+  EXPECT_EQ(a["cpu Float"], "tiled");
+  const Outcome ref = run_fold("info --json --set kernels.attention=reference");
+  ASSERT_EQ(ref.code, 0) << ref.err;
+  EXPECT_EQ(json::parse(ref.out)["attention"]["cpu Float"], "reference");
+  EXPECT_NE(run_fold("info --set kernels.attention=fastest").code, 0);
+}
+
 TEST(Cli, ThreadsOptionSetsThePool) {
   const Outcome r = run_fold("--threads 1 info --json");
   ASSERT_EQ(r.code, 0) << r.err;

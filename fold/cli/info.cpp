@@ -15,6 +15,7 @@
 #include <string>
 
 #include "fold/cli/commands.h"
+#include "fold/config.h"
 #include "kernels/attention.h"
 #include "kernels/devices.h"
 
@@ -40,7 +41,7 @@ std::string nccl_version() {
   return std::to_string(v / 10000) + "." + std::to_string((v / 100) % 100) + "." + std::to_string(v % 100);
 }
 
-nlohmann::json collect() {
+nlohmann::json collect(const Config& config) {
   nlohmann::json j;
   j["fold"] = "0.1.0";
   j["libtorch"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
@@ -68,17 +69,19 @@ nlohmann::json collect() {
                        {"memory_gib", static_cast<double>(d.total_memory) / (1 << 30)},
                        {"compute_capability", std::to_string(d.major) + "." + std::to_string(d.minor)}});
   j["devices"] = devices;
-  // What `kernels.attention = auto` runs on each device (head dim 32, fp32 and bf16).
-  nlohmann::json attention;
+  // What the configured `kernels.attention` runs on each device (head dim 32).
+  kernels::AttentionOptions options;
+  options.path = kernels::parse_attention_path(config.get_string("kernels.attention"));
+  nlohmann::json attention = {{"kernels.attention", kernels::to_string(options.path)}};
   for (const auto& d : devices) {
     const c10::Device dev(d["device"].get<std::string>());
     for (auto dtype : {at::kFloat, at::kBFloat16}) {
       const at::Tensor probe = at::empty({1, 1, 1, 32}, at::TensorOptions().device(dev).dtype(dtype));
       attention[d["device"].get<std::string>() + " " + c10::toString(dtype)] =
-          kernels::attention_implementation(probe, {});
+          kernels::attention_implementation(probe, options);
     }
   }
-  j["attention_auto"] = attention;
+  j["attention"] = attention;
   j["intra_op_threads"] = at::get_num_threads();
   j["inter_op_threads"] = at::get_num_interop_threads();
   return j;
@@ -89,14 +92,18 @@ nlohmann::json collect() {
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Versions of LibTorch, CUDA, cuDNN, NCCL, HDF5, gemmi; devices; threads");
   auto* json = cmd->add_flag("--json", "Print JSON instead of text");
-  cmd->callback([json] {
-    const nlohmann::json j = collect();
+  auto config = std::make_shared<std::string>();
+  auto overrides = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--config", *config, "Preset or TOML file whose kernel settings to report");
+  cmd->add_option("--set", *overrides, "Override one key: a.b.c=value (repeatable)");
+  cmd->callback([json, config, overrides] {
+    const nlohmann::json j = collect(Config::load(*config, *overrides));
     if (*json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
     for (auto& [k, v] : j.items()) {
-      if (k == "devices" || k == "attention_auto") continue;
+      if (k == "devices" || k == "attention") continue;
       std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
     }
     std::cout << "devices:\n";
@@ -107,8 +114,8 @@ void add_info_command(CLI::App& app) {
                   << " GiB, sm " << d["compute_capability"].get<std::string>();
       std::cout << "\n";
     }
-    std::cout << "attention (kernels.attention = auto):\n";
-    for (auto& [k, v] : j["attention_auto"].items()) std::cout << "  " << k << ": " << v.get<std::string>() << "\n";
+    std::cout << "attention:\n";
+    for (auto& [k, v] : j["attention"].items()) std::cout << "  " << k << ": " << v.get<std::string>() << "\n";
   });
 }
 

@@ -69,6 +69,9 @@ Problem make_problem(const Variant& var, int64_t n_res, int64_t n_seq, torch::De
 struct Measure {
   double fwd_ms = 0, fwdbwd_ms = 0;
   int64_t fwd_peak = 0, fwdbwd_peak = 0;
+  // Peak minus what every implementation must hand back: the output, and in
+  // fwd+bwd also the gradients of q, k, v, gate and pair bias.
+  int64_t fwd_work = 0, fwdbwd_work = 0;
   bool ok = true;
   std::string error;
 };
@@ -89,7 +92,7 @@ Measure run(const Impl& impl, const Variant& var, int64_t n_res, int64_t n_seq, 
   try {
     for (bool backward : {false, true}) {
       std::vector<double> times;
-      int64_t peak = 0;
+      int64_t peak = 0, returned = 0;
       for (int r = 0; r <= repeats; ++r) {  // r == 0 warms up
         Problem p = make_problem(var, n_res, n_seq, dev, backward);
         torch::Tensor cot = backward ? torch::randn_like(p.q) : torch::Tensor();
@@ -101,12 +104,16 @@ Measure run(const Impl& impl, const Variant& var, int64_t n_res, int64_t n_seq, 
           torch::Tensor out;
           if (backward) {
             out = impl(p);
-            (out * cot).sum().backward();
+            out.backward(cot);  // no harness allocations: (out * cot).sum() would add two
           } else {
             torch::NoGradGuard ng;
             out = impl(p);
           }
           sync(dev);
+          returned = out.nbytes();
+          if (backward)
+            for (const auto& t : {p.q, p.k, p.v, p.gate, p.pair})
+              if (t.defined() && t.grad().defined()) returned += t.grad().nbytes();
         }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (r > 0) times.push_back(ms);
@@ -115,6 +122,7 @@ Measure run(const Impl& impl, const Variant& var, int64_t n_res, int64_t n_seq, 
       }
       (backward ? m.fwdbwd_ms : m.fwd_ms) = median(times);
       (backward ? m.fwdbwd_peak : m.fwd_peak) = peak;
+      (backward ? m.fwdbwd_work : m.fwd_work) = peak - returned;
     }
   } catch (const std::exception& e) {
     m.ok = false;
@@ -187,8 +195,10 @@ int main(int argc, char** argv) {
             << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH << "; CUDA kernels "
             << (build.cuda_kernels ? "compiled" : "not compiled") << "; N_seq " << n_seq
             << ", c 32, fp32, median of " << repeats << " runs\n\n"
-            << "| variant | N_res | implementation | fwd ms | fwd+bwd ms | fwd peak MiB | fwd+bwd peak MiB |\n"
-            << "|---|---|---|---|---|---|---|\n";
+            << "Peak: tensor memory allocated by the call beyond its inputs. Working: peak minus the output\n"
+            << "(and, with backward, the input gradients), which every implementation must return.\n\n"
+            << "| variant | N_res | implementation | fwd ms | fwd+bwd ms | fwd peak MiB | fwd working MiB |"
+            << " fwd+bwd peak MiB | fwd+bwd working MiB |\n|---|---|---|---|---|---|---|---|---|\n";
   for (const std::string& vname : split(variants)) {
     auto it = std::find_if(kVariants.begin(), kVariants.end(), [&](const Variant& v) { return v.name == vname; });
     if (it == kVariants.end()) {
@@ -200,11 +210,11 @@ int main(int argc, char** argv) {
         const Measure m = run(impl, *it, std::stoll(n), n_seq, dev, repeats);
         std::cout << "| " << vname << " | " << n << " | " << iname << " | ";
         if (!m.ok) {
-          std::cout << "failed: " << m.error << " | | | |\n";
+          std::cout << "failed: " << m.error << " | | | | | |\n";
           continue;
         }
-        std::printf("%.1f | %.1f | %s | %s |\n", m.fwd_ms, m.fwdbwd_ms, mib(m.fwd_peak).c_str(),
-                    mib(m.fwdbwd_peak).c_str());
+        std::printf("%.1f | %.1f | %s | %s | %s | %s |\n", m.fwd_ms, m.fwdbwd_ms, mib(m.fwd_peak).c_str(),
+                    mib(m.fwd_work).c_str(), mib(m.fwdbwd_peak).c_str(), mib(m.fwdbwd_work).c_str());
         std::fflush(stdout);
       }
     }
