@@ -52,6 +52,9 @@ if [[ "$(torch_version)" != 2.11.* ]]; then
   python3 -m pip install -q 'torch==2.11.*' ||
     python3 -m pip install -q --break-system-packages 'torch==2.11.*'
 fi
+# NumPy: the tests check that NumPy reads the .npz files we write.
+python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy ||
+  python3 -m pip install -q --break-system-packages numpy
 log "LibTorch $(torch_version)"
 
 # Example data: data-only Debian packages unpacked without their dependencies
