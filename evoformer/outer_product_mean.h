@@ -1,0 +1,38 @@
+// AF2 Supplement Algorithm 10: outer product mean, the MSA -> pair communication.
+// Parameter names as OpenFold's OuterProductMean.
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include "evoformer/primitives.h"
+
+namespace fold::evoformer {
+
+struct OuterProductMeanOptions {
+  OuterProductMeanOptions(int64_t c_m, int64_t c_z, int64_t c_hidden) : c_m_(c_m), c_z_(c_z), c_hidden_(c_hidden) {}
+  TORCH_ARG(int64_t, c_m);
+  TORCH_ARG(int64_t, c_z);
+  TORCH_ARG(int64_t, c_hidden);  // model.evoformer_stack.c_hidden_opm (32)
+  TORCH_ARG(double, eps) = 1e-3;
+};
+
+// layer_norm (c_m), linear_1, linear_2 (c_m -> c_hidden), linear_out (c_hidden^2 ->
+// c_z, final init; input index c * c_hidden + e for a_c b_e).
+class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
+ public:
+  explicit OuterProductMeanImpl(const OuterProductMeanOptions& options);
+  void reset() override;
+  // m [*, S, N, c_m], mask [*, S, N] -> pair update [*, N, N, c_z].
+  // chunk_size: residues i computed at once (0 = all); memory only, same numbers.
+  torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0);
+
+  OuterProductMeanOptions options;
+  LayerNorm layer_norm{nullptr};
+  torch::nn::Linear linear_1{nullptr}, linear_2{nullptr}, linear_out{nullptr};
+};
+TORCH_MODULE(OuterProductMean);
+
+}  // namespace fold::evoformer

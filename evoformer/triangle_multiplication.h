@@ -1,0 +1,41 @@
+// AF2 Supplement Algorithms 11 and 12: triangle multiplicative update of the pair
+// representation using "outgoing" edges (z_ij from a_ik, b_jk) and "incoming" edges
+// (z_ij from a_ki, b_kj). Parameter names as OpenFold's TriangleMultiplicativeUpdate.
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include "evoformer/primitives.h"
+
+namespace fold::evoformer {
+
+struct TriangleMultiplicationOptions {
+  TriangleMultiplicationOptions(int64_t c_z, int64_t c_hidden, bool outgoing)
+      : c_z_(c_z), c_hidden_(c_hidden), outgoing_(outgoing) {}
+  TORCH_ARG(int64_t, c_z);
+  TORCH_ARG(int64_t, c_hidden);  // model.evoformer_stack.c_hidden_mul (128)
+  TORCH_ARG(bool, outgoing);
+};
+
+// linear_a_p, linear_a_g, linear_b_p, linear_b_g (c_z -> c_hidden), linear_g (c_z ->
+// c_z, gating init), linear_z (c_hidden -> c_z, final init), layer_norm_in (c_z),
+// layer_norm_out (c_hidden).
+class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplicationImpl> {
+ public:
+  explicit TriangleMultiplicationImpl(const TriangleMultiplicationOptions& options);
+  void reset() override;
+  // z [*, N, N, c_z], mask [*, N, N] -> update [*, N, N, c_z] (residual added by caller).
+  // chunk_size: output rows computed at once (0 = all); memory only, same numbers.
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0);
+
+  TriangleMultiplicationOptions options;
+  torch::nn::Linear linear_a_p{nullptr}, linear_a_g{nullptr}, linear_b_p{nullptr}, linear_b_g{nullptr},
+      linear_g{nullptr}, linear_z{nullptr};
+  LayerNorm layer_norm_in{nullptr}, layer_norm_out{nullptr};
+};
+TORCH_MODULE(TriangleMultiplication);
+
+}  // namespace fold::evoformer

@@ -1,0 +1,183 @@
+#include "tests/af2_module_params.h"
+
+#include <torch/torch.h>
+
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace fold::af2 {
+
+namespace {
+
+using T = Transform;
+
+// AF2's Attention (modules.py): query_w/key_w/value_w [c, H, C], gating_w [c, H, C],
+// gating_b [H, C], output_w [H, C, c], output_b [c]; ours: OpenFold's Attention.
+std::vector<ParamMapping> attention_entries(const std::string& af2, const std::string& ours) {
+  return {
+      {af2 + "//query_w", ours + ".linear_q.weight", T::kLinearInFirst},
+      {af2 + "//key_w", ours + ".linear_k.weight", T::kLinearInFirst},
+      {af2 + "//value_w", ours + ".linear_v.weight", T::kLinearInFirst},
+      {af2 + "//gating_w", ours + ".linear_g.weight", T::kLinearInFirst},
+      {af2 + "//gating_b", ours + ".linear_g.bias", T::kFlat},
+      {af2 + "//output_w", ours + ".linear_o.weight", T::kLinearOutLast},
+      {af2 + "//output_b", ours + ".linear_o.bias", T::kFlat},
+  };
+}
+
+std::vector<ParamMapping> concat(std::initializer_list<std::vector<ParamMapping>> parts) {
+  std::vector<ParamMapping> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+std::vector<ParamMapping> layer_norm_entries(const std::string& af2, const std::string& ours) {
+  return {{af2 + "//scale", ours + ".weight", T::kFlat}, {af2 + "//offset", ours + ".bias", T::kFlat}};
+}
+
+// AF2's Linear: weights [in, out], bias [out].
+std::vector<ParamMapping> linear_entries(const std::string& af2, const std::string& ours) {
+  return {{af2 + "//weights", ours + ".weight", T::kLinearInFirst}, {af2 + "//bias", ours + ".bias", T::kFlat}};
+}
+
+// AF2 names the triangle projections left/right; OpenFold's a/b follow the supplement's
+// pseudocode, which AF2's code swaps for the incoming update (OpenFold's
+// import_weights, after AF2 commit b88f8da): incoming maps left -> b, right -> a.
+std::vector<ParamMapping> triangle_multiplication_entries(bool outgoing) {
+  const std::string left = outgoing ? "a" : "b", right = outgoing ? "b" : "a";
+  return concat({
+      layer_norm_entries("layer_norm_input", "layer_norm_in"),
+      linear_entries("left_projection", "linear_" + left + "_p"),
+      linear_entries("right_projection", "linear_" + right + "_p"),
+      linear_entries("left_gate", "linear_" + left + "_g"),
+      linear_entries("right_gate", "linear_" + right + "_g"),
+      layer_norm_entries("center_layer_norm", "layer_norm_out"),
+      linear_entries("output_projection", "linear_z"),
+      linear_entries("gating_linear", "linear_g"),
+  });
+}
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
+}  // namespace
+
+const std::vector<ParamMapping>& param_table(ModuleKind kind) {
+  static const std::vector<ParamMapping> msa_row = concat({
+      layer_norm_entries("query_norm", "layer_norm_m"),
+      layer_norm_entries("feat_2d_norm", "layer_norm_z"),
+      {{"/feat_2d_weights", "linear_z.weight", T::kLinearInFirst}},
+      attention_entries("attention", "mha"),
+  });
+  static const std::vector<ParamMapping> msa_column = concat({
+      layer_norm_entries("query_norm", "_msa_att.layer_norm_m"),
+      attention_entries("attention", "_msa_att.mha"),
+  });
+  // AF2's GlobalAttention: query_w [c, H, C], key_w / value_w [c, C] (one shared head),
+  // gating as Attention, output_w [H, C, c].
+  static const std::vector<ParamMapping> msa_column_global = concat({
+      layer_norm_entries("query_norm", "layer_norm_m"),
+      attention_entries("attention", "global_attention"),
+  });
+  static const std::vector<ParamMapping> triangle = concat({
+      layer_norm_entries("query_norm", "layer_norm"),
+      {{"/feat_2d_weights", "linear.weight", T::kLinearInFirst}},
+      attention_entries("attention", "mha"),
+  });
+  static const std::vector<ParamMapping> transition = concat({
+      layer_norm_entries("input_layer_norm", "layer_norm"),
+      linear_entries("transition1", "linear_1"),
+      linear_entries("transition2", "linear_2"),
+  });
+  static const std::vector<ParamMapping> tri_mul_out = triangle_multiplication_entries(true);
+  static const std::vector<ParamMapping> tri_mul_in = triangle_multiplication_entries(false);
+  // AF2's output_w [c, c, c_z] flattens its inputs as c_a * c + c_b, as linear_out reads them.
+  static const std::vector<ParamMapping> outer_product_mean = concat({
+      layer_norm_entries("layer_norm_input", "layer_norm"),
+      linear_entries("left_projection", "linear_1"),
+      linear_entries("right_projection", "linear_2"),
+      {{"/output_w", "linear_out.weight", T::kLinearOutLast}, {"/output_b", "linear_out.bias", T::kFlat}},
+  });
+  switch (kind) {
+    case ModuleKind::kMsaRowAttentionWithPairBias: return msa_row;
+    case ModuleKind::kMsaColumnAttention: return msa_column;
+    case ModuleKind::kMsaColumnGlobalAttention: return msa_column_global;
+    case ModuleKind::kTriangleAttention: return triangle;
+    case ModuleKind::kTransition: return transition;
+    case ModuleKind::kTriangleMultiplicationOutgoing: return tri_mul_out;
+    case ModuleKind::kTriangleMultiplicationIncoming: return tri_mul_in;
+    case ModuleKind::kOuterProductMean: return outer_product_mean;
+  }
+  throw std::invalid_argument("af2::param_table: unknown module kind");
+}
+
+at::Tensor to_torch_layout(const at::Tensor& af2, Transform transform) {
+  switch (transform) {
+    case Transform::kFlat: return af2.reshape({-1});
+    case Transform::kLinearInFirst:
+      TORCH_CHECK(af2.dim() >= 2, "linear weight needs >= 2 dims, got ", af2.sizes());
+      return af2.reshape({af2.size(0), -1}).t();
+    case Transform::kLinearOutLast:
+      TORCH_CHECK(af2.dim() >= 2, "linear weight needs >= 2 dims, got ", af2.sizes());
+      return af2.reshape({-1, af2.size(-1)}).t();
+  }
+  throw std::invalid_argument("af2::to_torch_layout: unknown transform");
+}
+
+void load_module_params(torch::nn::Module& module, const std::map<std::string, at::Tensor>& arrays,
+                        const std::string& scope, const std::vector<ParamMapping>& table,
+                        const std::string& key_prefix, const std::string& name_prefix) {
+  const auto params = module.named_parameters(/*recurse=*/true);
+  const std::string scope_prefix = key_prefix + scope + "/";
+  std::vector<std::string> missing, unused, misshaped, unknown, unset;
+  std::set<std::string> used_keys, set_names;
+  // Convert and check everything first, so that a failed load leaves the module as it was.
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
+  for (const ParamMapping& e : table) {
+    const std::string key = scope_prefix + e.af2_suffix;
+    const std::string name = name_prefix + e.name;
+    const auto it = arrays.find(key);
+    const at::Tensor* param = params.find(name);
+    if (it == arrays.end()) missing.push_back(key);
+    if (param == nullptr) unknown.push_back(name);
+    if (it == arrays.end() || param == nullptr) continue;
+    used_keys.insert(key);
+    set_names.insert(name);
+    const at::Tensor value = to_torch_layout(it->second, e.transform);
+    if (value.sizes() != param->sizes()) {
+      misshaped.push_back(key + " " + shape_str(it->second.sizes()) + " -> " + shape_str(value.sizes()) + " vs " +
+                          name + " " + shape_str(param->sizes()));
+      continue;
+    }
+    copies.emplace_back(*param, value);
+  }
+  for (const auto& [key, value] : arrays) {
+    if (key.rfind(scope_prefix, 0) == 0 && used_keys.count(key) == 0) unused.push_back(key);
+  }
+  for (const auto& item : params) {
+    if (item.key().rfind(name_prefix, 0) == 0 && set_names.count(item.key()) == 0) unset.push_back(item.key());
+  }
+  if (!missing.empty() || !unused.empty() || !misshaped.empty() || !unknown.empty() || !unset.empty()) {
+    std::ostringstream os;
+    os << "AF2 parameters under '" << scope_prefix << "' do not match the module:";
+    const auto list = [&os](const char* what, const std::vector<std::string>& items) {
+      if (items.empty()) return;
+      os << "\n  " << what << " (" << items.size() << "):";
+      for (const auto& i : items) os << "\n    " << i;
+    };
+    list("missing AF2 keys", missing);
+    list("unused AF2 keys", unused);
+    list("mis-shaped", misshaped);
+    list("table names the module lacks", unknown);
+    list("module parameters not set", unset);
+    throw std::runtime_error(os.str());
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [param, value] : copies) param.copy_(value.to(param.options()));
+}
+
+}  // namespace fold::af2

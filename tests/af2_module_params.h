@@ -1,0 +1,68 @@
+// AlphaFold2 parameter names -> our (OpenFold) parameter names, per module kind.
+//
+// AF2's released parameters (params_model_*.npz, Haiku) name a module's weights
+// `<scope>/<submodule>//<name>` (e.g. `.../msa_row_attention_with_pair_bias/attention//
+// query_w`), store linear weights as [in, ..., out] with heads split out, and stack the
+// blocks of a stack on a leading axis. One table per module kind lists, for every
+// parameter, the AF2 leaf suffix (the part after `<scope>/`), our state_dict name and the
+// transform between the two layouts. The tests load the module reference data
+// (../shared/ref-modules/*.npz, keys `param/<scope>/<suffix>`, one block's slice) with it;
+// it is written to be general (no test types, any key prefix, any module) so that the
+// real `fold import-params` (fold/af2_params) can reuse these tables unchanged, slicing
+// the stacked arrays per block and prefixing our names with the block's path.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fold::af2 {
+
+enum class Transform {
+  // Same values, reshaped to our shape (LayerNorm scale -> weight, offset -> bias;
+  // biases, e.g. gating_b [H, C] -> [H*C]).
+  kFlat,
+  // A linear weight whose FIRST AF2 dim is the input: [in, d1, ..., dk] -> [d1*...*dk, in]
+  // (query_w [c, H, C] -> [H*C, c], transition1//weights [c, 4c] -> [4c, c]).
+  kLinearInFirst,
+  // A linear weight whose LAST AF2 dim is the output: [d1, ..., dk, out] -> [out, d1*...*dk]
+  // (output_w [H, C, c] -> [c, H*C]).
+  kLinearOutLast,
+};
+
+struct ParamMapping {
+  std::string af2_suffix;  // after "<scope>/": "attention//query_w", "/feat_2d_weights"
+  std::string name;        // ours (OpenFold's state_dict name): "mha.linear_q.weight"
+  Transform transform;
+};
+
+enum class ModuleKind {
+  kMsaRowAttentionWithPairBias,  // AF2 msa_row_attention_with_pair_bias
+  kMsaColumnAttention,           // AF2 msa_column_attention
+  kMsaColumnGlobalAttention,     // AF2 msa_column_global_attention (extra-MSA stack)
+  kTriangleAttention,            // AF2 triangle_attention_{starting,ending}_node
+  kTransition,                   // AF2 msa_transition, pair_transition
+  kTriangleMultiplicationOutgoing,  // AF2 triangle_multiplication_outgoing
+  kTriangleMultiplicationIncoming,  // AF2 triangle_multiplication_incoming
+  kOuterProductMean,                // AF2 outer_product_mean
+};
+
+const std::vector<ParamMapping>& param_table(ModuleKind kind);
+
+// An AF2 array in our layout (shape-agnostic; the loader checks the shape).
+at::Tensor to_torch_layout(const at::Tensor& af2, Transform transform);
+
+// Copies every parameter of `module` named in `table` (prefixed by `name_prefix`) from
+// arrays[key_prefix + scope + "/" + af2_suffix], converted to the parameter's dtype and
+// device. Throws std::runtime_error listing every problem at once: AF2 keys missing from
+// `arrays`, arrays under `key_prefix + scope + "/"` the table does not use, arrays whose
+// converted shape differs from the parameter's, table names the module lacks, and
+// parameters under `name_prefix` the table does not set.
+void load_module_params(torch::nn::Module& module, const std::map<std::string, at::Tensor>& arrays,
+                        const std::string& scope, const std::vector<ParamMapping>& table,
+                        const std::string& key_prefix = "param/", const std::string& name_prefix = "");
+
+}  // namespace fold::af2
