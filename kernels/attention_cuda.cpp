@@ -4,10 +4,10 @@
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <cuda_runtime_api.h>
 #include <torch/autograd.h>
 
 #include "kernels/attention_cuda.h"
+#include "kernels/cuda_binding.h"
 #include "kernels/cuda/attention.h"
 
 namespace fold::kernels {
@@ -16,19 +16,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
-
-cuda::DType kernel_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::DType::kFloat32;
-    case at::kHalf: return cuda::DType::kFloat16;
-    case at::kBFloat16: return cuda::DType::kBFloat16;
-    default: TORCH_CHECK(false, "attention (cuda): unsupported dtype ", t);
-  }
-}
-
-void check(int err, const char* what) {
-  TORCH_CHECK(err == 0, "attention (cuda): ", what, " failed: ", cudaGetErrorString(static_cast<cudaError_t>(err)));
-}
 
 // [*, H, L, C] with at most two leading dims -> [B1, B2, H, L, C].
 std::vector<int64_t> five_dims(at::IntArrayRef s) {
@@ -71,7 +58,7 @@ Prepared prepare(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   pr.q_len = qs[3];
   pr.k_len = ks[3];
   pr.head_dim = qs[4];
-  pr.dtype = kernel_dtype(q.scalar_type());
+  pr.dtype = kernel_dtype(q.scalar_type(), "attention");
   pr.scale = static_cast<float>(scale);
   auto hold = [&](at::Tensor t) {
     p.keep_alive.push_back(t.contiguous());
@@ -106,9 +93,9 @@ class FlashAttention : public torch::autograd::Function<FlashAttention> {
     at::Tensor out = g.defined() ? at::empty_like(o) : at::Tensor();
     std::vector<int64_t> lse_shape(q.sizes().begin(), q.sizes().end() - 1);
     at::Tensor lse = at::empty(lse_shape, q.options().dtype(at::kFloat));
-    check(cuda::attention_forward(p.problem, o.data_ptr(), out.defined() ? out.data_ptr() : nullptr,
+    check_kernel(cuda::attention_forward(p.problem, o.data_ptr(), out.defined() ? out.data_ptr() : nullptr,
                                   lse.data_ptr<float>(), at::cuda::getCurrentCUDAStream().stream()),
-          "forward");
+          "attention", "forward");
     ctx->save_for_backward({q, k, v, bias0.value_or(at::Tensor()), bias1.value_or(at::Tensor()), g, o, lse});
     ctx->saved_data["scale"] = scale;
     return g.defined() ? out : o;
@@ -133,13 +120,13 @@ class FlashAttention : public torch::autograd::Function<FlashAttention> {
     at::Tensor dgate = gate.defined() ? at::empty_like(o) : at::Tensor();
     at::Tensor delta = at::empty(lse.sizes(), lse.options());
     auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-    check(cuda::attention_backward(p.problem, o.data_ptr(), lse.data_ptr<float>(), d_out.data_ptr(),
+    check_kernel(cuda::attention_backward(p.problem, o.data_ptr(), lse.data_ptr<float>(), d_out.data_ptr(),
                                    dq_accum.data_ptr<float>(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
                                    dgate.defined() ? dgate.data_ptr() : nullptr,
                                    ptr(dbias.size() > 0 ? dbias[0] : at::Tensor()),
                                    ptr(dbias.size() > 1 ? dbias[1] : at::Tensor()), delta.data_ptr<float>(),
                                    at::cuda::getCurrentCUDAStream().stream()),
-          "backward");
+          "attention", "backward");
     tensor_list out(7);
     out[0] = dq;
     out[1] = dk;
@@ -160,7 +147,7 @@ class FlashAttention : public torch::autograd::Function<FlashAttention> {
 bool cuda_flash_supported(const at::Tensor& q) {
   return q.is_cuda() && q.dim() >= 3 && q.dim() <= 5 &&
          (q.scalar_type() == at::kFloat || q.scalar_type() == at::kHalf || q.scalar_type() == at::kBFloat16) &&
-         cuda::attention_supported(kernel_dtype(q.scalar_type()), q.size(-1));
+         cuda::attention_supported(kernel_dtype(q.scalar_type(), "attention"), q.size(-1));
 }
 
 at::Tensor cuda_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -11,9 +11,9 @@
 #ifdef FOLD_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <cuda_runtime_api.h>
 
 #include "kernels/cuda/layer_norm.h"
+#include "kernels/cuda_binding.h"
 #endif
 
 namespace fold::kernels {
@@ -102,20 +102,6 @@ void cpu_backward_rows(const acc_t* dy, const acc_t* x, const acc_t* w, const ac
 }
 
 #ifdef FOLD_WITH_CUDA
-cuda::DType cuda_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::DType::kFloat32;
-    case at::kHalf: return cuda::DType::kFloat16;
-    case at::kBFloat16: return cuda::DType::kBFloat16;
-    default: TORCH_CHECK(false, "fold layer_norm: unsupported CUDA dtype ", t);
-  }
-}
-
-void check_cuda(int err, const char* what) {
-  TORCH_CHECK(err == 0, "fold layer_norm: ", what, " failed: ",
-              cudaGetErrorString(static_cast<cudaError_t>(err)));
-}
-
 const float* float_ptr_or_null(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 float* float_ptr_or_null(at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 #endif
@@ -204,11 +190,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> layer_norm_forward(const at::Tens
     at::Tensor y = at::empty(xc.sizes(), xc.options());
     at::Tensor mean = at::empty({rows}, xc.options().dtype(at::kFloat));
     at::Tensor rstd = at::empty({rows}, xc.options().dtype(at::kFloat));
-    check_cuda(cuda::layer_norm_forward(xc.data_ptr(), float_ptr_or_null(wf), float_ptr_or_null(bf), y.data_ptr(),
+    check_kernel(cuda::layer_norm_forward(xc.data_ptr(), float_ptr_or_null(wf), float_ptr_or_null(bf), y.data_ptr(),
                                         mean.data_ptr<float>(), rstd.data_ptr<float>(), rows, cols,
-                                        static_cast<float>(eps), cuda_dtype(xc.scalar_type()),
+                                        static_cast<float>(eps), kernel_dtype(xc.scalar_type(), "layer_norm"),
                                         at::cuda::getCurrentCUDAStream().stream()),
-               "forward kernel");
+               "layer_norm", "forward kernel");
     return {y, mean, rstd};
   }
 #endif
@@ -254,12 +240,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> layer_norm_backward(
     at::Tensor workspace = need_dweight || need_dbias
                                ? at::empty({cuda::layer_norm_backward_workspace(rows, cols)}, fopts)
                                : at::Tensor();
-    check_cuda(cuda::layer_norm_backward(dyc.data_ptr(), xc.data_ptr(), float_ptr_or_null(wf),
+    check_kernel(cuda::layer_norm_backward(dyc.data_ptr(), xc.data_ptr(), float_ptr_or_null(wf),
                                          meanc.data_ptr<float>(), rstdc.data_ptr<float>(),
                                          need_dx ? dx.data_ptr() : nullptr, float_ptr_or_null(dw),
                                          float_ptr_or_null(db), float_ptr_or_null(workspace), rows, cols,
-                                         cuda_dtype(xc.scalar_type()), at::cuda::getCurrentCUDAStream().stream()),
-               "backward kernels");
+                                         kernel_dtype(xc.scalar_type(), "layer_norm"), at::cuda::getCurrentCUDAStream().stream()),
+               "layer_norm", "backward kernels");
     return {dx, dw, db};
   }
 #endif

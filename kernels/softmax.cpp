@@ -8,9 +8,9 @@
 
 #ifdef FOLD_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
-#include <cuda_runtime_api.h>
 
 #include "kernels/cuda/softmax.h"
+#include "kernels/cuda_binding.h"
 #endif
 
 namespace fold::kernels {
@@ -50,22 +50,6 @@ void cpu_backward_rows(const float* y, const float* dy, float* dx, int64_t rows,
   });
 }
 
-#ifdef FOLD_WITH_CUDA
-cuda::DType cuda_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::DType::kFloat32;
-    case at::kHalf: return cuda::DType::kFloat16;
-    case at::kBFloat16: return cuda::DType::kBFloat16;
-    default: TORCH_CHECK(false, "fold softmax: unsupported CUDA dtype ", t);
-  }
-}
-
-void check_cuda(int err, const char* what) {
-  TORCH_CHECK(err == 0, "fold softmax: ", what, " failed: ",
-              cudaGetErrorString(static_cast<cudaError_t>(err)));
-}
-#endif
-
 int64_t rows_of(const at::Tensor& t) { return t.dim() == 0 ? 1 : t.numel() / t.size(-1); }
 int64_t cols_of(const at::Tensor& t) { return t.dim() == 0 ? 1 : t.size(-1); }
 
@@ -92,10 +76,10 @@ at::Tensor softmax_forward(const at::Tensor& x) {
   if (x.is_cuda()) {
     at::Tensor xc = x.contiguous();
     at::Tensor y = at::empty_like(xc);
-    check_cuda(cuda::softmax_forward(xc.data_ptr(), y.data_ptr(), rows_of(xc), cols_of(xc),
-                                     cuda_dtype(xc.scalar_type()),
+    check_kernel(cuda::softmax_forward(xc.data_ptr(), y.data_ptr(), rows_of(xc), cols_of(xc),
+                                     kernel_dtype(xc.scalar_type(), "softmax"),
                                      at::cuda::getCurrentCUDAStream().stream()),
-               "forward kernel");
+               "softmax", "forward kernel");
     return y;
   }
 #endif
@@ -114,10 +98,10 @@ at::Tensor softmax_backward(const at::Tensor& y, const at::Tensor& dy) {
     at::Tensor yc = y.contiguous();
     at::Tensor dyc = dy.to(y.scalar_type()).contiguous();
     at::Tensor dx = at::empty_like(yc);
-    check_cuda(cuda::softmax_backward(yc.data_ptr(), dyc.data_ptr(), dx.data_ptr(), rows_of(yc),
-                                      cols_of(yc), cuda_dtype(yc.scalar_type()),
+    check_kernel(cuda::softmax_backward(yc.data_ptr(), dyc.data_ptr(), dx.data_ptr(), rows_of(yc),
+                                      cols_of(yc), kernel_dtype(yc.scalar_type(), "softmax"),
                                       at::cuda::getCurrentCUDAStream().stream()),
-               "backward kernel");
+               "softmax", "backward kernel");
     return dx;
   }
 #endif

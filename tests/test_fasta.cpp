@@ -14,36 +14,14 @@
 #include "data/fasta.h"
 #include "data/parse_error.h"
 #include "data/text_file.h"
-
-#ifndef FOLD_SOURCE_DIR
-#define FOLD_SOURCE_DIR "."
-#endif
+#include "test_paths.h"
 
 namespace fold::data {
 namespace {
 
-std::string shared_data(const std::string& rel) {
-  return std::string(FOLD_SOURCE_DIR) + "/../shared/data/" + rel;
-}
-
-#define SKIP_IF_MISSING(path)                                                            \
-  do {                                                                                   \
-    if (!std::filesystem::exists(path)) {                                                \
-      GTEST_SKIP() << "real data file " << (path)                                        \
-                   << " is absent (../shared/data is not available on this machine)";   \
-    }                                                                                    \
-  } while (0)
-
-template <class F>
-ParseError expect_parse_error(F&& f) {
-  try {
-    f();
-  } catch (const ParseError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a ParseError";
-  return ParseError("", 0, "none");
-}
+using fold::test::example_cache;
+using fold::test::expect_parse_error;
+using fold::test::shared_data;
 
 // A per-test scratch file that is removed at the end.
 struct TempFile {
@@ -74,7 +52,7 @@ constexpr const char* k6kwcSequence =
 
 TEST(Fasta, ParsesRealFile6kwc) {
   const std::string path = shared_data("fasta/6kwc.fasta");
-  SKIP_IF_MISSING(path);
+  FOLD_REQUIRE_FILE(path);
   const auto records = read_fasta(path);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].id, "6KWC_1");
@@ -85,7 +63,7 @@ TEST(Fasta, ParsesRealFile6kwc) {
 
 TEST(Fasta, ParsesRealFile2q2kShort) {
   const std::string path = shared_data("fasta/2q2k_short.fasta");
-  SKIP_IF_MISSING(path);
+  FOLD_REQUIRE_FILE(path);
   const auto records = read_fasta(path);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].id, "query");

@@ -7,36 +7,14 @@
 #include "data/hhr.h"
 #include "data/parse_error.h"
 #include "data/text_file.h"
-
-#ifndef FOLD_SOURCE_DIR
-#define FOLD_SOURCE_DIR "."
-#endif
+#include "test_paths.h"
 
 namespace fold::data {
 namespace {
 
-std::string shared_data(const std::string& rel) {
-  return std::string(FOLD_SOURCE_DIR) + "/../shared/data/" + rel;
-}
-
-#define SKIP_IF_MISSING(path)                                                            \
-  do {                                                                                   \
-    if (!std::filesystem::exists(path)) {                                                \
-      GTEST_SKIP() << "real data file " << (path)                                        \
-                   << " is absent (../shared/data is not available on this machine)";   \
-    }                                                                                    \
-  } while (0)
-
-template <class F>
-ParseError expect_parse_error(F&& f) {
-  try {
-    f();
-  } catch (const ParseError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a ParseError";
-  return ParseError("", 0, "none");
-}
+using fold::test::example_cache;
+using fold::test::expect_parse_error;
+using fold::test::shared_data;
 
 // An alignment line as HH-suite writes it: "<kind> <name padded to 15>" fills the first
 // 17 columns and `rest` follows.
@@ -72,7 +50,7 @@ std::string one_hit(const std::string& summary = kSummary) {
 
 TEST(Hhr, ParsesRealHhsearchFile) {
   const std::string path = shared_data("alignments/6KWC_1/hhsearch_output.hhr");
-  SKIP_IF_MISSING(path);
+  FOLD_REQUIRE_FILE(path);
   const std::string text = read_text_file(path);
   size_t blocks = 0;
   LineReader reader(text);

@@ -15,42 +15,18 @@
 #include "data/msa.h"
 #include "data/parse_error.h"
 #include "data/text_file.h"
-
-#ifndef FOLD_SOURCE_DIR
-#define FOLD_SOURCE_DIR "."
-#endif
+#include "test_paths.h"
 
 namespace fold::data {
 namespace {
 
-std::string shared_data(const std::string& rel) {
-  return std::string(FOLD_SOURCE_DIR) + "/../shared/data/" + rel;
-}
-std::string example_cache(const std::string& rel) {
-  return std::string(FOLD_SOURCE_DIR) + "/examples/.cache/" + rel;
-}
-
-#define SKIP_IF_MISSING(path, what)                                                      \
-  do {                                                                                   \
-    if (!std::filesystem::exists(path)) {                                                \
-      GTEST_SKIP() << "data file " << (path) << " is absent (" << (what) << ")";       \
-    }                                                                                    \
-  } while (0)
+using fold::test::example_cache;
+using fold::test::expect_parse_error;
+using fold::test::shared_data;
 
 constexpr const char* kNoShared = "../shared/data is not available on this machine";
 constexpr const char* kNoDebian =
     "Debian example data not fetched into examples/.cache yet";
-
-template <class F>
-ParseError expect_parse_error(F&& f) {
-  try {
-    f();
-  } catch (const ParseError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected a ParseError";
-  return ParseError("", 0, "none");
-}
 
 // Number of lines starting with '>' (FASTA/A3M records), counted on the raw text.
 size_t count_headers(const std::string& text) {
@@ -83,8 +59,8 @@ constexpr const char* k2q2kSequence =
 TEST(A3m, ParsesReal6kwcBfdFileWithQueryEqualToFasta) {
   const std::string path = shared_data("alignments/6KWC_1/bfd_uniref_hits.a3m");
   const std::string fasta = shared_data("fasta/6kwc.fasta");
-  SKIP_IF_MISSING(path, kNoShared);
-  SKIP_IF_MISSING(fasta, kNoShared);
+  FOLD_REQUIRE_FILE(path);
+  FOLD_REQUIRE_FILE(fasta);
   const Msa msa = read_msa(path);
   expect_rectangular(msa);
   EXPECT_EQ(msa.depth(), count_headers(read_text_file(path)));
@@ -98,7 +74,7 @@ TEST(A3m, ParsesReal6kwcBfdFileWithQueryEqualToFasta) {
 
 TEST(A3m, DeletionCountsMatchLowerCaseRunsInReal6kwcFile) {
   const std::string path = shared_data("alignments/6KWC_1/bfd_uniref_hits.a3m");
-  SKIP_IF_MISSING(path, kNoShared);
+  FOLD_REQUIRE_FILE(path);
   const Msa msa = read_msa(path);
   // Record 5 (UniRef100_A0A4U0V357) reads "...GLTHNpnsAAAYQILSTEG...": the three
   // inserted residues "pns" sit before column 168 (0-based), and "SAvTD" puts one
@@ -116,7 +92,7 @@ TEST(A3m, DeletionCountsMatchLowerCaseRunsInReal6kwcFile) {
 
 TEST(A3m, ParsesReal2q2kBfdUniclustFile) {
   const std::string path = shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m");
-  SKIP_IF_MISSING(path, kNoShared);
+  FOLD_REQUIRE_FILE(path);
   const Msa msa = read_msa(path);
   expect_rectangular(msa);
   EXPECT_EQ(msa.depth(), 4u);
@@ -217,7 +193,7 @@ TEST(A3m, RejectsEmptyInput) {
 TEST(A3m, ReadsDebianTrypsinA2mGz) {
   const std::string path = example_cache(
       "theseus-examples/usr/share/doc/theseus/examples/trypsins/tryps.a2m.gz");
-  SKIP_IF_MISSING(path, kNoDebian);
+  FOLD_REQUIRE_FILE(path);
   const Msa msa = read_msa(path);
   expect_rectangular(msa);
   EXPECT_EQ(msa.depth(), count_headers(read_text_file(path)));
@@ -234,7 +210,7 @@ TEST(A3m, ReadsDebianTrypsinA2mGz) {
 TEST(A3m, ReadsDebianLdhA2mGzKeepingUnknownResidueX) {
   const std::string path =
       example_cache("theseus-examples/usr/share/doc/theseus/examples/ldh/ldh.a2m.gz");
-  SKIP_IF_MISSING(path, kNoDebian);
+  FOLD_REQUIRE_FILE(path);
   const Msa msa = read_msa(path);
   expect_rectangular(msa);
   EXPECT_EQ(msa.depth(), 228u);
@@ -247,7 +223,7 @@ TEST(A3m, ReadsDebianLdhA2mGzKeepingUnknownResidueX) {
 
 TEST(Stockholm, ParsesReal6kwcMgnifyMultiBlockFile) {
   const std::string path = shared_data("alignments/6KWC_1/mgnify_hits.sto");
-  SKIP_IF_MISSING(path, kNoShared);
+  FOLD_REQUIRE_FILE(path);
   const std::string text = read_text_file(path);
   const Msa msa = parse_stockholm(text, path);
   expect_rectangular(msa);
@@ -272,7 +248,7 @@ TEST(Stockholm, ParsesReal6kwcMgnifyMultiBlockFile) {
 
 TEST(Stockholm, ParsesReal2q2kFiles) {
   const std::string dir = shared_data("alignments/2q2k_A/");
-  SKIP_IF_MISSING(dir + "uniref90_hits.sto", kNoShared);
+  FOLD_REQUIRE_FILE(dir + "uniref90_hits.sto");
   const Msa uniref = read_msa(dir + "uniref90_hits.sto");
   expect_rectangular(uniref);
   EXPECT_EQ(uniref.depth(), 16u);
@@ -433,7 +409,7 @@ TEST(Stockholm, RejectsBinaryData) {
 TEST(Stockholm, ReadsDebianHmmerGlobins4WithDotGapsInQuery) {
   const std::string path =
       example_cache("hmmer-doc/usr/share/doc/hmmer/tutorial/globins4.sto");
-  SKIP_IF_MISSING(path, kNoDebian);
+  FOLD_REQUIRE_FILE(path);
   const Msa msa = read_msa(path);
   expect_rectangular(msa);
   ASSERT_EQ(msa.depth(), 4u);
@@ -463,7 +439,7 @@ TEST(MsaMerge, DropsRepeatedSequencesFirstOccurrenceWins) {
 
 TEST(MsaMerge, MergesRealFilesWithoutDuplicates) {
   const std::string dir = shared_data("alignments/2q2k_A/");
-  SKIP_IF_MISSING(dir + "uniref90_hits.sto", kNoShared);
+  FOLD_REQUIRE_FILE(dir + "uniref90_hits.sto");
   const Msa u = read_msa(dir + "uniref90_hits.sto");
   const Msa m = read_msa(dir + "mgnify_hits.sto");
   const Msa b = read_msa(dir + "bfd_uniclust_hits.a3m");

@@ -7,6 +7,8 @@
 // deterministic.
 #include "kernels/cuda/layer_norm.h"
 
+#include "kernels/cuda/storage.cuh"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -29,13 +31,6 @@ constexpr int kRowLanes = kThreads / kColTile;
 constexpr int64_t kMaxChunks = 256;
 constexpr int64_t kMinRowsPerChunk = 64;
 
-template <typename T> __device__ __forceinline__ float load(const T* p) { return static_cast<float>(*p); }
-template <> __device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
-template <> __device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-
-template <typename T> __device__ __forceinline__ void store(T* p, float v) { *p = static_cast<T>(v); }
-template <> __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half(v); }
-template <> __device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16(v); }
 
 // Butterfly sum: every lane ends with the total, so no shared-memory broadcast.
 __device__ __forceinline__ float warp_sum(float v) {

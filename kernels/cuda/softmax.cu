@@ -9,19 +9,14 @@
 
 #include <cub/block/block_reduce.cuh>
 
+#include "kernels/cuda/storage.cuh"
+
 namespace fold::kernels::cuda {
 
 namespace {
 
 constexpr int kThreads = 256;
 
-template <typename T> __device__ __forceinline__ float load(const T* p) { return static_cast<float>(*p); }
-template <> __device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
-template <> __device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-
-template <typename T> __device__ __forceinline__ void store(T* p, float v) { *p = static_cast<T>(v); }
-template <> __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half(v); }
-template <> __device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16(v); }
 
 struct MaxOp {
   __device__ __forceinline__ float operator()(float a, float b) const { return a > b ? a : b; }
