@@ -1,0 +1,48 @@
+#include "fold/input_embedder.h"
+
+#include <torch/torch.h>
+
+#include "evoformer/primitives.h"
+
+namespace fold {
+
+using evoformer::LinearInit;
+using evoformer::make_linear;
+
+InputEmbedderImpl::InputEmbedderImpl(const InputEmbedderOptions& o) : options(o) { reset(); }
+
+void InputEmbedderImpl::reset() {
+  const auto& o = options;
+  linear_tf_z_i = register_module("linear_tf_z_i", make_linear(o.tf_dim(), o.c_z(), true, LinearInit::kDefault));
+  linear_tf_z_j = register_module("linear_tf_z_j", make_linear(o.tf_dim(), o.c_z(), true, LinearInit::kDefault));
+  linear_tf_m = register_module("linear_tf_m", make_linear(o.tf_dim(), o.c_m(), true, LinearInit::kDefault));
+  linear_msa_m = register_module("linear_msa_m", make_linear(o.msa_dim(), o.c_m(), true, LinearInit::kDefault));
+  linear_relpos =
+      register_module("linear_relpos", make_linear(2 * o.relpos_k() + 1, o.c_z(), true, LinearInit::kDefault));
+}
+
+torch::Tensor InputEmbedderImpl::relpos_one_hot(const torch::Tensor& residue_index) const {
+  const int64_t k = options.relpos_k();
+  const torch::Tensor ri = residue_index.to(torch::kLong);
+  // The nearest of the bins -k..k is the clipped offset.
+  const torch::Tensor d = (ri.unsqueeze(-1) - ri.unsqueeze(-2)).clamp(-k, k) + k;
+  return torch::one_hot(d, 2 * k + 1);
+}
+
+std::pair<torch::Tensor, torch::Tensor> InputEmbedderImpl::forward(const torch::Tensor& target_feat,
+                                                                   const torch::Tensor& residue_index,
+                                                                   const torch::Tensor& msa_feat) {
+  TORCH_CHECK(target_feat.size(-1) == options.tf_dim(), "InputEmbedder: target_feat has ", target_feat.size(-1),
+              " channels, expected tf_dim ", options.tf_dim());
+  TORCH_CHECK(msa_feat.size(-1) == options.msa_dim(), "InputEmbedder: msa_feat has ", msa_feat.size(-1),
+              " channels, expected msa_dim ", options.msa_dim());
+  TORCH_CHECK(residue_index.sizes() == target_feat.sizes().slice(0, target_feat.dim() - 1),
+              "InputEmbedder: residue_index ", residue_index.sizes(), " must be target_feat's [*, N] ",
+              target_feat.sizes());
+  const torch::Tensor relpos = linear_relpos(relpos_one_hot(residue_index).to(target_feat.scalar_type()));
+  const torch::Tensor pair = relpos + linear_tf_z_i(target_feat).unsqueeze(-2) + linear_tf_z_j(target_feat).unsqueeze(-3);
+  const torch::Tensor msa = linear_msa_m(msa_feat) + linear_tf_m(target_feat).unsqueeze(-3);
+  return {msa, pair};
+}
+
+}  // namespace fold

@@ -1,0 +1,32 @@
+#include "fold/recycling_embedder.h"
+
+#include <torch/torch.h>
+
+namespace fold {
+
+RecyclingEmbedderImpl::RecyclingEmbedderImpl(const RecyclingEmbedderOptions& o) : options(o) { reset(); }
+
+void RecyclingEmbedderImpl::reset() {
+  layer_norm_m = register_module("layer_norm_m", evoformer::LayerNorm(options.c_m()));
+  layer_norm_z = register_module("layer_norm_z", evoformer::LayerNorm(options.c_z()));
+  linear = register_module("linear", evoformer::make_linear(options.no_bins(), options.c_z(), true,
+                                                             evoformer::LinearInit::kDefault));
+}
+
+torch::Tensor RecyclingEmbedderImpl::distogram_one_hot(const torch::Tensor& x) const {
+  const auto opts = x.options();
+  const torch::Tensor lower = torch::linspace(options.min_bin(), options.max_bin(), options.no_bins(), opts).square();
+  const torch::Tensor upper = torch::cat({lower.slice(0, 1), torch::full({1}, options.inf(), opts)});
+  const torch::Tensor d2 = (x.unsqueeze(-2) - x.unsqueeze(-3)).square().sum(-1, true);
+  return ((d2 > lower) * (d2 < upper)).to(x.scalar_type());
+}
+
+std::pair<torch::Tensor, torch::Tensor> RecyclingEmbedderImpl::forward(const torch::Tensor& m_first_row,
+                                                                       const torch::Tensor& z,
+                                                                       const torch::Tensor& x) {
+  TORCH_CHECK(x.size(-1) == 3 && x.size(-2) == z.size(-2), "RecyclingEmbedder: positions ", x.sizes(),
+              " must be [*, N, 3] for the pair ", z.sizes());
+  return {layer_norm_m(m_first_row), layer_norm_z(z) + linear(distogram_one_hot(x))};
+}
+
+}  // namespace fold

@@ -1,0 +1,85 @@
+// Input embedder (Algorithms 3, 4) and recycling embedder (Algorithm 32): hand-checked
+// cases and a naive per-element recomputation of the algorithm with the module's weights.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "fold/input_embedder.h"
+#include "fold/recycling_embedder.h"
+
+namespace fold {
+namespace {
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
+}
+
+TEST(InputEmbedder, RelposIsOneHotOfClippedOffset) {
+  InputEmbedder e(InputEmbedderOptions(8, 4));  // k = 32, 65 bins
+  const auto oh = e->relpos_one_hot(torch::tensor({0, 1, 2, 50}));
+  ASSERT_EQ(oh.sizes(), (std::vector<int64_t>{4, 4, 65}));
+  EXPECT_TRUE(oh.sum(-1).eq(1).all().item<bool>());
+  EXPECT_EQ(oh[0][3].argmax().item<int64_t>(), 0);   // 0 - 50 = -50, clipped to -32
+  EXPECT_EQ(oh[3][0].argmax().item<int64_t>(), 64);  // +50 clipped to +32
+  EXPECT_EQ(oh[1][0].argmax().item<int64_t>(), 33);  // +1
+  EXPECT_EQ(oh[2][2].argmax().item<int64_t>(), 32);  // 0
+}
+
+TEST(InputEmbedder, EqualsNaiveAlgorithm3) {
+  torch::manual_seed(0);
+  InputEmbedder e(InputEmbedderOptions(6, 5).relpos_k(3));
+  for (auto& p : e->parameters()) p.data().normal_();  // non-zero biases too
+  const int64_t n = 5, s = 3;
+  const auto tf = torch::randn({n, 22}), msa = torch::randn({s, n, 49});
+  const auto ri = torch::tensor({0, 1, 2, 7, 8});
+  const auto [m, z] = e(tf, ri, msa);
+  auto lin = [](const torch::nn::Linear& l, const torch::Tensor& x) { return torch::mv(l->weight, x) + l->bias; };
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t d = std::clamp<int64_t>(ri[i].item<int64_t>() - ri[j].item<int64_t>(), -3, 3) + 3;
+      auto oh = torch::zeros({7});
+      oh[d] = 1;
+      const auto want = lin(e->linear_tf_z_i, tf[i]) + lin(e->linear_tf_z_j, tf[j]) + lin(e->linear_relpos, oh);
+      EXPECT_LE(rel_err(z[i][j], want), 1e-5) << i << "," << j;
+    }
+    for (int64_t k = 0; k < s; ++k) {
+      const auto want = lin(e->linear_msa_m, msa[k][i]) + lin(e->linear_tf_m, tf[i]);
+      EXPECT_LE(rel_err(m[k][i], want), 1e-5) << k << "," << i;
+    }
+  }
+}
+
+TEST(InputEmbedder, RejectsWrongChannels) {
+  InputEmbedder e(InputEmbedderOptions(6, 5));
+  EXPECT_THROW(e(torch::randn({4, 21}), torch::arange(4), torch::randn({2, 4, 49})), c10::Error);
+  EXPECT_THROW(e(torch::randn({4, 22}), torch::arange(4), torch::randn({2, 4, 48})), c10::Error);
+  EXPECT_THROW(e(torch::randn({4, 22}), torch::arange(5), torch::randn({2, 4, 49})), c10::Error);
+}
+
+// Bin edges 3.25, 4.5, ..., 20.75 (step 1.25); bin b covers (edge_b, edge_{b+1}).
+TEST(RecyclingEmbedder, DistogramBinsHandChecked) {
+  RecyclingEmbedder e(RecyclingEmbedderOptions(4, 3));
+  const auto x = torch::tensor({{0.0f, 0.0f, 0.0f}, {5.0f, 0.0f, 0.0f}, {0.0f, 2.0f, 0.0f}, {0.0f, 0.0f, 30.0f}});
+  const auto d = e->distogram_one_hot(x);
+  ASSERT_EQ(d.sizes(), (std::vector<int64_t>{4, 4, 15}));
+  EXPECT_EQ(d[0][1].argmax().item<int64_t>(), 1);   // 5 A in (4.5, 5.75)
+  EXPECT_EQ(d[0][3].argmax().item<int64_t>(), 14);  // 30 A beyond the last edge: last bin
+  EXPECT_EQ(d[0][2].sum().item<float>(), 0.0f);     // 2 A below the first edge: no bin
+  EXPECT_EQ(d[1][1].sum().item<float>(), 0.0f);     // self
+  EXPECT_TRUE(torch::equal(d, d.transpose(0, 1)));
+}
+
+TEST(RecyclingEmbedder, EqualsNaiveAlgorithm32) {
+  torch::manual_seed(1);
+  RecyclingEmbedder e(RecyclingEmbedderOptions(6, 5));
+  for (auto& p : e->parameters()) p.data().normal_();
+  const auto m = torch::randn({7, 6}), z = torch::randn({7, 7, 5}), x = torch::randn({7, 3}) * 8;
+  const auto [dm, dz] = e(m, z, x);
+  EXPECT_LE(rel_err(dm, torch::layer_norm(m, {6}, e->layer_norm_m->weight, e->layer_norm_m->bias, 1e-5)), 1e-5);
+  const auto want = torch::layer_norm(z, {5}, e->layer_norm_z->weight, e->layer_norm_z->bias, 1e-5) +
+                    torch::nn::functional::linear(e->distogram_one_hot(x), e->linear->weight, e->linear->bias);
+  EXPECT_LE(rel_err(dz, want), 1e-5);
+  EXPECT_THROW(e(m, z, torch::randn({6, 3})), c10::Error);
+}
+
+}  // namespace
+}  // namespace fold
