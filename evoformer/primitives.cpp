@@ -72,4 +72,13 @@ torch::Tensor chunked(int64_t n, int64_t chunk_size, int64_t dim,
   return torch::cat(parts, dim);
 }
 
+torch::Tensor shared_dropout(const torch::Tensor& x, double p, int64_t shared_dim, bool training) {
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "shared_dropout: p must be in [0, 1), got ", p);
+  if (!training || p == 0.0) return x;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.at(shared_dim < 0 ? shared_dim + x.dim() : shared_dim) = 1;
+  const torch::Tensor keep = torch::empty(shape, x.options()).bernoulli_(1.0 - p);
+  return x * keep / (1.0 - p);
+}
+
 }  // namespace fold::evoformer

@@ -54,4 +54,10 @@ torch::Tensor mask_bias(const torch::Tensor& mask, double inf, torch::ScalarType
 torch::Tensor chunked(int64_t n, int64_t chunk_size, int64_t dim,
                       const std::function<torch::Tensor(int64_t, int64_t)>& fn);
 
+// AF2's shared dropout (Supplement 1.11.6; OpenFold's DropoutRowwise / DropoutColumnwise):
+// one mask, scaled by 1 / (1 - p), shared along `shared_dim` of x (-3 = rowwise: the same
+// mask for every row of an MSA or pair; -2 = columnwise). Identity when not training or
+// p == 0. Draws from the default generator of x's device.
+torch::Tensor shared_dropout(const torch::Tensor& x, double p, int64_t shared_dim, bool training);
+
 }  // namespace fold::evoformer

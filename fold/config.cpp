@@ -8,7 +8,9 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
+#include "evoformer/checkpoint.h"
 #include "fold/embedded_configs.h"
 
 namespace fold {
@@ -263,10 +265,13 @@ void Config::validate() const {
                       chunk + "'");
   one_of("globals.precision", {"fp32", "bf16", "fp16"});
   one_of("kernels.attention", {"auto", "fused", "reference"});
+  // The one parser of the policy (evoformer/checkpoint.h), so config and model agree.
   const std::string ckpt = get_string("train.checkpoint");
-  if (ckpt != "none" && ckpt != "block" &&
-      !(ckpt.rfind("every:", 0) == 0 && is_positive_integer(ckpt.substr(6))))
+  try {
+    (void)evoformer::CheckpointPolicy::parse(ckpt);
+  } catch (const std::invalid_argument&) {
     throw ConfigError("config: key 'train.checkpoint' must be none|block|every:K, got '" + ckpt + "'");
+  }
   if (get_int("dist.dap") < 1)
     throw ConfigError("config: key 'dist.dap' must be >= 1, got " + std::to_string(get_int("dist.dap")));
   const int64_t zero = get_int("dist.zero");

@@ -58,6 +58,16 @@ std::vector<ParamMapping> triangle_multiplication_entries(bool outgoing) {
   });
 }
 
+// A sub-module's table inside a composite: its AF2 suffixes under the sub-scope
+// `af2_scope` and its names under our `name_prefix` (e.g. "pair_stack.tri_mul_out.").
+std::vector<ParamMapping> scoped(const std::string& af2_scope, const std::string& name_prefix,
+                                 const std::vector<ParamMapping>& table) {
+  std::vector<ParamMapping> out;
+  out.reserve(table.size());
+  for (const auto& e : table) out.push_back({af2_scope + "/" + e.af2_suffix, name_prefix + e.name, e.transform});
+  return out;
+}
+
 std::string shape_str(at::IntArrayRef s) {
   std::ostringstream os;
   os << s;
@@ -102,7 +112,41 @@ const std::vector<ParamMapping>& param_table(ModuleKind kind) {
       linear_entries("right_projection", "linear_2"),
       {{"/output_w", "linear_out.weight", T::kLinearOutLast}, {"/output_b", "linear_out.bias", T::kFlat}},
   });
+  // One Evoformer / extra-MSA block (OpenFold's EvoformerBlock / ExtraMSABlock names):
+  // AF2 keeps the sub-modules flat under the iteration's scope; OpenFold nests the pair
+  // updates under pair_stack.
+  const auto block = [&](const std::vector<ParamMapping>& column_table, const char* column_scope) {
+    return concat({
+        scoped("msa_row_attention_with_pair_bias", "msa_att_row.", msa_row),
+        scoped(column_scope, "msa_att_col.", column_table),
+        scoped("msa_transition", "msa_transition.", transition),
+        scoped("outer_product_mean", "outer_product_mean.", outer_product_mean),
+        scoped("triangle_multiplication_outgoing", "pair_stack.tri_mul_out.", tri_mul_out),
+        scoped("triangle_multiplication_incoming", "pair_stack.tri_mul_in.", tri_mul_in),
+        scoped("triangle_attention_starting_node", "pair_stack.tri_att_start.", triangle),
+        scoped("triangle_attention_ending_node", "pair_stack.tri_att_end.", triangle),
+        scoped("pair_transition", "pair_stack.pair_transition.", transition),
+    });
+  };
+  static const std::vector<ParamMapping> evoformer_block = block(msa_column, "msa_column_attention");
+  static const std::vector<ParamMapping> extra_msa_block = block(msa_column_global, "msa_column_global_attention");
+  // AF2's IPA (folding.py InvariantPointAttention, OpenFold's import_weights IPAParams):
+  // plain Linears [in, out]. The point projections' outputs are 3 blocks (x, y, z) of
+  // H * P, as OpenFold's PointProjection reads them, so the weights map unchanged;
+  // output_projection's input is [scalar, points x, y, z, point norms, pair], OpenFold's
+  // concatenation order.
+  static const std::vector<ParamMapping> ipa = concat({
+      linear_entries("q_scalar", "linear_q"),
+      linear_entries("kv_scalar", "linear_kv"),
+      linear_entries("q_point_local", "linear_q_points.linear"),
+      linear_entries("kv_point_local", "linear_kv_points.linear"),
+      {{"/trainable_point_weights", "head_weights", T::kFlat}},
+      linear_entries("attention_2d", "linear_b"),
+      linear_entries("output_projection", "linear_out"),
+  });
   switch (kind) {
+    case ModuleKind::kEvoformerBlock: return evoformer_block;
+    case ModuleKind::kExtraMsaBlock: return extra_msa_block;
     case ModuleKind::kMsaRowAttentionWithPairBias: return msa_row;
     case ModuleKind::kMsaColumnAttention: return msa_column;
     case ModuleKind::kMsaColumnGlobalAttention: return msa_column_global;
@@ -111,6 +155,7 @@ const std::vector<ParamMapping>& param_table(ModuleKind kind) {
     case ModuleKind::kTriangleMultiplicationOutgoing: return tri_mul_out;
     case ModuleKind::kTriangleMultiplicationIncoming: return tri_mul_in;
     case ModuleKind::kOuterProductMean: return outer_product_mean;
+    case ModuleKind::kInvariantPointAttention: return ipa;
   }
   throw std::invalid_argument("af2::param_table: unknown module kind");
 }

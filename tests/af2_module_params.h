@@ -48,6 +48,11 @@ enum class ModuleKind {
   kTriangleMultiplicationOutgoing,  // AF2 triangle_multiplication_outgoing
   kTriangleMultiplicationIncoming,  // AF2 triangle_multiplication_incoming
   kOuterProductMean,                // AF2 outer_product_mean
+  kInvariantPointAttention,         // AF2 structure_module/fold_iteration/invariant_point_attention
+  // Whole blocks, composed from the tables above under the sub-modules' AF2 scopes and
+  // our prefixes (msa_att_row., pair_stack.tri_mul_out., ...).
+  kEvoformerBlock,  // AF2 evoformer_iteration (scope .../evoformer/evoformer_iteration)
+  kExtraMsaBlock,   // AF2 extra_msa_stack (scope .../evoformer/extra_msa_stack)
 };
 
 const std::vector<ParamMapping>& param_table(ModuleKind kind);

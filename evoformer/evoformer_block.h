@@ -1,0 +1,165 @@
+// The Evoformer and extra-MSA stacks, AF2 Supplement:
+//   Algorithm 6   EvoformerStack (one block: MSA row attention with pair bias, MSA
+//                 column attention, MSA transition, outer product mean, triangle
+//                 multiplications outgoing and incoming, triangle attention around the
+//                 starting and ending node, pair transition; residual adds and AF2's
+//                 shared dropout)
+//   Algorithm 18  ExtraMsaStack (the same block on the extra MSA, c_e channels, with
+//                 MSA column GLOBAL attention, Algorithm 19)
+// as OpenFold's openfold/model/evoformer.py (EvoformerBlock / ExtraMSABlock sharing
+// MSABlock, PairStack, EvoformerStack, ExtraMSAStack) with its state_dict names:
+//   msa_att_row, msa_att_col, msa_transition, outer_product_mean,
+//   pair_stack.{tri_mul_out, tri_mul_in, tri_att_start, tri_att_end, pair_transition}
+// and for the stacks blocks.{i} (+ linear for the Evoformer's single representation).
+// One block class serves both stacks, parameterised by the column-attention kind.
+//
+// Memory knobs (DESIGN.md 3), none of which changes the numbers: chunk_size (every
+// sub-module evaluates over slices), the attention kernel options (low_memory) and the
+// stacks' checkpoint policy (evoformer/checkpoint.h).
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <tuple>
+
+#include "evoformer/checkpoint.h"
+#include "evoformer/msa_attention.h"
+#include "evoformer/outer_product_mean.h"
+#include "evoformer/transition.h"
+#include "evoformer/triangle_attention.h"
+#include "evoformer/triangle_multiplication.h"
+#include "kernels/attention.h"
+
+namespace fold::evoformer {
+
+// Algorithm 6 column attention (Evoformer) or Algorithm 19 global column attention
+// (extra-MSA stack).
+enum class MsaColumnKind { kAttention, kGlobal };
+
+// Hyperparameters as OpenFold's EvoformerBlock / ExtraMSABlock arguments
+// (model.evoformer_stack / model.extra_msa.extra_msa_stack); defaults: the Evoformer's.
+struct EvoformerBlockOptions {
+  EvoformerBlockOptions(int64_t c_m, int64_t c_z) : c_m_(c_m), c_z_(c_z) {}
+  TORCH_ARG(int64_t, c_m);  // c_e for the extra-MSA stack
+  TORCH_ARG(int64_t, c_z);
+  TORCH_ARG(int64_t, c_hidden_msa_att) = 32;  // extra-MSA: 8
+  TORCH_ARG(int64_t, c_hidden_opm) = 32;
+  TORCH_ARG(int64_t, c_hidden_mul) = 128;
+  TORCH_ARG(int64_t, c_hidden_pair_att) = 32;
+  TORCH_ARG(int64_t, no_heads_msa) = 8;
+  TORCH_ARG(int64_t, no_heads_pair) = 4;
+  TORCH_ARG(int64_t, transition_n) = 4;
+  // Rowwise on the MSA row attention (Algorithm 6 line 1).
+  TORCH_ARG(double, msa_dropout) = 0.15;
+  // Rowwise on both triangle multiplications and the starting-node attention,
+  // columnwise on the ending-node attention (lines 6-9).
+  TORCH_ARG(double, pair_dropout) = 0.25;
+  TORCH_ARG(MsaColumnKind, column) = MsaColumnKind::kAttention;
+  TORCH_ARG(double, inf) = 1e9;
+  // Global column attention's mask-count epsilon (OpenFold passes the config's eps).
+  TORCH_ARG(double, eps) = 1e-8;
+  // Mask the transitions' updates (OpenFold's _mask_trans). AF2 does not, so neither do
+  // we by default: only padded positions differ.
+  TORCH_ARG(bool, mask_transitions) = false;
+  TORCH_ARG(kernels::AttentionOptions, kernel) = {};
+};
+
+// OpenFold's PairStack: the pair half of the block (Algorithm 6 lines 6-10).
+// Parameters: tri_mul_out, tri_mul_in, tri_att_start, tri_att_end, pair_transition.
+class PairStackImpl : public torch::nn::Cloneable<PairStackImpl> {
+ public:
+  explicit PairStackImpl(const EvoformerBlockOptions& options);
+  void reset() override;
+  void set_kernel_options(const kernels::AttentionOptions& kernel);
+  // z [*, N, N, c_z], pair_mask [*, N, N] -> the updated z.
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0);
+
+  EvoformerBlockOptions options;
+  TriangleMultiplication tri_mul_out{nullptr}, tri_mul_in{nullptr};
+  TriangleAttention tri_att_start{nullptr}, tri_att_end{nullptr};
+  PairTransition pair_transition{nullptr};
+};
+TORCH_MODULE(PairStack);
+
+// One Evoformer (or extra-MSA) block. Parameters: msa_att_row, msa_att_col,
+// msa_transition, outer_product_mean, pair_stack.*.
+class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
+ public:
+  explicit EvoformerBlockImpl(const EvoformerBlockOptions& options);
+  void reset() override;
+  void set_kernel_options(const kernels::AttentionOptions& kernel);
+  // m [*, S, N, c_m], z [*, N, N, c_z], msa_mask [*, S, N], pair_mask [*, N, N] (float
+  // {0, 1}) -> the updated (m, z). Dropout only in training mode.
+  std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
+                                                   const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
+                                                   int64_t chunk_size = 0);
+
+  EvoformerBlockOptions options;
+  MsaRowAttentionWithPairBias msa_att_row{nullptr};
+  // Exactly one is set, registered as msa_att_col (options.column).
+  MsaColumnAttention msa_att_col{nullptr};
+  MsaColumnGlobalAttention msa_att_col_global{nullptr};
+  MsaTransition msa_transition{nullptr};
+  OuterProductMean outer_product_mean{nullptr};
+  PairStack pair_stack{nullptr};
+};
+TORCH_MODULE(EvoformerBlock);
+
+struct EvoformerStackOptions {
+  EvoformerStackOptions(EvoformerBlockOptions block, int64_t no_blocks, int64_t c_s)
+      : block_(std::move(block)), no_blocks_(no_blocks), c_s_(c_s) {}
+  TORCH_ARG(EvoformerBlockOptions, block);
+  TORCH_ARG(int64_t, no_blocks);  // 48
+  TORCH_ARG(int64_t, c_s);        // 384
+};
+
+// Algorithm 6 over no_blocks blocks, then the single representation s = Linear(m[0])
+// (line 12; OpenFold's `linear`). Parameters: blocks.{i}.*, linear.
+class EvoformerStackImpl : public torch::nn::Cloneable<EvoformerStackImpl> {
+ public:
+  explicit EvoformerStackImpl(const EvoformerStackOptions& options);
+  void reset() override;
+  void set_kernel_options(const kernels::AttentionOptions& kernel);
+  // -> (m [*, S, N, c_m], z [*, N, N, c_z], s [*, N, c_s]). `checkpoint` only acts in
+  // grad mode (it saves memory for backward; inference keeps nothing anyway).
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
+                                                                  const torch::Tensor& msa_mask,
+                                                                  const torch::Tensor& pair_mask,
+                                                                  int64_t chunk_size = 0,
+                                                                  const CheckpointPolicy& checkpoint = {});
+
+  EvoformerStackOptions options;
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::Linear linear{nullptr};
+};
+TORCH_MODULE(EvoformerStack);
+
+struct ExtraMsaStackOptions {
+  // `block` gets column(MsaColumnKind::kGlobal).
+  ExtraMsaStackOptions(EvoformerBlockOptions block, int64_t no_blocks)
+      : block_(std::move(block.column(MsaColumnKind::kGlobal))), no_blocks_(no_blocks) {}
+  TORCH_ARG(EvoformerBlockOptions, block);
+  TORCH_ARG(int64_t, no_blocks);  // 4
+};
+
+// Algorithm 18: the extra MSA updates the pair representation. Parameters: blocks.{i}.*.
+class ExtraMsaStackImpl : public torch::nn::Cloneable<ExtraMsaStackImpl> {
+ public:
+  explicit ExtraMsaStackImpl(const ExtraMsaStackOptions& options);
+  void reset() override;
+  void set_kernel_options(const kernels::AttentionOptions& kernel);
+  // a [*, S_extra, N, c_e], z, masks as the Evoformer -> the updated z.
+  torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& z, const torch::Tensor& msa_mask,
+                        const torch::Tensor& pair_mask, int64_t chunk_size = 0,
+                        const CheckpointPolicy& checkpoint = {});
+
+  ExtraMsaStackOptions options;
+  torch::nn::ModuleList blocks{nullptr};
+};
+TORCH_MODULE(ExtraMsaStack);
+
+}  // namespace fold::evoformer

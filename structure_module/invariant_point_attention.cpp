@@ -1,0 +1,139 @@
+#include "structure_module/invariant_point_attention.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "structure_module/linear_init.h"
+
+namespace fold::structure {
+
+namespace {
+
+// [*, N, H, X...] -> [*, H, N, prod(X)]: heads before residues, the rest flattened.
+torch::Tensor heads_first(const torch::Tensor& x, int64_t trailing) {
+  torch::Tensor t = x;
+  if (trailing > 1) t = t.flatten(-trailing, -1);
+  return t.transpose(-2, -3);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// PointProjection
+
+PointProjectionImpl::PointProjectionImpl(const PointProjectionOptions& o) : options(o) { reset(); }
+
+void PointProjectionImpl::reset() {
+  linear = register_module(
+      "linear", make_linear(options.c_in(), options.no_heads() * options.no_points() * 3, true, LinearInit::kDefault));
+}
+
+torch::Tensor PointProjectionImpl::forward(const torch::Tensor& s, const Rigid& frames) {
+  const torch::Tensor local = linear(s);  // [*, N, 3 * H * P]: x block, y block, z block
+  auto shape = local.sizes().vec();
+  shape.back() = options.no_heads();
+  shape.push_back(options.no_points());
+  shape.push_back(3);
+  const torch::Tensor points = torch::stack(local.chunk(3, -1), -1).reshape(shape);  // [*, N, H, P, 3]
+  return frames.unsqueeze(-1).unsqueeze(-1).apply(points);
+}
+
+// ---------------------------------------------------------------------------------------
+// InvariantPointAttention
+
+InvariantPointAttentionImpl::InvariantPointAttentionImpl(const InvariantPointAttentionOptions& o) : options(o) {
+  reset();
+}
+
+void InvariantPointAttentionImpl::reset() {
+  const int64_t h = options.no_heads(), hc = h * options.c_hidden();
+  // AF2's code (and OpenFold) give these projections biases and LeCun init, unlike the
+  // supplement's pseudocode.
+  linear_q = register_module("linear_q", make_linear(options.c_s(), hc, true, LinearInit::kDefault));
+  linear_kv = register_module("linear_kv", make_linear(options.c_s(), 2 * hc, true, LinearInit::kDefault));
+  linear_q_points = register_module(
+      "linear_q_points", PointProjection(PointProjectionOptions(options.c_s(), options.no_qk_points(), h)));
+  linear_kv_points = register_module(
+      "linear_kv_points",
+      PointProjection(PointProjectionOptions(options.c_s(), options.no_qk_points() + options.no_v_points(), h)));
+  linear_b = register_module("linear_b", make_linear(options.c_z(), h, true, LinearInit::kDefault));
+  // softplus(head_weights) = 1 initially (OpenFold's ipa_point_weights_init_).
+  head_weights = register_parameter("head_weights", torch::full({h}, std::log(std::expm1(1.0))));
+  const int64_t concat = h * (options.c_z() + options.c_hidden() + options.no_v_points() * 4);
+  linear_out = register_module("linear_out", make_linear(concat, options.c_s(), true, LinearInit::kFinal));
+}
+
+torch::Tensor InvariantPointAttentionImpl::forward(const torch::Tensor& s, const torch::Tensor& z,
+                                                   const Rigid& frames, const torch::Tensor& mask) {
+  const int64_t h = options.no_heads(), c = options.c_hidden(), pq = options.no_qk_points(),
+                pv = options.no_v_points();
+  TORCH_CHECK(s.dim() >= 2 && s.size(-1) == options.c_s(), "InvariantPointAttention: s must be [*, N, ",
+              options.c_s(), "], got ", s.sizes());
+  const int64_t n = s.size(-2);
+  TORCH_CHECK(z.dim() == s.dim() + 1 && z.size(-1) == options.c_z() && z.size(-2) == n && z.size(-3) == n,
+              "InvariantPointAttention: z must be [*, N, N, ", options.c_z(), "] with s ", s.sizes(), ", got ",
+              z.sizes());
+  TORCH_CHECK(mask.sizes() == s.sizes().slice(0, s.dim() - 1), "InvariantPointAttention: mask ", mask.sizes(),
+              " must be s's [*, N] ", s.sizes());
+  TORCH_CHECK(frames.trans().sizes().slice(0, frames.trans().dim() - 1) == mask.sizes(),
+              "InvariantPointAttention: frames of batch shape ", frames.trans().sizes(), " must match [*, N] ",
+              mask.sizes());
+
+  // Scalar queries, keys, values [*, N, H, C].
+  auto head_shape = s.sizes().vec();
+  head_shape.back() = h;
+  head_shape.push_back(-1);
+  const torch::Tensor q = linear_q(s).view(head_shape);
+  const auto kv = linear_kv(s).view(head_shape).split(c, -1);
+  const torch::Tensor &k = kv[0], &v = kv[1];
+
+  // Global points [*, N, H, P, 3].
+  const torch::Tensor q_pts = linear_q_points(s, frames);
+  const auto kv_pts = linear_kv_points(s, frames).split_with_sizes({pq, pv}, -2);
+  const torch::Tensor &k_pts = kv_pts[0], &v_pts = kv_pts[1];
+
+  // Logits [*, H, N, N]: scalar term and pair bias.
+  const torch::Tensor b = linear_b(z).movedim(-1, -3);  // [*, H, N, N]
+  torch::Tensor a = torch::matmul(heads_first(q, 1), heads_first(k, 1).transpose(-1, -2)) * std::sqrt(1.0 / (3.0 * c));
+  a = a + std::sqrt(1.0 / 3.0) * b;
+
+  // Point term -w_h / 2 * sum_p |q_ip - k_jp|^2, expanded as |q|^2 + |k|^2 - 2 q.k so
+  // that no [*, N, N, H, P, 3] difference tensor exists. The points are first centred on
+  // the mean frame origin (distances do not change; a constant carries no gradient):
+  // the expansion then cancels only protein-sized, not position-sized, magnitudes.
+  const torch::Tensor centre = frames.trans().mean(-2, true).detach().unsqueeze(-2).unsqueeze(-2);  // [*, 1,1,1,3]
+  const torch::Tensor qc = heads_first(q_pts - centre, 2);  // [*, H, N, P * 3]
+  const torch::Tensor kc = heads_first(k_pts - centre, 2);
+  const torch::Tensor w = (torch::softplus(head_weights) * std::sqrt(1.0 / (3.0 * (pq * 9.0 / 2.0))))
+                              .to(a.scalar_type())
+                              .view({h, 1, 1});
+  const torch::Tensor dist2 = (qc * qc).sum(-1).unsqueeze(-1) + (kc * kc).sum(-1).unsqueeze(-2) -
+                              2.0 * torch::matmul(qc, kc.transpose(-1, -2));
+  a = a - 0.5 * w * dist2;
+
+  const torch::Tensor mask_f = mask.to(a.scalar_type());
+  const torch::Tensor square_mask = (mask_f.unsqueeze(-1) * mask_f.unsqueeze(-2) - 1.0) * options.inf();
+  a = torch::softmax(a + square_mask.unsqueeze(-3), -1);  // [*, H, N, N]
+
+  // Scalar output [*, N, H * C].
+  const torch::Tensor o = torch::matmul(a, heads_first(v, 1)).transpose(-2, -3).flatten(-2, -1);
+
+  // Point output: global weighted sum, back into frame i. [*, N, H, P_v, 3]
+  auto pt_shape = a.sizes().vec();
+  pt_shape.pop_back();  // [*, H, N]
+  pt_shape.push_back(pv);
+  pt_shape.push_back(3);
+  const torch::Tensor o_pt_global = torch::matmul(a, heads_first(v_pts, 2)).reshape(pt_shape).transpose(-3, -4);
+  const torch::Tensor o_pt = frames.unsqueeze(-1).unsqueeze(-1).invert_apply(o_pt_global);
+  // [*, N, H * P_v] norms and 3 x [*, N, H * P_v] coordinates.
+  const torch::Tensor o_pt_norm = torch::sqrt((o_pt * o_pt).sum(-1) + options.eps()).flatten(-2, -1);
+  const auto o_pt_xyz = o_pt.flatten(-3, -2).unbind(-1);
+
+  // Pair output [*, N, H * c_z].
+  const torch::Tensor o_pair = torch::matmul(a.transpose(-2, -3), z).flatten(-2, -1);
+
+  return linear_out(torch::cat({o, o_pt_xyz[0], o_pt_xyz[1], o_pt_xyz[2], o_pt_norm, o_pair}, -1));
+}
+
+}  // namespace fold::structure

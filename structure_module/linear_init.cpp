@@ -1,0 +1,44 @@
+#include "structure_module/linear_init.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace fold::structure {
+
+namespace {
+
+// Standard deviation of a unit normal truncated to [-2, 2] (OpenFold's trunc_normal_init_).
+constexpr double kTruncNormStd = 0.87962566103423978;
+
+// Truncated normal on [-2 std, 2 std], std = sqrt(scale / fan_in) / kTruncNormStd, by
+// inverting the normal CDF of a uniform sample.
+void trunc_normal_(torch::Tensor& w, double scale) {
+  const double fan_in = static_cast<double>(std::max<int64_t>(1, w.size(1)));
+  const double std = std::sqrt(scale / fan_in) / kTruncNormStd;
+  const double lo = 0.5 * (1.0 + std::erf(-2.0 / std::sqrt(2.0)));
+  const double hi = 0.5 * (1.0 + std::erf(2.0 / std::sqrt(2.0)));
+  w.uniform_(2.0 * lo - 1.0, 2.0 * hi - 1.0).erfinv_().mul_(std * std::sqrt(2.0)).clamp_(-2.0 * std, 2.0 * std);
+}
+
+}  // namespace
+
+void init_linear(torch::nn::LinearImpl& linear, LinearInit init) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor& w = linear.weight;
+  switch (init) {
+    case LinearInit::kDefault: trunc_normal_(w, 1.0); break;
+    case LinearInit::kRelu: trunc_normal_(w, 2.0); break;
+    case LinearInit::kFinal: w.zero_(); break;
+  }
+  if (linear.bias.defined()) linear.bias.zero_();
+}
+
+torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias, LinearInit init) {
+  torch::nn::Linear linear(torch::nn::LinearOptions(in, out).bias(bias));
+  init_linear(*linear, init);
+  return linear;
+}
+
+}  // namespace fold::structure
