@@ -4,9 +4,12 @@
 
 #include <cmath>
 
-#include "structure_module/linear_init.h"
+#include "kernels/nn.h"
 
 namespace fold::structure {
+
+using kernels::LinearInit;
+using kernels::make_linear;
 
 namespace {
 

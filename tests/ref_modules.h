@@ -15,7 +15,7 @@
 
 #include "data/npz.h"
 
-namespace fold::evoformer::ref_modules {
+namespace fold::test::ref_modules {
 
 namespace fs = std::filesystem;
 using Tensors = std::map<std::string, torch::Tensor>;
@@ -89,4 +89,4 @@ inline double rel_err(const torch::Tensor& a, const torch::Tensor& b, const torc
 }
 
 
-}  // namespace fold::evoformer::ref_modules
+}  // namespace fold::test::ref_modules

@@ -26,7 +26,7 @@
 namespace fold::evoformer {
 namespace {
 
-using namespace ref_modules;
+using namespace fold::test::ref_modules;
 
 // A module under test: its holder and its forward on named inputs.
 struct Built {

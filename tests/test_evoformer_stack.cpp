@@ -22,7 +22,7 @@
 namespace fold::evoformer {
 namespace {
 
-using namespace ref_modules;
+using namespace fold::test::ref_modules;
 
 constexpr const char* kBlock = "evoformer_block";
 const c10::Device kCpu(c10::DeviceType::CPU);

@@ -17,28 +17,22 @@
 #include "structure_module/invariant_point_attention.h"
 #include "structure_module/rigid.h"
 #include "tests/af2_module_params.h"
+#include "tests/ref_modules.h"
 
 namespace fold::structure {
 namespace {
+
+using fold::test::ref_modules::load_ref;
+using fold::test::ref_modules::ref_dir;
+using fold::test::ref_modules::Ref;
+using fold::test::ref_modules::rel_err;
 
 namespace fs = std::filesystem;
 using Tensors = std::map<std::string, torch::Tensor>;
 
 fs::path source_dir() { return FOLD_SOURCE_DIR; }
-fs::path ref_dir() { return source_dir() / ".." / "shared" / "ref-modules"; }
 
 double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
-
-// max |a - b| / max |b| over the entries where `valid` is 1 (all when undefined).
-double rel_err(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& valid = {}) {
-  torch::Tensor d = (a.to(torch::kDouble) - b.to(torch::kDouble)).abs();
-  torch::Tensor s = b.to(torch::kDouble).abs();
-  if (valid.defined()) {
-    d = d * valid.to(torch::kDouble);
-    s = s * valid.to(torch::kDouble);
-  }
-  return d.max().item<double>() / std::max(s.max().item<double>(), 1e-30);
-}
 
 // Random proper rotations [n, 3, 3] from random unit quaternions.
 torch::Tensor random_rotations(int64_t n, torch::Dtype dtype = torch::kFloat) {
@@ -237,48 +231,12 @@ TEST(Rigid, FramesFromRealBackbone) {
 // Invariant Point Attention
 
 constexpr const char* kIpa = "invariant_point_attention";
-constexpr double kSpreadMultiple = 10.0;
-
-struct Ref {
-  Tensors arrays;
-  nlohmann::json meta;
-  const torch::Tensor& get(const std::string& key) const {
-    const auto it = arrays.find(key);
-    if (it == arrays.end()) throw std::runtime_error(std::string(kIpa) + ".npz has no array '" + key + "'");
-    return it->second;
-  }
-  int64_t hyper(const char* key) const { return meta.at("hyper").at(key).get<int64_t>(); }
-  double hyper_d(const char* key) const { return meta.at("hyper").at(key).get<double>(); }
-  double tolerance(const std::string& key) const {
-    return kSpreadMultiple * meta.at("f32_vs_f64").at(key).at("max_rel_to_max").get<double>();
-  }
-};
-
-const Ref* load_ref() {
-  static std::unique_ptr<Ref> ref;
-  static bool tried = false;
-  if (tried) return ref.get();
-  tried = true;
-  const fs::path path = ref_dir() / (std::string(kIpa) + ".npz");
-  if (!fs::exists(path)) return nullptr;
-  ref = std::make_unique<Ref>();
-  ref->arrays = data::read_npz(path.string());
-  ref->meta = nlohmann::json::parse(data::read_npz_text(path.string(), "meta"));
-  return ref.get();
-}
-
-#define FOLD_LOAD_IPA_REF(var)                                                                           \
-  const Ref* var = load_ref();                                                                           \
-  if (var == nullptr)                                                                                    \
-  GTEST_SKIP() << "reference data not present: " << (ref_dir() / (std::string(kIpa) + ".npz")).string() \
-               << " (../shared/ref-modules is read in place)"
-
 InvariantPointAttention build_ipa(const Ref& r) {
-  InvariantPointAttention m(InvariantPointAttentionOptions(r.hyper("c_s"), r.hyper("c_z"), r.hyper("c_hidden"),
-                                                           r.hyper("no_heads"), r.hyper("no_qk_points"),
-                                                           r.hyper("no_v_points"))
-                                .inf(r.hyper_d("inf"))
-                                .eps(r.hyper_d("eps")));
+  const auto h = [&](const char* key) { return r.hyper().at(key).get<int64_t>(); };
+  InvariantPointAttention m(InvariantPointAttentionOptions(h("c_s"), h("c_z"), h("c_hidden"), h("no_heads"),
+                                                           h("no_qk_points"), h("no_v_points"))
+                                .inf(r.hyper().at("inf").get<double>())
+                                .eps(r.hyper().at("eps").get<double>()));
   af2::load_module_params(*m, r.arrays, r.meta.at("af2_scope").get<std::string>(),
                           af2::param_table(af2::ModuleKind::kInvariantPointAttention));
   return m;
@@ -307,7 +265,7 @@ Tensors ref_inputs(const Ref& ref) {
 }
 
 TEST(InvariantPointAttention, MatchesOpenFold) {
-  FOLD_LOAD_IPA_REF(ref);
+  FOLD_LOAD_REF(ref, kIpa);
   InvariantPointAttention m = build_ipa(*ref);
   const IpaRun r = run_ipa(m, ref_inputs(*ref), ref->get("cot/update"));
   const double out_err = rel_err(r.out, ref->get("out/update"), ref->get("valid/update"));
@@ -328,7 +286,7 @@ TEST(InvariantPointAttention, MatchesOpenFold) {
 // A global rigid motion of every frame (rot -> G rot, trans -> G trans + g) leaves the
 // update unchanged (Supplement 1.8.2), for the reference inputs and random weights.
 TEST(InvariantPointAttention, InvariantUnderGlobalRigidMotion) {
-  FOLD_LOAD_IPA_REF(ref);
+  FOLD_LOAD_REF(ref, kIpa);
   InvariantPointAttention m = build_ipa(*ref);
   const Tensors in = ref_inputs(*ref);
   torch::NoGradGuard no_grad;
@@ -349,7 +307,7 @@ TEST(InvariantPointAttention, InvariantUnderGlobalRigidMotion) {
 
 // A leading batch dim gives each element's result.
 TEST(InvariantPointAttention, Batched) {
-  FOLD_LOAD_IPA_REF(ref);
+  FOLD_LOAD_REF(ref, kIpa);
   InvariantPointAttention m = build_ipa(*ref);
   const Tensors in = ref_inputs(*ref);
   torch::NoGradGuard no_grad;
@@ -361,7 +319,7 @@ TEST(InvariantPointAttention, Batched) {
   const torch::Tensor trans = torch::stack({in.at("trans"), in.at("trans") + 1});
   const torch::Tensor mask = torch::stack({in.at("mask"), torch::ones_like(in.at("mask"))});
   const torch::Tensor out = m(s, z, Rigid(Rotation(rot), trans), mask);
-  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 11, ref->hyper("c_s")}));
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 11, ref->hyper().at("c_s").get<int64_t>()}));
   for (int64_t b = 0; b < 2; ++b) {
     const torch::Tensor one = m(s[b], z[b], Rigid(Rotation(rot[b]), trans[b]), mask[b]);
     EXPECT_LT(rel_err(out[b], one, b == 0 ? ref->get("valid/update") : torch::Tensor()), 1e-6) << "batch " << b;
