@@ -144,7 +144,31 @@ const std::vector<ParamMapping>& param_table(ModuleKind kind) {
       linear_entries("attention_2d", "linear_b"),
       linear_entries("output_projection", "linear_out"),
   });
+  // AF2's StructureModule / FoldIteration (folding.py; OpenFold's import_weights): the
+  // transition's three Linears are transition, transition_1, transition_2 (layer 0); the
+  // side-chain resnet's blocks resblock1 / resblock2 (block 0) and resblock1_1 /
+  // resblock2_1 (block 1); input_projection acts on s, input_projection_1 on s_initial.
+  static const std::vector<ParamMapping> structure_module = concat({
+      layer_norm_entries("single_layer_norm", "layer_norm_s"),
+      layer_norm_entries("pair_layer_norm", "layer_norm_z"),
+      linear_entries("initial_projection", "linear_in"),
+      scoped("fold_iteration/invariant_point_attention", "ipa.", ipa),
+      layer_norm_entries("fold_iteration/attention_layer_norm", "layer_norm_ipa"),
+      linear_entries("fold_iteration/transition", "transition.layers.0.linear_1"),
+      linear_entries("fold_iteration/transition_1", "transition.layers.0.linear_2"),
+      linear_entries("fold_iteration/transition_2", "transition.layers.0.linear_3"),
+      layer_norm_entries("fold_iteration/transition_layer_norm", "transition.layer_norm"),
+      linear_entries("fold_iteration/affine_update", "bb_update.linear"),
+      linear_entries("fold_iteration/rigid_sidechain/input_projection", "angle_resnet.linear_in"),
+      linear_entries("fold_iteration/rigid_sidechain/input_projection_1", "angle_resnet.linear_initial"),
+      linear_entries("fold_iteration/rigid_sidechain/resblock1", "angle_resnet.layers.0.linear_1"),
+      linear_entries("fold_iteration/rigid_sidechain/resblock2", "angle_resnet.layers.0.linear_2"),
+      linear_entries("fold_iteration/rigid_sidechain/resblock1_1", "angle_resnet.layers.1.linear_1"),
+      linear_entries("fold_iteration/rigid_sidechain/resblock2_1", "angle_resnet.layers.1.linear_2"),
+      linear_entries("fold_iteration/rigid_sidechain/unnormalized_angles", "angle_resnet.linear_out"),
+  });
   switch (kind) {
+    case ModuleKind::kStructureModule: return structure_module;
     case ModuleKind::kEvoformerBlock: return evoformer_block;
     case ModuleKind::kExtraMsaBlock: return extra_msa_block;
     case ModuleKind::kMsaRowAttentionWithPairBias: return msa_row;

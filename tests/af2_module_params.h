@@ -53,6 +53,10 @@ enum class ModuleKind {
   // our prefixes (msa_att_row., pair_stack.tri_mul_out., ...).
   kEvoformerBlock,  // AF2 evoformer_iteration (scope .../evoformer/evoformer_iteration)
   kExtraMsaBlock,   // AF2 extra_msa_stack (scope .../evoformer/extra_msa_stack)
+  // The whole structure module (scope .../alphafold_iteration/structure_module; one
+  // transition layer, two resnet blocks): OpenFold's StructureModule names, the IPA
+  // table under fold_iteration/invariant_point_attention -> ipa.
+  kStructureModule,
 };
 
 const std::vector<ParamMapping>& param_table(ModuleKind kind);

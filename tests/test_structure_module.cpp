@@ -1,8 +1,11 @@
 // Structure module against AlphaFold2 as computed by OpenFold (../shared/ref-modules):
 // rigid-body geometry (quaternions, rotations, Rigid, frames from three points) on
-// identities and a real backbone, and Invariant Point Attention (Algorithm 22) with
+// identities and a real backbone, Invariant Point Attention (Algorithm 22) with
 // weights imported under AF2's names through tests/af2_module_params: output where
-// defined, gradients of s, z and the frames, invariance under global rigid motions.
+// defined, gradients of s, z and the frames, invariance under global rigid motions;
+// Algorithm 24 (torsions -> frames -> atom14) against the idealised geometry and the
+// stereochemistry table, atom14 <-> atom37; the whole structure module (Algorithm 20,
+// all 8 iterations, every output and the input gradients).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -10,12 +13,16 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "data/npz.h"
 #include "data/protein.h"
+#include "data/residue_constants.h"
+#include "structure_module/all_atom.h"
 #include "structure_module/invariant_point_attention.h"
 #include "structure_module/rigid.h"
+#include "structure_module/structure_module.h"
 #include "tests/af2_module_params.h"
 #include "tests/ref_modules.h"
 
@@ -344,6 +351,269 @@ TEST(InvariantPointAttention, OpenFoldNamesAndInit) {
                      torch::ones({5}));
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{5, 8}));
   EXPECT_EQ(max_abs(out), 0.0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Algorithm 24: torsions -> rigid-group frames -> atom14 positions
+
+namespace rc = fold::data::rc;
+
+// (sin, cos) of angles [..] -> [.., 2]
+torch::Tensor sin_cos(const torch::Tensor& angle) { return torch::stack({angle.sin(), angle.cos()}, -1); }
+
+// Every standard restype once, identity backbone frames.
+torch::Tensor all_restypes() { return torch::arange(rc::kNumRestypes, torch::kLong); }
+
+// With zero torsions the group frames are the default frames chained (chi_k onto
+// chi_{k-1}, computed here as plain 4x4 products in float64) and each atom sits at its
+// literature position mapped by its group's frame.
+TEST(AllAtom, ZeroTorsionsGiveLiteratureGeometry) {
+  const torch::Tensor aatype = all_restypes();
+  const int64_t n = aatype.size(0);
+  const torch::Tensor zero_torsions = sin_cos(torch::zeros({n, 7}, torch::kDouble));
+  const Rigid groups = torsion_angles_to_frames(Rigid::identity({n}, torch::kDouble), zero_torsions, aatype);
+  ASSERT_EQ(groups.shape(), (std::vector<int64_t>{n, 8}));
+  const torch::Tensor pos = frames_and_literature_positions_to_atom14_pos(groups, aatype);
+  ASSERT_EQ(pos.sizes(), (std::vector<int64_t>{n, 14, 3}));
+  double worst_frame = 0, worst_pos = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<torch::Tensor> expected(8);
+    const auto& d = rc::restype_rigid_group_default_frame()[r];
+    const auto mat = [&](int g) {
+      torch::Tensor m = torch::empty({4, 4}, torch::kDouble);
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) m[i][j] = d[g][i][j];
+      return m;
+    };
+    for (int g = 0; g < 5; ++g) expected[g] = mat(g);
+    for (int g = 5; g < 8; ++g) expected[g] = torch::matmul(expected[g - 1], mat(g));
+    const torch::Tensor got = groups.to_tensor_4x4()[r];
+    for (int g = 0; g < 8; ++g) {
+      if (g >= 4 && rc::chi_angles_mask()[r][g - 4] == 0) continue;  // all-zero frames
+      worst_frame = std::max(worst_frame, max_abs(got[g] - expected[g]));
+    }
+    for (int a = 0; a < 14; ++a) {
+      if (rc::restype_atom14_mask()[r][a] == 0) {
+        EXPECT_EQ(max_abs(pos[r][a]), 0.0);
+        continue;
+      }
+      const int g = rc::restype_atom14_to_rigid_group()[r][a];
+      const auto& lit = rc::restype_atom14_rigid_group_positions()[r][a];
+      const torch::Tensor x = torch::tensor({double(lit[0]), double(lit[1]), double(lit[2]), 1.0}, torch::kDouble);
+      worst_pos = std::max(worst_pos, max_abs(pos[r][a] - torch::matmul(expected[g], x).narrow(0, 0, 3)));
+    }
+  }
+  std::cout << "[ all_atom ] zero torsions: frame err " << worst_frame << ", position err " << worst_pos << "\n";
+  EXPECT_LT(worst_frame, 1e-6);
+  EXPECT_LT(worst_pos, 1e-5);
+  // Backbone atoms (group 0) are exactly the literature positions: N, CA, C.
+  EXPECT_LT(max_abs(pos[0][1]), 1e-12);  // CA at the origin
+}
+
+// IUPAC dihedral of a-b-c-d: atan2(|b1| b0 . (b1 x b2), (b0 x b1) . (b1 x b2)).
+double dihedral(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& c, const torch::Tensor& d) {
+  const torch::Tensor b0 = b - a, b1 = c - b, b2 = d - c;
+  const torch::Tensor n1 = torch::linalg_cross(b0, b1), n2 = torch::linalg_cross(b1, b2);
+  return std::atan2((b1.norm() * (b0 * n2).sum()).item<double>(), (n1 * n2).sum().item<double>());
+}
+
+// Bond lengths are torsion-invariant: for random torsions and global frames every
+// intra-residue bond of stereo_chemical_props.txt keeps its length, and each chi angle
+// set is the dihedral of its four atoms (up to one constant offset per chi).
+TEST(AllAtom, RandomTorsionsKeepStereochemistry) {
+  torch::manual_seed(11);
+  const torch::Tensor aatype = all_restypes();
+  const int64_t n = aatype.size(0);
+  const Rigid backbone(Rotation(random_rotations(n, torch::kDouble)), 10 * torch::randn({n, 3}, torch::kDouble));
+  double worst_bond = 0;
+  std::map<std::pair<int64_t, int>, std::vector<double>> offsets;
+  for (int trial = 0; trial < 4; ++trial) {
+    const torch::Tensor chis = (torch::rand({n, 7}, torch::kDouble) * 2 - 1) * M_PI;
+    const torch::Tensor pos = frames_and_literature_positions_to_atom14_pos(
+        torsion_angles_to_frames(backbone, sin_cos(chis), aatype), aatype);
+    for (int64_t r = 0; r < n; ++r) {
+      const auto& names = rc::restype_name_to_atom14_names()[r];
+      const auto slot = [&](std::string_view name) {
+        for (int a = 0; a < 14; ++a)
+          if (names[a] == name) return a;
+        return -1;
+      };
+      int bonds = 0;
+      for (const auto& bond : rc::stereo_bond_lengths()) {
+        if (bond.resname != rc::resnames[r]) continue;
+        const int a = slot(bond.atom1), b = slot(bond.atom2);
+        if (a < 0 || b < 0) continue;
+        // Proline's ring closes only at its real chi angles.
+        if (rc::resnames[r] == "PRO" && bond.atom1 == "CD" && bond.atom2 == "N") continue;
+        ++bonds;
+        const double len = (pos[r][a] - pos[r][b]).norm().item<double>();
+        worst_bond = std::max(worst_bond, std::abs(len - bond.length));
+      }
+      EXPECT_GE(bonds, 3) << rc::resnames[r];
+      for (int k = 0; k < rc::kNumChi; ++k) {
+        if (rc::chi_angles_mask()[r][k] == 0) continue;
+        const auto& atoms = rc::chi_angles_atoms()[r][k];
+        const double dih = dihedral(pos[r][slot(atoms[0])], pos[r][slot(atoms[1])], pos[r][slot(atoms[2])],
+                                    pos[r][slot(atoms[3])]);
+        offsets[{r, k}].push_back(dih - chis[r][3 + k].item<double>());
+      }
+    }
+  }
+  std::cout << "[ all_atom ] worst bond length deviation from stereo_chemical_props " << worst_bond << " A\n";
+  EXPECT_LT(worst_bond, 0.05);
+  double worst_offset_spread = 0, worst_offset = 0;
+  for (const auto& [key, v] : offsets) {
+    for (double o : v) worst_offset_spread = std::max(worst_offset_spread, std::abs(std::sin((o - v[0]) / 2)));
+    worst_offset = std::max(worst_offset, std::abs(std::sin(v[0] / 2)));
+  }
+  EXPECT_LT(worst_offset_spread, 1e-6) << "a chi torsion does not rotate its dihedral one for one";
+  // ... and the offset is 0: the torsion set is the IUPAC chi dihedral itself.
+  EXPECT_LT(worst_offset, 1e-6) << "chi torsions are offset from the IUPAC dihedrals";
+}
+
+TEST(AllAtom, Atom14Atom37RoundTrip) {
+  torch::manual_seed(12);
+  const torch::Tensor aatype = torch::randint(0, rc::kNumRestypesWithX, {3, 17}, torch::kLong);
+  const torch::Tensor m14 = atom14_mask(aatype), m37 = atom37_mask(aatype);
+  ASSERT_EQ(m14.sizes(), (std::vector<int64_t>{3, 17, 14}));
+  ASSERT_EQ(m37.sizes(), (std::vector<int64_t>{3, 17, 37}));
+  // Both masks count the same atoms.
+  EXPECT_EQ(m14.sum().item<double>(), m37.sum().item<double>());
+  const torch::Tensor x14 = torch::randn({3, 17, 14, 3}) * m14.unsqueeze(-1);
+  const torch::Tensor x37 = atom14_to_atom37(x14, aatype);
+  ASSERT_EQ(x37.sizes(), (std::vector<int64_t>{3, 17, 37, 3}));
+  EXPECT_EQ(max_abs(atom37_to_atom14(x37, aatype) - x14), 0.0);
+  EXPECT_EQ(max_abs(x37 * (1 - m37).unsqueeze(-1)), 0.0);
+  // Named atoms land in their atom37 slots.
+  for (int64_t i = 0; i < 17; ++i) {
+    const int64_t r = aatype[0][i].item<int64_t>();
+    const auto& names = rc::restype_name_to_atom14_names()[r];
+    for (int a = 0; a < 14; ++a) {
+      if (names[a].empty()) continue;
+      EXPECT_EQ(max_abs(x37[0][i][rc::atom_order(names[a])] - x14[0][i][a]), 0.0);
+    }
+  }
+  // Per-atom features without a trailing dim too.
+  EXPECT_EQ(max_abs(atom14_to_atom37(m14, aatype) - m37), 0.0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Structure module (Algorithm 20)
+
+constexpr const char* kSm = "structure_module";
+
+StructureModule build_structure_module(const Ref& r) {
+  const auto h = [&](const char* key) { return r.hyper().at(key); };
+  StructureModule m(StructureModuleOptions()
+                        .c_s(h("c_s").get<int64_t>())
+                        .c_z(h("c_z").get<int64_t>())
+                        .c_ipa(h("c_ipa").get<int64_t>())
+                        .c_resnet(h("c_resnet").get<int64_t>())
+                        .no_heads_ipa(h("no_heads_ipa").get<int64_t>())
+                        .no_qk_points(h("no_qk_points").get<int64_t>())
+                        .no_v_points(h("no_v_points").get<int64_t>())
+                        .no_blocks(h("no_blocks").get<int64_t>())
+                        .no_transition_layers(h("no_transition_layers").get<int64_t>())
+                        .no_resnet_blocks(h("no_resnet_blocks").get<int64_t>())
+                        .no_angles(h("no_angles").get<int64_t>())
+                        .trans_scale_factor(h("trans_scale_factor").get<double>())
+                        .epsilon(h("epsilon").get<double>())
+                        .inf(h("inf").get<double>()));
+  af2::load_module_params(*m, r.arrays, r.meta.at("af2_scope").get<std::string>(),
+                          af2::param_table(af2::ModuleKind::kStructureModule));
+  m->eval();
+  return m;
+}
+
+Tensors sm_outputs(const StructureModuleOutput& o) {
+  return {{"frames", o.frames},   {"sidechain_frames", o.sidechain_frames}, {"unnormalized_angles", o.unnormalized_angles},
+          {"angles", o.angles},   {"positions", o.positions},               {"states", o.states},
+          {"single", o.single}};
+}
+
+TEST(StructureModule, MatchesOpenFold) {
+  FOLD_LOAD_REF(ref, kSm);
+  StructureModule m = build_structure_module(*ref);
+  torch::Tensor single = ref->get("in/single").clone().requires_grad_(true);
+  torch::Tensor pair = ref->get("in/pair").clone().requires_grad_(true);
+  const Tensors out = sm_outputs(m(single, pair, ref->get("in/aatype"), ref->get("in/mask")));
+  torch::Tensor loss = torch::zeros({}, torch::kDouble);
+  for (const auto& [key, value] : out) {
+    ASSERT_EQ(value.sizes(), ref->get("out/" + key).sizes()) << key;
+    loss = loss + (value * ref->get("cot/" + key)).sum().to(torch::kDouble);
+  }
+  loss.backward();
+  for (const auto& [key, value] : out) {
+    const torch::Tensor valid = ref->get("valid/" + key);
+    const double err = rel_err(value, ref->get("out/" + key), valid);
+    std::cout << "[ structure_module ] out/" << key << " rel err " << err << " (vs float64 "
+              << rel_err(value, ref->get("out64/" + key), valid) << ", tol " << ref->tolerance("out/" + key) << ")\n";
+    EXPECT_LT(err, ref->tolerance("out/" + key)) << key;
+  }
+  const Tensors grads = {{"single", single.grad()}, {"pair", pair.grad()}};
+  for (const std::string& x : ref->grad_inputs()) {
+    const std::string key = "grad/" + x;
+    ASSERT_TRUE(grads.at(x).defined()) << key;
+    const double err = rel_err(grads.at(x), ref->get(key));
+    std::cout << "[ structure_module ] " << key << " rel err " << err << " (vs float64 "
+              << rel_err(grads.at(x), ref->get("grad64/" + x)) << ", tol " << ref->tolerance(key) << ")\n";
+    EXPECT_LT(err, ref->tolerance(key)) << key;
+  }
+}
+
+// A leading batch dim gives each element's result.
+TEST(StructureModule, Batched) {
+  FOLD_LOAD_REF(ref, kSm);
+  StructureModule m = build_structure_module(*ref);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor s = ref->get("in/single"), z = ref->get("in/pair"), aa = ref->get("in/aatype"),
+                      mask = ref->get("in/mask");
+  const StructureModuleOutput both = m(torch::stack({s, s.flip(0)}), torch::stack({z, z.flip({0, 1})}),
+                                       torch::stack({aa, aa.flip(0)}), torch::stack({mask, torch::ones_like(mask)}));
+  const StructureModuleOutput one = m(s.flip(0), z.flip({0, 1}), aa.flip(0), torch::ones_like(mask));
+  const Tensors b = sm_outputs(both), o = sm_outputs(one);
+  for (const auto& [key, value] : o) {
+    const int64_t batch_dim = key == "single" ? 0 : 1;
+    // The per-iteration angle normalisation amplifies summation-order differences as
+    // float32 vs float64 does: the reference's tolerance for the output.
+    EXPECT_LT(rel_err(b.at(key).select(batch_dim, 1), value), ref->tolerance("out/" + key)) << key;
+  }
+}
+
+TEST(StructureModule, OpenFoldNamesAndInit) {
+  StructureModule m(StructureModuleOptions().c_s(16).c_z(8).c_ipa(4).c_resnet(8).no_heads_ipa(2).no_qk_points(2)
+                        .no_v_points(2).no_blocks(3));
+  // Every table entry names a parameter, and every parameter is in the table.
+  std::set<std::string> table_names;
+  for (const auto& e : af2::param_table(af2::ModuleKind::kStructureModule)) table_names.insert(e.name);
+  std::set<std::string> names;
+  for (const auto& item : m->named_parameters()) names.insert(item.key());
+  EXPECT_EQ(names, table_names);
+  for (const char* name : {"layer_norm_s.weight", "linear_in.weight", "ipa.linear_q.weight", "layer_norm_ipa.bias",
+                           "transition.layers.0.linear_3.weight", "transition.layer_norm.weight",
+                           "bb_update.linear.weight", "angle_resnet.linear_initial.bias",
+                           "angle_resnet.layers.1.linear_2.weight", "angle_resnet.linear_out.weight"})
+    EXPECT_EQ(names.count(name), 1u) << name;
+  // Freshly initialised: the backbone update is 0, so the frames stay the identity and
+  // the backbone atoms sit at their literature positions.
+  m->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor aatype = torch::randint(0, 20, {5}, torch::kLong);
+  const StructureModuleOutput out = m(torch::randn({5, 16}), torch::randn({5, 5, 8}), aatype);
+  EXPECT_EQ(out.frames.sizes(), (std::vector<int64_t>{3, 5, 7}));
+  EXPECT_EQ(out.sidechain_frames.sizes(), (std::vector<int64_t>{3, 5, 8, 4, 4}));
+  EXPECT_EQ(out.positions.sizes(), (std::vector<int64_t>{3, 5, 14, 3}));
+  EXPECT_EQ(out.states.sizes(), (std::vector<int64_t>{3, 5, 16}));
+  EXPECT_EQ(max_abs(out.frames - torch::tensor({1.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f})), 0.0);
+  for (int64_t i = 0; i < 5; ++i) {
+    const int64_t r = aatype[i].item<int64_t>();
+    for (int a = 0; a < 3; ++a) {  // N, CA, C
+      const auto& lit = rc::restype_atom14_rigid_group_positions()[r][a];
+      EXPECT_LT(max_abs(out.positions[2][i][a] - torch::tensor({lit[0], lit[1], lit[2]})), 1e-6);
+    }
+  }
+  // Angles are unit (sin, cos) pairs.
+  EXPECT_LT(max_abs(out.angles.norm(2, -1) - 1), 1e-5);
 }
 
 }  // namespace

@@ -1,0 +1,39 @@
+// AF2 Supplement Algorithm 24 (computeAllAtomCoordinates) with Algorithm 25 (makeRotX),
+// as OpenFold's openfold/utils/feats.py torsion_angles_to_frames and
+// frames_and_literature_positions_to_atom14_pos, plus the atom14 <-> atom37 maps
+// (OpenFold's atom14_to_atom37). The idealised geometry comes from data/'s residue
+// constants (Supplement Table 2), turned into tensors once.
+//
+// Torsion angles are (sin, cos) pairs [*, N, 7, 2] in the order pre-omega, phi, psi,
+// chi1..chi4; aatype [*, N] (int64, 0..20). The 8 rigid groups are backbone, pre-omega,
+// phi, psi, chi1..chi4.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "structure_module/rigid.h"
+
+namespace fold::structure {
+
+// Algorithm 24 lines 1-10: backbone frames (batch shape [*, N]) and torsions ->
+// the 8 rigid-group frames to global, batch shape [*, N, 8]. Each torsion rotates its
+// group's default frame (relative to the parent) about x by makeRotX(alpha) (alpha
+// used as given, not re-normalised); chi2..chi4 chain onto chi1..chi3.
+Rigid torsion_angles_to_frames(const Rigid& backbone, const at::Tensor& angles, const at::Tensor& aatype);
+
+// Algorithm 24 line 11: every atom14 slot's literature position (in its rigid group's
+// frame) mapped by that group's frame; slots a residue lacks are 0. frames batch shape
+// [*, N, 8] -> [*, N, 14, 3].
+at::Tensor frames_and_literature_positions_to_atom14_pos(const Rigid& group_frames, const at::Tensor& aatype);
+
+// atom14 [*, N, 14, ...] -> atom37 [*, N, 37, ...] (atom37 slots the residue lacks are 0)
+// and back (atom14 slots the residue lacks are 0).
+at::Tensor atom14_to_atom37(const at::Tensor& atom14, const at::Tensor& aatype);
+at::Tensor atom37_to_atom14(const at::Tensor& atom37, const at::Tensor& aatype);
+
+// Residue-constant tables as tensors on `aatype`'s device, indexed by aatype [*, N]:
+// atom14 / atom37 existence masks [*, N, 14] / [*, N, 37] (float).
+at::Tensor atom14_mask(const at::Tensor& aatype);
+at::Tensor atom37_mask(const at::Tensor& aatype);
+
+}  // namespace fold::structure

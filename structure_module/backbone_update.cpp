@@ -1,0 +1,20 @@
+#include "structure_module/backbone_update.h"
+
+#include <torch/torch.h>
+
+#include "kernels/nn.h"
+
+namespace fold::structure {
+
+BackboneUpdateImpl::BackboneUpdateImpl(int64_t c_s_) : c_s(c_s_) { reset(); }
+
+void BackboneUpdateImpl::reset() {
+  linear = register_module("linear", kernels::make_linear(c_s, 6, true, kernels::LinearInit::kFinal));
+}
+
+torch::Tensor BackboneUpdateImpl::forward(const torch::Tensor& s) {
+  TORCH_CHECK(s.dim() >= 1 && s.size(-1) == c_s, "BackboneUpdate: s must be [*, ", c_s, "], got ", s.sizes());
+  return linear(s);
+}
+
+}  // namespace fold::structure
