@@ -124,11 +124,7 @@ MsaColumnGlobalAttentionImpl::MsaColumnGlobalAttentionImpl(const MsaColumnGlobal
 
 void MsaColumnGlobalAttentionImpl::reset() {
   layer_norm_m = register_module("layer_norm_m", LayerNorm(options.c_in()));
-  global_attention = register_module(
-      "global_attention",
-      GlobalAttention(GlobalAttentionOptions(options.c_in(), options.c_hidden(), options.no_heads())
-                          .inf(options.inf())
-                          .eps(options.eps())));
+  global_attention = register_module("global_attention", GlobalAttention(options));
 }
 
 torch::Tensor MsaColumnGlobalAttentionImpl::forward(const torch::Tensor& m, const std::optional<torch::Tensor>& mask,

@@ -119,16 +119,9 @@ class MsaColumnAttentionImpl : public torch::nn::Cloneable<MsaColumnAttentionImp
 };
 TORCH_MODULE(MsaColumnAttention);
 
-struct MsaColumnGlobalAttentionOptions {
-  MsaColumnGlobalAttentionOptions(int64_t c_in, int64_t c_hidden, int64_t no_heads)
-      : c_in_(c_in), c_hidden_(c_hidden), no_heads_(no_heads) {}
-  TORCH_ARG(int64_t, c_in);
-  TORCH_ARG(int64_t, c_hidden);
-  TORCH_ARG(int64_t, no_heads);
-  TORCH_ARG(double, inf) = 1e9;
-  // OpenFold's default; the AF2 configs pass `model.extra_msa.extra_msa_stack.eps` (1e-8).
-  TORCH_ARG(double, eps) = 1e-10;
-};
+// The global attention's own options (c_in = c_e, c_hidden, no_heads, inf, eps; the AF2
+// configs pass `model.extra_msa.extra_msa_stack.eps` = 1e-8).
+using MsaColumnGlobalAttentionOptions = GlobalAttentionOptions;
 
 // Algorithm 19. Parameters: layer_norm_m, global_attention.{linear_q, linear_k, linear_v,
 // linear_g, linear_o}. Computed in ATen (its logits are [*, N_res, H, N_seq]); the
