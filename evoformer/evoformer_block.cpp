@@ -92,11 +92,22 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
   const double p = options.pair_dropout();
   const bool train = is_training();
   torch::Tensor z = z_in;
-  z = z + shared_dropout(tri_mul_out(z, pair_mask, chunk_size), p, kRowwise, train);
-  z = z + shared_dropout(tri_mul_in(z, pair_mask, chunk_size), p, kRowwise, train);
-  z = z + shared_dropout(tri_att_start(z, pair_mask, chunk_size), p, kRowwise, train);
-  // Columnwise: OpenFold's rowwise dropout on the transposed pair.
-  z = z + shared_dropout(tri_att_end(z, pair_mask, chunk_size), p, kColumnwise, train);
+  const auto multiplications = [&] {
+    z = z + shared_dropout(tri_mul_out(z, pair_mask, chunk_size), p, kRowwise, train);
+    z = z + shared_dropout(tri_mul_in(z, pair_mask, chunk_size), p, kRowwise, train);
+  };
+  const auto attentions = [&] {
+    z = z + shared_dropout(tri_att_start(z, pair_mask, chunk_size), p, kRowwise, train);
+    // Columnwise: OpenFold's rowwise dropout on the transposed pair.
+    z = z + shared_dropout(tri_att_end(z, pair_mask, chunk_size), p, kColumnwise, train);
+  };
+  if (options.tri_mul_first()) {
+    multiplications();
+    attentions();
+  } else {
+    attentions();
+    multiplications();
+  }
   z = z + pair_transition(z, transition_mask(options, pair_mask), chunk_size);
   return z;
 }

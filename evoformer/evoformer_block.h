@@ -65,10 +65,15 @@ struct EvoformerBlockOptions {
   // Mask the transitions' updates (OpenFold's _mask_trans). AF2 does not, so neither do
   // we by default: only padded positions differ.
   TORCH_ARG(bool, mask_transitions) = false;
+  // Pair-stack order: the Evoformer runs the triangle multiplications before the
+  // triangle attentions; AF2's (monomer) template pair stack runs them after
+  // (OpenFold's TemplatePairStackBlock tri_mul_first = false).
+  TORCH_ARG(bool, tri_mul_first) = true;
   TORCH_ARG(kernels::AttentionOptions, kernel) = {};
 };
 
-// OpenFold's PairStack: the pair half of the block (Algorithm 6 lines 6-10).
+// OpenFold's PairStack: the pair half of the block (Algorithm 6 lines 6-10); with
+// tri_mul_first = false, one block of the template pair stack (Algorithm 16).
 // Parameters: tri_mul_out, tri_mul_in, tri_att_start, tri_att_end, pair_transition.
 class PairStackImpl : public torch::nn::Cloneable<PairStackImpl> {
  public:

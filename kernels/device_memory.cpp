@@ -5,10 +5,13 @@
 #include <c10/util/Exception.h>
 
 #include <atomic>
+#include <fstream>
+#include <string>
 #include <mutex>
 
 #ifdef FOLD_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace fold::kernels {
@@ -103,6 +106,24 @@ void reset_peak_memory(const c10::Device& device) {
 #endif
   TORCH_CHECK(false, "memory statistics are not available for device ", device.str(),
               " in this build");
+}
+
+int64_t available_bytes(const c10::Device& device) {
+#ifdef FOLD_WITH_CUDA
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess) return static_cast<int64_t>(free);
+  }
+#endif
+  if (device.is_cpu()) {
+    std::ifstream in("/proc/meminfo");
+    std::string key, unit;
+    int64_t kb = 0;
+    while (in >> key >> kb >> unit)
+      if (key == "MemAvailable:") return kb * 1024;
+  }
+  return int64_t{8} << 30;
 }
 
 }  // namespace fold::kernels

@@ -24,5 +24,8 @@ bool cpu_memory_tracking_enabled();
 MemoryStats memory_stats(const c10::Device& device);
 // Sets the peak to the current value, starting a new measurement.
 void reset_peak_memory(const c10::Device& device);
+// Memory a run could still use: free device memory plus what the caching allocator
+// holds but does not use (CUDA), MemAvailable (CPU); 8 GiB when unknown.
+int64_t available_bytes(const c10::Device& device);
 
 }  // namespace fold::kernels

@@ -195,4 +195,27 @@ at::Tensor atom37_mask(const at::Tensor& aatype) {
   return lookup(tables().atom37_mask, aatype);
 }
 
+namespace {
+
+// Per residue: atom37 index of CA for glycine, CB otherwise, [*, N] (int64).
+at::Tensor pseudo_beta_index(const at::Tensor& aatype) {
+  const int64_t ca = rc::atom_order("CA"), cb = rc::atom_order("CB");
+  return at::where(aatype == rc::restype_order('G'), ca, cb).to(at::kLong);
+}
+
+}  // namespace
+
+at::Tensor pseudo_beta(const at::Tensor& aatype, const at::Tensor& atom37_positions) {
+  check_aatype(aatype, "pseudo_beta");
+  std::vector<int64_t> shape = atom37_positions.sizes().vec();
+  shape[shape.size() - 2] = 1;
+  const at::Tensor index = pseudo_beta_index(aatype).unsqueeze(-1).unsqueeze(-1).expand(shape);
+  return atom37_positions.gather(-2, index).squeeze(-2);
+}
+
+at::Tensor pseudo_beta_mask(const at::Tensor& aatype, const at::Tensor& atom37_mask) {
+  check_aatype(aatype, "pseudo_beta_mask");
+  return atom37_mask.gather(-1, pseudo_beta_index(aatype).unsqueeze(-1)).squeeze(-1);
+}
+
 }  // namespace fold::structure

@@ -36,4 +36,9 @@ at::Tensor atom37_to_atom14(const at::Tensor& atom37, const at::Tensor& aatype);
 at::Tensor atom14_mask(const at::Tensor& aatype);
 at::Tensor atom37_mask(const at::Tensor& aatype);
 
+// AF2's pseudo-beta atom: CB, or CA for glycine. atom37 positions [*, N, 37, 3] ->
+// [*, N, 3]; with an atom37 mask [*, N, 37] also that atom's mask [*, N].
+at::Tensor pseudo_beta(const at::Tensor& aatype, const at::Tensor& atom37_positions);
+at::Tensor pseudo_beta_mask(const at::Tensor& aatype, const at::Tensor& atom37_mask);
+
 }  // namespace fold::structure

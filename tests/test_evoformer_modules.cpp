@@ -1,5 +1,5 @@
 // Evoformer modules against AlphaFold2 as computed by OpenFold (../shared/ref-modules):
-// weights come in under AF2's names through tests/af2_module_params, outputs are
+// weights come in under AF2's names through fold/af2_params, outputs are
 // compared where defined (valid/update), and the gradients of L = sum(out * cot) with
 // respect to every input but the mask. Then the memory knobs: low-memory attention,
 // the fused vs the reference attention path, chunking and a leading batch dim each give
@@ -20,7 +20,7 @@
 #include "evoformer/transition.h"
 #include "evoformer/triangle_multiplication.h"
 #include "evoformer/triangle_attention.h"
-#include "tests/af2_module_params.h"
+#include "fold/af2_params.h"
 #include "tests/ref_modules.h"
 
 namespace fold::evoformer {

@@ -16,7 +16,7 @@
 #include "evoformer/evoformer_block.h"
 #include "evoformer/primitives.h"
 #include "kernels/device_memory.h"
-#include "tests/af2_module_params.h"
+#include "fold/af2_params.h"
 #include "tests/ref_modules.h"
 
 namespace fold::evoformer {

@@ -1,7 +1,7 @@
 // Structure module against AlphaFold2 as computed by OpenFold (../shared/ref-modules):
 // rigid-body geometry (quaternions, rotations, Rigid, frames from three points) on
 // identities and a real backbone, Invariant Point Attention (Algorithm 22) with
-// weights imported under AF2's names through tests/af2_module_params: output where
+// weights imported under AF2's names through fold/af2_params: output where
 // defined, gradients of s, z and the frames, invariance under global rigid motions;
 // Algorithm 24 (torsions -> frames -> atom14) against the idealised geometry and the
 // stereochemistry table, atom14 <-> atom37; the whole structure module (Algorithm 20,
@@ -23,7 +23,7 @@
 #include "structure_module/invariant_point_attention.h"
 #include "structure_module/rigid.h"
 #include "structure_module/structure_module.h"
-#include "tests/af2_module_params.h"
+#include "fold/af2_params.h"
 #include "tests/ref_modules.h"
 
 namespace fold::structure {

@@ -10,5 +10,7 @@ namespace fold::cli {
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_import_params_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 
 }  // namespace fold::cli

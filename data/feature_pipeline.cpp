@@ -1,0 +1,182 @@
+#include "data/feature_pipeline.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "data/residue_constants.h"
+
+namespace fold::data {
+
+namespace {
+
+constexpr int64_t kMsaClasses = 23;  // 20 residues, X, gap, mask token
+constexpr int64_t kMaskToken = 22;
+
+at::Tensor one_hot_f(const at::Tensor& ids, int64_t classes) { return at::one_hot(ids, classes).to(at::kFloat); }
+
+// atan(d / 3) * 2 / pi: AF2's squashing of deletion counts into [0, 1).
+at::Tensor squash_deletions(const at::Tensor& d) { return at::atan(d / 3.0) * (2.0 / M_PI); }
+
+at::Tensor take_rows(const at::Tensor& t, const at::Tensor& rows) { return t.index_select(0, rows); }
+
+}  // namespace
+
+FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa) {
+  const auto n = static_cast<int64_t>(sequence.size());
+  if (n == 0) throw std::invalid_argument("feature pipeline: empty query sequence");
+  if (msa.depth() == 0) throw std::invalid_argument("feature pipeline: the MSA has no rows");
+  std::string query;
+  for (char ch : msa.sequences[0])
+    if (ch != '-') query += ch;
+  if (static_cast<int64_t>(msa.length()) != n || query != sequence)
+    throw std::invalid_argument("feature pipeline: the MSA's query row (" + query.substr(0, 40) +
+                                (query.size() > 40 ? "..." : "") + ", " + std::to_string(query.size()) +
+                                " residues) is not the FASTA sequence (" + std::to_string(n) +
+                                " residues); the alignments belong to another sequence");
+  FeatureDict f;
+  at::Tensor aatype = at::empty({n}, at::kLong);
+  for (int64_t i = 0; i < n; ++i) {
+    const int id = rc::restype_order(sequence[i]);
+    aatype[i] = id < 0 ? rc::kUnkRestype : id;
+  }
+  f["aatype"] = aatype;
+  f["residue_index"] = at::arange(n, at::kLong);
+  f["seq_mask"] = at::ones({n}, at::kFloat);
+  f["between_segment_residues"] = at::zeros({n}, at::kLong);
+  const auto depth = static_cast<int64_t>(msa.depth());
+  at::Tensor ids = at::empty({depth, n}, at::kLong);
+  at::Tensor deletions = at::empty({depth, n}, at::kFloat);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto del_a = deletions.accessor<float, 2>();
+  for (int64_t r = 0; r < depth; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      const int id = rc::msa_char_to_id(msa.sequences[r][j]);
+      ids_a[r][j] = id < 0 ? rc::kUnkRestype : id;
+      del_a[r][j] = static_cast<float>(msa.deletion_matrix[r][j]);
+    }
+  }
+  f["msa"] = ids;
+  f["deletion_matrix"] = deletions;
+  f["msa_mask"] = at::ones({depth, n}, at::kFloat);
+  // Residue frequencies per column over 22 classes (make_hhblits_profile).
+  f["hhblits_profile"] = one_hot_f(ids, 22).mean(0);
+  return f;
+}
+
+FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& o, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const at::Tensor& msa = base.at("msa");
+  const at::Tensor& deletions = base.at("deletion_matrix");
+  const at::Tensor& msa_mask = base.at("msa_mask");
+  const int64_t depth = msa.size(0);
+
+  // Cluster centres: the query, then a random sample of the other rows.
+  const int64_t max_clusters =
+      o.reduce_msa_clusters_by_max_templates && o.use_templates ? o.max_msa_clusters - o.max_templates
+                                                                 : o.max_msa_clusters;
+  if (max_clusters < 1) throw std::invalid_argument("feature pipeline: max_msa_clusters leaves no cluster centre");
+  const at::Tensor order = at::cat({at::zeros({1}, at::kLong), at::randperm(depth - 1, gen, at::kLong) + 1});
+  const int64_t selected = std::min(max_clusters, depth);
+  const at::Tensor centre_rows = order.slice(0, 0, selected), extra_rows = order.slice(0, selected);
+  at::Tensor centres = take_rows(msa, centre_rows);
+  const at::Tensor centre_deletions = take_rows(deletions, centre_rows);
+  const at::Tensor centre_mask = take_rows(msa_mask, centre_rows);
+  at::Tensor extra = take_rows(msa, extra_rows);
+  at::Tensor extra_deletions = take_rows(deletions, extra_rows);
+  at::Tensor extra_mask = take_rows(msa_mask, extra_rows);
+
+  // Masked MSA (Supplement 1.2.7): replace a fraction of the centres' residues by a
+  // draw from uniform / profile / same / mask-token mixture.
+  const at::Tensor uniform = at::cat({at::full({20}, 0.05, at::kFloat), at::zeros({2}, at::kFloat)});
+  at::Tensor probs = o.uniform_prob * uniform + o.profile_prob * base.at("hhblits_profile") +
+                     o.same_prob * one_hot_f(centres, 22);
+  const double mask_prob = 1.0 - o.profile_prob - o.same_prob - o.uniform_prob;
+  probs = at::cat({probs.expand({centres.size(0), -1, -1}),
+                   at::full({centres.size(0), centres.size(1), 1}, mask_prob, at::kFloat)},
+                  -1);
+  const at::Tensor replace = at::rand(centres.sizes(), gen, at::kFloat) < o.masked_msa_replace_fraction;
+  const at::Tensor draws =
+      at::multinomial((probs + 1e-10).reshape({-1, kMsaClasses}), 1, false, gen).reshape(centres.sizes());
+  FeatureDict f;
+  f["bert_mask"] = replace.to(at::kFloat);
+  f["true_msa"] = centres;
+  centres = at::where(replace, draws, centres);
+
+  // Nearest centre of every extra sequence, then the cluster summaries.
+  const at::Tensor weights = at::cat({at::ones({21}), at::zeros({2})});
+  const at::Tensor centre_hot = centre_mask.unsqueeze(-1) * one_hot_f(centres, kMsaClasses);
+  const at::Tensor extra_hot = extra_mask.unsqueeze(-1) * one_hot_f(extra, kMsaClasses);
+  const at::Tensor agreement =
+      at::matmul(extra_hot.reshape({extra.size(0), -1}), (centre_hot * weights).reshape({centres.size(0), -1}).t());
+  const at::Tensor assignment = agreement.argmax(1);
+  // Sum of the extra rows' x per assigned centre.
+  const auto segment_sum = [&](const at::Tensor& x) {
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape[0] = centres.size(0);
+    return at::zeros(shape, x.options()).index_add_(0, assignment, x);
+  };
+  const at::Tensor counts = 1e-6 + centre_mask + segment_sum(extra_mask);
+  const at::Tensor profile =
+      (segment_sum(extra_mask.unsqueeze(-1) * one_hot_f(extra, kMsaClasses)) + one_hot_f(centres, kMsaClasses)) /
+      counts.unsqueeze(-1);
+  const at::Tensor deletion_mean = (segment_sum(extra_mask * extra_deletions) + centre_deletions) / counts;
+
+  // The extra MSA the model sees: a random subset of max_extra_msa sequences.
+  const int64_t keep = std::min(o.max_extra_msa, extra.size(0));
+  const at::Tensor extra_keep = at::randperm(extra.size(0), gen, at::kLong).slice(0, 0, keep);
+  extra = take_rows(extra, extra_keep);
+  extra_deletions = take_rows(extra_deletions, extra_keep);
+  extra_mask = take_rows(extra_mask, extra_keep);
+
+  const at::Tensor& aatype = base.at("aatype");
+  f["aatype"] = aatype;
+  f["residue_index"] = base.at("residue_index");
+  f["seq_mask"] = base.at("seq_mask");
+  f["target_feat"] = at::cat(
+      {base.at("between_segment_residues").clamp(0, 1).to(at::kFloat).unsqueeze(-1), one_hot_f(aatype, 21)}, -1);
+  f["msa_feat"] = at::cat({one_hot_f(centres, kMsaClasses), centre_deletions.clamp(0, 1).unsqueeze(-1),
+                           squash_deletions(centre_deletions).unsqueeze(-1), profile,
+                           squash_deletions(deletion_mean).unsqueeze(-1)},
+                          -1);
+  f["msa_mask"] = centre_mask;
+  f["extra_msa"] = extra;
+  f["extra_msa_mask"] = extra_mask;
+  f["extra_has_deletion"] = extra_deletions.clamp(0, 1);
+  f["extra_deletion_value"] = squash_deletions(extra_deletions);
+  return f;
+}
+
+FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& o) {
+  if (inputs.msa_paths.empty()) throw std::invalid_argument("feature pipeline: give at least one MSA");
+  std::vector<Msa> msas;
+  for (const auto& p : inputs.msa_paths) {
+    msas.push_back(read_msa(p));
+    try {
+      make_sequence_and_msa_features(inputs.sequence, msas.back());
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(p + ": " + e.what());
+    }
+  }
+  if (!inputs.template_hits.empty())
+    throw std::invalid_argument(
+        "feature pipeline: template featurisation from hhr hits + mmCIF is not implemented yet; predict without "
+        "--templates, or pass a batch with template features through --features");
+  const FeatureDict base = make_sequence_and_msa_features(inputs.sequence, merge_msas(msas));
+  std::vector<FeatureDict> slices;
+  for (int64_t r = 0; r <= o.num_recycles; ++r) {
+    const uint64_t seed = static_cast<uint64_t>(o.seed) * 1000003u + (o.resample_msa_in_recycling ? r : 0);
+    slices.push_back(sample_msa_features(base, o, seed));
+  }
+  FeatureDict batch;
+  for (const auto& [name, t] : slices[0]) {
+    std::vector<at::Tensor> per_slice;
+    for (const auto& s : slices) per_slice.push_back(s.at(name));
+    batch[name] = at::stack(per_slice, -1);
+  }
+  return batch;
+}
+
+}  // namespace fold::data

@@ -1,0 +1,56 @@
+// AlphaFold2's inference feature pipeline (Supplement 1.2; OpenFold's data_pipeline +
+// feature_pipeline in predict mode): query sequence + MSAs -> the model's input batch,
+// with one slice per recycling iteration on a trailing axis.
+//
+// Per sequence: aatype, residue_index, seq_mask, the merged and deduplicated MSA (AF2's
+// make_msa_features order: files as given, first occurrence wins). Per recycling
+// iteration (resampled, seeded): MSA cluster centres sampled at random (the query
+// always first), the rest as the extra MSA; masked-MSA (BERT) corruption of the
+// centres; every extra sequence assigned to its nearest centre (Hamming agreement,
+// gaps ignored) and the cluster profiles / deletion means; the extra MSA cropped to
+// max_extra_msa at random; msa_feat (49 channels), target_feat (22),
+// extra_has_deletion / extra_deletion_value. No padding (OpenFold's fixed_size pads
+// with masked rows, which change nothing). No template features yet (the model then
+// runs without template rows, as with zero template hits).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/feature_dict.h"
+#include "data/msa.h"
+
+namespace fold::data {
+
+struct PipelineOptions {
+  int64_t max_msa_clusters = 512;  // data.predict.max_msa_clusters
+  int64_t max_extra_msa = 5120;    // data.predict.max_extra_msa
+  int64_t max_templates = 4;       // data.predict.max_templates
+  bool reduce_msa_clusters_by_max_templates = true;
+  bool use_templates = true;       // data.common.use_templates
+  double masked_msa_replace_fraction = 0.15;
+  double profile_prob = 0.1, same_prob = 0.1, uniform_prob = 0.1;
+  bool resample_msa_in_recycling = true;
+  int64_t num_recycles = 3;  // data.common.max_recycling_iters: slices = num_recycles + 1
+  int64_t seed = 0;
+};
+
+struct InferenceInputs {
+  std::string sequence;
+  std::vector<std::string> msa_paths;  // a3m / Stockholm, merged in this order
+  std::string template_hits;           // .hhr: not featurised yet (an error)
+  std::string template_mmcif_dir;
+};
+
+// The sequence features and merged MSA, before sampling. Throws std::invalid_argument
+// when an MSA's query (its first row without gaps) is not the sequence.
+FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa);
+
+// One recycling iteration's sampled MSA features from make_sequence_and_msa_features.
+FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& options, uint64_t seed);
+
+// The whole batch: every feature with its trailing recycling axis.
+FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& options);
+
+}  // namespace fold::data

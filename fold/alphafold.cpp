@@ -1,0 +1,294 @@
+#include "fold/alphafold.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <optional>
+
+#include "fold/confidence.h"
+#include "structure_module/all_atom.h"
+
+namespace fold {
+
+using data::FeatureDict;
+using data::require_feature;
+
+namespace {
+
+constexpr const char* kWho = "AlphaFold";
+
+evoformer::EvoformerBlockOptions block_options(const Config& c, const std::string& scope) {
+  const auto i = [&](const std::string& k) { return c.get_int(scope + "." + k); };
+  const auto f = [&](const std::string& k) { return c.get_float(scope + "." + k); };
+  return evoformer::EvoformerBlockOptions(i("c_m"), i("c_z"))
+      .c_hidden_msa_att(i("c_hidden_msa_att"))
+      .c_hidden_opm(i("c_hidden_opm"))
+      .c_hidden_mul(i("c_hidden_mul"))
+      .c_hidden_pair_att(i("c_hidden_pair_att"))
+      .no_heads_msa(i("no_heads_msa"))
+      .no_heads_pair(i("no_heads_pair"))
+      .transition_n(i("transition_n"))
+      .msa_dropout(f("msa_dropout"))
+      .pair_dropout(f("pair_dropout"))
+      .inf(f("inf"))
+      .eps(f("eps"));
+}
+
+// Wall time of one stage, reported through RunOptions::on_stage.
+class StageTimer {
+ public:
+  StageTimer(const RunOptions& run, int iteration) : run_(run), iteration_(iteration) {}
+  void done(const std::string& stage) {
+    const auto now = std::chrono::steady_clock::now();
+    if (run_.on_stage) run_.on_stage(iteration_, stage, std::chrono::duration<double>(now - start_).count());
+    start_ = now;
+  }
+
+ private:
+  const RunOptions& run_;
+  int iteration_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
+  const auto i = [&](const std::string& k) { return c.get_int("model." + k); };
+  const auto f = [&](const std::string& k) { return c.get_float("model." + k); };
+  const auto b = [&](const std::string& k) { return c.get_bool("model." + k); };
+  AlphaFoldOptions o;
+  o.input_embedder = InputEmbedderOptions(i("input_embedder.c_m"), i("input_embedder.c_z"))
+                         .tf_dim(i("input_embedder.tf_dim"))
+                         .msa_dim(i("input_embedder.msa_dim"))
+                         .relpos_k(i("input_embedder.relpos_k"));
+  o.recycling_embedder = RecyclingEmbedderOptions(i("recycling_embedder.c_m"), i("recycling_embedder.c_z"))
+                             .min_bin(f("recycling_embedder.min_bin"))
+                             .max_bin(f("recycling_embedder.max_bin"))
+                             .no_bins(i("recycling_embedder.no_bins"))
+                             .inf(f("recycling_embedder.inf"));
+
+  o.templates_enabled = b("template.enabled");
+  const std::string tps = "template.template_pair_stack.";
+  const std::string tpa = "template.template_pointwise_attention.";
+  TORCH_CHECK(i("template.template_pair_embedder.c_out") == i(tps + "c_t"),
+              "config: model.template.template_pair_embedder.c_out must equal template_pair_stack.c_t");
+  o.template_embedder = TemplateEmbedderOptions()
+                            .c_m(i("template.template_single_embedder.c_out"))
+                            .angle_c_in(i("template.template_single_embedder.c_in"))
+                            .pair_c_in(i("template.template_pair_embedder.c_in"))
+                            .distogram_min_bin(f("template.distogram.min_bin"))
+                            .distogram_max_bin(f("template.distogram.max_bin"))
+                            .distogram_no_bins(i("template.distogram.no_bins"))
+                            .use_unit_vector(b("template.use_unit_vector"))
+                            .embed_angles(b("template.embed_angles"))
+                            .inf(f("template.inf"))
+                            .eps(f("template.eps"))
+                            .pair_stack(evoformer::TemplatePairStackOptions()
+                                            .c_t(i(tps + "c_t"))
+                                            .c_hidden_tri_att(i(tps + "c_hidden_tri_att"))
+                                            .c_hidden_tri_mul(i(tps + "c_hidden_tri_mul"))
+                                            .no_blocks(i(tps + "no_blocks"))
+                                            .no_heads(i(tps + "no_heads"))
+                                            .pair_transition_n(i(tps + "pair_transition_n"))
+                                            .dropout_rate(f(tps + "dropout_rate"))
+                                            .inf(f(tps + "inf")))
+                            .pointwise(evoformer::TemplatePointwiseAttentionOptions()
+                                           .c_t(i(tpa + "c_t"))
+                                           .c_z(i(tpa + "c_z"))
+                                           .c_hidden(i(tpa + "c_hidden"))
+                                           .no_heads(i(tpa + "no_heads"))
+                                           .inf(f(tpa + "inf")));
+
+  o.extra_msa_enabled = b("extra_msa.enabled");
+  o.extra_msa_c_in = i("extra_msa.extra_msa_embedder.c_in");
+  TORCH_CHECK(i("extra_msa.extra_msa_embedder.c_out") == i("extra_msa.extra_msa_stack.c_m"),
+              "config: model.extra_msa.extra_msa_embedder.c_out must equal extra_msa_stack.c_m");
+  o.extra_msa_stack = evoformer::ExtraMsaStackOptions(block_options(c, "model.extra_msa.extra_msa_stack"),
+                                                      i("extra_msa.extra_msa_stack.no_blocks"));
+  o.evoformer = evoformer::EvoformerStackOptions(block_options(c, "model.evoformer_stack"),
+                                                 i("evoformer_stack.no_blocks"), i("evoformer_stack.c_s"));
+
+  const std::string sm = "structure_module.";
+  o.structure_module = structure::StructureModuleOptions()
+                           .c_s(i(sm + "c_s"))
+                           .c_z(i(sm + "c_z"))
+                           .c_ipa(i(sm + "c_ipa"))
+                           .c_resnet(i(sm + "c_resnet"))
+                           .no_heads_ipa(i(sm + "no_heads_ipa"))
+                           .no_qk_points(i(sm + "no_qk_points"))
+                           .no_v_points(i(sm + "no_v_points"))
+                           .dropout_rate(f(sm + "dropout_rate"))
+                           .no_blocks(i(sm + "no_blocks"))
+                           .no_transition_layers(i(sm + "no_transition_layers"))
+                           .no_resnet_blocks(i(sm + "no_resnet_blocks"))
+                           .no_angles(i(sm + "no_angles"))
+                           .trans_scale_factor(f(sm + "trans_scale_factor"))
+                           .epsilon(f(sm + "epsilon"))
+                           .inf(f(sm + "inf"));
+  o.heads = AuxiliaryHeadsOptions()
+                .c_s(i("heads.lddt.c_in"))
+                .lddt_c_hidden(i("heads.lddt.c_hidden"))
+                .lddt_no_bins(i("heads.lddt.no_bins"))
+                .c_z(i("heads.distogram.c_z"))
+                .distogram_no_bins(i("heads.distogram.no_bins"))
+                .c_m(i("heads.masked_msa.c_m"))
+                .masked_msa_c_out(i("heads.masked_msa.c_out"))
+                .experimentally_resolved_c_out(i("heads.experimentally_resolved.c_out"))
+                .tm_enabled(b("heads.tm.enabled"))
+                .tm_no_bins(i("heads.tm.no_bins"));
+  o.tm_max_bin = c.get_float("loss.tm.max_bin");
+  return o;
+}
+
+AlphaFoldImpl::AlphaFoldImpl(const AlphaFoldOptions& options_) : options(options_) { reset(); }
+
+void AlphaFoldImpl::reset() {
+  const auto& o = options;
+  input_embedder = register_module("input_embedder", InputEmbedder(o.input_embedder));
+  recycling_embedder = register_module("recycling_embedder", RecyclingEmbedder(o.recycling_embedder));
+  if (o.templates_enabled) template_embedder = register_module("template_embedder", TemplateEmbedder(o.template_embedder));
+  if (o.extra_msa_enabled) {
+    extra_msa_embedder = register_module(
+        "extra_msa_embedder", ExtraMsaEmbedder(o.extra_msa_c_in, o.extra_msa_stack.block().c_m()));
+    extra_msa_stack = register_module("extra_msa_stack", evoformer::ExtraMsaStack(o.extra_msa_stack));
+  }
+  evoformer = register_module("evoformer", evoformer::EvoformerStack(o.evoformer));
+  structure_module = register_module("structure_module", structure::StructureModule(o.structure_module));
+  aux_heads = register_module("aux_heads", AuxiliaryHeads(o.heads));
+}
+
+void AlphaFoldImpl::set_kernel_options(const kernels::AttentionOptions& kernel) {
+  if (template_embedder) template_embedder->set_kernel_options(kernel);
+  if (extra_msa_stack) extra_msa_stack->set_kernel_options(kernel);
+  evoformer->set_kernel_options(kernel);
+}
+
+FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, int index, const RunOptions& run) {
+  StageTimer timer(run, index);
+  const torch::Tensor& aatype = require_feature(f, "aatype", kWho);
+  const torch::Tensor& target_feat = require_feature(f, "target_feat", kWho);
+  const torch::Tensor& msa_feat = require_feature(f, "msa_feat", kWho);
+  const auto dtype = input_embedder->linear_tf_m->weight.scalar_type();
+  const auto device = input_embedder->linear_tf_m->weight.device();
+  const auto cast = [&](const torch::Tensor& t) { return t.to(device, dtype); };
+  const int64_t n = target_feat.size(-2);
+  const int64_t n_seq = msa_feat.size(-3);
+  const torch::Tensor seq_mask = cast(require_feature(f, "seq_mask", kWho));
+  const torch::Tensor pair_mask = seq_mask.unsqueeze(-1) * seq_mask.unsqueeze(-2);
+  torch::Tensor msa_mask = cast(require_feature(f, "msa_mask", kWho));
+
+  auto [m, z] = input_embedder(cast(target_feat), require_feature(f, "residue_index", kWho).to(device),
+                               cast(msa_feat));
+  if (!recycled.z.defined()) {
+    recycled.m_first_row = torch::zeros({n, options.input_embedder.c_m()}, m.options());
+    recycled.z = torch::zeros({n, n, options.input_embedder.c_z()}, z.options());
+    recycled.x = torch::zeros({n, 37, 3}, z.options());
+  }
+  const torch::Tensor aatype_d = aatype.to(device);
+  auto [m_update, z_update] = recycling_embedder(
+      recycled.m_first_row.to(device, dtype), recycled.z.to(device, dtype),
+      structure::pseudo_beta(aatype_d, recycled.x.to(device, dtype)));
+  recycled = {};
+  m = torch::cat({m.narrow(-3, 0, 1) + m_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
+  z = z + z_update;
+  timer.done("input_embedder");
+
+  if (template_embedder) {
+    FeatureDict templates;
+    for (const auto& [name, t] : f)
+      if (name.rfind("template_", 0) == 0) templates[name] = t.is_floating_point() ? cast(t) : t.to(device);
+    const TemplateEmbedding te = template_embedder(templates, z, pair_mask, run.chunk_size, run.checkpoint);
+    z = z + te.pair;
+    if (te.single.defined()) {
+      m = torch::cat({m, te.single}, -3);
+      msa_mask = torch::cat({msa_mask, te.single_mask.to(dtype)}, -2);
+    }
+    timer.done("templates");
+  }
+  if (extra_msa_stack) {
+    FeatureDict extra;
+    for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
+      extra[name] = require_feature(f, name, kWho).to(device);
+    const torch::Tensor a = extra_msa_embedder(cast(build_extra_msa_feat(extra)));
+    z = extra_msa_stack(a, z, cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask, run.chunk_size,
+                        run.checkpoint);
+    timer.done("extra_msa_stack");
+  }
+  auto [m_out, z_out, s] = evoformer(m, z, msa_mask, pair_mask, run.chunk_size, run.checkpoint);
+  timer.done("evoformer");
+
+  FeatureDict out;
+  // The structure module and heads run in fp32 whatever the trunk's precision.
+  out["msa"] = m_out.narrow(-3, 0, n_seq).to(torch::kFloat);
+  out["msa_first_row"] = m_out.select(-3, 0).to(torch::kFloat);
+  out["pair"] = z_out.to(torch::kFloat);
+  out["single"] = s.to(torch::kFloat);
+  const structure::StructureModuleOutput sm =
+      structure_module(out["single"], out["pair"], aatype_d, seq_mask.to(torch::kFloat));
+  out["sm/frames"] = sm.frames;
+  out["sm/sidechain_frames"] = sm.sidechain_frames;
+  out["sm/unnormalized_angles"] = sm.unnormalized_angles;
+  out["sm/angles"] = sm.angles;
+  out["sm/positions"] = sm.positions;
+  out["sm/states"] = sm.states;
+  out["sm/single"] = sm.single;
+  out["final_atom_positions"] = structure::atom14_to_atom37(sm.positions.select(0, -1), aatype_d);
+  out["final_atom_mask"] = structure::atom37_mask(aatype_d);
+  out["final_affine_tensor"] = sm.frames.select(0, -1);
+  timer.done("structure_module");
+
+  // Stop-gradient on everything recycled; optionally parked on the host.
+  const auto keep = [&](const torch::Tensor& t) {
+    return run.offload_recycling ? t.detach().to(torch::kCPU) : t.detach();
+  };
+  recycled.m_first_row = keep(out["msa_first_row"]);
+  recycled.z = keep(out["pair"]);
+  recycled.x = keep(out["final_atom_positions"]);
+  return out;
+}
+
+FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& run) {
+  const torch::Tensor& aatype = require_feature(batch, "aatype", kWho);
+  TORCH_CHECK(aatype.dim() == 2, kWho, ": aatype must be [N_res, N_recycle] (one protein, trailing recycling axis), got ",
+              aatype.sizes());
+  const int64_t slices = aatype.size(-1);
+  const int64_t iterations = run.iterations > 0 ? run.iterations : slices;
+  TORCH_CHECK(iterations <= slices, kWho, ": ", iterations, " iterations need as many slices of the recycling axis; the batch has ",
+              slices);
+  for (const auto& [name, t] : batch)
+    TORCH_CHECK(t.dim() >= 1 && t.size(-1) == slices, kWho, ": feature '", name, "' ", t.sizes(),
+                " lacks the trailing recycling axis of length ", slices);
+
+  const bool grad = torch::GradMode::is_enabled();
+  Recycled recycled;
+  FeatureDict out;
+  for (int64_t r = 0; r < iterations; ++r) {
+    FeatureDict features;
+    for (const auto& [name, t] : batch) features[name] = t.select(-1, r);
+    const bool last = r + 1 == iterations;
+    // Only the last iteration may build a graph (AF2 trains through the last one).
+    torch::AutoGradMode mode(grad && last);
+    out = iteration(features, recycled, static_cast<int>(r), run);
+  }
+
+  StageTimer timer(run, static_cast<int>(iterations) - 1);
+  const AuxiliaryLogits logits = aux_heads(out["sm/single"], out["single"], out["pair"], out["msa"]);
+  out["lddt_logits"] = logits.lddt_logits;
+  out["plddt"] = compute_plddt(logits.lddt_logits);
+  out["distogram_logits"] = logits.distogram_logits;
+  out["masked_msa_logits"] = logits.masked_msa_logits;
+  out["experimentally_resolved_logits"] = logits.experimentally_resolved_logits;
+  if (logits.tm_logits.defined()) {
+    out["tm_logits"] = logits.tm_logits;
+    out["ptm_score"] = compute_tm(logits.tm_logits, {}, options.tm_max_bin);
+    AlignedError pae = compute_predicted_aligned_error(logits.tm_logits, options.tm_max_bin);
+    out["predicted_aligned_error"] = pae.predicted_aligned_error;
+    out["aligned_confidence_probs"] = pae.aligned_confidence_probs;
+    out["max_predicted_aligned_error"] = pae.max_predicted_aligned_error;
+  }
+  out["num_recycles"] = torch::tensor(iterations);
+  timer.done("heads");
+  return out;
+}
+
+}  // namespace fold

@@ -1,0 +1,106 @@
+// AF2 Supplement Algorithm 2: the AlphaFold2 (monomer) model with its recycling loop,
+// assembled from the modules of fold/, evoformer/ and structure_module/, as OpenFold's
+// AlphaFold (openfold/model/model.py) with its state_dict names: input_embedder,
+// recycling_embedder, template_embedder, extra_msa_embedder, extra_msa_stack,
+// evoformer, structure_module, aux_heads.
+//
+// One iteration (Algorithm 2 lines 5-21): embed the inputs, add the recycled first MSA
+// row, pair and pseudo-beta distogram, add the template pair embedding and template
+// rows, run the extra-MSA stack, the Evoformer, the structure module. The batch carries
+// a trailing recycling axis: slice r feeds iteration r. Earlier iterations run without
+// gradients and their outputs enter the next only as stopped (detached) values; the
+// heads see the last iteration.
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "data/feature_dict.h"
+#include "evoformer/checkpoint.h"
+#include "evoformer/evoformer_block.h"
+#include "fold/config.h"
+#include "fold/extra_msa_embedder.h"
+#include "fold/heads.h"
+#include "fold/input_embedder.h"
+#include "fold/recycling_embedder.h"
+#include "fold/template_embedder.h"
+#include "kernels/attention.h"
+#include "structure_module/structure_module.h"
+
+namespace fold {
+
+struct AlphaFoldOptions {
+  InputEmbedderOptions input_embedder{256, 128};
+  RecyclingEmbedderOptions recycling_embedder{256, 128};
+  bool templates_enabled = true;  // model.template.enabled
+  TemplateEmbedderOptions template_embedder;
+  bool extra_msa_enabled = true;  // model.extra_msa.enabled
+  int64_t extra_msa_c_in = 25;    // model.extra_msa.extra_msa_embedder.c_in
+  evoformer::ExtraMsaStackOptions extra_msa_stack{evoformer::EvoformerBlockOptions(64, 128), 4};
+  evoformer::EvoformerStackOptions evoformer{evoformer::EvoformerBlockOptions(256, 128), 48, 384};
+  structure::StructureModuleOptions structure_module;
+  AuxiliaryHeadsOptions heads;
+  double tm_max_bin = 31.0;  // loss.tm.max_bin
+
+  // Every model.* key of `config` (OpenFold's names) mapped onto the modules.
+  static AlphaFoldOptions from_config(const Config& config);
+};
+
+// How to run (none of it changes the numbers beyond floating point).
+struct RunOptions {
+  int64_t chunk_size = 0;                     // 0: no chunking
+  evoformer::CheckpointPolicy checkpoint;     // grad mode only
+  int64_t iterations = 0;                     // 0: one per slice of the recycling axis
+  // Keep the recycled m, z, x on the host between iterations (OpenFold's offloading in
+  // its long-sequence mode); only acts when the model runs on a GPU.
+  bool offload_recycling = false;
+  // Called after each stage of each iteration ("input_embedder", "templates",
+  // "extra_msa_stack", "evoformer", "structure_module", "heads") with its wall time.
+  std::function<void(int iteration, const std::string& stage, double seconds)> on_stage;
+};
+
+class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
+ public:
+  explicit AlphaFoldImpl(const AlphaFoldOptions& options = {});
+  void reset() override;
+  // kernels.* / globals.low_memory_attention: the attention path of every module.
+  void set_kernel_options(const kernels::AttentionOptions& kernel);
+
+  // `batch`: OpenFold's processed features, each with its trailing recycling axis
+  // (aatype [N, R], target_feat [N, 22, R], residue_index, msa_feat [S, N, 49, R],
+  // seq_mask, msa_mask, extra_msa, extra_has_deletion, extra_deletion_value,
+  // extra_msa_mask, template_* when templates are enabled). Returns OpenFold's output
+  // dict names: msa, msa_first_row, pair, single, sm/{frames, sidechain_frames,
+  // unnormalized_angles, angles, positions, states, single}, final_atom_positions,
+  // final_atom_mask, final_affine_tensor, lddt_logits, plddt, distogram_logits,
+  // masked_msa_logits, experimentally_resolved_logits, num_recycles and, when the TM
+  // head is on, tm_logits, ptm_score, predicted_aligned_error,
+  // aligned_confidence_probs, max_predicted_aligned_error.
+  data::FeatureDict forward(const data::FeatureDict& batch, const RunOptions& run = {});
+
+  AlphaFoldOptions options;
+  InputEmbedder input_embedder{nullptr};
+  RecyclingEmbedder recycling_embedder{nullptr};
+  TemplateEmbedder template_embedder{nullptr};
+  ExtraMsaEmbedder extra_msa_embedder{nullptr};
+  evoformer::ExtraMsaStack extra_msa_stack{nullptr};
+  evoformer::EvoformerStack evoformer{nullptr};
+  structure::StructureModule structure_module{nullptr};
+  AuxiliaryHeads aux_heads{nullptr};
+
+ private:
+  struct Recycled {
+    torch::Tensor m_first_row, z, x;  // undefined before the first iteration
+  };
+  // One pass of Algorithm 2 on one slice of the batch; updates `recycled`.
+  data::FeatureDict iteration(const data::FeatureDict& features, Recycled& recycled, int index, const RunOptions& run);
+};
+TORCH_MODULE(AlphaFold);
+
+}  // namespace fold

@@ -1,0 +1,82 @@
+// `fold import-params IN OUT_DIR`: AlphaFold2's released .npz parameters (or an
+// OpenFold .pt state dict) -> our native checkpoint, checked key by key against the
+// model the config builds.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "data/npz.h"
+#include "fold/af2_params.h"
+#include "fold/alphafold.h"
+#include "fold/cli/commands.h"
+#include "fold/config.h"
+#include "fold/params_io.h"
+
+namespace fold::cli {
+
+namespace {
+
+// The AF2 stacks' block counts as the file holds them, so that a config/file mismatch
+// names both numbers.
+void check_block_counts(const std::map<std::string, at::Tensor>& arrays, const Config& config) {
+  const std::vector<std::pair<std::string, std::string>> stacks = {
+      {"alphafold/alphafold_iteration/evoformer/evoformer_iteration/", "model.evoformer_stack.no_blocks"},
+      {"alphafold/alphafold_iteration/evoformer/extra_msa_stack/", "model.extra_msa.extra_msa_stack.no_blocks"},
+      {"alphafold/alphafold_iteration/evoformer/template_embedding/single_template_embedding/template_pair_stack/",
+       "model.template.template_pair_stack.no_blocks"}};
+  for (const auto& [prefix, key] : stacks) {
+    for (const auto& [name, t] : arrays) {
+      if (name.rfind(prefix, 0) != 0 || t.dim() == 0) continue;
+      if (t.size(0) != config.get_int(key))
+        throw std::invalid_argument("the file stacks " + std::to_string(t.size(0)) + " blocks under " + prefix +
+                                    " (e.g. " + name + "), the config has " + key + " = " +
+                                    std::to_string(config.get_int(key)) + "; pass --set " + key + "=" +
+                                    std::to_string(t.size(0)) + " or the matching preset");
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void add_import_params_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("import-params",
+                                 "Convert AlphaFold2 .npz parameters (or an OpenFold .pt) to a native checkpoint");
+  struct Args {
+    std::string in, out_dir, config = "af2_model_1";
+    std::vector<std::string> overrides;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("IN", args->in, "params_model_N[_ptm].npz, or an OpenFold state dict (.pt)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("OUT_DIR", args->out_dir, "Directory for <stem>.safetensors")->required();
+  cmd->add_option("--config", args->config, "Preset or TOML file the weights belong to (default af2_model_1)");
+  cmd->add_option("--set", args->overrides, "Override one key: a.b.c=value (repeatable)");
+  cmd->callback([args] {
+    const Config config = Config::load(args->config, args->overrides);
+    AlphaFold model(AlphaFoldOptions::from_config(config));
+    if (params_format(args->in) == ParamsFormat::kAf2Npz) {
+      const auto arrays = data::read_npz(args->in);
+      check_block_counts(arrays, config);
+      try {
+        af2::load_af2_params(*model, arrays);
+      } catch (const af2::ParamImportError& e) {
+        throw af2::ParamImportError(args->in + ": " + e.what());
+      }
+    } else {
+      load_params(*model, args->in);
+    }
+    std::filesystem::create_directories(args->out_dir);
+    const std::string out =
+        (std::filesystem::path(args->out_dir) / std::filesystem::path(args->in).stem()).string() + ".safetensors";
+    save_native_params(*model, out, {{"source", std::filesystem::path(args->in).filename().string()},
+                                     {"config", config.to_toml()}});
+    int64_t count = 0;
+    for (const auto& p : model->parameters()) count += p.numel();
+    std::cout << "wrote " << out << " (" << model->parameters().size() << " tensors, " << count << " values)\n";
+  });
+}
+
+}  // namespace fold::cli

@@ -1,0 +1,162 @@
+// `fold predict`: FASTA + MSAs (+ templates) or a precomputed feature batch -> a
+// structure (PDB, mmCIF with pLDDT in the B-factors), a JSON report and optionally
+// every output array.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "data/fasta.h"
+#include "data/feature_pipeline.h"
+#include "data/npz.h"
+#include "data/protein.h"
+#include "fold/cli/commands.h"
+#include "fold/config.h"
+#include "fold/predict.h"
+
+namespace fold::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<double> to_vector(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+// The predicted atom37 structure with pLDDT as every atom's B-factor.
+data::Protein to_protein(const std::string& name, const data::FeatureDict& batch, const data::FeatureDict& out) {
+  data::Protein p;
+  p.name = name;
+  const at::Tensor aatype = batch.at("aatype").select(-1, 0).to(at::kInt).contiguous();
+  const at::Tensor residue_index = batch.at("residue_index").select(-1, 0).to(at::kInt).contiguous();
+  const int64_t n = aatype.size(0);
+  p.aatype.assign(aatype.data_ptr<int32_t>(), aatype.data_ptr<int32_t>() + n);
+  // PDB numbering starts at 1 (AF2 writes residue_index + 1).
+  for (int64_t i = 0; i < n; ++i) p.residue_index.push_back(residue_index.data_ptr<int32_t>()[i] + 1);
+  const at::Tensor pos = out.at("final_atom_positions").contiguous();
+  const at::Tensor mask = out.at("final_atom_mask").to(at::kFloat).contiguous();
+  p.atom_positions.assign(pos.data_ptr<float>(), pos.data_ptr<float>() + pos.numel());
+  p.atom_mask.assign(mask.data_ptr<float>(), mask.data_ptr<float>() + mask.numel());
+  const at::Tensor b = out.at("plddt").unsqueeze(-1).expand({n, 37}).contiguous();
+  p.b_factors.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  p.chain_ids = {"A"};
+  p.chain_index.assign(n, 0);
+  return p;
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("predict", "Predict a structure (AlphaFold2 monomer inference)");
+  struct Args {
+    std::string fasta, hhr, mmcif_dir, features, params, config = "af2_model_1", out_dir, save_outputs;
+    std::vector<std::string> msas, overrides;
+    PredictOptions predict;
+    int64_t seed = 0;
+    bool quiet = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--fasta", a->fasta, "Query sequence (one record)")->check(CLI::ExistingFile);
+  cmd->add_option("--msa", a->msas, "MSA file, a3m or Stockholm (repeatable; merged and deduplicated)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--templates", a->hhr, "Template hits (.hhr)")->check(CLI::ExistingFile);
+  cmd->add_option("--template-mmcif-dir", a->mmcif_dir, "Folder of <pdb_id>.cif for the template hits")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--features", a->features,
+                  "Model-ready batch (.npz, OpenFold's processed feature names, trailing recycling axis); "
+                  "bypasses the data pipeline")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--params", a->params, "AF2 .npz, native .safetensors or OpenFold .pt")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--config", a->config, "Preset or TOML file (default af2_model_1)");
+  cmd->add_option("--set", a->overrides, "Override one key: a.b.c=value (repeatable)");
+  cmd->add_option("--out", a->out_dir, "Output folder")->required();
+  cmd->add_option("--recycles", a->predict.recycles, "Recycling iterations after the first (default: config / features)");
+  cmd->add_option("--chunk-size", a->predict.chunk_size, "none | auto | N: chunk every attention, transition, "
+                                                          "outer product and triangle update");
+  cmd->add_flag("--low-memory", a->predict.low_memory,
+                "Stream attention over keys (never the full logits) and park recycled tensors on the host");
+  cmd->add_option("--precision", a->predict.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--device", a->predict.device, "cpu | cuda | cuda:N");
+  cmd->add_option("--seed", a->seed, "Seed of the feature sampling (MSA clusters, masks)");
+  cmd->add_option("--save-outputs", a->save_outputs, "Write every output array to this .npz");
+  cmd->add_flag("--quiet", a->quiet, "No progress lines");
+  cmd->callback([a] {
+    using clock = std::chrono::steady_clock;
+    if (a->features.empty() && (a->fasta.empty() || a->msas.empty()))
+      throw CLI::ValidationError("predict", "give --fasta and at least one --msa, or --features");
+    if (!a->hhr.empty() && a->mmcif_dir.empty())
+      throw CLI::ValidationError("--templates", "needs --template-mmcif-dir");
+    Config config = Config::load(a->config, a->overrides);
+    a->predict.progress = !a->quiet;
+    const auto t0 = clock::now();
+    data::FeatureDict batch;
+    std::string name;
+    if (!a->features.empty()) {
+      batch = data::read_npz(a->features);
+      name = std::filesystem::path(a->features).stem().string();
+    } else {
+      const auto records = data::read_fasta(a->fasta);
+      if (records.size() != 1)
+        throw std::invalid_argument(a->fasta + ": expected one sequence (monomer), found " +
+                                    std::to_string(records.size()));
+      name = std::filesystem::path(a->fasta).stem().string();
+      data::InferenceInputs inputs{records[0].sequence, a->msas, a->hhr, a->mmcif_dir};
+      data::PipelineOptions options = pipeline_options(config);
+      options.seed = a->seed;
+      if (a->predict.recycles >= 0) options.num_recycles = a->predict.recycles;
+      batch = data::build_inference_features(inputs, options);
+    }
+    const double feature_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    if (!a->quiet) std::cerr << "features: " << feature_seconds << " s\n";
+
+    const auto t1 = clock::now();
+    Predictor predictor(config, a->params, a->predict);
+    const double load_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+    PredictionReport report;
+    const data::FeatureDict out = predictor.predict(batch, &report);
+
+    std::filesystem::create_directories(a->out_dir);
+    const auto path = [&](const std::string& ext) { return (std::filesystem::path(a->out_dir) / (name + ext)).string(); };
+    const data::Protein protein = to_protein(name, batch, out);
+    data::write_protein(protein, path(".pdb"));
+    data::write_protein(protein, path(".cif"));
+    if (!a->save_outputs.empty()) data::write_npz(a->save_outputs, out);
+
+    json j;
+    j["name"] = name;
+    j["sequence"] = protein.sequence();
+    j["plddt"] = to_vector(out.at("plddt"));
+    j["mean_plddt"] = out.at("plddt").mean().item<double>();
+    if (out.count("predicted_aligned_error")) {
+      const at::Tensor pae = out.at("predicted_aligned_error");
+      json rows = json::array();
+      for (int64_t i = 0; i < pae.size(0); ++i) rows.push_back(to_vector(pae[i]));
+      j["predicted_aligned_error"] = rows;
+      j["max_predicted_aligned_error"] = out.at("max_predicted_aligned_error").item<double>();
+      j["ptm"] = out.at("ptm_score").item<double>();
+    }
+    j["recycles"] = report.iterations - 1;
+    json timings = {{"features", feature_seconds}, {"load_params", load_seconds}};
+    for (const auto& [stage, s] : report.stage_seconds) timings[stage] = s;
+    j["timings_seconds"] = timings;
+    j["peak_memory_bytes"] = report.peak_bytes;
+    j["device"] = report.device;
+    j["chunk_size"] = report.chunk_size;
+    j["low_memory"] = a->predict.low_memory;
+    j["precision"] = a->predict.precision;
+    j["params"] = a->params;
+    std::ofstream(path(".json")) << j.dump(2) << "\n";
+    std::cout << "wrote " << path(".pdb") << ", " << path(".cif") << ", " << path(".json")
+              << (a->save_outputs.empty() ? "" : ", " + a->save_outputs) << " (mean pLDDT "
+              << j["mean_plddt"].get<double>() << ")\n";
+  });
+}
+
+}  // namespace fold::cli

@@ -1,0 +1,152 @@
+#include "fold/predict.h"
+
+#include <torch/torch.h>
+
+#include <iostream>
+#include <sstream>
+
+#include "fold/params_io.h"
+#include "kernels/device_memory.h"
+
+
+namespace fold {
+
+namespace {
+
+int64_t parse_chunk_size(const std::string& text) {
+  if (text == "none" || text.empty() || text == "0") return 0;
+  size_t used = 0;
+  int64_t n = -1;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != text.size() || n <= 0)
+    throw std::invalid_argument("--chunk-size: expected 'none', 'auto' or a positive integer, got '" + text + "'");
+  return n;
+}
+
+}  // namespace
+
+data::PipelineOptions pipeline_options(const Config& c) {
+  data::PipelineOptions o;
+  o.max_msa_clusters = c.get_int("data.predict.max_msa_clusters");
+  o.max_extra_msa = c.get_int("data.predict.max_extra_msa");
+  o.max_templates = c.get_int("data.predict.max_templates");
+  o.reduce_msa_clusters_by_max_templates = c.get_bool("data.common.reduce_msa_clusters_by_max_templates");
+  o.use_templates = c.get_bool("data.common.use_templates");
+  o.masked_msa_replace_fraction = c.get_float("data.predict.masked_msa_replace_fraction");
+  o.profile_prob = c.get_float("data.common.masked_msa.profile_prob");
+  o.same_prob = c.get_float("data.common.masked_msa.same_prob");
+  o.uniform_prob = c.get_float("data.common.masked_msa.uniform_prob");
+  o.resample_msa_in_recycling = c.get_bool("data.common.resample_msa_in_recycling");
+  o.num_recycles = c.get_int("data.common.max_recycling_iters");
+  o.seed = c.get_int("globals.seed");
+  return o;
+}
+
+int64_t auto_chunk_size(const AlphaFoldOptions& m, int64_t n_res, int64_t n_seq, int64_t n_extra,
+                        const c10::Device& device, bool low_memory) {
+  const int64_t bytes = 4;
+  const auto& evo = m.evoformer.block();
+  // Per chunked row, the largest transient: attention logits + probabilities [H, N, K]
+  // (low memory: one 256-key tile of them), the outer product [N, c, c], the
+  // transition's hidden layer [N, n c].
+  const int64_t keys = low_memory ? std::min<int64_t>(n_res, 256) : n_res;
+  const int64_t row_attention = 2 * std::max(evo.no_heads_msa(), evo.no_heads_pair()) * n_res * keys * bytes;
+  const int64_t column_attention = 2 * evo.no_heads_msa() * std::max(n_seq, int64_t{1}) *
+                                   (low_memory ? std::min<int64_t>(n_seq, 256) : n_seq) * bytes;
+  const int64_t outer = n_res * evo.c_hidden_opm() * evo.c_hidden_opm() * bytes;
+  const int64_t transition = n_res * evo.transition_n() * std::max(evo.c_m(), evo.c_z()) * bytes;
+  (void)n_extra;  // the extra MSA's global attention is never the largest
+  const int64_t per_row = std::max({row_attention, column_attention, outer, transition});
+  const int64_t budget = kernels::available_bytes(device) / 2;
+  int64_t chunk = 1;
+  while (chunk * 2 <= n_res && chunk * 2 * per_row <= budget) chunk *= 2;
+  return chunk;
+}
+
+Predictor::Predictor(const Config& config, const std::string& params_path, const PredictOptions& options)
+    : config_(config), options_(options), device_(options.device) {
+  if (device_.is_cuda() && !torch::cuda::is_available())
+    throw std::invalid_argument("--device " + options.device + ": this machine has no usable CUDA device");
+  if (options.precision != "fp32" && options.precision != "bf16")
+    throw std::invalid_argument("--precision: expected fp32 or bf16, got '" + options.precision + "'");
+  parse_chunk_size(options.chunk_size == "auto" ? "none" : options.chunk_size);  // validates early
+  model_ = AlphaFold(AlphaFoldOptions::from_config(config));
+  load_params(*model_, params_path);
+  model_->eval();
+  model_->to(device_);
+  if (options.precision == "bf16") {
+    // The trunk in bf16; the structure module and heads stay fp32 (DESIGN.md 3).
+    for (auto& child : model_->named_children())
+      if (child.key() != "structure_module" && child.key() != "aux_heads") child.value()->to(torch::kBFloat16);
+  }
+  kernels::AttentionOptions kernel;
+  kernel.low_memory = options.low_memory;
+  model_->set_kernel_options(kernel);
+}
+
+data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionReport* report) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor& msa_feat = data::require_feature(batch, "msa_feat", "predict");
+  const at::Tensor& aatype = data::require_feature(batch, "aatype", "predict");
+  const int64_t n_res = aatype.size(0);
+  const int64_t n_extra = batch.count("extra_msa") ? batch.at("extra_msa").size(0) : 0;
+
+  RunOptions run;
+  if (options_.chunk_size == "auto") {
+    const std::vector<int64_t> shape = {n_res, msa_feat.size(0), n_extra};
+    auto it = auto_chunks_.find(shape);
+    if (it == auto_chunks_.end())
+      it = auto_chunks_
+               .emplace(shape, auto_chunk_size(model_->options, n_res, msa_feat.size(0), n_extra, device_,
+                                               options_.low_memory))
+               .first;
+    run.chunk_size = it->second;
+  } else {
+    run.chunk_size = parse_chunk_size(options_.chunk_size);
+  }
+  run.offload_recycling = options_.low_memory && device_.is_cuda();
+  const int64_t slices = aatype.size(-1);
+  if (options_.recycles >= 0) {
+    run.iterations = options_.recycles + 1;
+    if (run.iterations > slices)
+      throw std::invalid_argument("--recycles " + std::to_string(options_.recycles) + " needs " +
+                                  std::to_string(run.iterations) + " slices of the features' recycling axis; they have " +
+                                  std::to_string(slices));
+  }
+  const int64_t iterations = run.iterations > 0 ? run.iterations : slices;
+  PredictionReport local;
+  PredictionReport& r = report ? *report : local;
+  r = {};
+  r.device = device_.str();
+  r.chunk_size = run.chunk_size;
+  r.iterations = iterations;
+  run.on_stage = [&](int iteration, const std::string& stage, double seconds) {
+    r.stage_seconds[stage] += seconds;
+    if (options_.progress) {
+      const int width = 20;
+      const int filled = static_cast<int>(width * (iteration + 1) / iterations);
+      std::cerr << "[" << std::string(filled, '#') << std::string(width - filled, '.') << "] iteration "
+                << iteration + 1 << "/" << iterations << "  " << stage << " " << seconds << " s\n";
+    }
+  };
+
+  bool tracking = false;
+  if (device_.is_cpu()) {
+    kernels::enable_cpu_memory_tracking();
+    tracking = true;
+  } else if (device_.is_cuda()) {
+    tracking = true;
+  }
+  if (tracking) kernels::reset_peak_memory(device_);
+  data::FeatureDict on_device;
+  for (const auto& [name, t] : batch) on_device[name] = t.to(device_);
+  data::FeatureDict out = model_->forward(on_device, run);
+  if (tracking) r.peak_bytes = kernels::memory_stats(device_).peak_bytes;
+  for (auto& [name, t] : out) t = t.is_floating_point() ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
+  return out;
+}
+
+}  // namespace fold

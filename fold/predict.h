@@ -1,0 +1,64 @@
+// The inference path of `fold predict`: a model-ready batch (OpenFold's processed
+// features with the trailing recycling axis) -> the model's outputs, under a chosen
+// device, precision and memory mode, with per-stage timings and peak memory.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "data/feature_dict.h"
+#include "data/feature_pipeline.h"
+#include "fold/alphafold.h"
+#include "fold/config.h"
+
+namespace fold {
+
+struct PredictOptions {
+  std::string device = "cpu";      // "cpu" | "cuda" | "cuda:N"
+  std::string precision = "fp32";  // "fp32" | "bf16" (trunk in bf16; structure module and heads fp32)
+  std::string chunk_size = "none";  // "none" | "auto" | a positive integer
+  bool low_memory = false;          // stream attention over keys, park recycled tensors on the host
+  int64_t recycles = -1;            // < 0: one iteration per slice of the recycling axis
+  bool progress = true;             // a progress line per stage on stderr
+};
+
+struct PredictionReport {
+  std::map<std::string, double> stage_seconds;  // summed over iterations
+  int64_t iterations = 0;
+  int64_t chunk_size = 0;   // the one used (0 = none)
+  int64_t peak_bytes = -1;  // tensor memory on the device, -1 when unknown
+  std::string device;
+};
+
+// Chunk size `auto`: the largest power of two (<= N_res) whose biggest per-chunk
+// transient (attention logits of the MSA row / triangle attentions, outer-product
+// slices) fits in half the device's free memory; decided once per shape.
+int64_t auto_chunk_size(const AlphaFoldOptions& model, int64_t n_res, int64_t n_seq, int64_t n_extra,
+                        const c10::Device& device, bool low_memory);
+
+// data.predict.* / data.common.* / globals.seed -> the feature pipeline's options.
+data::PipelineOptions pipeline_options(const Config& config);
+
+class Predictor {
+ public:
+  // Builds the model from `config` on the device and loads `params_path` (AF2 .npz,
+  // native .safetensors or OpenFold .pt).
+  Predictor(const Config& config, const std::string& params_path, const PredictOptions& options);
+  // Runs the model; `batch` as AlphaFoldImpl::forward takes it. Outputs on the CPU, fp32.
+  data::FeatureDict predict(const data::FeatureDict& batch, PredictionReport* report = nullptr);
+
+  AlphaFold& model() { return model_; }
+
+ private:
+  Config config_;
+  PredictOptions options_;
+  c10::Device device_;
+  AlphaFold model_{nullptr};
+  std::map<std::vector<int64_t>, int64_t> auto_chunks_;  // per (N_res, N_seq, N_extra)
+};
+
+}  // namespace fold
