@@ -193,7 +193,10 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   z = z + z_update;
   timer.done("input_embedder");
 
-  if (template_embedder) {
+  // No template features, or zero templates (no hits): nothing to add, exactly as
+  // all-masked templates would give.
+  const auto templ = f.find("template_aatype");
+  if (template_embedder && templ != f.end() && templ->second.size(0) > 0) {
     FeatureDict templates;
     for (const auto& [name, t] : f)
       if (name.rfind("template_", 0) == 0) templates[name] = t.is_floating_point() ? cast(t) : t.to(device);

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   fold::cli::add_inspect_command(app);
   fold::cli::add_config_command(app);
   fold::cli::add_import_params_command(app);
+  fold::cli::add_init_params_command(app);
   fold::cli::add_predict_command(app);
   try {
     app.parse(argc, argv);

@@ -14,30 +14,10 @@ namespace {
 
 using fold::test::examples;
 using fold::test::shared_data;
+using fold::test::Outcome;
+using fold::test::run_fold;
 using fold::test::temp_path;
 using nlohmann::json;
-
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Outcome run_fold(const std::string& args) {
-  const auto out = temp_path("out"), err = temp_path("err");
-  const std::string cmd = std::string("'") + FOLD_BINARY + "' " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Outcome r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return r;
-}
 
 json inspect(const std::filesystem::path& file) {
   const Outcome r = run_fold("inspect '" + file.string() + "'");

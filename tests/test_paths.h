@@ -9,6 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sys/wait.h>
+#include <cstdlib>
+#include <sstream>
+#include <fstream>
 #include <string>
 
 #include "data/parse_error.h"
@@ -47,5 +51,37 @@ fold::data::ParseError expect_parse_error(F&& f) {
   ADD_FAILURE() << "expected a ParseError";
   return fold::data::ParseError("", 0, "none");
 }
+
+// Removes a folder and its contents. Not std::filesystem::remove_all: libtorch.so
+// exports its own copy of that symbol, which crashed here (torch 2.11 wheel).
+inline void remove_tree(const std::filesystem::path& p) {
+  const std::string cmd = "rm -rf '" + p.string() + "'";
+  if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "could not remove " << p;
+}
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+#ifdef FOLD_BINARY
+struct Outcome {
+  int code;
+  std::string out, err;
+};
+
+// Runs the `fold` binary with `args` (shell syntax) and collects its exit code and output.
+inline Outcome run_fold(const std::string& args) {
+  const auto out = temp_path("out"), err = temp_path("err");
+  const std::string cmd = std::string("'") + FOLD_BINARY + "' " + args + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  Outcome r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+#endif
 
 }  // namespace fold::test

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The main job for now: shows the build's environment and reads real example data
-# (fetched by tools/setup.sh from Debian's data-only packages) through every parser.
+# The main job: shows the build's environment, reads real example data (fetched by
+# tools/setup.sh from Debian's data-only packages) through every parser, and predicts
+# a real protein (RNase P protein, 1NZ0 chain A, from its a3m) on the CPU with a
+# randomly initialised tiny model: the whole inference path, not a meaningful structure
+# (AF2's trained weights are not redistributable here; `fold import-params` takes them).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fold="$root/build/fold/fold"
@@ -24,3 +27,14 @@ for f in "${files[@]}"; do
   step "fold inspect ${f#$root/}"
   "$fold" inspect --max-records 3 "$f"
 done
+
+step "fold predict (tiny random model, RNase P protein 1NZ0:A from its a3m)"
+a3m="$ex/python3-csb/usr/lib/python3/dist-packages/csb/test/data/d1nz0a_.a3m"
+work="$root/build/demo"
+mkdir -p "$work"
+# The a3m's first record is the query: its FASTA.
+awk 'NR == 1 {print ">d1nz0a_"} NR > 1 && /^>/ {exit} NR > 1 {print}' "$a3m" > "$work/d1nz0a_.fasta"
+"$fold" init-params --config tiny --seed 0 "$work/tiny.safetensors"
+"$fold" predict --fasta "$work/d1nz0a_.fasta" --msa "$a3m" --params "$work/tiny.safetensors" --config tiny \
+  --recycles 1 --chunk-size auto --out "$work/predict"
+"$fold" inspect "$work/predict/d1nz0a_.cif"

@@ -11,6 +11,7 @@ void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_import_params_command(CLI::App& app);
+void add_init_params_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 
 }  // namespace fold::cli

@@ -2,6 +2,7 @@
 // OpenFold .pt state dict) -> our native checkpoint, checked key by key against the
 // model the config builds.
 #include <CLI/CLI.hpp>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <iostream>
@@ -76,6 +77,29 @@ void add_import_params_command(CLI::App& app) {
     int64_t count = 0;
     for (const auto& p : model->parameters()) count += p.numel();
     std::cout << "wrote " << out << " (" << model->parameters().size() << " tensors, " << count << " values)\n";
+  });
+}
+
+void add_init_params_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("init-params",
+                                 "Write a native checkpoint of a freshly initialised model (AF2's initialisers)");
+  struct Args {
+    std::string out, config = "af2_model_1";
+    std::vector<std::string> overrides;
+    uint64_t seed = 0;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("OUT", args->out, "Output .safetensors")->required();
+  cmd->add_option("--config", args->config, "Preset or TOML file (default af2_model_1)");
+  cmd->add_option("--set", args->overrides, "Override one key: a.b.c=value (repeatable)");
+  cmd->add_option("--seed", args->seed, "Seed of the initialisation");
+  cmd->callback([args] {
+    const Config config = Config::load(args->config, args->overrides);
+    torch::manual_seed(args->seed);
+    AlphaFold model(AlphaFoldOptions::from_config(config));
+    save_native_params(*model, args->out, {{"source", "init-params seed " + std::to_string(args->seed)},
+                                           {"config", config.to_toml()}});
+    std::cout << "wrote " << args->out << " (" << model->parameters().size() << " tensors)\n";
   });
 }
 

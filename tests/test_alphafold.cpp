@@ -1,0 +1,269 @@
+// The assembled model (Algorithm 2) and the modules only it uses: template pair stack
+// (Algorithm 16), template pointwise attention (17), template features, heads and
+// confidence. Properties: equal to a naive recomputation, equal across memory
+// strategies (chunking, low-memory attention), stop-gradient between recycling
+// iterations.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "fold/alphafold.h"
+#include "fold/confidence.h"
+#include "fold/config.h"
+#include "fold/template_embedder.h"
+
+namespace fold {
+namespace {
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
+}
+
+// Every parameter drawn at random (AF2 zero-initialises final layers, which would make
+// most comparisons trivial).
+void randomize(torch::nn::Module& m, double scale = 0.2) {
+  torch::NoGradGuard g;
+  for (auto& p : m.parameters()) p.normal_(0.0, scale);
+}
+
+AlphaFoldOptions tiny_options() {
+  return AlphaFoldOptions::from_config(Config::load("tiny", {"model.template.enabled=true", "model.heads.tm.enabled=true"}));
+}
+
+// A random batch for N residues, S clusters, E extra rows, T templates, R recycling slices.
+data::FeatureDict random_batch(int64_t n, int64_t s, int64_t e, int64_t t, int64_t r) {
+  torch::manual_seed(7);
+  data::FeatureDict b;
+  const auto aatype = torch::randint(0, 20, {n, 1}).expand({n, r}).contiguous();
+  b["aatype"] = aatype;
+  b["target_feat"] = torch::cat({torch::zeros({n, 1, r}), torch::one_hot(aatype, 21).to(torch::kFloat).permute({0, 2, 1})}, 1);
+  b["residue_index"] = torch::arange(n).unsqueeze(-1).expand({n, r}).contiguous();
+  b["msa_feat"] = torch::rand({s, n, 49, r});
+  auto seq_mask = torch::ones({n, r});
+  seq_mask[n - 1] = 0;  // one padded residue
+  b["seq_mask"] = seq_mask;
+  auto msa_mask = torch::ones({s, n, r});
+  msa_mask[s - 1] = 0;
+  b["msa_mask"] = msa_mask;
+  b["extra_msa"] = torch::randint(0, 23, {e, n, r});
+  b["extra_has_deletion"] = torch::randint(0, 2, {e, n, r}).to(torch::kFloat);
+  b["extra_deletion_value"] = torch::rand({e, n, r});
+  b["extra_msa_mask"] = torch::ones({e, n, r});
+  b["template_aatype"] = torch::randint(0, 22, {t, n, r});
+  b["template_all_atom_positions"] = torch::randn({t, n, 37, 3, r}) * 8;
+  b["template_all_atom_mask"] = torch::randint(0, 2, {t, n, 37, r}).to(torch::kFloat);
+  b["template_pseudo_beta"] = torch::randn({t, n, 3, r}) * 8;
+  b["template_pseudo_beta_mask"] = torch::randint(0, 2, {t, n, r}).to(torch::kFloat);
+  auto templ_mask = torch::ones({t, r});
+  templ_mask[t - 1] = 0;
+  b["template_mask"] = templ_mask;
+  b["template_torsion_angles_sin_cos"] = torch::randn({t, n, 7, 2, r});
+  b["template_alt_torsion_angles_sin_cos"] = torch::randn({t, n, 7, 2, r});
+  b["template_torsion_angles_mask"] = torch::randint(0, 2, {t, n, 7, r}).to(torch::kFloat);
+  return b;
+}
+
+void expect_same_outputs(const data::FeatureDict& a, const data::FeatureDict& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    if (!t.is_floating_point()) continue;
+    EXPECT_LE(rel_err(t, b.at(name)), tol) << name;
+  }
+}
+
+TEST(AlphaFold, ChunkedEqualsUnchunked) {
+  torch::manual_seed(0);
+  AlphaFold model(tiny_options());
+  randomize(*model);
+  model->eval();
+  torch::NoGradGuard g;
+  const auto batch = random_batch(11, 5, 7, 2, 2);
+  const auto full = model(batch);
+  RunOptions chunked;
+  chunked.chunk_size = 3;
+  expect_same_outputs(model(batch, chunked), full, 1e-5);
+}
+
+TEST(AlphaFold, LowMemoryAttentionEqualsDefault) {
+  torch::manual_seed(1);
+  AlphaFold model(tiny_options());
+  randomize(*model);
+  model->eval();
+  torch::NoGradGuard g;
+  const auto batch = random_batch(11, 5, 7, 2, 2);
+  const auto reference = model(batch);
+  kernels::AttentionOptions low;
+  low.low_memory = true;
+  low.query_chunk = 4;
+  low.key_chunk = 3;  // several key tiles: the online softmax is exercised
+  model->set_kernel_options(low);
+  RunOptions run;
+  run.chunk_size = 4;
+  expect_same_outputs(model(batch, run), reference, 1e-5);
+}
+
+TEST(AlphaFold, OutputsHaveOpenFoldNamesAndShapes) {
+  torch::manual_seed(2);
+  AlphaFold model(tiny_options());
+  model->eval();
+  torch::NoGradGuard g;
+  const auto out = model(random_batch(9, 4, 6, 2, 1));
+  const auto& o = model->options;
+  EXPECT_EQ(out.at("final_atom_positions").sizes(), (std::vector<int64_t>{9, 37, 3}));
+  EXPECT_EQ(out.at("plddt").sizes(), (std::vector<int64_t>{9}));
+  EXPECT_EQ(out.at("lddt_logits").sizes(), (std::vector<int64_t>{9, 50}));
+  EXPECT_EQ(out.at("msa").sizes(), (std::vector<int64_t>{4, 9, o.evoformer.block().c_m()}));  // no template rows
+  EXPECT_EQ(out.at("sm/frames").sizes(), (std::vector<int64_t>{o.structure_module.no_blocks(), 9, 7}));
+  EXPECT_EQ(out.at("sm/sidechain_frames").sizes(), (std::vector<int64_t>{o.structure_module.no_blocks(), 9, 8, 4, 4}));
+  EXPECT_EQ(out.at("predicted_aligned_error").sizes(), (std::vector<int64_t>{9, 9}));
+  EXPECT_EQ(out.at("ptm_score").dim(), 0);
+  // The distogram is symmetric in (i, j).
+  EXPECT_LE(rel_err(out.at("distogram_logits"), out.at("distogram_logits").transpose(0, 1)), 1e-6);
+}
+
+TEST(AlphaFold, RecyclingStopsGradients) {
+  torch::manual_seed(3);
+  AlphaFold model(tiny_options());
+  randomize(*model);
+  auto batch = random_batch(8, 4, 5, 2, 3);
+  const auto msa_feat = batch["msa_feat"].clone().requires_grad_(true);
+  batch["msa_feat"] = msa_feat;
+  model->eval();  // no dropout; gradients still flow
+  const auto out = model(batch);
+  out.at("final_atom_positions").sum().backward();
+  const auto grad = msa_feat.grad();
+  ASSERT_TRUE(grad.defined());
+  // Only the last iteration's slice receives gradient; earlier ones feed it detached.
+  EXPECT_GT(grad.select(-1, 2).abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(grad.select(-1, 0).abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(grad.select(-1, 1).abs().sum().item<double>(), 0.0);
+}
+
+TEST(AlphaFold, RejectsBatchWithoutRecyclingAxis) {
+  AlphaFold model(tiny_options());
+  auto batch = random_batch(6, 3, 4, 1, 2);
+  batch["seq_mask"] = batch["seq_mask"].select(-1, 0);
+  try {
+    model(batch);
+    FAIL() << "expected an error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("seq_mask"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TemplateFeatures, DistogramEqualsNaiveBinning) {
+  const auto x = torch::randn({6, 3}) * 10;
+  const auto d = dgram_from_positions(x, 3.25, 50.75, 39, 1e5);
+  const auto lower = torch::linspace(3.25, 50.75, 39);
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t j = 0; j < 6; ++j) {
+      const double d2 = (x[i] - x[j]).square().sum().item<double>();
+      for (int64_t b = 0; b < 39; ++b) {
+        const double lo = std::pow(lower[b].item<double>(), 2);
+        const double hi = b + 1 < 39 ? std::pow(lower[b + 1].item<double>(), 2) : 1e5;
+        EXPECT_EQ(d[i][j][b].item<float>(), (d2 > lo && d2 < hi) ? 1.0f : 0.0f);
+      }
+    }
+}
+
+TEST(TemplateFeatures, PairFeaturesHaveAf2Layout) {
+  auto b = random_batch(5, 2, 2, 1, 1);
+  data::FeatureDict one;
+  for (const char* k : {"template_aatype", "template_all_atom_positions", "template_all_atom_mask",
+                        "template_pseudo_beta", "template_pseudo_beta_mask"})
+    one[k] = b[k].select(-1, 0).select(0, 0);
+  one["template_all_atom_mask"].fill_(1);  // backbone present everywhere
+  const auto f = build_template_pair_feat(one, TemplateEmbedderOptions());
+  ASSERT_EQ(f.sizes(), (std::vector<int64_t>{5, 5, 88}));
+  const auto aa = one["template_aatype"];
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t j = 0; j < 5; ++j) {
+      EXPECT_EQ(f[i][j].slice(0, 40, 62).argmax().item<int64_t>(), aa[j].item<int64_t>());  // along j
+      EXPECT_EQ(f[i][j].slice(0, 62, 84).argmax().item<int64_t>(), aa[i].item<int64_t>());  // along i
+      EXPECT_EQ(f[i][j][87].item<float>(), 1.0f);                                             // backbone mask
+      EXPECT_EQ(f[i][j].slice(0, 84, 87).abs().sum().item<float>(), 0.0f);                    // no unit vector
+    }
+}
+
+TEST(TemplatePointwiseAttention, EqualsNaiveSoftmaxOverTemplates) {
+  torch::manual_seed(4);
+  evoformer::TemplatePointwiseAttention att(
+      evoformer::TemplatePointwiseAttentionOptions().c_t(6).c_z(5).c_hidden(3).no_heads(2));
+  randomize(*att, 0.5);
+  const int64_t n = 4, t = 3;
+  const auto tt = torch::randn({t, n, n, 6}), z = torch::randn({n, n, 5});
+  const auto mask = torch::tensor({1.0f, 0.0f, 1.0f});
+  const auto out = att(tt, z, mask, 0);
+  auto& m = *att->mha;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const auto q = torch::mv(m.linear_q->weight, z[i][j]).view({2, 3}) / std::sqrt(3.0);
+      const auto k = torch::matmul(tt.select(1, i).select(1, j), m.linear_k->weight.t()).view({t, 2, 3});
+      const auto v = torch::matmul(tt.select(1, i).select(1, j), m.linear_v->weight.t()).view({t, 2, 3});
+      auto logits = (q.unsqueeze(0) * k).sum(-1) + ((mask - 1) * 1e5).unsqueeze(-1);  // [t, h]
+      const auto a = torch::softmax(logits, 0);
+      const auto o = (a.unsqueeze(-1) * v).sum(0).reshape({6});
+      const auto expected = torch::mv(m.linear_o->weight, o) + m.linear_o->bias;
+      EXPECT_LE(rel_err(out[i][j], expected), 1e-5);
+    }
+  EXPECT_LE(rel_err(att(tt, z, mask, 1), out), 1e-6);  // chunked over rows
+}
+
+TEST(TemplatePairStack, ChunkedAndLowMemoryEqualDefault) {
+  torch::manual_seed(5);
+  evoformer::TemplatePairStack stack(
+      evoformer::TemplatePairStackOptions().c_t(8).c_hidden_tri_att(4).c_hidden_tri_mul(6).no_blocks(2).no_heads(2));
+  randomize(*stack);
+  stack->eval();
+  torch::NoGradGuard g;
+  const auto t = torch::randn({2, 7, 7, 8});
+  auto mask = torch::ones({7, 7});
+  mask[6] = 0;
+  const auto full = stack(t, mask, 0);
+  EXPECT_LE(rel_err(stack(t, mask, 2), full), 1e-5);
+  kernels::AttentionOptions low;
+  low.low_memory = true;
+  low.key_chunk = 3;
+  stack->set_kernel_options(low);
+  EXPECT_LE(rel_err(stack(t, mask, 0), full), 1e-5);
+  // Templates are independent: one template alone gives its slice.
+  EXPECT_LE(rel_err(stack(t.slice(0, 1, 2), mask, 0)[0], full[1]), 1e-5);
+}
+
+TEST(Confidence, PlddtIsExpectedBinCentre) {
+  const auto logits = torch::randn({3, 50});
+  const auto p = torch::softmax(logits, -1);
+  const auto centres = (torch::arange(50).to(torch::kFloat) + 0.5) / 50;
+  EXPECT_LE(rel_err(compute_plddt(logits), (p * centres).sum(-1) * 100), 1e-6);
+  // All mass in the top bin: 99.
+  auto peaked = torch::full({1, 50}, -1e4);
+  peaked[0][49] = 0;
+  EXPECT_NEAR(compute_plddt(peaked).item<double>(), 99.0, 1e-3);
+}
+
+TEST(Confidence, TmScoreEqualsNaiveFormula) {
+  const int64_t n = 25, bins = 64;
+  const auto logits = torch::randn({n, n, bins});
+  const auto tm = compute_tm(logits).item<double>();
+  const auto edges = torch::linspace(0, 31, bins - 1);
+  const double step = (edges[1] - edges[0]).item<double>();
+  const double d0 = 1.24 * std::cbrt(n - 15.0) - 1.8;
+  const auto p = torch::softmax(logits, -1);
+  double best = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    double sum = 0;
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t b = 0; b < bins; ++b) {
+        const double centre = (b < bins - 1 ? edges[b].item<double>() : edges[bins - 2].item<double>() + step) + step / 2;
+        sum += p[i][j][b].item<double>() / (1 + centre * centre / (d0 * d0));
+      }
+    best = std::max(best, sum / n);
+  }
+  EXPECT_NEAR(tm, best, 1e-5);
+  const auto pae = compute_predicted_aligned_error(logits);
+  EXPECT_NEAR(pae.max_predicted_aligned_error.item<double>(), 31.0 + 1.5 * step, 1e-4);  // one step past the last edge
+}
+
+}  // namespace
+}  // namespace fold

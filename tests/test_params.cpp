@@ -1,0 +1,170 @@
+// Parameter import/export (fold/af2_params, fold/params_io, `fold import-params`) and
+// `fold predict` end to end. Properties: round trip (AF2 npz -> native -> AF2-named
+// tensors identical), rejects bad input naming the key, a real protein predicted from
+// FASTA + MSAs gives structures gemmi reads back.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "data/npz.h"
+#include "data/protein.h"
+#include "data/safetensors.h"
+#include "fold/af2_params.h"
+#include "fold/alphafold.h"
+#include "fold/config.h"
+#include "fold/params_io.h"
+#include "test_paths.h"
+
+namespace fold {
+namespace {
+
+using test::run_fold;
+using test::temp_path;
+
+const std::vector<std::string> kTinyTemplates = {"model.template.enabled=true", "model.heads.tm.enabled=true"};
+
+AlphaFold random_model(uint64_t seed) {
+  torch::manual_seed(seed);
+  AlphaFold m(AlphaFoldOptions::from_config(Config::load("tiny", kTinyTemplates)));
+  torch::NoGradGuard g;
+  for (auto& p : m->parameters()) p.normal_();
+  return m;
+}
+
+std::string set_args() {
+  std::string s;
+  for (const auto& o : kTinyTemplates) s += " --set " + o;
+  return s;
+}
+
+TEST(Af2Params, EveryParameterMappedOnce) {
+  AlphaFold m = random_model(0);
+  std::set<std::string> names;
+  for (const auto& e : af2::model_param_table(*m))
+    for (const auto& n : e.names) EXPECT_TRUE(names.insert(n).second) << n << " mapped twice";
+  for (const auto& p : m->named_parameters()) EXPECT_EQ(names.count(p.key()), 1u) << p.key() << " not mapped";
+  EXPECT_EQ(names.size(), m->named_parameters().size());
+}
+
+TEST(Af2Params, ImportParamsRoundTripIsExact) {
+  AlphaFold original = random_model(1);
+  const auto arrays = af2::export_af2_params(*original);
+  // Stacked blocks on axis 0, AF2's head split: [blocks, c_m, H, C].
+  const auto& q = arrays.at("alphafold/alphafold_iteration/evoformer/evoformer_iteration/"
+                            "msa_row_attention_with_pair_bias/attention//query_w");
+  const auto& b = original->options.evoformer;
+  EXPECT_EQ(q.sizes(), (std::vector<int64_t>{b.no_blocks(), b.block().c_m(), b.block().no_heads_msa(),
+                                             b.block().c_hidden_msa_att()}));
+  const auto npz = temp_path("params.npz"), out_dir = temp_path("native");
+  data::write_npz(npz.string(), arrays);
+  const auto r = run_fold("import-params '" + npz.string() + "' '" + out_dir.string() + "' --config tiny" + set_args());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto native = out_dir / (npz.stem().string() + ".safetensors");
+  ASSERT_TRUE(std::filesystem::exists(native)) << r.out;
+  AlphaFold loaded = random_model(2);
+  load_params(*loaded, native.string());
+  const auto back = af2::export_af2_params(*loaded);
+  ASSERT_EQ(back.size(), arrays.size());
+  for (const auto& [key, t] : arrays) EXPECT_TRUE(torch::equal(back.at(key), t)) << key;
+  test::remove_tree(out_dir);
+  std::filesystem::remove(npz);
+}
+
+// `fold import-params` on a broken copy of a valid npz must fail naming `key`.
+void expect_import_fails(const std::map<std::string, at::Tensor>& arrays, const std::string& key) {
+  const auto npz = temp_path("broken.npz"), out_dir = temp_path("out");
+  data::write_npz(npz.string(), arrays);
+  const auto r = run_fold("import-params '" + npz.string() + "' '" + out_dir.string() + "' --config tiny" + set_args());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find(key), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out_dir / (npz.stem().string() + ".safetensors")));
+  test::remove_tree(out_dir);
+  std::filesystem::remove(npz);
+}
+
+TEST(Af2Params, BrokenNpzFailsNamingTheKey) {
+  AlphaFold m = random_model(3);
+  const auto good = af2::export_af2_params(*m);
+  const std::string key = "alphafold/alphafold_iteration/structure_module/fold_iteration/affine_update//weights";
+  auto missing = good;
+  missing.erase(key);
+  expect_import_fails(missing, key);
+  auto misshaped = good;
+  misshaped[key] = torch::zeros({3, 3});
+  expect_import_fails(misshaped, key);
+  auto extra = good;
+  extra["alphafold/alphafold_iteration/evoformer/not_a_module//weights"] = torch::zeros({2});
+  expect_import_fails(extra, "not_a_module");
+  auto blocks = good;
+  const std::string stacked = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/pair_transition/"
+                              "transition1//bias";
+  blocks[stacked] = torch::cat({good.at(stacked), good.at(stacked)});
+  expect_import_fails(blocks, "model.evoformer_stack.no_blocks");
+}
+
+TEST(ParamsIo, NativeCheckpointRejectsWrongModel) {
+  AlphaFold m = random_model(4);
+  const auto path = temp_path("w.safetensors");
+  save_native_params(*m, path.string());
+  AlphaFold other(AlphaFoldOptions::from_config(Config::load("tiny")));  // no templates, no TM head
+  try {
+    load_params(*other, path.string());
+    FAIL() << "expected an error";
+  } catch (const af2::ParamImportError& e) {
+    EXPECT_NE(std::string(e.what()).find("template_embedder"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Predict, FromFastaAndMsasOnARealProtein) {
+  const std::string fasta = test::shared_data("fasta/6kwc.fasta");
+  const std::string a3m = test::shared_data("alignments/6KWC_1/bfd_uniref_hits.a3m");
+  const std::string sto = test::shared_data("alignments/6KWC_1/mgnify_hits.sto");
+  FOLD_REQUIRE_FILE(fasta);
+  FOLD_REQUIRE_FILE(a3m);
+  FOLD_REQUIRE_FILE(sto);
+  AlphaFold m = random_model(5);
+  torch::NoGradGuard g;
+  for (auto& p : m->parameters()) p.mul_(0.1);  // a tame random model
+  const auto params = temp_path("tiny.safetensors"), out = temp_path("pred");
+  save_native_params(*m, params.string());
+  const auto r = run_fold("predict --fasta '" + fasta + "' --msa '" + a3m + "' --msa '" + sto + "' --params '" +
+                          params.string() + "' --config tiny" + set_args() + " --recycles 1 --out '" + out.string() +
+                          "' --save-outputs '" + (out / "o.npz").string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const data::Protein pdb = data::read_protein((out / "6kwc.pdb").string());
+  const data::Protein cif = data::read_protein((out / "6kwc.cif").string());
+  const auto outputs = data::read_npz((out / "o.npz").string());
+  const int64_t n = outputs.at("plddt").size(0);
+  EXPECT_EQ(static_cast<int64_t>(pdb.num_residues()), n);
+  EXPECT_EQ(cif.sequence(), pdb.sequence());
+  EXPECT_NEAR(pdb.b_factors[0], outputs.at("plddt")[0].item<float>(), 0.01);
+  const auto j = nlohmann::json::parse(test::slurp(out / "6kwc.json"));
+  EXPECT_EQ(j.at("plddt").size(), static_cast<size_t>(n));
+  EXPECT_EQ(j.at("recycles").get<int>(), 1);
+  EXPECT_TRUE(j.contains("ptm"));
+  EXPECT_GT(j.at("peak_memory_bytes").get<int64_t>(), 0);
+  EXPECT_TRUE(j.at("timings_seconds").contains("evoformer"));
+  test::remove_tree(out);
+  std::filesystem::remove(params);
+}
+
+TEST(Predict, RejectsMsaOfAnotherSequence) {
+  const std::string fasta = test::shared_data("fasta/6kwc.fasta");
+  const std::string a3m = test::shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m");
+  FOLD_REQUIRE_FILE(fasta);
+  FOLD_REQUIRE_FILE(a3m);
+  AlphaFold m = random_model(6);
+  const auto params = temp_path("tiny.safetensors");
+  save_native_params(*m, params.string());
+  const auto r = run_fold("predict --fasta '" + fasta + "' --msa '" + a3m + "' --params '" + params.string() +
+                          "' --config tiny" + set_args() + " --out '" + temp_path("x").string() + "'");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("bfd_uniclust_hits.a3m"), std::string::npos) << r.err;
+  std::filesystem::remove(params);
+}
+
+}  // namespace
+}  // namespace fold
