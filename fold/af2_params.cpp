@@ -328,6 +328,22 @@ class ModelTableBuilder {
 
 }  // namespace
 
+void throw_if_problems(const std::string& header,
+                       const std::vector<std::pair<std::string, std::vector<std::string>>>& lists) {
+  std::ostringstream os;
+  os << header;
+  bool any = false;
+  for (const auto& [what, items] : lists) {
+    if (items.empty()) continue;
+    any = true;
+    os << "\n  " << what << " (" << items.size() << "):";
+    const size_t shown = std::min<size_t>(items.size(), 40);
+    for (size_t i = 0; i < shown; ++i) os << "\n    " << items[i];
+    if (shown < items.size()) os << "\n    ... and " << items.size() - shown << " more";
+  }
+  if (any) throw ParamImportError(os.str());
+}
+
 std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model) {
   const AlphaFoldOptions& o = model.options;
   ModelTableBuilder t;
@@ -425,23 +441,12 @@ void load_af2_params(AlphaFoldImpl& model, const std::map<std::string, at::Tenso
     if (used.count(key) == 0) unused.push_back(key + " " + shape_str(value.sizes()));
   for (const auto& item : params)
     if (assigned.count(item.key()) == 0) unset.push_back(item.key());
-  if (!missing.empty() || !unused.empty() || !misshaped.empty() || !blocks.empty() || !unset.empty()) {
-    std::ostringstream os;
-    os << "AF2 parameters do not match the model:";
-    const auto list = [&os](const char* what, const std::vector<std::string>& items) {
-      if (items.empty()) return;
-      os << "\n  " << what << " (" << items.size() << "):";
-      const size_t shown = std::min<size_t>(items.size(), 40);
-      for (size_t i = 0; i < shown; ++i) os << "\n    " << items[i];
-      if (shown < items.size()) os << "\n    ... and " << items.size() - shown << " more";
-    };
-    list("block counts differ from the config", blocks);
-    list("missing AF2 keys", missing);
-    list("extra AF2 keys (not used by this config)", unused);
-    list("mis-shaped", misshaped);
-    list("model parameters not set", unset);
-    throw ParamImportError(os.str());
-  }
+  throw_if_problems("AF2 parameters do not match the model:",
+                    {{"block counts differ from the config", blocks},
+                     {"missing AF2 keys", missing},
+                     {"extra AF2 keys (not used by this config)", unused},
+                     {"mis-shaped", misshaped},
+                     {"model parameters not set", unset}});
   torch::NoGradGuard no_grad;
   for (auto& [param, value] : copies) param.copy_(value.to(param.options()));
 }

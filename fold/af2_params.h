@@ -129,4 +129,9 @@ class ParamImportError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Throws ParamImportError with `header` and every non-empty list of problems (title,
+// items; at most 40 items shown per list); returns when all lists are empty.
+void throw_if_problems(const std::string& header,
+                       const std::vector<std::pair<std::string, std::vector<std::string>>>& lists);
+
 }  // namespace fold::af2

@@ -88,21 +88,8 @@ void load_state_dict(AlphaFoldImpl& model, const std::map<std::string, at::Tenso
   }
   for (const auto& [name, t] : tensors)
     if (params.find(name) == nullptr) extra.push_back(name + " " + shape_str(t.sizes()));
-  if (!missing.empty() || !extra.empty() || !misshaped.empty()) {
-    std::ostringstream os;
-    os << source << ": the parameters do not match the model built from the config:";
-    const auto list = [&os](const char* what, const std::vector<std::string>& items) {
-      if (items.empty()) return;
-      os << "\n  " << what << " (" << items.size() << "):";
-      const size_t shown = std::min<size_t>(items.size(), 40);
-      for (size_t i = 0; i < shown; ++i) os << "\n    " << items[i];
-      if (shown < items.size()) os << "\n    ... and " << items.size() - shown << " more";
-    };
-    list("missing", missing);
-    list("extra (not in this config's model)", extra);
-    list("mis-shaped", misshaped);
-    throw af2::ParamImportError(os.str());
-  }
+  af2::throw_if_problems(source + ": the parameters do not match the model built from the config:",
+                         {{"missing", missing}, {"extra (not in this config's model)", extra}, {"mis-shaped", misshaped}});
   torch::NoGradGuard no_grad;
   for (const auto& item : params) {
     at::Tensor p = item.value();
