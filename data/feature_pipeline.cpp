@@ -107,10 +107,13 @@ FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& 
 
   // Nearest centre of every extra sequence, then the cluster summaries.
   const at::Tensor weights = at::cat({at::ones({21}), at::zeros({2})});
+  const int64_t n_res = msa.size(1);
   const at::Tensor centre_hot = centre_mask.unsqueeze(-1) * one_hot_f(centres, kMsaClasses);
   const at::Tensor extra_hot = extra_mask.unsqueeze(-1) * one_hot_f(extra, kMsaClasses);
   const at::Tensor agreement =
-      at::matmul(extra_hot.reshape({extra.size(0), -1}), (centre_hot * weights).reshape({centres.size(0), -1}).t());
+      // Explicit widths: the extra MSA may be empty (every row is a centre).
+      at::matmul(extra_hot.reshape({extra.size(0), n_res * kMsaClasses}),
+                 (centre_hot * weights).reshape({centres.size(0), n_res * kMsaClasses}).t());
   const at::Tensor assignment = agreement.argmax(1);
   // Sum of the extra rows' x per assigned centre.
   const auto segment_sum = [&](const at::Tensor& x) {

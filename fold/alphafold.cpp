@@ -208,7 +208,8 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
     }
     timer.done("templates");
   }
-  if (extra_msa_stack) {
+  // An MSA no deeper than the cluster count leaves no extra sequences: no update.
+  if (extra_msa_stack && require_feature(f, "extra_msa", kWho).size(0) > 0) {
     FeatureDict extra;
     for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
       extra[name] = require_feature(f, name, kWho).to(device);
