@@ -24,7 +24,7 @@ at::Tensor take_rows(const at::Tensor& t, const at::Tensor& rows) { return t.ind
 
 }  // namespace
 
-FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa) {
+void check_msa_query(const std::string& sequence, const Msa& msa) {
   const auto n = static_cast<int64_t>(sequence.size());
   if (n == 0) throw std::invalid_argument("feature pipeline: empty query sequence");
   if (msa.depth() == 0) throw std::invalid_argument("feature pipeline: the MSA has no rows");
@@ -36,6 +36,11 @@ FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Ms
                                 (query.size() > 40 ? "..." : "") + ", " + std::to_string(query.size()) +
                                 " residues) is not the FASTA sequence (" + std::to_string(n) +
                                 " residues); the alignments belong to another sequence");
+}
+
+FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa) {
+  check_msa_query(sequence, msa);
+  const auto n = static_cast<int64_t>(sequence.size());
   FeatureDict f;
   at::Tensor aatype = at::empty({n}, at::kLong);
   for (int64_t i = 0; i < n; ++i) {
@@ -158,7 +163,7 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
   for (const auto& p : inputs.msa_paths) {
     msas.push_back(read_msa(p));
     try {
-      make_sequence_and_msa_features(inputs.sequence, msas.back());
+      check_msa_query(inputs.sequence, msas.back());
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(p + ": " + e.what());
     }

@@ -43,8 +43,11 @@ struct InferenceInputs {
   std::string template_mmcif_dir;
 };
 
-// The sequence features and merged MSA, before sampling. Throws std::invalid_argument
-// when an MSA's query (its first row without gaps) is not the sequence.
+// Throws std::invalid_argument when the MSA's query (its first row without gaps) is not
+// `sequence`: the alignments belong to another protein.
+void check_msa_query(const std::string& sequence, const Msa& msa);
+
+// The sequence features and merged MSA, before sampling (checks the query first).
 FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa);
 
 // One recycling iteration's sampled MSA features from make_sequence_and_msa_features.

@@ -307,7 +307,8 @@ class ModelTableBuilder {
  public:
   // A module's table under AF2 `scope` and our `prefix`.
   void add(const std::string& scope, const std::vector<ParamMapping>& table, const std::string& prefix) {
-    for (const auto& e : table) out.push_back({scope + "/" + e.af2_suffix, {prefix + e.name}, e.transform, e.groups});
+    for (const auto& e : table)
+      out.push_back({scope + "/" + e.af2_suffix, {prefix + e.name}, e.transform, e.groups, false, ""});
   }
   // A stack of `blocks` blocks: block b's parameters under `prefix` + b + ".".
   void add_stacked(const std::string& scope, const std::vector<ParamMapping>& table, const std::string& prefix,
@@ -318,11 +319,6 @@ class ModelTableBuilder {
       out.push_back(std::move(p));
     }
   }
-  std::vector<ParamMapping> linear(const std::string& af2, const std::string& ours) { return linear_entries(af2, ours); }
-  std::vector<ParamMapping> layer_norm(const std::string& af2, const std::string& ours) {
-    return layer_norm_entries(af2, ours);
-  }
-
   std::vector<ModelParam> out;
 };
 
@@ -348,33 +344,33 @@ std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model) {
   const AlphaFoldOptions& o = model.options;
   ModelTableBuilder t;
   t.add(kEvoformer,
-        concat({t.linear("preprocess_1d", "linear_tf_m"), t.linear("preprocess_msa", "linear_msa_m"),
-                t.linear("left_single", "linear_tf_z_i"), t.linear("right_single", "linear_tf_z_j"),
+        concat({linear_entries("preprocess_1d", "linear_tf_m"), linear_entries("preprocess_msa", "linear_msa_m"),
+                linear_entries("left_single", "linear_tf_z_i"), linear_entries("right_single", "linear_tf_z_j"),
                 // (sic) AF2's spelling.
-                t.linear("pair_activiations", "linear_relpos")}),
+                linear_entries("pair_activiations", "linear_relpos")}),
         "input_embedder.");
   t.add(kEvoformer,
-        concat({t.linear("prev_pos_linear", "linear"), t.layer_norm("prev_msa_first_row_norm", "layer_norm_m"),
-                t.layer_norm("prev_pair_norm", "layer_norm_z")}),
+        concat({linear_entries("prev_pos_linear", "linear"), layer_norm_entries("prev_msa_first_row_norm", "layer_norm_m"),
+                layer_norm_entries("prev_pair_norm", "layer_norm_z")}),
         "recycling_embedder.");
   if (o.templates_enabled) {
     const std::string single = kEvoformer + "/template_embedding/single_template_embedding";
     const std::string ours = "template_embedder.";
-    t.add(single, t.linear("embedding2d", "linear"), ours + "template_pair_embedder.");
+    t.add(single, linear_entries("embedding2d", "linear"), ours + "template_pair_embedder.");
     const auto& stack = o.template_embedder.pair_stack();
     t.add_stacked(single + "/template_pair_stack/__layer_stack_no_state",
                   param_table(ModuleKind::kTemplatePairBlock, {0, stack.no_heads(), 0}),
                   ours + "template_pair_stack.blocks.", stack.no_blocks(), "model.template.template_pair_stack.no_blocks");
-    t.add(single, t.layer_norm("output_layer_norm", "layer_norm"), ours + "template_pair_stack.");
+    t.add(single, layer_norm_entries("output_layer_norm", "layer_norm"), ours + "template_pair_stack.");
     t.add(kEvoformer + "/template_embedding",
           param_table(ModuleKind::kTemplatePointwiseAttention, {0, o.template_embedder.pointwise().no_heads(), 0}),
           ours + "template_pointwise_att.");
     t.add(kEvoformer,
-          concat({t.linear("template_single_embedding", "linear_1"), t.linear("template_projection", "linear_2")}),
+          concat({linear_entries("template_single_embedding", "linear_1"), linear_entries("template_projection", "linear_2")}),
           ours + "template_single_embedder.");
   }
   if (o.extra_msa_enabled) {
-    t.add(kEvoformer, t.linear("extra_msa_activations", "linear"), "extra_msa_embedder.");
+    t.add(kEvoformer, linear_entries("extra_msa_activations", "linear"), "extra_msa_embedder.");
     const auto& block = o.extra_msa_stack.block();
     t.add_stacked(kEvoformer + "/extra_msa_stack", param_table(ModuleKind::kExtraMsaBlock, block_dims(block)),
                   "extra_msa_stack.blocks.", o.extra_msa_stack.no_blocks(), "model.extra_msa.extra_msa_stack.no_blocks");
@@ -382,17 +378,17 @@ std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model) {
   t.add_stacked(kEvoformer + "/evoformer_iteration",
                 param_table(ModuleKind::kEvoformerBlock, block_dims(o.evoformer.block())), "evoformer.blocks.",
                 o.evoformer.no_blocks(), "model.evoformer_stack.no_blocks");
-  t.add(kEvoformer, t.linear("single_activations", "linear"), "evoformer.");
+  t.add(kEvoformer, linear_entries("single_activations", "linear"), "evoformer.");
   t.add(kIteration + "/structure_module", param_table(ModuleKind::kStructureModule), "structure_module.");
   t.add(kIteration + "/predicted_lddt_head",
-        concat({t.layer_norm("input_layer_norm", "layer_norm"), t.linear("act_0", "linear_1"),
-                t.linear("act_1", "linear_2"), t.linear("logits", "linear_3")}),
+        concat({layer_norm_entries("input_layer_norm", "layer_norm"), linear_entries("act_0", "linear_1"),
+                linear_entries("act_1", "linear_2"), linear_entries("logits", "linear_3")}),
         "aux_heads.plddt.");
-  t.add(kIteration + "/distogram_head", t.linear("half_logits", "linear"), "aux_heads.distogram.");
-  t.add(kIteration + "/experimentally_resolved_head", t.linear("logits", "linear"),
+  t.add(kIteration + "/distogram_head", linear_entries("half_logits", "linear"), "aux_heads.distogram.");
+  t.add(kIteration + "/experimentally_resolved_head", linear_entries("logits", "linear"),
         "aux_heads.experimentally_resolved.");
-  t.add(kIteration + "/masked_msa_head", t.linear("logits", "linear"), "aux_heads.masked_msa.");
-  if (o.heads.tm_enabled()) t.add(kIteration + "/predicted_aligned_error_head", t.linear("logits", "linear"), "aux_heads.tm.");
+  t.add(kIteration + "/masked_msa_head", linear_entries("logits", "linear"), "aux_heads.masked_msa.");
+  if (o.heads.tm_enabled()) t.add(kIteration + "/predicted_aligned_error_head", linear_entries("logits", "linear"), "aux_heads.tm.");
   return std::move(t.out);
 }
 
@@ -429,8 +425,10 @@ void load_af2_params(AlphaFoldImpl& model, const std::map<std::string, at::Tenso
     }
     const auto expected = static_cast<int64_t>(e.names.size());
     if (a.dim() == 0 || a.size(0) != expected) {
-      blocks.push_back(e.af2_key + " stacks " + (a.dim() == 0 ? std::string("no") : std::to_string(a.size(0))) +
-                       " blocks on axis 0, the config has " + e.config_key + " = " + std::to_string(expected));
+      const std::string in_file = a.dim() == 0 ? std::string("no") : std::to_string(a.size(0));
+      blocks.push_back(e.af2_key + " stacks " + in_file + " blocks on axis 0, the config has " + e.config_key +
+                       " = " + std::to_string(expected) + " (pass --set " + e.config_key + "=" + in_file +
+                       " or the matching preset)");
       for (const auto& n : e.names) assigned.insert(n);
       continue;
     }

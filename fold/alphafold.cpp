@@ -149,7 +149,8 @@ void AlphaFoldImpl::reset() {
   if (o.templates_enabled) template_embedder = register_module("template_embedder", TemplateEmbedder(o.template_embedder));
   if (o.extra_msa_enabled) {
     extra_msa_embedder = register_module(
-        "extra_msa_embedder", ExtraMsaEmbedder(o.extra_msa_c_in, o.extra_msa_stack.block().c_m()));
+        "extra_msa_embedder",
+        kernels::LinearModule(o.extra_msa_c_in, o.extra_msa_stack.block().c_m(), kernels::LinearInit::kDefault));
     extra_msa_stack = register_module("extra_msa_stack", evoformer::ExtraMsaStack(o.extra_msa_stack));
   }
   evoformer = register_module("evoformer", evoformer::EvoformerStack(o.evoformer));

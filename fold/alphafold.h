@@ -16,7 +16,6 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
-#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -25,12 +24,13 @@
 #include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
 #include "fold/config.h"
-#include "fold/extra_msa_embedder.h"
+#include "fold/extra_msa_features.h"
 #include "fold/heads.h"
 #include "fold/input_embedder.h"
 #include "fold/recycling_embedder.h"
 #include "fold/template_embedder.h"
 #include "kernels/attention.h"
+#include "kernels/nn.h"
 #include "structure_module/structure_module.h"
 
 namespace fold {
@@ -88,7 +88,7 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   InputEmbedder input_embedder{nullptr};
   RecyclingEmbedder recycling_embedder{nullptr};
   TemplateEmbedder template_embedder{nullptr};
-  ExtraMsaEmbedder extra_msa_embedder{nullptr};
+  kernels::LinearModule extra_msa_embedder{nullptr};
   evoformer::ExtraMsaStack extra_msa_stack{nullptr};
   evoformer::EvoformerStack evoformer{nullptr};
   structure::StructureModule structure_module{nullptr};

@@ -23,37 +23,25 @@ torch::Tensor PerResidueLddtCaPredictorImpl::forward(const torch::Tensor& s) {
   return linear_3(torch::relu(linear_2(torch::relu(linear_1(layer_norm(s))))));
 }
 
-LinearHeadImpl::LinearHeadImpl(int64_t c_in_, int64_t c_out_, bool symmetrize_)
-    : c_in(c_in_), c_out(c_out_), symmetrize(symmetrize_) {
-  reset();
-}
-
-void LinearHeadImpl::reset() { linear = register_module("linear", make_linear(c_in, c_out, true, LinearInit::kFinal)); }
-
-torch::Tensor LinearHeadImpl::forward(const torch::Tensor& x) {
-  torch::Tensor logits = linear(x);
-  // The distogram is symmetric in (i, j).
-  if (symmetrize) logits = logits + logits.transpose(-2, -3);
-  return logits;
-}
-
 AuxiliaryHeadsImpl::AuxiliaryHeadsImpl(const AuxiliaryHeadsOptions& options_) : options(options_) { reset(); }
 
 void AuxiliaryHeadsImpl::reset() {
   const auto& o = options;
   plddt = register_module("plddt", PerResidueLddtCaPredictor(o.c_s(), o.lddt_c_hidden(), o.lddt_no_bins()));
-  distogram = register_module("distogram", LinearHead(o.c_z(), o.distogram_no_bins(), true));
-  masked_msa = register_module("masked_msa", LinearHead(o.c_m(), o.masked_msa_c_out()));
-  experimentally_resolved =
-      register_module("experimentally_resolved", LinearHead(o.c_s(), o.experimentally_resolved_c_out()));
-  if (o.tm_enabled()) tm = register_module("tm", LinearHead(o.c_z(), o.tm_no_bins()));
+  const auto head = [](int64_t c_in, int64_t c_out) { return kernels::LinearModule(c_in, c_out, LinearInit::kFinal); };
+  distogram = register_module("distogram", head(o.c_z(), o.distogram_no_bins()));
+  masked_msa = register_module("masked_msa", head(o.c_m(), o.masked_msa_c_out()));
+  experimentally_resolved = register_module("experimentally_resolved", head(o.c_s(), o.experimentally_resolved_c_out()));
+  if (o.tm_enabled()) tm = register_module("tm", head(o.c_z(), o.tm_no_bins()));
 }
 
 AuxiliaryLogits AuxiliaryHeadsImpl::forward(const torch::Tensor& sm_single, const torch::Tensor& single,
                                             const torch::Tensor& pair, const torch::Tensor& msa) {
   AuxiliaryLogits out;
   out.lddt_logits = plddt(sm_single);
-  out.distogram_logits = distogram(pair);
+  const torch::Tensor d = distogram(pair);
+  // The distogram is symmetric in (i, j).
+  out.distogram_logits = d + d.transpose(-2, -3);
   out.masked_msa_logits = masked_msa(msa);
   out.experimentally_resolved_logits = experimentally_resolved(single);
   if (tm) out.tm_logits = tm(pair);

@@ -42,20 +42,6 @@ class PerResidueLddtCaPredictorImpl : public torch::nn::Cloneable<PerResidueLddt
 };
 TORCH_MODULE(PerResidueLddtCaPredictor);
 
-// Heads that are one Linear `linear` (final init): masked MSA, experimentally resolved,
-// TM; with `symmetrize` the distogram head (logits + their transpose over i, j).
-class LinearHeadImpl : public torch::nn::Cloneable<LinearHeadImpl> {
- public:
-  LinearHeadImpl(int64_t c_in, int64_t c_out, bool symmetrize = false);
-  void reset() override;
-  torch::Tensor forward(const torch::Tensor& x);
-
-  int64_t c_in, c_out;
-  bool symmetrize;
-  torch::nn::Linear linear{nullptr};
-};
-TORCH_MODULE(LinearHead);
-
 struct AuxiliaryLogits {
   torch::Tensor lddt_logits;                     // [*, N, 50]
   torch::Tensor distogram_logits;                // [*, N, N, 64]
@@ -75,7 +61,8 @@ class AuxiliaryHeadsImpl : public torch::nn::Cloneable<AuxiliaryHeadsImpl> {
 
   AuxiliaryHeadsOptions options;
   PerResidueLddtCaPredictor plddt{nullptr};
-  LinearHead distogram{nullptr}, masked_msa{nullptr}, experimentally_resolved{nullptr}, tm{nullptr};
+  // One Linear each (final init): the distogram's logits are symmetrised in forward.
+  kernels::LinearModule distogram{nullptr}, masked_msa{nullptr}, experimentally_resolved{nullptr}, tm{nullptr};
 };
 TORCH_MODULE(AuxiliaryHeads);
 

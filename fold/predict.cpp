@@ -45,20 +45,20 @@ data::PipelineOptions pipeline_options(const Config& c) {
   return o;
 }
 
-int64_t auto_chunk_size(const AlphaFoldOptions& m, int64_t n_res, int64_t n_seq, int64_t n_extra,
-                        const c10::Device& device, bool low_memory) {
+int64_t auto_chunk_size(const AlphaFoldOptions& m, int64_t n_res, int64_t n_seq, const c10::Device& device,
+                        bool low_memory) {
   const int64_t bytes = 4;
   const auto& evo = m.evoformer.block();
   // Per chunked row, the largest transient: attention logits + probabilities [H, N, K]
   // (low memory: one 256-key tile of them), the outer product [N, c, c], the
-  // transition's hidden layer [N, n c].
+  // transition's hidden layer [N, n c]. The extra MSA's global attention is never the
+  // largest.
   const int64_t keys = low_memory ? std::min<int64_t>(n_res, 256) : n_res;
   const int64_t row_attention = 2 * std::max(evo.no_heads_msa(), evo.no_heads_pair()) * n_res * keys * bytes;
   const int64_t column_attention = 2 * evo.no_heads_msa() * std::max(n_seq, int64_t{1}) *
                                    (low_memory ? std::min<int64_t>(n_seq, 256) : n_seq) * bytes;
   const int64_t outer = n_res * evo.c_hidden_opm() * evo.c_hidden_opm() * bytes;
   const int64_t transition = n_res * evo.transition_n() * std::max(evo.c_m(), evo.c_z()) * bytes;
-  (void)n_extra;  // the extra MSA's global attention is never the largest
   const int64_t per_row = std::max({row_attention, column_attention, outer, transition});
   const int64_t budget = kernels::available_bytes(device) / 2;
   int64_t chunk = 1;
@@ -92,16 +92,13 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   const at::Tensor& msa_feat = data::require_feature(batch, "msa_feat", "predict");
   const at::Tensor& aatype = data::require_feature(batch, "aatype", "predict");
   const int64_t n_res = aatype.size(0);
-  const int64_t n_extra = batch.count("extra_msa") ? batch.at("extra_msa").size(0) : 0;
 
   RunOptions run;
   if (options_.chunk_size == "auto") {
-    const std::vector<int64_t> shape = {n_res, msa_feat.size(0), n_extra};
+    const std::pair<int64_t, int64_t> shape = {n_res, msa_feat.size(0)};
     auto it = auto_chunks_.find(shape);
     if (it == auto_chunks_.end())
-      it = auto_chunks_
-               .emplace(shape, auto_chunk_size(model_->options, n_res, msa_feat.size(0), n_extra, device_,
-                                               options_.low_memory))
+      it = auto_chunks_.emplace(shape, auto_chunk_size(model_->options, n_res, shape.second, device_, options_.low_memory))
                .first;
     run.chunk_size = it->second;
   } else {
@@ -133,13 +130,8 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
     }
   };
 
-  bool tracking = false;
-  if (device_.is_cpu()) {
-    kernels::enable_cpu_memory_tracking();
-    tracking = true;
-  } else if (device_.is_cuda()) {
-    tracking = true;
-  }
+  const bool tracking = device_.is_cpu() || device_.is_cuda();
+  if (device_.is_cpu()) kernels::enable_cpu_memory_tracking();
   if (tracking) kernels::reset_peak_memory(device_);
   data::FeatureDict on_device;
   for (const auto& [name, t] : batch) on_device[name] = t.to(device_);

@@ -37,8 +37,8 @@ struct PredictionReport {
 // Chunk size `auto`: the largest power of two (<= N_res) whose biggest per-chunk
 // transient (attention logits of the MSA row / triangle attentions, outer-product
 // slices) fits in half the device's free memory; decided once per shape.
-int64_t auto_chunk_size(const AlphaFoldOptions& model, int64_t n_res, int64_t n_seq, int64_t n_extra,
-                        const c10::Device& device, bool low_memory);
+int64_t auto_chunk_size(const AlphaFoldOptions& model, int64_t n_res, int64_t n_seq, const c10::Device& device,
+                        bool low_memory);
 
 // data.predict.* / data.common.* / globals.seed -> the feature pipeline's options.
 data::PipelineOptions pipeline_options(const Config& config);
@@ -58,7 +58,7 @@ class Predictor {
   PredictOptions options_;
   c10::Device device_;
   AlphaFold model_{nullptr};
-  std::map<std::vector<int64_t>, int64_t> auto_chunks_;  // per (N_res, N_seq, N_extra)
+  std::map<std::pair<int64_t, int64_t>, int64_t> auto_chunks_;  // per (N_res, N_seq)
 };
 
 }  // namespace fold

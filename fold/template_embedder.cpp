@@ -97,15 +97,6 @@ void TemplateAngleEmbedderImpl::reset() {
 
 torch::Tensor TemplateAngleEmbedderImpl::forward(const torch::Tensor& x) { return linear_2(torch::relu(linear_1(x))); }
 
-TemplatePairEmbedderImpl::TemplatePairEmbedderImpl(int64_t c_in_, int64_t c_out_) : c_in(c_in_), c_out(c_out_) {
-  reset();
-}
-
-void TemplatePairEmbedderImpl::reset() {
-  // AF2 uses the ReLU initialiser here although no ReLU follows.
-  linear = register_module("linear", make_linear(c_in, c_out, true, LinearInit::kRelu));
-}
-
 TemplateEmbedderImpl::TemplateEmbedderImpl(const TemplateEmbedderOptions& options_) : options(options_) { reset(); }
 
 void TemplateEmbedderImpl::reset() {
@@ -114,7 +105,8 @@ void TemplateEmbedderImpl::reset() {
               o.pair_stack().c_t(), ") and the pointwise attention's (", o.pointwise().c_t(), ") differ");
   template_single_embedder = register_module("template_single_embedder", TemplateAngleEmbedder(o.angle_c_in(), o.c_m()));
   template_pair_embedder =
-      register_module("template_pair_embedder", TemplatePairEmbedder(o.pair_c_in(), o.pair_stack().c_t()));
+      register_module("template_pair_embedder",
+                      kernels::LinearModule(o.pair_c_in(), o.pair_stack().c_t(), LinearInit::kRelu));
   template_pair_stack = register_module("template_pair_stack", evoformer::TemplatePairStack(o.pair_stack()));
   template_pointwise_att =
       register_module("template_pointwise_att", evoformer::TemplatePointwiseAttention(o.pointwise()));

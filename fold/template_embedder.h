@@ -16,6 +16,7 @@
 #include "evoformer/checkpoint.h"
 #include "evoformer/template_pair_stack.h"
 #include "evoformer/template_pointwise_attention.h"
+#include "kernels/nn.h"
 
 namespace fold {
 
@@ -63,17 +64,6 @@ class TemplateAngleEmbedderImpl : public torch::nn::Cloneable<TemplateAngleEmbed
 };
 TORCH_MODULE(TemplateAngleEmbedder);
 
-// Algorithm 2 line 9: one Linear of the pair features.
-class TemplatePairEmbedderImpl : public torch::nn::Cloneable<TemplatePairEmbedderImpl> {
- public:
-  TemplatePairEmbedderImpl(int64_t c_in, int64_t c_out);
-  void reset() override;
-  torch::Tensor forward(const torch::Tensor& x) { return linear(x); }
-  int64_t c_in, c_out;
-  torch::nn::Linear linear{nullptr};
-};
-TORCH_MODULE(TemplatePairEmbedder);
-
 struct TemplateEmbedding {
   torch::Tensor pair;         // [*, N, N, c_z], zero when no template is present
   torch::Tensor single;       // [*, N_templ, N, c_m] extra MSA rows; undefined unless embed_angles
@@ -95,7 +85,9 @@ class TemplateEmbedderImpl : public torch::nn::Cloneable<TemplateEmbedderImpl> {
 
   TemplateEmbedderOptions options;
   TemplateAngleEmbedder template_single_embedder{nullptr};
-  TemplatePairEmbedder template_pair_embedder{nullptr};
+  // Algorithm 2 line 9: one Linear of the pair features (AF2's ReLU initialiser,
+  // although no ReLU follows).
+  kernels::LinearModule template_pair_embedder{nullptr};
   evoformer::TemplatePairStack template_pair_stack{nullptr};
   evoformer::TemplatePointwiseAttention template_pointwise_att{nullptr};
 };

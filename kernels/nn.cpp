@@ -58,4 +58,11 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   return layer_norm(x, weight, bias, options.eps());
 }
 
+LinearModuleImpl::LinearModuleImpl(int64_t c_in_, int64_t c_out_, LinearInit init_)
+    : c_in(c_in_), c_out(c_out_), init(init_) {
+  reset();
+}
+
+void LinearModuleImpl::reset() { linear = register_module("linear", make_linear(c_in, c_out, true, init)); }
+
 }  // namespace fold::kernels

@@ -42,4 +42,19 @@ class LayerNormImpl : public torch::nn::Cloneable<LayerNormImpl> {
 };
 TORCH_MODULE(LayerNorm);
 
+// A module holding one Linear named `linear`: the shape OpenFold gives its one-layer
+// embedders and heads (extra_msa_embedder.linear, template_pair_embedder.linear,
+// aux_heads.distogram.linear, ...), so that their state_dict names match.
+class LinearModuleImpl : public torch::nn::Cloneable<LinearModuleImpl> {
+ public:
+  LinearModuleImpl(int64_t c_in, int64_t c_out, LinearInit init);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x) { return linear(x); }
+
+  int64_t c_in, c_out;
+  LinearInit init;
+  torch::nn::Linear linear{nullptr};
+};
+TORCH_MODULE(LinearModule);
+
 }  // namespace fold::kernels

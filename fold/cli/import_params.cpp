@@ -7,39 +7,12 @@
 #include <filesystem>
 #include <iostream>
 
-#include "data/npz.h"
-#include "fold/af2_params.h"
 #include "fold/alphafold.h"
 #include "fold/cli/commands.h"
 #include "fold/config.h"
 #include "fold/params_io.h"
 
 namespace fold::cli {
-
-namespace {
-
-// The AF2 stacks' block counts as the file holds them, so that a config/file mismatch
-// names both numbers.
-void check_block_counts(const std::map<std::string, at::Tensor>& arrays, const Config& config) {
-  const std::vector<std::pair<std::string, std::string>> stacks = {
-      {"alphafold/alphafold_iteration/evoformer/evoformer_iteration/", "model.evoformer_stack.no_blocks"},
-      {"alphafold/alphafold_iteration/evoformer/extra_msa_stack/", "model.extra_msa.extra_msa_stack.no_blocks"},
-      {"alphafold/alphafold_iteration/evoformer/template_embedding/single_template_embedding/template_pair_stack/",
-       "model.template.template_pair_stack.no_blocks"}};
-  for (const auto& [prefix, key] : stacks) {
-    for (const auto& [name, t] : arrays) {
-      if (name.rfind(prefix, 0) != 0 || t.dim() == 0) continue;
-      if (t.size(0) != config.get_int(key))
-        throw std::invalid_argument("the file stacks " + std::to_string(t.size(0)) + " blocks under " + prefix +
-                                    " (e.g. " + name + "), the config has " + key + " = " +
-                                    std::to_string(config.get_int(key)) + "; pass --set " + key + "=" +
-                                    std::to_string(t.size(0)) + " or the matching preset");
-      break;
-    }
-  }
-}
-
-}  // namespace
 
 void add_import_params_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("import-params",
@@ -58,17 +31,8 @@ void add_import_params_command(CLI::App& app) {
   cmd->callback([args] {
     const Config config = Config::load(args->config, args->overrides);
     AlphaFold model(AlphaFoldOptions::from_config(config));
-    if (params_format(args->in) == ParamsFormat::kAf2Npz) {
-      const auto arrays = data::read_npz(args->in);
-      check_block_counts(arrays, config);
-      try {
-        af2::load_af2_params(*model, arrays);
-      } catch (const af2::ParamImportError& e) {
-        throw af2::ParamImportError(args->in + ": " + e.what());
-      }
-    } else {
-      load_params(*model, args->in);
-    }
+    // Every key, shape and block count checked against the model the config builds.
+    load_params(*model, args->in);
     std::filesystem::create_directories(args->out_dir);
     const std::string out =
         (std::filesystem::path(args->out_dir) / std::filesystem::path(args->in).stem()).string() + ".safetensors";

@@ -1,8 +1,7 @@
-#include "fold/extra_msa_embedder.h"
+#include "fold/extra_msa_features.h"
 
 #include <torch/torch.h>
 
-#include "kernels/nn.h"
 
 namespace fold {
 
@@ -19,12 +18,6 @@ at::Tensor build_extra_msa_feat(const data::FeatureDict& f) {
                      has_deletion.unsqueeze(-1),
                      data::require_feature(f, "extra_deletion_value", who).to(dtype).unsqueeze(-1)},
                     -1);
-}
-
-ExtraMsaEmbedderImpl::ExtraMsaEmbedderImpl(int64_t c_in_, int64_t c_out_) : c_in(c_in_), c_out(c_out_) { reset(); }
-
-void ExtraMsaEmbedderImpl::reset() {
-  linear = register_module("linear", kernels::make_linear(c_in, c_out, true, kernels::LinearInit::kDefault));
 }
 
 }  // namespace fold
