@@ -6,7 +6,9 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "data/hhr.h"
 #include "data/residue_constants.h"
+#include "structure_module/all_atom.h"
 
 namespace fold::data {
 
@@ -157,7 +159,43 @@ FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& 
   return f;
 }
 
-FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& o) {
+FeatureDict make_template_features(int64_t n_res, const std::vector<TemplateFeatures>& templates) {
+  const auto t = static_cast<int64_t>(templates.size());
+  at::Tensor aatype = at::empty({t, n_res}, at::kLong);
+  at::Tensor positions = at::empty({t, n_res, rc::kAtom37, 3}, at::kFloat);
+  at::Tensor mask = at::empty({t, n_res, rc::kAtom37}, at::kFloat);
+  at::Tensor sum_probs = at::empty({t, 1}, at::kFloat);
+  for (int64_t i = 0; i < t; ++i) {
+    const TemplateFeatures& tf = templates[i];
+    TORCH_CHECK(static_cast<int64_t>(tf.sequence.size()) == n_res &&
+                    static_cast<int64_t>(tf.atom_mask.size()) == n_res * rc::kAtom37 &&
+                    tf.atom_positions.size() == tf.atom_mask.size() * 3,
+                "make_template_features: template ", tf.domain_name, " does not have ", n_res, " residues");
+    for (int64_t r = 0; r < n_res; ++r) {
+      const int id = rc::msa_char_to_id(tf.sequence[r]);
+      aatype[i][r] = id < 0 ? rc::kUnkRestype : id;
+    }
+    std::copy(tf.atom_positions.begin(), tf.atom_positions.end(), positions[i].data_ptr<float>());
+    std::copy(tf.atom_mask.begin(), tf.atom_mask.end(), mask[i].data_ptr<float>());
+    sum_probs[i][0] = tf.sum_probs;
+  }
+  FeatureDict f;
+  f["template_aatype"] = aatype;
+  f["template_all_atom_positions"] = positions;
+  f["template_all_atom_mask"] = mask;
+  f["template_sum_probs"] = sum_probs;
+  f["template_mask"] = at::ones({t}, at::kFloat);
+  f["template_pseudo_beta"] = structure::pseudo_beta(aatype, positions);
+  f["template_pseudo_beta_mask"] = structure::pseudo_beta_mask(aatype, mask);
+  const structure::TorsionAngles torsions = structure::atom37_to_torsion_angles(aatype, positions, mask);
+  f["template_torsion_angles_sin_cos"] = torsions.sin_cos;
+  f["template_alt_torsion_angles_sin_cos"] = torsions.alt_sin_cos;
+  f["template_torsion_angles_mask"] = torsions.mask;
+  return f;
+}
+
+FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& o,
+                                     PipelineReport* report) {
   if (inputs.msa_paths.empty()) throw std::invalid_argument("feature pipeline: give at least one MSA");
   std::vector<Msa> msas;
   for (const auto& p : inputs.msa_paths) {
@@ -168,11 +206,21 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
       throw std::invalid_argument(p + ": " + e.what());
     }
   }
-  if (!inputs.template_hits.empty())
-    throw std::invalid_argument(
-        "feature pipeline: template featurisation from hhr hits + mmCIF is not implemented yet; predict without "
-        "--templates, or pass a batch with template features through --features");
   const FeatureDict base = make_sequence_and_msa_features(inputs.sequence, merge_msas(msas));
+  FeatureDict templates;
+  if (o.use_templates && !inputs.template_hits.empty()) {
+    TemplateSearchOptions search;
+    search.mmcif_dir = inputs.template_mmcif_dir;
+    search.max_template_date = inputs.max_template_date;
+    search.max_hits = o.max_templates;
+    const TemplateSearchResult found =
+        find_template_features(inputs.sequence, read_hhr(inputs.template_hits), search);
+    templates = make_template_features(static_cast<int64_t>(inputs.sequence.size()), found.templates);
+    if (report) {
+      for (const auto& t : found.templates) report->templates.push_back(t.domain_name);
+      report->skipped_templates = found.skipped;
+    }
+  }
   std::vector<FeatureDict> slices;
   for (int64_t r = 0; r <= o.num_recycles; ++r) {
     const uint64_t seed = static_cast<uint64_t>(o.seed) * 1000003u + (o.resample_msa_in_recycling ? r : 0);
@@ -183,6 +231,12 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
     std::vector<at::Tensor> per_slice;
     for (const auto& s : slices) per_slice.push_back(s.at(name));
     batch[name] = at::stack(per_slice, -1);
+  }
+  // Templates are not resampled: the same slice in every iteration.
+  for (const auto& [name, t] : templates) {
+    auto shape = t.sizes().vec();
+    shape.push_back(o.num_recycles + 1);
+    batch[name] = t.unsqueeze(-1).expand(shape).contiguous();
   }
   return batch;
 }

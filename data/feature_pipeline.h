@@ -9,9 +9,15 @@
 // centres; every extra sequence assigned to its nearest centre (Hamming agreement,
 // gaps ignored) and the cluster profiles / deletion means; the extra MSA cropped to
 // max_extra_msa at random; msa_feat (49 channels), target_feat (22),
-// extra_has_deletion / extra_deletion_value. No padding (OpenFold's fixed_size pads
-// with masked rows, which change nothing). No template features yet (the model then
-// runs without template rows, as with zero template hits).
+// extra_has_deletion / extra_deletion_value. Templates (the same in every iteration):
+// the hits found by find_template_features, as OpenFold's template transforms make
+// them: template_aatype (restype order, gap 21), atom37 positions and mask,
+// pseudo-beta and its mask, torsion angles (sin/cos, alternative, mask), template_mask,
+// template_sum_probs. No padding (OpenFold's fixed_size pads with masked rows and
+// masked templates, which change nothing).
+//
+// This file is the fold_features target: it needs structure_module's geometry
+// (torsion angles) on top of fold_data's parsers.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +26,7 @@
 
 #include "data/feature_dict.h"
 #include "data/msa.h"
+#include "data/template_hit_features.h"
 
 namespace fold::data {
 
@@ -39,8 +46,14 @@ struct PipelineOptions {
 struct InferenceInputs {
   std::string sequence;
   std::vector<std::string> msa_paths;  // a3m / Stockholm, merged in this order
-  std::string template_hits;           // .hhr: not featurised yet (an error)
+  std::string template_hits;           // .hhr; empty = no templates
   std::string template_mmcif_dir;
+  std::string max_template_date;       // YYYY-MM-DD; empty = no cutoff
+};
+
+struct PipelineReport {
+  std::vector<std::string> templates;          // domain names of the templates used
+  std::vector<std::string> skipped_templates;  // hits dropped, with the reason
 };
 
 // Throws std::invalid_argument when the MSA's query (its first row without gaps) is not
@@ -53,7 +66,13 @@ FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Ms
 // One recycling iteration's sampled MSA features from make_sequence_and_msa_features.
 FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& options, uint64_t seed);
 
-// The whole batch: every feature with its trailing recycling axis.
-FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& options);
+// The model's template_* features of the found templates ([T, ...], no recycling
+// axis; T = 0 gives empty tensors).
+FeatureDict make_template_features(int64_t n_res, const std::vector<TemplateFeatures>& templates);
+
+// The whole batch: every feature with its trailing recycling axis. Templates are
+// searched when inputs.template_hits is set and options.use_templates.
+FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& options,
+                                     PipelineReport* report = nullptr);
 
 }  // namespace fold::data

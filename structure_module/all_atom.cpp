@@ -21,6 +21,9 @@ struct Tables {
   at::Tensor atom37_mask;          // [21, 37] float
   at::Tensor atom14_to_atom37;     // [21, 14] int64
   at::Tensor atom37_to_atom14;     // [21, 37] int64
+  at::Tensor chi_atom_indices;     // [21, 4 chis, 4 atoms] int64 atom37 indices
+  at::Tensor chi_angles_mask;      // [21, 4] float
+  at::Tensor chi_pi_periodic;      // [21, 4] float
 };
 
 template <class T>
@@ -68,6 +71,15 @@ const Tables& tables() {
     out.atom37_mask = table2(rc::restype_atom37_mask(), at::kFloat);
     out.atom14_to_atom37 = table2(rc::restype_atom14_to_atom37(), at::kLong);
     out.atom37_to_atom14 = table2(rc::restype_atom37_to_atom14(), at::kLong);
+    {
+      std::vector<double> v;
+      for (const auto& res : rc::chi_angles_atom_indices())
+        for (const auto& chi : res)
+          for (int atom : chi) v.push_back(atom);
+      out.chi_atom_indices = flat_tensor(v, {r, rc::kNumChi, 4}, at::kLong);
+    }
+    out.chi_angles_mask = table2(rc::chi_angles_mask(), at::kFloat);
+    out.chi_pi_periodic = table2(rc::chi_pi_periodic(), at::kFloat);
     return out;
   }();
   return t;
@@ -204,6 +216,76 @@ at::Tensor pseudo_beta_index(const at::Tensor& aatype) {
 }
 
 }  // namespace
+
+TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask) {
+  check_aatype(aatype, "atom37_to_torsion_angles");
+  const int64_t b = aatype.dim();
+  TORCH_CHECK(positions.dim() == b + 2 && positions.size(-2) == rc::kAtom37 && positions.size(-1) == 3 &&
+                  positions.sizes().slice(0, b) == aatype.sizes() && mask.dim() == b + 1 &&
+                  mask.sizes() == positions.sizes().slice(0, b + 1),
+              "atom37_to_torsion_angles: positions [*, N, 37, 3] and mask [*, N, 37] with aatype ", aatype.sizes(),
+              ", got ", positions.sizes(), " and ", mask.sizes());
+  TORCH_CHECK(b >= 1, "atom37_to_torsion_angles: aatype must have a residue axis");
+  // Gaps (21) count as unknown residues: no chi angles.
+  const at::Tensor restype = aatype.to(at::kLong).clamp_max(rc::kUnkRestype);
+  const int64_t res_dim = b - 1;
+  // The previous residue's atoms (zeros, unobserved, before the first residue).
+  const auto previous = [&](const at::Tensor& x) {
+    return at::cat({at::zeros_like(x.narrow(res_dim, 0, 1)), x.narrow(res_dim, 0, x.size(res_dim) - 1)}, res_dim);
+  };
+  const at::Tensor prev_pos = previous(positions), prev_mask = previous(mask);
+  // atom37 order starts N, CA, C, CB, O: pre-omega is CA-C of i-1 then N-CA of i, phi
+  // C of i-1 then N-CA-C, psi N-CA-C-O.
+  const auto rows = [](const at::Tensor& x, int64_t dim, std::vector<int64_t> atoms) {
+    return x.index_select(dim, at::tensor(atoms, at::kLong).to(x.device()));
+  };
+  const auto pos_rows = [&](const at::Tensor& x, std::vector<int64_t> atoms) { return rows(x, -2, atoms); };
+  const auto mask_prod = [&](const at::Tensor& x, std::vector<int64_t> atoms) { return rows(x, -1, atoms).prod(-1); };
+  const at::Tensor pre_omega = at::cat({pos_rows(prev_pos, {1, 2}), pos_rows(positions, {0, 1})}, -2);
+  const at::Tensor phi = at::cat({pos_rows(prev_pos, {2}), pos_rows(positions, {0, 1, 2})}, -2);
+  const at::Tensor psi = pos_rows(positions, {0, 1, 2, 4});
+  const at::Tensor pre_omega_mask = mask_prod(prev_mask, {1, 2}) * mask_prod(mask, {0, 1});
+  const at::Tensor phi_mask = mask_prod(prev_mask, {2}) * mask_prod(mask, {0, 1, 2});
+  const at::Tensor psi_mask = mask_prod(mask, {0, 1, 2, 4});
+
+  // Chi atoms per residue type, [*, N, 4 chis, 4 atoms].
+  const at::Tensor chi_index = lookup(tables().chi_atom_indices, restype);
+  auto flat_shape = chi_index.sizes().vec();
+  flat_shape.resize(b);
+  flat_shape.push_back(16);
+  const at::Tensor flat_index = chi_index.reshape(flat_shape);
+  auto pos_shape = chi_index.sizes().vec();
+  pos_shape.push_back(3);
+  const at::Tensor chi_pos = gather_atoms(positions, flat_index).reshape(pos_shape);
+  const at::Tensor chi_mask = lookup(tables().chi_angles_mask, restype).to(mask.scalar_type()) *
+                              at::gather(mask, -1, flat_index).reshape(chi_index.sizes()).prod(-1);
+
+  // [*, N, 7, 4 atoms, 3]
+  const at::Tensor four = at::cat({pre_omega.unsqueeze(-3), phi.unsqueeze(-3), psi.unsqueeze(-3), chi_pos}, -3);
+  const at::Tensor torsion_mask =
+      at::cat({pre_omega_mask.unsqueeze(-1), phi_mask.unsqueeze(-1), psi_mask.unsqueeze(-1), chi_mask}, -1);
+  // The torsion about atoms 1-2 is the direction of atom 3 in the frame with atom 2 at
+  // the origin, atom 1 on the negative x axis and atom 0 in the xy plane: (z, y)
+  // normalised is (sin, cos).
+  const Rigid frames =
+      Rigid::from_3_points(four.select(-2, 1), four.select(-2, 2), four.select(-2, 0), /*eps=*/1e-8);
+  const at::Tensor local = frames.invert().apply(four.select(-2, 3));
+  at::Tensor sin_cos = at::stack({local.select(-1, 2), local.select(-1, 1)}, -1);
+  sin_cos = sin_cos / at::sqrt(sin_cos.square().sum(-1, true) + 1e-8);
+  // AF2 measures psi through O, half a turn from the N of the next residue.
+  const at::Tensor psi_sign = at::tensor({1.0f, 1.0f, -1.0f, 1.0f, 1.0f, 1.0f, 1.0f}).to(sin_cos.options());
+  // Undefined torsions are (0, 0). OpenFold leaves whatever the Gram-Schmidt gives
+  // there: 0 when all four atoms are missing, but rounding noise when only some are
+  // (e.g. pre-omega after an unobserved residue), and that noise would reach the
+  // template angle features, which are not masked.
+  sin_cos = sin_cos * psi_sign.unsqueeze(-1) * torsion_mask.unsqueeze(-1).to(sin_cos.scalar_type());
+  // Chis defined modulo pi flip to their alternative.
+  const at::Tensor periodic = lookup(tables().chi_pi_periodic, restype).to(sin_cos.options());
+  auto ones_shape = periodic.sizes().vec();
+  ones_shape.back() = 3;
+  const at::Tensor mirror = at::cat({at::ones(ones_shape, sin_cos.options()), 1.0 - 2.0 * periodic}, -1);
+  return {sin_cos, sin_cos * mirror.unsqueeze(-1), torsion_mask};
+}
 
 at::Tensor pseudo_beta(const at::Tensor& aatype, const at::Tensor& atom37_positions) {
   check_aatype(aatype, "pseudo_beta");

@@ -36,6 +36,19 @@ at::Tensor atom37_to_atom14(const at::Tensor& atom37, const at::Tensor& aatype);
 at::Tensor atom14_mask(const at::Tensor& aatype);
 at::Tensor atom37_mask(const at::Tensor& aatype);
 
+// Torsion angles of an atom37 structure: the template angle features and the targets
+// of the torsion-angle loss (Algorithm 27), as OpenFold's
+// data_transforms.atom37_to_torsion_angles. All [*, N, 7, ...] in the order of
+// torsion_angles_to_frames: sin_cos [*, N, 7, 2] (psi is measured through O, half a
+// turn from the psi group's frame, so its sin and cos are negated), alt_sin_cos with the
+// pi-periodic chis flipped (ASP chi2, GLU chi3, PHE chi2, TYR chi2), mask [*, N, 7] (all four atoms observed, the chi defined for the
+// residue type; pre-omega and phi need the previous residue); masked torsions are
+// (0, 0). Gap residues (aatype 21) are unknowns. Positions [*, N, 37, 3], mask [*, N, 37].
+struct TorsionAngles {
+  at::Tensor sin_cos, alt_sin_cos, mask;
+};
+TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
+
 // AF2's pseudo-beta atom: CB, or CA for glycine. atom37 positions [*, N, 37, 3] ->
 // [*, N, 3]; with an atom37 mask [*, N, 37] also that atom's mask [*, N].
 at::Tensor pseudo_beta(const at::Tensor& aatype, const at::Tensor& atom37_positions);

@@ -1,13 +1,20 @@
 // The inference feature pipeline (data/feature_pipeline) on real alignments.
 // Properties: seeded (same seed, same batch), AF2's layouts (msa_feat channels, target
 // feature, the query as the first cluster centre), cluster profiles are distributions,
-// rejects an MSA of another sequence.
+// template features of real hits (equal in every iteration, gaps as 21, pseudo-beta
+// and torsions of the template atoms), rejects an MSA of another sequence.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "data/fasta.h"
 #include "data/feature_pipeline.h"
 #include "data/msa.h"
+#include "data/residue_constants.h"
+#include "structure_module/all_atom.h"
+#include "tests/hhr_text.h"
 #include "test_paths.h"
 
 namespace fold::data {
@@ -17,6 +24,13 @@ struct Inputs {
   std::string fasta = test::shared_data("fasta/6kwc.fasta");
   std::string a3m = test::shared_data("alignments/6KWC_1/bfd_uniref_hits.a3m");
 };
+
+InferenceInputs msa_only(const std::string& sequence, const std::string& msa) {
+  InferenceInputs in;
+  in.sequence = sequence;
+  in.msa_paths = {msa};
+  return in;
+}
 
 PipelineOptions small_options() {
   PipelineOptions o;
@@ -33,19 +47,19 @@ TEST(FeaturePipeline, SeededAndShapedAsAf2) {
   FOLD_REQUIRE_FILE(in.a3m);
   const std::string seq = read_fasta(in.fasta).at(0).sequence;
   const auto o = small_options();
-  const auto batch = build_inference_features({seq, {in.a3m}, "", ""}, o);
+  const auto batch = build_inference_features(msa_only(seq, in.a3m), o);
   const auto n = static_cast<int64_t>(seq.size());
   const int64_t clusters = o.max_msa_clusters - o.max_templates;  // reduced for template rows
   EXPECT_EQ(batch.at("msa_feat").sizes(), (std::vector<int64_t>{clusters, n, 49, 3}));
   EXPECT_EQ(batch.at("target_feat").sizes(), (std::vector<int64_t>{n, 22, 3}));
   EXPECT_EQ(batch.at("extra_msa").sizes(), (std::vector<int64_t>{o.max_extra_msa, n, 3}));
-  const auto again = build_inference_features({seq, {in.a3m}, "", ""}, o);
+  const auto again = build_inference_features(msa_only(seq, in.a3m), o);
   for (const auto& [name, t] : batch) EXPECT_TRUE(torch::equal(t, again.at(name))) << name;
   // Resampled per recycling iteration.
   EXPECT_FALSE(torch::equal(batch.at("extra_msa").select(-1, 0), batch.at("extra_msa").select(-1, 1)));
   auto other = o;
   other.seed = 1;
-  EXPECT_FALSE(torch::equal(build_inference_features({seq, {in.a3m}, "", ""}, other).at("msa_feat"),
+  EXPECT_FALSE(torch::equal(build_inference_features(msa_only(seq, in.a3m), other).at("msa_feat"),
                             batch.at("msa_feat")));
 
   const auto f = batch.at("msa_feat").select(-1, 0);
@@ -64,6 +78,60 @@ TEST(FeaturePipeline, SeededAndShapedAsAf2) {
   const double masked = batch.at("bert_mask").mean().item<double>();
   EXPECT_GT(masked, 0.10);
   EXPECT_LT(masked, 0.20);
+}
+
+TEST(FeaturePipeline, TemplateFeaturesOfRealHits) {
+  const std::string a3m = test::shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m");
+  const std::string mmcif = test::shared_data("mmcif");
+  FOLD_REQUIRE_FILE(a3m);
+  FOLD_REQUIRE_FILE(mmcif + "/2q2k.cif");
+  const Msa msa = read_msa(a3m);
+  std::string seq;
+  for (char c : msa.sequences.at(0))
+    if (c != '-') seq += c;
+  const auto n = static_cast<int64_t>(seq.size());
+  const auto hhr = test::temp_path("hits.hhr");
+  std::ofstream(hhr) << test::hhr_text(seq, {{"2Q2K_B", 60, 20, seq.substr(20), seq.substr(20), 20},
+                                             {"2Q2K_A", 80, 0, seq.substr(0, 40), seq.substr(10, 40), 10}});
+  InferenceInputs in = msa_only(seq, a3m);
+  in.template_hits = hhr.string();
+  in.template_mmcif_dir = mmcif;
+  PipelineReport report;
+  const auto o = small_options();
+  const auto batch = build_inference_features(in, o, &report);
+  EXPECT_EQ(report.templates, (std::vector<std::string>{"2q2k_A", "2q2k_B"}));
+  EXPECT_TRUE(report.skipped_templates.empty());
+  const int64_t slices = o.num_recycles + 1;
+  EXPECT_EQ(batch.at("template_aatype").sizes(), (std::vector<int64_t>{2, n, slices}));
+  EXPECT_EQ(batch.at("template_all_atom_positions").sizes(), (std::vector<int64_t>{2, n, 37, 3, slices}));
+  EXPECT_EQ(batch.at("template_torsion_angles_sin_cos").sizes(), (std::vector<int64_t>{2, n, 7, 2, slices}));
+  EXPECT_EQ(batch.at("template_sum_probs").sizes(), (std::vector<int64_t>{2, 1, slices}));
+  for (const auto& [name, t] : batch) {
+    if (name.rfind("template_", 0) != 0) continue;
+    EXPECT_TRUE(torch::equal(t.select(-1, 0), t.select(-1, slices - 1))) << name << " differs across iterations";
+  }
+
+  const auto aatype = batch.at("template_aatype").select(-1, 0);
+  const auto pos = batch.at("template_all_atom_positions").select(-1, 0);
+  const auto mask = batch.at("template_all_atom_mask").select(-1, 0);
+  // Template 0 (best sum_probs) holds residues 10..49 of 2Q2K:A on query 0..39.
+  for (int64_t q = 0; q < n; ++q) {
+    const int64_t want = q < 40 ? rc::restype_order(seq[q + 10]) : 21;
+    ASSERT_EQ(aatype[0][q].item<int64_t>(), want) << q;
+  }
+  EXPECT_EQ(mask[0].slice(0, 40).sum().item<double>(), 0.0);
+  EXPECT_GT(mask[0].slice(0, 0, 40).sum().item<double>(), 100.0);
+  EXPECT_TRUE(torch::equal(batch.at("template_mask").select(-1, 0), torch::ones({2})));
+  EXPECT_TRUE(torch::equal(batch.at("template_pseudo_beta").select(-1, 0), structure::pseudo_beta(aatype, pos)));
+  const auto torsions = structure::atom37_to_torsion_angles(aatype, pos, mask);
+  EXPECT_TRUE(torch::equal(batch.at("template_torsion_angles_sin_cos").select(-1, 0), torsions.sin_cos));
+  EXPECT_TRUE(torch::equal(batch.at("template_torsion_angles_mask").select(-1, 0), torsions.mask));
+
+  // Templates off in the config: no template features at all.
+  auto off = o;
+  off.use_templates = false;
+  EXPECT_EQ(build_inference_features(in, off).count("template_aatype"), 0u);
+  std::filesystem::remove(hhr);
 }
 
 TEST(FeaturePipeline, MergesMsasWithoutDuplicates) {

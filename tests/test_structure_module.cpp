@@ -497,6 +497,90 @@ TEST(AllAtom, Atom14Atom37RoundTrip) {
   EXPECT_EQ(max_abs(atom14_to_atom37(m14, aatype) - m37), 0.0);
 }
 
+// Torsions -> atoms -> torsions: atom37_to_torsion_angles inverts Algorithm 24 for every
+// angle a residue defines on its own atoms (psi and its chis; pre-omega and phi need
+// the previous residue). Random torsions, random backbone frames, float64.
+TEST(AllAtom, TorsionsFromAtomsInvertAlgorithm24) {
+  torch::manual_seed(21);
+  const torch::Tensor aatype = all_restypes();
+  const int64_t n = aatype.size(0);
+  const torch::Tensor angles = (torch::rand({n, 7}, torch::kDouble) * 2 - 1) * M_PI;
+  const Rigid backbone(Rotation(random_rotations(n, torch::kDouble)), 10 * torch::randn({n, 3}, torch::kDouble));
+  const Rigid groups = torsion_angles_to_frames(backbone, sin_cos(angles), aatype);
+  const torch::Tensor atom14 = frames_and_literature_positions_to_atom14_pos(groups, aatype);
+  const torch::Tensor atom37 = atom14_to_atom37(atom14, aatype);
+  const TorsionAngles t = atom37_to_torsion_angles(aatype, atom37, atom37_mask(aatype).to(torch::kDouble));
+  ASSERT_EQ(t.sin_cos.sizes(), (std::vector<int64_t>{n, 7, 2}));
+  ASSERT_EQ(t.mask.sizes(), (std::vector<int64_t>{n, 7}));
+  const torch::Tensor chi_mask =
+      torch::from_blob(const_cast<float*>(&rc::chi_angles_mask()[0][0]), {rc::kNumRestypesWithX, 4}).narrow(0, 0, n);
+  // No previous residue before the first; the others are not bonded here but observed.
+  EXPECT_EQ(t.mask[0][0].item<double>(), 0.0);
+  EXPECT_EQ(t.mask[0][1].item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(t.mask.narrow(1, 2, 1).squeeze(1), torch::ones({n}, torch::kDouble)));
+  EXPECT_TRUE(torch::equal(t.mask.narrow(1, 3, 4), chi_mask.to(torch::kDouble)));
+  const torch::Tensor want = sin_cos(angles).narrow(1, 2, 5), got = t.sin_cos.narrow(1, 2, 5);
+  const torch::Tensor defined = t.mask.narrow(1, 2, 5).unsqueeze(-1);
+  // Only the eps (1e-8) inside the norms of the frames and of (sin, cos) separates them.
+  EXPECT_LT(max_abs((got - want) * defined), 1e-7);
+  EXPECT_EQ(max_abs(t.sin_cos * (1 - t.mask).unsqueeze(-1)), 0.0);  // undefined: (0, 0)
+  // The alternative flips exactly the pi-periodic chis.
+  const torch::Tensor periodic =
+      torch::from_blob(const_cast<float*>(&rc::chi_pi_periodic()[0][0]), {rc::kNumRestypesWithX, 4}).narrow(0, 0, n);
+  const torch::Tensor sign = torch::cat({torch::ones({n, 3}), 1 - 2 * periodic}, 1).to(torch::kDouble);
+  EXPECT_TRUE(torch::allclose(t.alt_sin_cos, t.sin_cos * sign.unsqueeze(-1)));
+  EXPECT_GT(periodic.sum().item<double>(), 0.0);
+}
+
+// On a real structure (2Q2K chain A) every observed torsion equals the textbook
+// dihedral of its four atoms (psi through O, so half a turn off), and unobserved atoms
+// or undefined chis are masked.
+TEST(AllAtom, TorsionsOfARealStructureEqualNaiveDihedrals) {
+  const fs::path cif = source_dir() / ".." / "shared" / "data" / "mmcif" / "2q2k.cif";
+  if (!fs::exists(cif))
+    GTEST_SKIP() << "test data not present: " << cif.string() << " (../shared/data is read in place)";
+  const data::Protein p = data::read_protein(cif.string(), {"A"});
+  const int64_t n = static_cast<int64_t>(p.num_residues());
+  const torch::Tensor pos =
+      torch::from_blob(const_cast<float*>(p.atom_positions.data()), {n, 37, 3}).to(torch::kDouble);
+  const torch::Tensor mask = torch::from_blob(const_cast<float*>(p.atom_mask.data()), {n, 37}).clone();
+  std::vector<int64_t> types(p.aatype.begin(), p.aatype.end());
+  const torch::Tensor aatype = torch::tensor(types, torch::kLong);
+  const TorsionAngles t = atom37_to_torsion_angles(aatype, pos.to(torch::kFloat), mask);
+  const auto at = [&](int64_t r, const char* atom) { return pos[r][rc::atom_order(atom)]; };
+  const auto seen = [&](int64_t r, const char* atom) { return mask[r][rc::atom_order(atom)].item<float>() > 0; };
+  int checked = 0, chis = 0;
+  const auto expect_angle = [&](int64_t r, int k, bool observed, double angle) {
+    ASSERT_EQ(t.mask[r][k].item<float>(), observed ? 1.0f : 0.0f) << "residue " << r << " torsion " << k;
+    EXPECT_NEAR(t.sin_cos[r][k][0].item<double>(), observed ? std::sin(angle) : 0.0, 2e-5)
+        << "residue " << r << " torsion " << k;
+    EXPECT_NEAR(t.sin_cos[r][k][1].item<double>(), observed ? std::cos(angle) : 0.0, 2e-5)
+        << "residue " << r << " torsion " << k;
+    checked += observed;
+  };
+  for (int64_t r = 1; r < n; ++r) {
+    expect_angle(r, 0, seen(r - 1, "CA") && seen(r - 1, "C") && seen(r, "N") && seen(r, "CA"),
+                 dihedral(at(r - 1, "CA"), at(r - 1, "C"), at(r, "N"), at(r, "CA")));
+    expect_angle(r, 1, seen(r - 1, "C") && seen(r, "N") && seen(r, "CA") && seen(r, "C"),
+                 dihedral(at(r - 1, "C"), at(r, "N"), at(r, "CA"), at(r, "C")));
+    expect_angle(r, 2, seen(r, "N") && seen(r, "CA") && seen(r, "C") && seen(r, "O"),
+                 dihedral(at(r, "N"), at(r, "CA"), at(r, "C"), at(r, "O")) + M_PI);
+    for (int c = 0; c < 4; ++c) {
+      const auto& names = rc::chi_angles_atoms()[types[r]][c];
+      const bool defined = !names[0].empty();
+      bool observed = defined;
+      for (int k = 0; k < 4 && defined; ++k) observed = observed && seen(r, std::string(names[k]).c_str());
+      const double angle = defined ? dihedral(at(r, std::string(names[0]).c_str()), at(r, std::string(names[1]).c_str()),
+                                              at(r, std::string(names[2]).c_str()), at(r, std::string(names[3]).c_str()))
+                                   : 0.0;
+      expect_angle(r, 3 + c, observed, angle);
+      chis += observed;
+    }
+  }
+  EXPECT_GT(checked, 150);
+  EXPECT_GT(chis, 30);
+}
+
 // ---------------------------------------------------------------------------------------
 // Structure module (Algorithm 20)
 

@@ -54,7 +54,7 @@ data::Protein to_protein(const std::string& name, const data::FeatureDict& batch
 void add_predict_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("predict", "Predict a structure (AlphaFold2 monomer inference)");
   struct Args {
-    std::string fasta, hhr, mmcif_dir, features, params, config = "af2_model_1", out_dir, save_outputs;
+    std::string fasta, hhr, mmcif_dir, max_template_date, features, params, config = "af2_model_1", out_dir, save_outputs, save_features;
     std::vector<std::string> msas, overrides;
     PredictOptions predict;
     int64_t seed = 0;
@@ -67,6 +67,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--templates", a->hhr, "Template hits (.hhr)")->check(CLI::ExistingFile);
   cmd->add_option("--template-mmcif-dir", a->mmcif_dir, "Folder of <pdb_id>.cif for the template hits")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--max-template-date", a->max_template_date,
+                  "Ignore templates released after this date (YYYY-MM-DD; default: no cutoff)");
   cmd->add_option("--features", a->features,
                   "Model-ready batch (.npz, OpenFold's processed feature names, trailing recycling axis); "
                   "bypasses the data pipeline")
@@ -86,6 +88,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--device", a->predict.device, "cpu | cuda | cuda:N");
   cmd->add_option("--seed", a->seed, "Seed of the feature sampling (MSA clusters, masks)");
   cmd->add_option("--save-outputs", a->save_outputs, "Write every output array to this .npz");
+  cmd->add_option("--save-features", a->save_features,
+                  "Write the model-ready batch to this .npz (reusable with --features)");
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     using clock = std::chrono::steady_clock;
@@ -95,8 +99,10 @@ void add_predict_command(CLI::App& app) {
       throw CLI::ValidationError("--templates", "needs --template-mmcif-dir");
     Config config = Config::load(a->config, a->overrides);
     a->predict.progress = !a->quiet;
+    std::filesystem::create_directories(a->out_dir);
     const auto t0 = clock::now();
     data::FeatureDict batch;
+    data::PipelineReport pipeline;
     std::string name;
     if (!a->features.empty()) {
       batch = data::read_npz(a->features);
@@ -107,13 +113,19 @@ void add_predict_command(CLI::App& app) {
         throw std::invalid_argument(a->fasta + ": expected one sequence (monomer), found " +
                                     std::to_string(records.size()));
       name = std::filesystem::path(a->fasta).stem().string();
-      data::InferenceInputs inputs{records[0].sequence, a->msas, a->hhr, a->mmcif_dir};
+      data::InferenceInputs inputs{records[0].sequence, a->msas, a->hhr, a->mmcif_dir, a->max_template_date};
       data::PipelineOptions options = pipeline_options(config);
       options.seed = a->seed;
       if (a->predict.recycles >= 0) options.num_recycles = a->predict.recycles;
-      batch = data::build_inference_features(inputs, options);
+      if (!a->hhr.empty() && !options.use_templates)
+        std::cerr << "warning: --templates ignored: the config sets data.common.use_templates = false\n";
+      batch = data::build_inference_features(inputs, options, &pipeline);
+      for (const auto& s : pipeline.skipped_templates) std::cerr << "template skipped: " << s << "\n";
+      if (!a->hhr.empty() && options.use_templates && !a->quiet)
+        std::cerr << "templates: " << pipeline.templates.size() << " used\n";
     }
     const double feature_seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    if (!a->save_features.empty()) data::write_npz(a->save_features, batch);
     if (!a->quiet) std::cerr << "features: " << feature_seconds << " s\n";
 
     const auto t1 = clock::now();
@@ -122,7 +134,6 @@ void add_predict_command(CLI::App& app) {
     PredictionReport report;
     const data::FeatureDict out = predictor.predict(batch, &report);
 
-    std::filesystem::create_directories(a->out_dir);
     const auto path = [&](const std::string& ext) { return (std::filesystem::path(a->out_dir) / (name + ext)).string(); };
     const data::Protein protein = to_protein(name, batch, out);
     data::write_protein(protein, path(".pdb"));
@@ -142,6 +153,8 @@ void add_predict_command(CLI::App& app) {
       j["max_predicted_aligned_error"] = out.at("max_predicted_aligned_error").item<double>();
       j["ptm"] = out.at("ptm_score").item<double>();
     }
+    j["templates"] = pipeline.templates;
+    j["skipped_templates"] = pipeline.skipped_templates;
     j["recycles"] = report.iterations - 1;
     json timings = {{"features", feature_seconds}, {"load_params", load_seconds}};
     for (const auto& [stage, s] : report.stage_seconds) timings[stage] = s;
