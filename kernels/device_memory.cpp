@@ -18,18 +18,27 @@ namespace fold::kernels {
 
 namespace {
 
+class TrackingCpuAllocator;
+TrackingCpuAllocator* tracker = nullptr;  // never destroyed: tensors may outlive static destruction
+
+// Each block carries its size in a header, so that the DataPtr's context is its data
+// pointer: Allocator::raw_allocate (used by oneDNN's bf16 matmuls, among others)
+// requires that, and frees through raw_deleter() with the data pointer alone.
 class TrackingCpuAllocator final : public c10::Allocator {
  public:
   explicit TrackingCpuAllocator(c10::Allocator* base) : base_(base) {}
 
   c10::DataPtr allocate(size_t n) override {
-    c10::DataPtr inner = base_->allocate(n);
-    void* data = inner.get();
-    // The context owns the base allocator's DataPtr, so freeing goes back through it.
-    auto* ctx = new Block{std::move(inner), static_cast<int64_t>(n), this};
+    const c10::Device cpu(c10::DeviceType::CPU);
+    if (n == 0) return {nullptr, nullptr, &release, cpu};
+    auto* block = static_cast<char*>(base_->raw_allocate(n + kHeader));
+    *reinterpret_cast<int64_t*>(block) = static_cast<int64_t>(n);
     add(static_cast<int64_t>(n));
-    return {data, ctx, &Block::release, c10::Device(c10::DeviceType::CPU)};
+    void* data = block + kHeader;
+    return {data, data, &release, cpu};
   }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
@@ -39,16 +48,14 @@ class TrackingCpuAllocator final : public c10::Allocator {
   void reset_peak() { peak_.store(current_.load()); }
 
  private:
-  struct Block {
-    c10::DataPtr inner;
-    int64_t bytes;
-    TrackingCpuAllocator* owner;
-    static void release(void* p) {
-      auto* b = static_cast<Block*>(p);
-      b->owner->current_.fetch_sub(b->bytes);
-      delete b;
-    }
-  };
+  static constexpr size_t kHeader = 64;  // keeps the base allocator's 64-byte alignment
+
+  static void release(void* data) {
+    if (data == nullptr) return;
+    char* block = static_cast<char*>(data) - kHeader;
+    tracker->current_.fetch_sub(*reinterpret_cast<int64_t*>(block));
+    tracker->base_->raw_deallocate(block);
+  }
 
   void add(int64_t n) {
     const int64_t now = current_.fetch_add(n) + n;
@@ -62,8 +69,6 @@ class TrackingCpuAllocator final : public c10::Allocator {
   std::atomic<int64_t> peak_{0};
 };
 
-// Never destroyed: tensors may outlive static destruction order.
-TrackingCpuAllocator* tracker = nullptr;
 std::once_flag tracker_once;
 
 TrackingCpuAllocator& cpu_tracker() {

@@ -1,5 +1,6 @@
 // Device memory accounting: the CPU tracking allocator counts tensor bytes exactly.
 #include <gtest/gtest.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
 #include "kernels/device_memory.h"
@@ -49,6 +50,25 @@ TEST(DeviceMemory, CountsFromSeveralThreads) {
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(memory_stats(kCpu).current_bytes, base);
+}
+
+// Allocator::raw_allocate (oneDNN's scratch buffers, e.g. in bf16 matmuls) works
+// through the tracker and is counted, and a bf16 matmul runs with tracking on.
+TEST(DeviceMemory, RawAllocationsAreCountedAndFreed) {
+  enable_cpu_memory_tracking();
+  c10::Allocator* cpu = c10::GetCPUAllocator();
+  const int64_t base = memory_stats(kCpu).current_bytes;
+  void* p = cpu->raw_allocate(1000);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+  EXPECT_EQ(memory_stats(kCpu).current_bytes - base, 1000);
+  cpu->raw_deallocate(p);
+  EXPECT_EQ(memory_stats(kCpu).current_bytes, base);
+  EXPECT_EQ(torch::empty({0}).numel(), 0);
+  const auto a = torch::randn({64, 256}).to(torch::kBFloat16), w = torch::randn({128, 256}).to(torch::kBFloat16);
+  const auto y = torch::nn::functional::linear(a, w);
+  EXPECT_LT((y.to(torch::kFloat) - torch::matmul(a.to(torch::kFloat), w.to(torch::kFloat).t())).abs().max().item<float>(),
+            1.0f);
 }
 
 TEST(DeviceMemory, CudaStatsNeedAGpu) {
