@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "data/msa.h"
 #include "data/npz.h"
@@ -151,6 +152,20 @@ TEST(Predict, FromFastaAndMsasOnARealProtein) {
   EXPECT_TRUE(j.contains("ptm"));
   EXPECT_GT(j.at("peak_memory_bytes").get<int64_t>(), 0);
   EXPECT_TRUE(j.at("timings_seconds").contains("evoformer"));
+
+  // The bf16 trunk (structure module and heads in fp32) stays near the fp32 prediction.
+  const auto bf16 = run_fold("predict --fasta '" + fasta + "' --msa '" + a3m + "' --msa '" + sto + "' --params '" +
+                             params.string() + "' --config tiny" + set_args() + " --recycles 1 --precision bf16 --out '" +
+                             out.string() + "' --save-outputs '" + (out / "bf16.npz").string() + "'");
+  ASSERT_EQ(bf16.code, 0) << bf16.err;
+  const auto low = data::read_npz((out / "bf16.npz").string());
+  const auto mask = outputs.at("final_atom_mask");
+  const double rms = torch::sqrt(((low.at("final_atom_positions") - outputs.at("final_atom_positions")).square().sum(-1) *
+                                  mask).sum() / mask.sum()).item<double>();
+  std::cout << "[ bf16 ] final atom RMS vs fp32 " << rms << " A, max |d pLDDT| "
+            << (low.at("plddt") - outputs.at("plddt")).abs().max().item<double>() << "\n";
+  EXPECT_LT(rms, 0.05);
+  EXPECT_LT((low.at("plddt") - outputs.at("plddt")).abs().max().item<double>(), 0.5);
   test::remove_tree(out);
   std::filesystem::remove(params);
 }
