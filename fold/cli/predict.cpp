@@ -65,7 +65,7 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--msa", a->msas, "MSA file, a3m or Stockholm (repeatable; merged and deduplicated)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--templates", a->hhr, "Template hits (.hhr)")->check(CLI::ExistingFile);
-  cmd->add_option("--template-mmcif-dir", a->mmcif_dir, "Folder of <pdb_id>.cif for the template hits")
+  cmd->add_option("--template-mmcif-dir", a->mmcif_dir, "Folder of <pdb_id>.cif (or .cif.gz) for the template hits")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--max-template-date", a->max_template_date,
                   "Ignore templates released after this date (YYYY-MM-DD; default: no cutoff)");
