@@ -5,7 +5,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -125,7 +124,8 @@ struct SkipHit : std::runtime_error {
 
 struct Chain {
   std::string id, sequence;
-  std::vector<float> positions, mask;  // [n, 37, 3], [n, 37]
+  std::vector<float> positions, mask;  // [n, 37, 3], [n, 37], prepared as templates
+  std::string unusable;                // why its atoms cannot serve, if they cannot
 };
 
 struct Entry {
@@ -137,38 +137,6 @@ struct Entry {
     return nullptr;
   }
 };
-
-Entry load_entry(const std::string& mmcif_dir, const std::string& pdb_id) {
-  std::string path;
-  for (const char* ext : {".cif", ".cif.gz"}) {
-    const auto p = std::filesystem::path(mmcif_dir) / (pdb_id + ext);
-    if (std::filesystem::exists(p)) {
-      path = p.string();
-      break;
-    }
-  }
-  if (path.empty()) throw SkipHit("no " + pdb_id + ".cif or " + pdb_id + ".cif.gz in " + mmcif_dir);
-  Protein p;
-  try {
-    p = read_protein(path);
-  } catch (const std::exception& e) {
-    throw SkipHit(e.what());
-  }
-  Entry entry;
-  entry.release_date = p.release_date;
-  for (size_t c = 0; c < p.chain_ids.size(); ++c) {
-    Chain chain{p.chain_ids[c], p.chain_sequence(static_cast<int32_t>(c)), {}, {}};
-    for (size_t r = 0; r < p.num_residues(); ++r) {
-      if (p.chain_index[r] != static_cast<int32_t>(c)) continue;
-      chain.positions.insert(chain.positions.end(), p.atom_positions.begin() + r * rc::kAtom37 * 3,
-                             p.atom_positions.begin() + (r + 1) * rc::kAtom37 * 3);
-      chain.mask.insert(chain.mask.end(), p.atom_mask.begin() + r * rc::kAtom37,
-                        p.atom_mask.begin() + (r + 1) * rc::kAtom37);
-    }
-    entry.chains.push_back(std::move(chain));
-  }
-  return entry;
-}
 
 float squared_distance(const float* a, const float* b) {
   float s = 0;
@@ -216,6 +184,44 @@ void prepare_chain_atoms(Chain& chain, const TemplateSearchOptions& o) {
     if (mask[k] <= 0) continue;
     for (int d = 0; d < 3; ++d) pos[3 * k + d] -= static_cast<float>(sum[d] / count);
   }
+}
+
+// Reads <pdb_id>.cif(.gz) and prepares every protein chain's atoms once.
+Entry load_entry(const std::string& pdb_id, const TemplateSearchOptions& o) {
+  std::string path;
+  for (const char* ext : {".cif", ".cif.gz"}) {
+    const auto p = std::filesystem::path(o.mmcif_dir) / (pdb_id + ext);
+    if (std::filesystem::exists(p)) {
+      path = p.string();
+      break;
+    }
+  }
+  if (path.empty()) throw SkipHit("no " + pdb_id + ".cif or " + pdb_id + ".cif.gz in " + o.mmcif_dir);
+  Protein p;
+  try {
+    p = read_protein(path);
+  } catch (const std::exception& e) {
+    throw SkipHit(e.what());
+  }
+  Entry entry;
+  entry.release_date = p.release_date;
+  for (size_t c = 0; c < p.chain_ids.size(); ++c) {
+    Chain chain{p.chain_ids[c], p.chain_sequence(static_cast<int32_t>(c)), {}, {}, {}};
+    for (size_t r = 0; r < p.num_residues(); ++r) {
+      if (p.chain_index[r] != static_cast<int32_t>(c)) continue;
+      chain.positions.insert(chain.positions.end(), p.atom_positions.begin() + r * rc::kAtom37 * 3,
+                             p.atom_positions.begin() + (r + 1) * rc::kAtom37 * 3);
+      chain.mask.insert(chain.mask.end(), p.atom_mask.begin() + r * rc::kAtom37,
+                        p.atom_mask.begin() + (r + 1) * rc::kAtom37);
+    }
+    try {
+      prepare_chain_atoms(chain, o);
+    } catch (const SkipHit& e) {
+      chain.unusable = e.what();
+    }
+    entry.chains.push_back(std::move(chain));
+  }
+  return entry;
 }
 
 // Step 3: the chain holding the hit, and per aligned query residue the chain residue
@@ -301,28 +307,28 @@ TemplateSearchResult find_template_features(const std::string& query, const std:
                    [](const TemplateHit* a, const TemplateHit* b) { return a->sum_probs > b->sum_probs; });
 
   TemplateSearchResult result;
-  std::map<std::string, std::shared_ptr<const Entry>> entries;  // per PDB id, read once
-  std::map<std::string, std::string> entry_errors;
+  std::map<std::string, Entry> entries;           // per PDB id, read once
+  std::map<std::string, std::string> unreadable;  // per PDB id, why it could not be read
   for (const TemplateHit* hit : candidates) {
     if (static_cast<int64_t>(result.templates.size()) >= o.max_hits) break;
     const auto [pdb_id, chain_id] = *pdb_id_and_chain(hit->name);
     try {
-      if (entry_errors.count(pdb_id)) throw SkipHit(entry_errors[pdb_id]);
+      if (unreadable.count(pdb_id)) throw SkipHit(unreadable[pdb_id]);
       if (!entries.count(pdb_id)) {
         try {
-          entries[pdb_id] = std::make_shared<const Entry>(load_entry(o.mmcif_dir, pdb_id));
+          entries.emplace(pdb_id, load_entry(pdb_id, o));
         } catch (const SkipHit& e) {
-          entry_errors[pdb_id] = e.what();
+          unreadable[pdb_id] = e.what();
           throw;
         }
       }
-      const Entry& entry = *entries[pdb_id];
+      const Entry& entry = entries.at(pdb_id);
       if (!o.max_template_date.empty() && !entry.release_date.empty() && entry.release_date > o.max_template_date)
         throw SkipHit("released " + entry.release_date + ", after the max template date " + o.max_template_date);
       const std::string hit_sequence = without_gaps(hit->hit_sequence);
       const Placement place = place_hit(entry, chain_id, hit_sequence, query_to_hit(*hit, query));
-      Chain chain = *place.chain;
-      prepare_chain_atoms(chain, o);
+      const Chain& chain = *place.chain;
+      if (!chain.unusable.empty()) throw SkipHit(chain.unusable);
 
       TemplateFeatures t;
       t.domain_name = pdb_id + "_" + chain.id;
