@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <array>
+#include <string_view>
 #include <vector>
 
 #include "data/residue_constants.h"
@@ -24,6 +26,9 @@ struct Tables {
   at::Tensor chi_atom_indices;     // [21, 4 chis, 4 atoms] int64 atom37 indices
   at::Tensor chi_angles_mask;      // [21, 4] float
   at::Tensor chi_pi_periodic;      // [21, 4] float
+  at::Tensor group_base_atoms;     // [21, 8, 3] int64 atom37: -x point, origin, xy point
+  at::Tensor group_exists;         // [21, 8] float
+  at::Tensor group_is_ambiguous;   // [21, 8] float
 };
 
 template <class T>
@@ -80,6 +85,36 @@ const Tables& tables() {
     }
     out.chi_angles_mask = table2(rc::chi_angles_mask(), at::kFloat);
     out.chi_pi_periodic = table2(rc::chi_pi_periodic(), at::kFloat);
+    {
+      // Backbone from (C, CA, N) (flipped below to Algorithm 21's axes), psi from
+      // (CA, C, O), chi k from its last three atoms; pre-omega and phi have no atoms.
+      std::vector<double> atoms(r * rc::kNumRigidGroups * 3, 0.0), exists(r * rc::kNumRigidGroups, 0.0),
+          ambiguous(r * rc::kNumRigidGroups, 0.0);
+      const auto set = [&](int64_t res, int64_t group, std::array<std::string_view, 3> names) {
+        for (int k = 0; k < 3; ++k) atoms[(res * rc::kNumRigidGroups + group) * 3 + k] = rc::atom_order(names[k]);
+        exists[res * rc::kNumRigidGroups + group] = 1.0;
+      };
+      for (int64_t res = 0; res < r; ++res) {
+        set(res, 0, {"C", "CA", "N"});
+        set(res, 3, {"CA", "C", "O"});
+        for (int chi = 0; chi < rc::kNumChi; ++chi) {
+          const auto& names = rc::chi_angles_atoms()[res][chi];
+          if (rc::chi_angles_mask()[res][chi] > 0) set(res, 4 + chi, {names[1], names[2], names[3]});
+        }
+      }
+      // A side chain with a 180-degree-symmetric end has two equally right frames for
+      // its last chi group.
+      for (const auto& swap : rc::residue_atom_renaming_swaps) {
+        const int64_t res = rc::restype_order(rc::restype_3to1(swap.resname));
+        int last = -1;
+        for (int chi = 0; chi < rc::kNumChi; ++chi)
+          if (rc::chi_angles_mask()[res][chi] > 0) last = chi;
+        ambiguous[res * rc::kNumRigidGroups + 4 + last] = 1.0;
+      }
+      out.group_base_atoms = flat_tensor(atoms, {r, rc::kNumRigidGroups, 3}, at::kLong);
+      out.group_exists = flat_tensor(exists, {r, rc::kNumRigidGroups}, at::kFloat);
+      out.group_is_ambiguous = flat_tensor(ambiguous, {r, rc::kNumRigidGroups}, at::kFloat);
+    }
     return out;
   }();
   return t;
@@ -285,6 +320,43 @@ TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tenso
   ones_shape.back() = 3;
   const at::Tensor mirror = at::cat({at::ones(ones_shape, sin_cos.options()), 1.0 - 2.0 * periodic}, -1);
   return {sin_cos, sin_cos * mirror.unsqueeze(-1), torsion_mask};
+}
+
+RigidGroupFrames atom37_to_frames(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask) {
+  check_aatype(aatype, "atom37_to_frames");
+  const int64_t b = aatype.dim();
+  TORCH_CHECK(b >= 1 && positions.dim() == b + 2 && positions.size(-2) == rc::kAtom37 && positions.size(-1) == 3 &&
+                  positions.sizes().slice(0, b) == aatype.sizes() && mask.sizes() == positions.sizes().slice(0, b + 1),
+              "atom37_to_frames: positions [*, N, 37, 3] and mask [*, N, 37] with aatype ", aatype.sizes(), ", got ",
+              positions.sizes(), " and ", mask.sizes());
+  const at::Tensor restype = aatype.to(at::kLong).clamp_max(rc::kUnkRestype);
+  const at::Tensor base = lookup(tables().group_base_atoms, restype);  // [*, N, 8, 3]
+  auto flat_shape = base.sizes().vec();
+  flat_shape.resize(b);
+  flat_shape.push_back(rc::kNumRigidGroups * 3);
+  const at::Tensor flat = base.reshape(flat_shape);
+  auto pos_shape = base.sizes().vec();
+  pos_shape.push_back(3);
+  const at::Tensor base_pos = gather_atoms(positions, flat).reshape(pos_shape);  // [*, N, 8, 3, 3]
+  const Rigid from_atoms = Rigid::from_3_points(base_pos.select(-2, 0), base_pos.select(-2, 1), base_pos.select(-2, 2));
+  // from_3_points puts the backbone's x axis along CA - C; Algorithm 21 has it along
+  // C - CA: a half turn about y for group 0.
+  auto flip_shape = std::vector<int64_t>(b, 1);
+  flip_shape.insert(flip_shape.end(), {rc::kNumRigidGroups, 3, 3});
+  at::Tensor flip = at::eye(3, positions.options()).repeat({rc::kNumRigidGroups, 1, 1});
+  flip[0][0][0] = -1;
+  flip[0][2][2] = -1;
+  const Rigid gt = from_atoms.compose(Rigid(Rotation(flip.view(flip_shape)), at::zeros({3}, positions.options())));
+
+  const at::Tensor group_exists = lookup(tables().group_exists, restype).to(mask.scalar_type());
+  const at::Tensor atoms_seen = at::gather(mask, -1, flat).reshape(base.sizes()).amin(-1);
+  const at::Tensor ambiguous = lookup(tables().group_is_ambiguous, restype).to(positions.scalar_type());
+  // The alternative frame: a half turn about x for the ambiguous groups.
+  const at::Tensor sign = 1.0 - 2.0 * ambiguous;
+  const at::Tensor ones = at::ones_like(sign);
+  const at::Tensor alt_rot = at::diag_embed(at::stack({ones, sign, sign}, -1));
+  const Rigid alt = gt.compose(Rigid(Rotation(alt_rot), at::zeros({3}, positions.options())));
+  return {gt, alt, atoms_seen * group_exists, group_exists, ambiguous.to(mask.scalar_type())};
 }
 
 at::Tensor pseudo_beta(const at::Tensor& aatype, const at::Tensor& atom37_positions) {

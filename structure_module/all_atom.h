@@ -49,6 +49,20 @@ struct TorsionAngles {
 };
 TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
 
+// Ground-truth rigid-group frames of an atom37 structure (the targets of FAPE over all
+// atoms, Algorithm 28, and of the side-chain loss), as OpenFold's
+// data_transforms.atom37_to_frames: each group's frame from three of its atoms
+// (backbone N-CA-C with Algorithm 21's axes, psi C with CA on -x and O in the xy plane,
+// chi k at its third atom); for an idealised structure these are Algorithm 24's frames.
+// Batch shape [*, N, 8]. gt_exists: the group is defined and its three atoms observed;
+// alt_frames turn the last chi group of ASP, GLU, PHE, TYR a half turn about x (its
+// symmetric end named the other way round); pre-omega and phi never exist.
+struct RigidGroupFrames {
+  Rigid frames, alt_frames;
+  at::Tensor gt_exists, group_exists, group_is_ambiguous;  // [*, N, 8]
+};
+RigidGroupFrames atom37_to_frames(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
+
 // AF2's pseudo-beta atom: CB, or CA for glycine. atom37 positions [*, N, 37, 3] ->
 // [*, N, 3]; with an atom37 mask [*, N, 37] also that atom's mask [*, N].
 at::Tensor pseudo_beta(const at::Tensor& aatype, const at::Tensor& atom37_positions);
