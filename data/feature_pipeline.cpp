@@ -36,23 +36,18 @@ void check_msa_query(const std::string& sequence, const Msa& msa) {
   if (static_cast<int64_t>(msa.length()) != n || query != sequence)
     throw std::invalid_argument("feature pipeline: the MSA's query row (" + query.substr(0, 40) +
                                 (query.size() > 40 ? "..." : "") + ", " + std::to_string(query.size()) +
-                                " residues) is not the FASTA sequence (" + std::to_string(n) +
+                                " residues) is not the target sequence (" + std::to_string(n) +
                                 " residues); the alignments belong to another sequence");
 }
 
 FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa) {
   check_msa_query(sequence, msa);
   const auto n = static_cast<int64_t>(sequence.size());
-  FeatureDict f;
   at::Tensor aatype = at::empty({n}, at::kLong);
   for (int64_t i = 0; i < n; ++i) {
     const int id = rc::restype_order(sequence[i]);
     aatype[i] = id < 0 ? rc::kUnkRestype : id;
   }
-  f["aatype"] = aatype;
-  f["residue_index"] = at::arange(n, at::kLong);
-  f["seq_mask"] = at::ones({n}, at::kFloat);
-  f["between_segment_residues"] = at::zeros({n}, at::kLong);
   const auto depth = static_cast<int64_t>(msa.depth());
   at::Tensor ids = at::empty({depth, n}, at::kLong);
   at::Tensor deletions = at::empty({depth, n}, at::kFloat);
@@ -65,12 +60,36 @@ FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Ms
       del_a[r][j] = static_cast<float>(msa.deletion_matrix[r][j]);
     }
   }
-  f["msa"] = ids;
-  f["deletion_matrix"] = deletions;
-  f["msa_mask"] = at::ones({depth, n}, at::kFloat);
+  return sequence_and_msa_features(aatype, ids, deletions);
+}
+
+FeatureDict sequence_and_msa_features(const at::Tensor& aatype, const at::Tensor& msa, const at::Tensor& deletions) {
+  const int64_t n = aatype.size(0);
+  FeatureDict f;
+  f["aatype"] = aatype.to(at::kLong);
+  f["residue_index"] = at::arange(n, at::kLong);
+  f["seq_mask"] = at::ones({n}, at::kFloat);
+  f["between_segment_residues"] = at::zeros({n}, at::kLong);
+  f["msa"] = msa.to(at::kLong);
+  f["deletion_matrix"] = deletions.to(at::kFloat);
+  f["msa_mask"] = at::ones(msa.sizes(), at::kFloat);
   // Residue frequencies per column over 22 classes (make_hhblits_profile).
-  f["hhblits_profile"] = one_hot_f(ids, 22).mean(0);
+  f["hhblits_profile"] = one_hot_f(f["msa"], 22).mean(0);
   return f;
+}
+
+at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tensor& centre_mask, const at::Tensor& extra,
+                                      const at::Tensor& extra_mask) {
+  // Agreement counts matching residues (and X), not gaps or mask tokens.
+  const at::Tensor weights = at::cat({at::ones({21}), at::zeros({2})});
+  const int64_t n_res = centres.size(1);
+  const at::Tensor centre_hot = centre_mask.unsqueeze(-1) * one_hot_f(centres, kMsaClasses);
+  const at::Tensor extra_hot = extra_mask.unsqueeze(-1) * one_hot_f(extra, kMsaClasses);
+  const at::Tensor agreement =
+      // Explicit widths: the extra MSA may be empty (every row is a centre).
+      at::matmul(extra_hot.reshape({extra.size(0), n_res * kMsaClasses}),
+                 (centre_hot * weights).reshape({centres.size(0), n_res * kMsaClasses}).t());
+  return agreement.argmax(1);
 }
 
 FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& o, uint64_t seed) {
@@ -113,15 +132,7 @@ FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& 
   centres = at::where(replace, draws, centres);
 
   // Nearest centre of every extra sequence, then the cluster summaries.
-  const at::Tensor weights = at::cat({at::ones({21}), at::zeros({2})});
-  const int64_t n_res = msa.size(1);
-  const at::Tensor centre_hot = centre_mask.unsqueeze(-1) * one_hot_f(centres, kMsaClasses);
-  const at::Tensor extra_hot = extra_mask.unsqueeze(-1) * one_hot_f(extra, kMsaClasses);
-  const at::Tensor agreement =
-      // Explicit widths: the extra MSA may be empty (every row is a centre).
-      at::matmul(extra_hot.reshape({extra.size(0), n_res * kMsaClasses}),
-                 (centre_hot * weights).reshape({centres.size(0), n_res * kMsaClasses}).t());
-  const at::Tensor assignment = agreement.argmax(1);
+  const at::Tensor assignment = nearest_cluster_assignment(centres, centre_mask, extra, extra_mask);
   // Sum of the extra rows' x per assigned centre.
   const auto segment_sum = [&](const at::Tensor& x) {
     std::vector<int64_t> shape = x.sizes().vec();
@@ -226,16 +237,20 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
     const uint64_t seed = static_cast<uint64_t>(o.seed) * 1000003u + (o.resample_msa_in_recycling ? r : 0);
     slices.push_back(sample_msa_features(base, o, seed));
   }
+  // Templates are not resampled: the same slice in every iteration.
+  return stack_recycling_slices(slices, templates);
+}
+
+FeatureDict stack_recycling_slices(const std::vector<FeatureDict>& slices, const FeatureDict& fixed) {
   FeatureDict batch;
-  for (const auto& [name, t] : slices[0]) {
+  for (const auto& [name, t] : slices.at(0)) {
     std::vector<at::Tensor> per_slice;
     for (const auto& s : slices) per_slice.push_back(s.at(name));
     batch[name] = at::stack(per_slice, -1);
   }
-  // Templates are not resampled: the same slice in every iteration.
-  for (const auto& [name, t] : templates) {
+  for (const auto& [name, t] : fixed) {
     auto shape = t.sizes().vec();
-    shape.push_back(o.num_recycles + 1);
+    shape.push_back(static_cast<int64_t>(slices.size()));
     batch[name] = t.unsqueeze(-1).expand(shape).contiguous();
   }
   return batch;

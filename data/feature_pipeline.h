@@ -63,12 +63,26 @@ void check_msa_query(const std::string& sequence, const Msa& msa);
 // The sequence features and merged MSA, before sampling (checks the query first).
 FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa);
 
+// The same from residue ids: aatype [L] and msa [N, L] (AF2 ids, any integer dtype),
+// deletions [N, L] (any numeric dtype); the training path starts here.
+FeatureDict sequence_and_msa_features(const at::Tensor& aatype, const at::Tensor& msa, const at::Tensor& deletions);
+
+// AF2's nearest_neighbor_clusters: for every extra row [E, L] the index of the centre
+// [C, L] it agrees with at the most positions (residues and X count, gaps and mask
+// tokens do not; masked-out positions never agree); ties go to the first centre. [E].
+at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tensor& centre_mask, const at::Tensor& extra,
+                                      const at::Tensor& extra_mask);
+
 // One recycling iteration's sampled MSA features from make_sequence_and_msa_features.
 FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& options, uint64_t seed);
 
 // The model's template_* features of the found templates ([T, ...], no recycling
 // axis; T = 0 gives empty tensors).
 FeatureDict make_template_features(int64_t n_res, const std::vector<TemplateFeatures>& templates);
+
+// Per-iteration features [*] of each slice -> [*, slices]; `fixed` features (the same in
+// every iteration) repeated along the new trailing axis.
+FeatureDict stack_recycling_slices(const std::vector<FeatureDict>& slices, const FeatureDict& fixed);
 
 // The whole batch: every feature with its trailing recycling axis. Templates are
 // searched when inputs.template_hits is set and options.use_templates.

@@ -59,7 +59,8 @@ std::optional<double> to_double(std::string_view s) {
 // order and the line must start with "Probab=". The last two keys are optional here.
 struct Summary {
   int aligned_cols = 0;
-  float sum_probs = 0.0f;
+  float sum_probs = 0.0f, probability = 0.0f;
+  double e_value = 0.0;
 };
 
 Summary parse_summary(const Line& line, const std::string& source) {
@@ -127,6 +128,8 @@ Summary parse_summary(const Line& line, const std::string& source) {
   Summary summary;
   summary.aligned_cols = static_cast<int>(values[3]);  // int(float(x)), as AlphaFold
   summary.sum_probs = present[6] ? static_cast<float>(values[6]) : 0.0f;
+  summary.probability = static_cast<float>(values[0]);
+  summary.e_value = values[1];
   return summary;
 }
 
@@ -238,6 +241,8 @@ TemplateHit parse_hit(const std::vector<Line>& lines, size_t begin, size_t end,
   const Summary summary = parse_summary(lines[begin + 2], source);
   hit.aligned_cols = summary.aligned_cols;
   hit.sum_probs = summary.sum_probs;
+  hit.probability = summary.probability;
+  hit.e_value = summary.e_value;
 
   std::optional<long> block_length;
   for (size_t l = begin + 3; l < end; ++l) {

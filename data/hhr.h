@@ -31,6 +31,8 @@ struct TemplateHit {
   std::string name;          // header line without the leading '>'
   int aligned_cols = 0;
   float sum_probs = 0.0f;    // 0 when the summary has no Sum_probs
+  float probability = 0.0f;  // Probab (percent)
+  double e_value = 0.0;      // E-value (double: hhr writes values like 1.2E-150)
   std::string query;         // aligned query, '-' for gaps
   std::string hit_sequence;  // aligned template, '-' for gaps
   std::vector<int> indices_query;  // 0-based query residue index per column, -1 = gap

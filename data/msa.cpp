@@ -271,7 +271,7 @@ Msa parse_stockholm(std::string_view text, const std::string& source) {
   return msa;
 }
 
-Msa merge_msas(const std::vector<Msa>& msas) {
+Msa merge_msas(const std::vector<Msa>& msas, std::vector<int32_t>* row_source) {
   if (msas.empty()) throw std::invalid_argument("merge_msas: at least one MSA is required");
   for (size_t m = 0; m < msas.size(); ++m) {
     const Msa& msa = msas[m];
@@ -289,6 +289,7 @@ Msa merge_msas(const std::vector<Msa>& msas) {
   const size_t length = msas.front().sequences.front().size();
 
   Msa merged;
+  if (row_source) row_source->clear();
   std::unordered_set<std::string_view> seen;
   for (size_t m = 0; m < msas.size(); ++m) {
     const Msa& msa = msas[m];
@@ -301,6 +302,7 @@ Msa merge_msas(const std::vector<Msa>& msas) {
             std::to_string(length));
       }
       if (!seen.insert(std::string_view(seq)).second) continue;  // first occurrence wins
+      if (row_source) row_source->push_back(static_cast<int32_t>(m));
       merged.sequences.push_back(seq);
       merged.deletion_matrix.push_back(msa.deletion_matrix[i]);
       merged.descriptions.push_back(msa.descriptions[i]);

@@ -49,7 +49,8 @@ Msa parse_stockholm(std::string_view text, const std::string& source);
 // first occurrence wins (with its deletion row and description). Throws
 // std::invalid_argument (caller error, not a file error) for an empty list, an MSA with
 // no rows, an MSA whose fields have different depths, or rows of different lengths.
-Msa merge_msas(const std::vector<Msa>& msas);
+// With `row_source`, it receives for every merged row the index of the MSA it came from.
+Msa merge_msas(const std::vector<Msa>& msas, std::vector<int32_t>* row_source = nullptr);
 
 // Reads `path` (".gz" aware) and parses by extension, case-insensitively:
 // ".a3m"/".a2m" -> parse_a3m, ".sto" -> parse_stockholm, each optionally followed by

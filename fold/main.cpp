@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   fold::cli::add_import_params_command(app);
   fold::cli::add_init_params_command(app);
   fold::cli::add_predict_command(app);
+  fold::cli::add_prepare_command(app);
+  fold::cli::add_msa_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -153,7 +153,7 @@ TEST(FeaturePipeline, RejectsMsaOfAnotherSequence) {
     make_sequence_and_msa_features("ACDEFGHIK", msa);
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("not the FASTA sequence"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not the target sequence"), std::string::npos) << e.what();
   }
 }
 

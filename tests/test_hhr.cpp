@@ -67,6 +67,8 @@ TEST(Hhr, ParsesRealHhsearchFile) {
   EXPECT_EQ(first.name.rfind("2DFB_A Endo-1,4-beta-xylanase 2 (E.C.3.2.1.8)", 0), 0u);
   EXPECT_EQ(first.aligned_cols, 189);
   EXPECT_NEAR(first.sum_probs, 182.2f, 1e-4f);
+  EXPECT_FLOAT_EQ(first.probability, 100.0f);
+  EXPECT_DOUBLE_EQ(first.e_value, 3.8e-67);
   EXPECT_EQ(first.query.size(), 189u);
   EXPECT_EQ(first.query.substr(0, 8), "TIQPGTGY");
   EXPECT_EQ(first.hit_sequence.substr(0, 8), "TIQPGTGY");
@@ -82,6 +84,8 @@ TEST(Hhr, ParsesRealHhsearchFile) {
   EXPECT_EQ(last.name.rfind("1H0B_B CELLULASE (E.C.3.2.1.4)", 0), 0u);
   EXPECT_EQ(last.aligned_cols, 91);
   EXPECT_NEAR(last.sum_probs, 52.4f, 1e-4f);
+  EXPECT_FLOAT_EQ(last.probability, 26.21f);
+  EXPECT_DOUBLE_EQ(last.e_value, 58.0);
   EXPECT_EQ(last.indices_query[0], 83);
   EXPECT_EQ(last.indices_query[10], 93);
   EXPECT_EQ(last.indices_query[11], -1);

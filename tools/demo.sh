@@ -3,7 +3,8 @@
 # tools/setup.sh from Debian's data-only packages) through every parser, and predicts
 # a real protein (RNase P protein, 1NZ0 chain A, from its a3m) on the CPU with a
 # randomly initialised tiny model: the whole inference path, not a meaningful structure
-# (AF2's trained weights are not redistributable here; `fold import-params` takes them).
+# (AF2's trained weights are not redistributable here; `fold import-params` takes them),
+# then builds the example training dataset and describes it.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fold="$root/build/fold/fold"
@@ -38,3 +39,7 @@ awk 'NR == 1 {print ">d1nz0a_"} NR > 1 && /^>/ {exit} NR > 1 {print}' "$a3m" > "
 "$fold" predict --fasta "$work/d1nz0a_.fasta" --msa "$a3m" --params "$work/tiny.safetensors" --config tiny \
   --recycles 1 --chunk-size auto --out "$work/predict"
 "$fold" inspect "$work/predict/d1nz0a_.cif"
+
+step "example training dataset (tools/examples/make-dataset.sh) and fold inspect of it"
+"$root/tools/examples/make-dataset.sh" --out "$work/dataset"
+"$fold" inspect --max-records 2 "$work/dataset/train.h5"

@@ -1,0 +1,267 @@
+#include "data/prepare_dataset.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "data/feature_pipeline.h"
+#include "data/hhr.h"
+#include "data/msa.h"
+#include "data/parse_error.h"
+#include "data/residue_constants.h"
+
+namespace fold::data {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// "1abc.cif.gz" -> ("1abc", true); "pdb1abc.ent" -> ("1abc", true); "notes.txt" -> false.
+bool structure_entry(const fs::path& file, std::string* entry) {
+  std::string name = file.filename().string();
+  if (lower(name).size() > 3 && lower(name).substr(name.size() - 3) == ".gz") name.resize(name.size() - 3);
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos || dot == 0) return false;
+  const std::string ext = lower(name.substr(dot + 1));
+  if (ext != "cif" && ext != "mmcif" && ext != "pdb" && ext != "ent") return false;
+  std::string stem = name.substr(0, dot);
+  if (ext == "ent" && stem.size() == 7 && lower(stem.substr(0, 3)) == "pdb") stem = stem.substr(3);
+  *entry = stem;
+  return true;
+}
+
+// The alignment files of a chain folder, by kind, in name order.
+struct AlignmentFiles {
+  std::vector<fs::path> msas, hhrs;
+};
+
+AlignmentFiles alignment_files(const fs::path& dir) {
+  AlignmentFiles files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string name = lower(e.path().filename().string());
+    if (name.size() > 3 && name.substr(name.size() - 3) == ".gz") name.resize(name.size() - 3);
+    const size_t dot = name.rfind('.');
+    const std::string ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+    if (ext == "a3m" || ext == "a2m" || ext == "sto") files.msas.push_back(e.path());
+    if (ext == "hhr") files.hhrs.push_back(e.path());
+  }
+  std::sort(files.msas.begin(), files.msas.end());
+  std::sort(files.hhrs.begin(), files.hhrs.end());
+  return files;
+}
+
+// AF2's training-set filter (Supplement 1.2.5): no residue type may make up more than
+// 80% of the chain.
+void check_composition(const std::string& id, const std::string& sequence) {
+  std::map<char, size_t> counts;
+  for (char c : sequence) ++counts[c];
+  for (const auto& [c, k] : counts)
+    if (k * 5 > sequence.size() * 4)
+      throw std::invalid_argument("chain " + id + ": " + std::to_string(k) + " of " +
+                                  std::to_string(sequence.size()) + " residues are '" + std::string(1, c) +
+                                  "' (AF2 drops chains with one residue type above 80%)");
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream& out, size_t total, bool enabled) : out_(out), total_(total), enabled_(enabled) {}
+  void step(size_t chains) {
+    std::lock_guard<std::mutex> lock(m_);
+    ++done_;
+    chains_ += chains;
+    if (!enabled_) return;
+    const size_t width = 30, filled = total_ ? done_ * width / total_ : width;
+    out_ << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done_ << "/" << total_
+         << " files, " << chains_ << " chains" << (done_ == total_ ? "\n" : "") << std::flush;
+  }
+
+ private:
+  std::ostream& out_;
+  size_t total_, done_ = 0, chains_ = 0;
+  bool enabled_;
+  std::mutex m_;
+};
+
+}  // namespace
+
+ChainRecord make_chain_record(const std::string& id, const Protein& chain, const std::string& chain_alignment_dir,
+                              std::vector<std::string>* warnings) {
+  chain.check_consistent();
+  const std::string sequence = chain.sequence();
+  const auto l = static_cast<int64_t>(sequence.size());
+  if (l == 0) throw std::invalid_argument("chain " + id + ": no residues");
+  check_composition(id, sequence);
+
+  ChainRecord r;
+  r.id = id;
+  r.sequence = sequence;
+  r.source = chain.name;
+  r.resolution = chain.resolution;
+  r.release_date = chain.release_date;
+  r.method = chain.method;
+  r.aatype = at::empty({l}, at::kByte);
+  for (int64_t i = 0; i < l; ++i) r.aatype[i] = static_cast<uint8_t>(chain.aatype[i]);
+  r.residue_index = at::tensor(at::ArrayRef<int32_t>(chain.residue_index), at::kInt);
+  r.atom_positions = at::tensor(at::ArrayRef<float>(chain.atom_positions), at::kFloat).view({l, 37, 3});
+  r.atom_mask = (at::tensor(at::ArrayRef<float>(chain.atom_mask), at::kFloat).view({l, 37}) > 0).to(at::kByte);
+  r.b_factors = at::tensor(at::ArrayRef<float>(chain.b_factors), at::kFloat).view({l, 37});
+  if (!(r.atom_mask.select(1, rc::atom_order("CA")) > 0).any().item<bool>())
+    throw std::invalid_argument("chain " + id + ": no resolved residues (no CA atom observed)");
+
+  Msa msa;
+  std::vector<int32_t> row_source;
+  const bool has_dir = !chain_alignment_dir.empty() && fs::is_directory(chain_alignment_dir);
+  const AlignmentFiles files = has_dir ? alignment_files(chain_alignment_dir) : AlignmentFiles{};
+  if (files.msas.empty()) {
+    if (warnings)
+      warnings->push_back("chain " + id + ": no alignments in " +
+                          (chain_alignment_dir.empty() ? std::string("(no alignment folder)") : chain_alignment_dir) +
+                          "; its sequence alone is the MSA");
+    msa.sequences = {sequence};
+    msa.deletion_matrix = {std::vector<int32_t>(l, 0)};
+    msa.descriptions = {id};
+    row_source = {0};
+    r.msa_sources = {"query"};
+  } else {
+    if (files.msas.size() > 255)
+      throw std::invalid_argument("chain " + id + ": more than 255 alignment files in " + chain_alignment_dir);
+    std::vector<Msa> msas;
+    for (const auto& f : files.msas) {
+      msas.push_back(read_msa(f.string()));
+      try {
+        check_msa_query(sequence, msas.back());
+      } catch (const std::invalid_argument& e) {
+        throw ParseError(f.string(), 0, e.what());
+      }
+      r.msa_sources.push_back(f.filename().string());
+    }
+    msa = merge_msas(msas, &row_source);
+  }
+  for (const auto& f : files.hhrs) {
+    auto hits = read_hhr(f.string());
+    r.template_hits.insert(r.template_hits.end(), hits.begin(), hits.end());
+  }
+  const auto depth = static_cast<int64_t>(msa.depth());
+  r.msa = at::empty({depth, l}, at::kByte);
+  r.deletion_matrix = at::empty({depth, l}, at::kInt);
+  uint8_t* ids = r.msa.data_ptr<uint8_t>();
+  int32_t* del = r.deletion_matrix.data_ptr<int32_t>();
+  for (int64_t i = 0; i < depth; ++i) {
+    for (int64_t j = 0; j < l; ++j) {
+      const int code = rc::msa_char_to_id(msa.sequences[i][j]);
+      ids[i * l + j] = static_cast<uint8_t>(code < 0 ? rc::kUnkRestype : code);
+      del[i * l + j] = msa.deletion_matrix[i][j];
+    }
+  }
+  r.msa_source = at::tensor(at::ArrayRef<int32_t>(row_source), at::kInt).to(at::kByte);
+  r.check();
+  return r;
+}
+
+PrepareSummary prepare_dataset(const PrepareOptions& o, std::ostream& log) {
+  if (o.structure_dir.empty() || !fs::is_directory(o.structure_dir))
+    throw std::invalid_argument("fold prepare: structure folder '" + o.structure_dir + "' does not exist");
+  if (!o.alignment_dir.empty() && !fs::is_directory(o.alignment_dir))
+    throw std::invalid_argument("fold prepare: alignment folder '" + o.alignment_dir + "' does not exist");
+  if (o.jobs < 1) throw std::invalid_argument("fold prepare: --jobs must be at least 1");
+
+  std::vector<std::pair<fs::path, std::string>> inputs;
+  for (const auto& e : fs::directory_iterator(o.structure_dir)) {
+    std::string entry;
+    if (e.is_regular_file() && structure_entry(e.path(), &entry)) inputs.emplace_back(e.path(), entry);
+  }
+  std::sort(inputs.begin(), inputs.end());
+  const std::set<std::string> wanted(o.chains.begin(), o.chains.end());
+
+  ChainDatasetWriter writer(o.out);
+  const std::vector<std::string> present_ids = writer.ids();
+  const std::set<std::string> present(present_ids.begin(), present_ids.end());
+
+  PrepareSummary summary;
+  summary.files = inputs.size();
+  std::mutex summary_mutex;
+  ProgressBar bar(log, inputs.size(), o.progress);
+  std::atomic<size_t> next{0};
+
+  const auto convert = [&](const fs::path& file, const std::string& entry) {
+    std::vector<PrepareProblem> failed, filtered;
+    std::vector<std::string> warnings, added;
+    size_t already = 0;
+    try {
+      const StructureSummary s = summarize_structure(file.string());
+      if (std::none_of(s.chains.begin(), s.chains.end(), [](const ChainSummary& c) { return c.polymer_residues > 0; }))
+        throw std::invalid_argument("no protein chain with observed residues");
+      for (const auto& c : s.chains) {
+        if (c.polymer_residues == 0) continue;
+        const std::string id = entry + "_" + c.id;
+        if (!wanted.empty() && !wanted.count(id)) continue;
+        if (present.count(id)) {
+          ++already;
+          continue;
+        }
+        if (o.max_resolution > 0 && s.resolution > o.max_resolution) {
+          std::ostringstream why;
+          why << "chain " << c.id << ": resolution " << s.resolution << " A is worse than " << o.max_resolution << " A";
+          filtered.push_back({file.string(), why.str()});
+          continue;
+        }
+        try {
+          Protein chain = read_protein(file.string(), {c.id});
+          chain.name = file.filename().string();
+          const std::string dir = o.alignment_dir.empty() ? "" : (fs::path(o.alignment_dir) / id).string();
+          const ChainRecord record = make_chain_record(id, chain, dir, &warnings);
+          writer.add(record);
+          added.push_back(id);
+        } catch (const ParseError& e) {
+          failed.push_back({e.file(), "chain " + id + ": " + e.problem()});
+        } catch (const std::exception& e) {
+          failed.push_back({file.string(), e.what()});
+        }
+      }
+    } catch (const ParseError& e) {
+      failed.push_back({file.string(), e.problem()});
+    } catch (const std::exception& e) {
+      failed.push_back({file.string(), e.what()});
+    }
+    bar.step(added.size());
+    std::lock_guard<std::mutex> lock(summary_mutex);
+    summary.already_present += already;
+    summary.added.insert(summary.added.end(), added.begin(), added.end());
+    summary.failed.insert(summary.failed.end(), failed.begin(), failed.end());
+    summary.filtered.insert(summary.filtered.end(), filtered.begin(), filtered.end());
+    summary.warnings.insert(summary.warnings.end(), warnings.begin(), warnings.end());
+  };
+  const auto worker = [&] {
+    for (size_t i = next++; i < inputs.size(); i = next++) convert(inputs[i].first, inputs[i].second);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < std::min<int>(o.jobs, static_cast<int>(inputs.size())); ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+
+  writer.commit();
+  std::sort(summary.added.begin(), summary.added.end());
+  const auto by_file = [](const PrepareProblem& a, const PrepareProblem& b) {
+    return std::tie(a.file, a.reason) < std::tie(b.file, b.reason);
+  };
+  std::sort(summary.failed.begin(), summary.failed.end(), by_file);
+  std::sort(summary.filtered.begin(), summary.filtered.end(), by_file);
+  std::sort(summary.warnings.begin(), summary.warnings.end());
+  return summary;
+}
+
+}  // namespace fold::data

@@ -1,0 +1,217 @@
+#include "data/training_sample.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "data/feature_pipeline.h"
+#include "data/residue_constants.h"
+#include "data/template_hit_features.h"
+#include "structure_module/all_atom.h"
+
+namespace fold::data {
+
+namespace {
+
+// One integer in [low, high], inclusive.
+int64_t uniform_int(at::Generator& gen, int64_t low, int64_t high) {
+  return at::randint(low, high + 1, {1}, gen, at::kLong).item<int64_t>();
+}
+
+double uniform01(at::Generator& gen) { return at::rand({1}, gen, at::kDouble).item<double>(); }
+
+uint64_t draw_seed(at::Generator& gen) {
+  return static_cast<uint64_t>(at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::kLong).item<int64_t>());
+}
+
+// Per-residue table [21, X...] (from nested std::arrays) looked up by aatype [L].
+template <class Table>
+at::Tensor int_table(const Table& table) {
+  std::vector<int64_t> v;
+  for (const auto& row : table)
+    for (const auto& x : row) v.push_back(x);
+  return at::tensor(v, at::kLong).view({static_cast<int64_t>(table.size()), -1});
+}
+
+// The residue-axis features of one recycling slice (dim 1 for MSA-shaped ones).
+void crop_slice(FeatureDict& f, const at::Tensor& keep) {
+  for (const char* name : {"aatype", "residue_index", "seq_mask", "target_feat"}) f[name] = f[name].index_select(0, keep);
+  for (const char* name : {"msa_feat", "msa_mask", "bert_mask", "true_msa", "extra_msa", "extra_msa_mask",
+                           "extra_has_deletion", "extra_deletion_value"})
+    f[name] = f[name].index_select(1, keep);
+}
+
+FeatureDict template_features(const ChainRecord& r, const TrainingOptions& o, at::Generator& gen) {
+  std::vector<TemplateFeatures> chosen;
+  if (o.use_templates && !o.template_mmcif_dir.empty() && !r.template_hits.empty() && o.max_templates > 0) {
+    TemplateSearchOptions search;
+    search.mmcif_dir = o.template_mmcif_dir;
+    // A template may not postdate the chain it helps to predict.
+    search.max_template_date = r.release_date;
+    search.max_hits = o.max_template_hits;
+    const TemplateSearchResult found = find_template_features(r.sequence, r.template_hits, search);
+    const auto available = static_cast<int64_t>(found.templates.size());
+    const int64_t count = o.subsample_templates ? uniform_int(gen, 0, std::min(available, o.max_templates))
+                                                : std::min(available, o.max_templates);
+    const at::Tensor order = o.subsample_templates ? at::randperm(available, gen, at::kLong)
+                                                   : at::arange(available, at::kLong);
+    for (int64_t i = 0; i < count; ++i) chosen.push_back(found.templates[order[i].item<int64_t>()]);
+  }
+  return make_template_features(r.length(), chosen);
+}
+
+}  // namespace
+
+uint64_t sample_seed(uint64_t run_seed, int64_t epoch, int64_t index) {
+  // splitmix64 over the three values in turn.
+  uint64_t x = run_seed;
+  for (uint64_t v : {static_cast<uint64_t>(epoch), static_cast<uint64_t>(index)}) {
+    x += 0x9e3779b97f4a7c15ULL + v;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+  }
+  return x;
+}
+
+at::Tensor block_delete_msa_rows(int64_t depth, const TrainingOptions& o, at::Generator& gen) {
+  const auto block = static_cast<int64_t>(std::floor(depth * o.msa_fraction_per_block));
+  if (!o.block_delete_msa || block == 0 || depth < 2) return at::arange(depth, at::kLong);
+  const int64_t blocks = o.randomize_num_blocks ? uniform_int(gen, 0, o.num_blocks) : o.num_blocks;
+  at::Tensor deleted = at::zeros({depth}, at::kBool);
+  const at::Tensor starts = at::randint(1, depth, {blocks}, gen, at::kLong);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t s = starts[b].item<int64_t>();
+    deleted.slice(0, s, std::min(depth, s + block)).fill_(true);
+  }
+  return deleted.logical_not().nonzero().squeeze(-1);
+}
+
+at::Tensor crop_indices(const ChainRecord& r, const TrainingOptions& o, bool clamped, at::Generator& gen) {
+  const int64_t l = r.length();
+  const int64_t n = std::max<int64_t>(0, l - o.crop_size);
+  // Every draw happens whatever the branch, so the draws after it do not depend on it.
+  const bool spatial = uniform01(gen) < o.spatial_crop_prob;
+  const int64_t x = uniform_int(gen, 0, n);
+  const double u = uniform01(gen), v = uniform01(gen);
+  if (o.crop_size <= 0 || l <= o.crop_size) return at::arange(l, at::kLong);
+  if (!spatial) {
+    // OpenFold's random_crop_to_size: a right anchor (the chain's end for clamped-FAPE
+    // samples), then a start at or left of it, which favours crops near the N terminus.
+    const int64_t right_anchor = clamped ? n : n - x;
+    const auto start = std::min(right_anchor, static_cast<int64_t>(v * (right_anchor + 1)));
+    return at::arange(start, start + o.crop_size, at::kLong);
+  }
+  // Spatial (AF-Multimer's crop without interfaces): the crop_size residues whose CA is
+  // nearest the CA of a random resolved residue, ties and unresolved residues taken in
+  // chain order.
+  const int64_t ca = rc::atom_order("CA");
+  const at::Tensor resolved = r.atom_mask.select(1, ca) > 0;
+  const at::Tensor candidates = resolved.nonzero().squeeze(-1);
+  const int64_t centre = candidates[std::min<int64_t>(candidates.size(0) - 1, u * candidates.size(0))].item<int64_t>();
+  const at::Tensor ca_pos = r.atom_positions.select(1, ca).to(at::kDouble);
+  at::Tensor distance = (ca_pos - ca_pos[centre]).norm(2, -1);
+  distance = at::where(resolved, distance, at::full_like(distance, 1e6)) + at::arange(l, at::kDouble) * 1e-3;
+  return std::get<0>(at::sort(std::get<1>(at::topk(distance, o.crop_size, 0, /*largest=*/false))));
+}
+
+FeatureDict make_ground_truth_features(const at::Tensor& aatype_in, const at::Tensor& positions, const at::Tensor& mask_in) {
+  namespace st = fold::structure;
+  const at::Tensor aatype = aatype_in.to(at::kLong);
+  const at::Tensor mask = mask_in.to(at::kFloat);
+  FeatureDict f;
+  f["all_atom_positions"] = positions;
+  f["all_atom_mask"] = mask;
+  static const at::Tensor to37 = int_table(rc::restype_atom14_to_atom37());
+  static const at::Tensor to14 = int_table(rc::restype_atom37_to_atom14());
+  static const at::Tensor swap = int_table(rc::restype_atom14_ambiguous_swap());
+  f["residx_atom14_to_atom37"] = to37.index_select(0, aatype);
+  f["residx_atom37_to_atom14"] = to14.index_select(0, aatype);
+  const at::Tensor exists14 = st::atom14_mask(aatype);
+  f["atom14_atom_exists"] = exists14;
+  f["atom37_atom_exists"] = st::atom37_mask(aatype);
+  const at::Tensor gt_exists = st::atom37_to_atom14(mask, aatype) * exists14;
+  const at::Tensor gt_positions = st::atom37_to_atom14(positions, aatype) * gt_exists.unsqueeze(-1);
+  f["atom14_gt_exists"] = gt_exists;
+  f["atom14_gt_positions"] = gt_positions;
+  // The other naming of 180-degree-symmetric side chains (ASP, GLU, PHE, TYR).
+  const at::Tensor partner = swap.index_select(0, aatype);
+  f["atom14_alt_gt_positions"] = gt_positions.gather(1, partner.unsqueeze(-1).expand({-1, -1, 3}));
+  f["atom14_alt_gt_exists"] = gt_exists.gather(1, partner);
+  static const at::Tensor ambiguous = [] {
+    std::vector<float> v;
+    for (const auto& row : rc::restype_atom14_is_ambiguous())
+      for (float x : row) v.push_back(x);
+    return at::tensor(v, at::kFloat).view({rc::kNumRestypesWithX, rc::kAtom14});
+  }();
+  f["atom14_atom_is_ambiguous"] = ambiguous.index_select(0, aatype);
+
+  const st::RigidGroupFrames groups = st::atom37_to_frames(aatype, positions, mask);
+  f["rigidgroups_gt_frames"] = groups.frames.to_tensor_4x4();
+  f["rigidgroups_alt_gt_frames"] = groups.alt_frames.to_tensor_4x4();
+  f["rigidgroups_gt_exists"] = groups.gt_exists;
+  f["rigidgroups_group_exists"] = groups.group_exists;
+  f["rigidgroups_group_is_ambiguous"] = groups.group_is_ambiguous;
+  f["backbone_rigid_tensor"] = f["rigidgroups_gt_frames"].select(1, 0);
+  f["backbone_rigid_mask"] = groups.gt_exists.select(1, 0);
+
+  const st::TorsionAngles torsions = st::atom37_to_torsion_angles(aatype, positions, mask);
+  f["torsion_angles_sin_cos"] = torsions.sin_cos;
+  f["alt_torsion_angles_sin_cos"] = torsions.alt_sin_cos;
+  f["torsion_angles_mask"] = torsions.mask;
+  f["chi_angles_sin_cos"] = torsions.sin_cos.slice(1, 3);
+  f["chi_mask"] = torsions.mask.slice(1, 3);
+  f["pseudo_beta"] = st::pseudo_beta(aatype, positions);
+  f["pseudo_beta_mask"] = st::pseudo_beta_mask(aatype, mask);
+  return f;
+}
+
+FeatureDict make_training_sample(const ChainRecord& r, const TrainingOptions& o, uint64_t seed) {
+  if (o.max_resolution > 0 && r.resolution > o.max_resolution)
+    throw SampleError("chain " + r.id + ": resolution " + std::to_string(r.resolution) + " A is worse than " +
+                      std::to_string(o.max_resolution) + " A");
+  if (!(r.atom_mask.select(1, rc::atom_order("CA")) > 0).any().item<bool>())
+    throw SampleError("chain " + r.id + ": no resolved residues");
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const int64_t slices = o.uniform_recycling ? uniform_int(gen, 1, o.max_recycling_iters + 1) : o.max_recycling_iters + 1;
+  const bool clamped = uniform01(gen) < o.clamp_prob;
+
+  FeatureDict base = sequence_and_msa_features(r.aatype, r.msa, r.deletion_matrix);
+  const at::Tensor rows = block_delete_msa_rows(r.msa_depth(), o, gen);
+  for (const char* name : {"msa", "deletion_matrix", "msa_mask"}) base[name] = base[name].index_select(0, rows);
+  const FeatureDict templates = template_features(r, o, gen);
+  const at::Tensor keep = crop_indices(r, o, clamped, gen);
+
+  PipelineOptions msa_options;
+  msa_options.max_msa_clusters = o.max_msa_clusters;
+  msa_options.max_extra_msa = o.max_extra_msa;
+  msa_options.max_templates = o.max_templates;
+  msa_options.reduce_msa_clusters_by_max_templates = o.reduce_msa_clusters_by_max_templates;
+  msa_options.use_templates = o.use_templates;
+  msa_options.masked_msa_replace_fraction = o.masked_msa_replace_fraction;
+  msa_options.profile_prob = o.profile_prob;
+  msa_options.same_prob = o.same_prob;
+  msa_options.uniform_prob = o.uniform_prob;
+  std::vector<FeatureDict> per_slice;
+  for (int64_t s = 0; s < slices; ++s) {
+    per_slice.push_back(sample_msa_features(base, msa_options, draw_seed(gen)));
+    crop_slice(per_slice.back(), keep);
+  }
+  FeatureDict cropped_templates;
+  for (const auto& [name, t] : templates)
+    cropped_templates[name] = name == "template_mask" || name == "template_sum_probs" ? t : t.index_select(1, keep);
+  FeatureDict sample = stack_recycling_slices(per_slice, cropped_templates);
+  const FeatureDict truth = make_ground_truth_features(
+      r.aatype.index_select(0, keep), r.atom_positions.index_select(0, keep), r.atom_mask.index_select(0, keep));
+  sample.insert(truth.begin(), truth.end());
+  sample["resolution"] = at::full({1}, r.resolution, at::kFloat);
+  sample["use_clamped_fape"] = at::full({1}, clamped ? 1.0f : 0.0f, at::kFloat);
+  sample["is_distillation"] = at::zeros({1}, at::kFloat);
+  sample["seq_length"] = at::full({1}, keep.size(0), at::kLong);
+  sample["num_recycling_iters"] = at::full({1}, slices - 1, at::kLong);
+  return sample;
+}
+
+}  // namespace fold::data

@@ -1,0 +1,127 @@
+// `fold msa`: FASTA -> MSAs with jackhmmer or MMseqs2, written in OpenFold's per-chain
+// alignment layout (<out>/<id>/<db>_hits.sto|a3m). The work is in data/msa_search.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/msa_search.h"
+#include "fold/cli/commands.h"
+
+namespace fold::cli {
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_interrupt(int) {
+  g_cancel.store(true);
+  const char msg[] = "\nfold msa: stopping the searches and removing work files (again to kill at once)\n";
+  [[maybe_unused]] const ssize_t n = ::write(2, msg, sizeof msg - 1);
+}
+
+// Ctrl-C or SIGTERM stops the run cleanly instead of killing it, so the work folder
+// (which can hold a decompressed copy of a large database) is removed. SA_RESETHAND:
+// a second signal kills as usual. A signal that is ignored (a background job started
+// by a shell without job control ignores SIGINT) stays ignored.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    install(SIGINT, old_[0]);
+    install(SIGTERM, old_[1]);
+  }
+  ~InterruptGuard() {
+    sigaction(SIGINT, &old_[0], nullptr);
+    sigaction(SIGTERM, &old_[1], nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  static void install(int sig, struct sigaction& old) {
+    sigaction(sig, nullptr, &old);
+    if (old.sa_handler == SIG_IGN) return;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(sig, &sa, nullptr);
+  }
+
+  struct sigaction old_[2] {};
+};
+
+}  // namespace
+
+void add_msa_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "msa", "Build MSAs with jackhmmer or MMseqs2: <out>/<id>/<db>_hits.sto|a3m (OpenFold's alignment layout)");
+  struct Args {
+    data::MsaSearchOptions options;
+    std::string tool;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--fasta", a->options.fasta, "Query sequences; one search per record and database")
+      ->required()
+      ->check(CLI::ExistingFile);
+  // Not CLI::ExistingFile: a missing database gets a message saying how to get one, and
+  // an MMseqs2 database is named by a prefix that is not itself a file.
+  cmd->add_option("--db", a->options.databases,
+                  "Protein database: FASTA, plain or .gz (repeatable); for mmseqs also an existing MMseqs2 DB")
+      ->required();
+  cmd->add_option("--tool", a->tool, "jackhmmer (AF2's flags, .sto) or mmseqs (iterative search, .a3m)")
+      ->required()
+      ->check(CLI::IsMember({"jackhmmer", "mmseqs"}));
+  cmd->add_option("--out", a->options.output_dir, "Alignment folder (one sub-folder per record)")->required();
+  cmd->add_option("--jobs", a->options.jobs, "Searches run in parallel, sharing the cores (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--iterations", a->options.iterations,
+                  "Search iterations: jackhmmer -N, mmseqs --num-iterations (default 3)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--jackhmmer-binary", a->options.jackhmmer_binary, "jackhmmer to run (default: from PATH)");
+  cmd->add_option("--mmseqs-binary", a->options.mmseqs_binary, "mmseqs to run (default: from PATH)");
+  cmd->add_option("--tmp-dir", a->options.tmp_dir,
+                  "Work files: decompressed databases for jackhmmer, MMseqs2 databases (default: $TMPDIR or /tmp)");
+  CLI::App* top = &app;
+  cmd->callback([a, top] {
+    a->options.tool = data::parse_msa_tool(a->tool);
+    // The top-level --threads bounds the cores the tools share, as it bounds LibTorch's.
+    if (const CLI::Option* threads = top->get_option_no_throw("--threads"); threads && threads->count() > 0)
+      a->options.cpus = threads->as<int>();
+    size_t searched = 0, kept = 0, failed = 0;
+    auto report = [&](const data::MsaSearchResult& r) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%.1f s", r.seconds);
+      std::cout << r.id << ' ' << r.database << ": ";
+      if (r.skipped) {
+        ++kept;
+        std::cout << "exists, kept";
+      } else if (!r.error.empty()) {
+        ++failed;
+        std::cout << "FAILED after " << seconds;
+      } else {
+        ++searched;
+        std::cout << "depth " << r.depth << " in " << seconds;
+      }
+      std::cout << " -> " << r.path << std::endl;
+    };
+    a->options.cancel = &g_cancel;
+    InterruptGuard guard;
+    try {
+      data::run_msa_search(a->options, report);
+    } catch (...) {
+      if (searched + kept + failed > 0)
+        std::cout << "fold msa: " << searched << " searched, " << kept << " kept, " << failed << " failed\n";
+      throw;
+    }
+    std::cout << "fold msa: " << searched << " searched, " << kept << " kept, " << failed << " failed\n";
+  });
+}
+
+}  // namespace fold::cli

@@ -1,0 +1,36 @@
+// A real chain record for the training-data suites: 2q2k chain A from ../shared/data
+// with its real alignments (4 files) and one hand-made template hit.
+#pragma once
+
+#include "data/chain_dataset.h"
+#include "data/prepare_dataset.h"
+#include "data/protein.h"
+#include "tests/test_paths.h"
+
+namespace fold::test {
+
+inline data::ChainRecord real_record(const std::string& chain_id = "A") {
+  data::Protein chain = data::read_protein(shared_data("mmcif/2q2k.cif"), {chain_id});
+  chain.name = "2q2k.cif";
+  data::ChainRecord r =
+      data::make_chain_record("2q2k_" + chain_id, chain, shared_data("alignments/2q2k_" + chain_id), nullptr);
+  data::TemplateHit hit;
+  hit.index = 1;
+  hit.name = "1abc_A some template";
+  hit.aligned_cols = 3;
+  hit.sum_probs = 2.5f;
+  hit.probability = 99.5f;
+  hit.e_value = 1.5e-120;
+  hit.query = "AC-D";
+  hit.hit_sequence = "ACKD";
+  hit.indices_query = {0, 1, -1, 2};
+  hit.indices_hit = {4, 5, 6, 7};
+  r.template_hits = {hit};
+  return r;
+}
+
+#define REQUIRE_2Q2K()                                          \
+  FOLD_REQUIRE_FILE(fold::test::shared_data("mmcif/2q2k.cif")); \
+  FOLD_REQUIRE_FILE(fold::test::shared_data("alignments/2q2k_A"))
+
+}  // namespace fold::test
