@@ -1,6 +1,5 @@
 // The HDF5 chain dataset (data/chain_dataset) and `fold prepare` / `fold inspect` on it.
 #include <gtest/gtest.h>
-#include <hdf5.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -22,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using fold::test::expect_parse_error;
+using fold::test::overwrite_dataset;
 using fold::test::real_record;
 using fold::test::remove_tree;
 using fold::test::run_fold;
@@ -123,21 +123,6 @@ TEST(ChainDataset, RejectsBadRecordsBeforeWriting) {
   rejects([](ChainRecord& r) { r.sequence[4] = 'W' == r.sequence[4] ? 'A' : 'W'; }, "disagree at residue 5");
 }
 
-// Replaces one array of a committed dataset through the HDF5 API, as a buggy or foreign
-// writer might.
-void overwrite_dataset(const fs::path& file, const std::string& name, const std::vector<hsize_t>& dims,
-                       const std::vector<float>& values) {
-  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  ASSERT_GE(f, 0);
-  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
-  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
-  const hid_t ds = H5Dcreate2(f, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
-  H5Dclose(ds);
-  H5Sclose(space);
-  H5Fclose(f);
-}
-
 TEST(ChainDataset, ReportsCorruptedFilesAndGroupsWithFileAndChain) {
   REQUIRE_2Q2K();
   const fs::path path = temp_path("corrupt.h5");
@@ -184,6 +169,35 @@ TEST(ChainDataset, ReportsCorruptedFilesAndGroupsWithFileAndChain) {
   EXPECT_NE(std::string(expect_parse_error([&] { ChainDataset d(other.string()); }).what()).find("not a chain dataset"),
             std::string::npos);
   for (const auto& p : {path, shapes, nan, cut, text, other}) remove_tree(p);
+}
+
+// A chain of unknown residues (more than 80% one type, AF2's filter) is refused with
+// the reason; a few unknown residues are kept and counted.
+TEST(ChainDataset, ChainsOfUnknownResiduesAreRefusedAFewAreCounted) {
+  REQUIRE_2Q2K();
+  Protein chain = read_protein(shared_data("mmcif/2q2k.cif"), {"A"});
+  Protein unknown = chain;
+  std::fill(unknown.aatype.begin(), unknown.aatype.end(), rc::kUnkRestype);
+  try {
+    make_chain_record("2q2k_A", unknown, "", nullptr);
+    ADD_FAILURE() << "a chain of unknown residues was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("70 of 70 residues are 'X'"), std::string::npos) << e.what();
+  }
+  Protein some = chain;
+  some.aatype[10] = some.aatype[20] = rc::kUnkRestype;
+  std::vector<std::string> warnings;
+  const ChainRecord r = make_chain_record("2q2k_A", some, "", &warnings);
+  EXPECT_EQ(r.sequence[10], 'X');
+  ASSERT_EQ(warnings.size(), 1u) << "no alignment folder: single-sequence MSA";
+  const fs::path path = temp_path("unknown.h5");
+  {
+    ChainDatasetWriter w(path.string());
+    w.add(r);
+    w.commit();
+  }
+  EXPECT_EQ(ChainDataset(path.string()).entries()[0].unknown_residues, 2);
+  remove_tree(path);
 }
 
 TEST(ChainDataset, WriterWithoutCommitLeavesTheDatasetUnchanged) {

@@ -2,6 +2,11 @@
 // with its real alignments (4 files) and one hand-made template hit.
 #pragma once
 
+#include <hdf5.h>
+
+#include <filesystem>
+#include <vector>
+
 #include "data/chain_dataset.h"
 #include "data/prepare_dataset.h"
 #include "data/protein.h"
@@ -27,6 +32,21 @@ inline data::ChainRecord real_record(const std::string& chain_id = "A") {
   hit.indices_hit = {4, 5, 6, 7};
   r.template_hits = {hit};
   return r;
+}
+
+// Replaces one array of a committed dataset through the HDF5 API, as a buggy or foreign
+// writer might.
+inline void overwrite_dataset(const std::filesystem::path& file, const std::string& name, const std::vector<hsize_t>& dims,
+                       const std::vector<float>& values) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t ds = H5Dcreate2(f, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Fclose(f);
 }
 
 #define REQUIRE_2Q2K()                                          \
