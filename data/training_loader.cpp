@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/parse_error.h"
+#include "kernels/device_copy.h"
 
 namespace fold::data {
 
@@ -76,7 +77,8 @@ TrainingLoader::TrainingLoader(std::shared_ptr<const ChainDataset> dataset, std:
       start_(std::chrono::steady_clock::now()) {
   if (loader_.workers < 1) throw std::invalid_argument("loader: at least one worker");
   if (loader_.queue_depth < 1) throw std::invalid_argument("loader: queue depth must be at least 1");
-  loader_.pin_memory = loader_.pin_memory && at::hasCUDA();
+  if (loader_.device.is_cuda() && !at::hasCUDA())
+    throw std::invalid_argument("loader: samples asked for on " + loader_.device.str() + ", but no GPU is visible");
   for (int i = 0; i < loader_.workers; ++i) threads_.emplace_back([this] { work(); });
 }
 
@@ -106,7 +108,7 @@ void TrainingLoader::work() {
       const ChainRecord record = dataset_->read(ref.chain);
       sample.features =
           make_training_sample(record, options_, sample_seed(loader_.run_seed, ref.epoch, ref.position));
-      if (loader_.pin_memory)
+      if (loader_.device.is_cuda())
         for (auto& [name, t] : sample.features) t = t.pin_memory();
     } catch (const std::exception& e) {
       failure = e.what();
@@ -142,6 +144,14 @@ std::optional<LoadedSample> TrainingLoader::next() {
   queue_.pop_front();
   ++stats_.delivered;
   space_.notify_one();
+  lock.unlock();
+  if (loader_.device.is_cuda()) {
+    std::vector<at::Tensor> host;
+    for (const auto& [name, t] : sample.features) host.push_back(t);
+    const auto on_device = kernels::copy_to_device_on_side_stream(host, loader_.device);
+    size_t i = 0;
+    for (auto& [name, t] : sample.features) t = on_device[i++];
+  }
   return sample;
 }
 

@@ -13,9 +13,12 @@
 // returns whichever sample is ready first, so one slow sample does not stall the
 // others; each carries its (epoch, position), which the trainer logs, so a run can be
 // replayed exactly. A sample that fails (unreadable group, no resolved atoms, ...) is
-// logged with its chain and reason and skipped. With pin_memory (and a CUDA build with
-// a GPU), samples arrive in pinned memory, ready for an asynchronous copy.
+// logged with its chain and reason and skipped. With a CUDA `device`, workers put
+// samples in pinned memory and next() copies them to the GPU on a side stream
+// (kernels/device_copy.h), so the copy overlaps the running step.
 #pragma once
+
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -59,7 +62,7 @@ class ChainSampler {
 struct LoaderOptions {
   int workers = 2;
   size_t queue_depth = 4;
-  bool pin_memory = false;
+  at::Device device = at::kCPU;  // where next() delivers samples
   uint64_t run_seed = 0;
 };
 

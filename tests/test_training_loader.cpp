@@ -96,6 +96,17 @@ TEST(TrainingLoader, FailingSamplesAreLoggedAndSkipped) {
   remove_tree(path);
 }
 
+TEST(TrainingLoader, RefusesAGpuDeviceWhereNoneIsVisible) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible: the refusal cannot happen here";
+  REQUIRE_2Q2K();
+  const fs::path path = temp_path("loader_gpu.h5");
+  const auto d = two_chain_dataset(path);
+  LoaderOptions l;
+  l.device = torch::Device(torch::kCUDA, 0);
+  EXPECT_THROW(TrainingLoader(d, {{0, 0, "2q2k_A"}}, options(), l), std::invalid_argument);
+  remove_tree(path);
+}
+
 // AF2's sampling weights: max(min(L, 512), 256) / 512 over the cluster size; chains
 // failing the resolution filter are left out; an epoch's draw depends on its seed only.
 TEST(ChainSampler, WeightsFollowLengthAndClusterSize) {
