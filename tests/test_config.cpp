@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "fold/config.h"
+#include "fold/training_options.h"
 #include "test_paths.h"
 
 namespace fold {
@@ -30,6 +31,28 @@ TEST(Config, BaseIsAlphaFold2Model1) {
   EXPECT_EQ(c.get_int("data.predict.max_extra_msa"), 5120);
   EXPECT_TRUE(c.get_bool("model.template.enabled"));
   EXPECT_FALSE(c.get_bool("model.heads.tm.enabled"));
+}
+
+// The training data options follow the preset (initial training: 1024 extra rows, the
+// clusters not reduced by templates) and single-key overrides.
+TEST(Config, TrainingOptionsFollowPresetAndOverrides) {
+  const data::TrainingOptions o = training_options(Config::load("initial_training"));
+  EXPECT_EQ(o.crop_size, 256);
+  EXPECT_EQ(o.max_msa_clusters, 128);
+  EXPECT_EQ(o.max_extra_msa, 1024);
+  EXPECT_FALSE(o.reduce_msa_clusters_by_max_templates);
+  EXPECT_TRUE(o.block_delete_msa);
+  EXPECT_EQ(o.num_blocks, 5);
+  EXPECT_DOUBLE_EQ(o.msa_fraction_per_block, 0.3);
+  EXPECT_DOUBLE_EQ(o.clamp_prob, 0.9);
+  EXPECT_EQ(o.max_template_hits, 20);
+  EXPECT_FLOAT_EQ(o.max_resolution, 9.0f);
+  EXPECT_EQ(o.spatial_crop_prob, 0.0);
+  const data::TrainingOptions changed = training_options(
+      Config::load("initial_training", {"data.train.crop_size=128", "data.train.spatial_crop_prob=0.5"}));
+  EXPECT_EQ(changed.crop_size, 128);
+  EXPECT_EQ(changed.spatial_crop_prob, 0.5);
+  EXPECT_EQ(training_options(Config::load("initial_training", {"data.train.crop=false"})).crop_size, 0);
 }
 
 TEST(Config, EveryPresetLoadsAndValidates) {
