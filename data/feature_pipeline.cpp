@@ -40,6 +40,21 @@ void check_msa_query(const std::string& sequence, const Msa& msa) {
                                 " residues); the alignments belong to another sequence");
 }
 
+MsaIds msa_ids(const Msa& msa) {
+  const auto depth = static_cast<int64_t>(msa.depth()), n = static_cast<int64_t>(msa.length());
+  MsaIds out{at::empty({depth, n}, at::kByte), at::empty({depth, n}, at::kInt)};
+  uint8_t* ids = out.ids.data_ptr<uint8_t>();
+  int32_t* del = out.deletions.data_ptr<int32_t>();
+  for (int64_t r = 0; r < depth; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      const int id = rc::msa_char_to_id(msa.sequences[r][j]);
+      ids[r * n + j] = static_cast<uint8_t>(id < 0 ? rc::kUnkRestype : id);
+      del[r * n + j] = msa.deletion_matrix[r][j];
+    }
+  }
+  return out;
+}
+
 FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa) {
   check_msa_query(sequence, msa);
   const auto n = static_cast<int64_t>(sequence.size());
@@ -48,19 +63,8 @@ FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Ms
     const int id = rc::restype_order(sequence[i]);
     aatype[i] = id < 0 ? rc::kUnkRestype : id;
   }
-  const auto depth = static_cast<int64_t>(msa.depth());
-  at::Tensor ids = at::empty({depth, n}, at::kLong);
-  at::Tensor deletions = at::empty({depth, n}, at::kFloat);
-  auto ids_a = ids.accessor<int64_t, 2>();
-  auto del_a = deletions.accessor<float, 2>();
-  for (int64_t r = 0; r < depth; ++r) {
-    for (int64_t j = 0; j < n; ++j) {
-      const int id = rc::msa_char_to_id(msa.sequences[r][j]);
-      ids_a[r][j] = id < 0 ? rc::kUnkRestype : id;
-      del_a[r][j] = static_cast<float>(msa.deletion_matrix[r][j]);
-    }
-  }
-  return sequence_and_msa_features(aatype, ids, deletions);
+  const MsaIds m = msa_ids(msa);
+  return sequence_and_msa_features(aatype, m.ids, m.deletions);
 }
 
 FeatureDict sequence_and_msa_features(const at::Tensor& aatype, const at::Tensor& msa, const at::Tensor& deletions) {

@@ -60,6 +60,13 @@ struct PipelineReport {
 // `sequence`: the alignments belong to another protein.
 void check_msa_query(const std::string& sequence, const Msa& msa);
 
+// An MSA as AF2 residue ids [N, L] (uint8: 0-19 residues, 20 unknown, 21 gap) and
+// deletion counts [N, L] (int32): the dataset's storage and the features' source.
+struct MsaIds {
+  at::Tensor ids, deletions;
+};
+MsaIds msa_ids(const Msa& msa);
+
 // The sequence features and merged MSA, before sampling (checks the query first).
 FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa);
 

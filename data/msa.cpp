@@ -54,18 +54,6 @@ bool is_sto_gap(char c) { return c == '-' || c == '.'; }
 
 char to_upper(char c) { return is_lower(c) ? static_cast<char>(c - 'a' + 'A') : c; }
 
-std::string lower_ext(std::string_view name) {
-  std::string s(name);
-  for (char& c : s) {
-    if (is_upper(c)) c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 }  // namespace
 
 Msa parse_a3m(std::string_view text, const std::string& source) {
@@ -312,12 +300,9 @@ Msa merge_msas(const std::vector<Msa>& msas, std::vector<int32_t>* row_source) {
 }
 
 Msa read_msa(const std::string& path) {
-  std::string name = lower_ext(path);
-  if (ends_with(name, ".gz")) name.resize(name.size() - 3);
-  if (ends_with(name, ".a3m") || ends_with(name, ".a2m")) {
-    return parse_a3m(read_text_file(path), path);
-  }
-  if (ends_with(name, ".sto")) return parse_stockholm(read_text_file(path), path);
+  const std::string ext = format_extension(path);
+  if (ext == "a3m" || ext == "a2m") return parse_a3m(read_text_file(path), path);
+  if (ext == "sto") return parse_stockholm(read_text_file(path), path);
   throw ParseError(path, 0,
                    "unknown alignment format: expected a .a3m, .a2m or .sto file "
                    "(optionally .gz)");

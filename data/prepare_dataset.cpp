@@ -17,6 +17,7 @@
 #include "data/msa.h"
 #include "data/parse_error.h"
 #include "data/residue_constants.h"
+#include "data/text_file.h"
 
 namespace fold::data {
 
@@ -24,21 +25,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 // "1abc.cif.gz" -> ("1abc", true); "pdb1abc.ent" -> ("1abc", true); "notes.txt" -> false.
 bool structure_entry(const fs::path& file, std::string* entry) {
-  std::string name = file.filename().string();
-  if (lower(name).size() > 3 && lower(name).substr(name.size() - 3) == ".gz") name.resize(name.size() - 3);
-  const size_t dot = name.rfind('.');
-  if (dot == std::string::npos || dot == 0) return false;
-  const std::string ext = lower(name.substr(dot + 1));
+  const std::string ext = format_extension(file.string());
   if (ext != "cif" && ext != "mmcif" && ext != "pdb" && ext != "ent") return false;
-  std::string stem = name.substr(0, dot);
-  if (ext == "ent" && stem.size() == 7 && lower(stem.substr(0, 3)) == "pdb") stem = stem.substr(3);
+  std::string lower = file.filename().string();
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  const size_t gz = lower.size() > 3 && lower.compare(lower.size() - 3, 3, ".gz") == 0 ? 3 : 0;
+  const size_t stem_size = lower.size() - gz - ext.size() - 1;
+  if (stem_size == 0) return false;
+  std::string stem = file.filename().string().substr(0, stem_size);
+  if (ext == "ent" && stem.size() == 7 && lower.compare(0, 3, "pdb") == 0) stem = stem.substr(3);
   *entry = stem;
   return true;
 }
@@ -52,10 +49,7 @@ AlignmentFiles alignment_files(const fs::path& dir) {
   AlignmentFiles files;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
-    std::string name = lower(e.path().filename().string());
-    if (name.size() > 3 && name.substr(name.size() - 3) == ".gz") name.resize(name.size() - 3);
-    const size_t dot = name.rfind('.');
-    const std::string ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+    const std::string ext = format_extension(e.path().string());
     if (ext == "a3m" || ext == "a2m" || ext == "sto") files.msas.push_back(e.path());
     if (ext == "hhr") files.hhrs.push_back(e.path());
   }
@@ -155,18 +149,9 @@ ChainRecord make_chain_record(const std::string& id, const Protein& chain, const
     auto hits = read_hhr(f.string());
     r.template_hits.insert(r.template_hits.end(), hits.begin(), hits.end());
   }
-  const auto depth = static_cast<int64_t>(msa.depth());
-  r.msa = at::empty({depth, l}, at::kByte);
-  r.deletion_matrix = at::empty({depth, l}, at::kInt);
-  uint8_t* ids = r.msa.data_ptr<uint8_t>();
-  int32_t* del = r.deletion_matrix.data_ptr<int32_t>();
-  for (int64_t i = 0; i < depth; ++i) {
-    for (int64_t j = 0; j < l; ++j) {
-      const int code = rc::msa_char_to_id(msa.sequences[i][j]);
-      ids[i * l + j] = static_cast<uint8_t>(code < 0 ? rc::kUnkRestype : code);
-      del[i * l + j] = msa.deletion_matrix[i][j];
-    }
-  }
+  const MsaIds ids = msa_ids(msa);
+  r.msa = ids.ids;
+  r.deletion_matrix = ids.deletions;
   r.msa_source = at::tensor(at::ArrayRef<int32_t>(row_source), at::kInt).to(at::kByte);
   r.check();
   return r;

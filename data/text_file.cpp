@@ -144,4 +144,14 @@ bool LineReader::next(std::string_view& line) {
   return true;
 }
 
+std::string format_extension(std::string_view path) {
+  const size_t slash = path.find_last_of('/');
+  std::string name(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  for (char& c : name)
+    if (is_upper(c)) c = static_cast<char>(c - 'A' + 'a');
+  if (name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0) name.resize(name.size() - 3);
+  const size_t dot = name.rfind('.');
+  return dot == std::string::npos ? "" : name.substr(dot + 1);
+}
+
 }  // namespace fold::data

@@ -36,6 +36,10 @@ inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // Describes one character for an error message: 'x', or 0xNN for non-printables.
 std::string describe_char(char c);
 
+// The format extension of a file name: lower case, without the dot and without a
+// trailing ".gz" ("X.A3M.gz" -> "a3m"); empty when the name has none.
+std::string format_extension(std::string_view path);
+
 // Walks `text` line by line. Lines end at "\n", "\r\n" or a lone "\r"; the terminator
 // is not part of the returned line. The text must outlive the reader.
 class LineReader {

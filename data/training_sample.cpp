@@ -26,15 +26,6 @@ uint64_t draw_seed(at::Generator& gen) {
   return static_cast<uint64_t>(at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::kLong).item<int64_t>());
 }
 
-// Per-residue table [21, X...] (from nested std::arrays) looked up by aatype [L].
-template <class Table>
-at::Tensor int_table(const Table& table) {
-  std::vector<int64_t> v;
-  for (const auto& row : table)
-    for (const auto& x : row) v.push_back(x);
-  return at::tensor(v, at::kLong).view({static_cast<int64_t>(table.size()), -1});
-}
-
 // The residue-axis features of one recycling slice (dim 1 for MSA-shaped ones).
 void crop_slice(FeatureDict& f, const at::Tensor& keep) {
   for (const char* name : {"aatype", "residue_index", "seq_mask", "target_feat"}) f[name] = f[name].index_select(0, keep);
@@ -124,29 +115,16 @@ FeatureDict make_ground_truth_features(const at::Tensor& aatype_in, const at::Te
   FeatureDict f;
   f["all_atom_positions"] = positions;
   f["all_atom_mask"] = mask;
-  static const at::Tensor to37 = int_table(rc::restype_atom14_to_atom37());
-  static const at::Tensor to14 = int_table(rc::restype_atom37_to_atom14());
-  static const at::Tensor swap = int_table(rc::restype_atom14_ambiguous_swap());
-  f["residx_atom14_to_atom37"] = to37.index_select(0, aatype);
-  f["residx_atom37_to_atom14"] = to14.index_select(0, aatype);
-  const at::Tensor exists14 = st::atom14_mask(aatype);
-  f["atom14_atom_exists"] = exists14;
-  f["atom37_atom_exists"] = st::atom37_mask(aatype);
-  const at::Tensor gt_exists = st::atom37_to_atom14(mask, aatype) * exists14;
-  const at::Tensor gt_positions = st::atom37_to_atom14(positions, aatype) * gt_exists.unsqueeze(-1);
-  f["atom14_gt_exists"] = gt_exists;
-  f["atom14_gt_positions"] = gt_positions;
-  // The other naming of 180-degree-symmetric side chains (ASP, GLU, PHE, TYR).
-  const at::Tensor partner = swap.index_select(0, aatype);
-  f["atom14_alt_gt_positions"] = gt_positions.gather(1, partner.unsqueeze(-1).expand({-1, -1, 3}));
-  f["atom14_alt_gt_exists"] = gt_exists.gather(1, partner);
-  static const at::Tensor ambiguous = [] {
-    std::vector<float> v;
-    for (const auto& row : rc::restype_atom14_is_ambiguous())
-      for (float x : row) v.push_back(x);
-    return at::tensor(v, at::kFloat).view({rc::kNumRestypesWithX, rc::kAtom14});
-  }();
-  f["atom14_atom_is_ambiguous"] = ambiguous.index_select(0, aatype);
+  const st::Atom14GroundTruth atoms = st::atom14_ground_truth(aatype, positions, mask);
+  f["residx_atom14_to_atom37"] = atoms.residx_atom14_to_atom37;
+  f["residx_atom37_to_atom14"] = atoms.residx_atom37_to_atom14;
+  f["atom14_atom_exists"] = atoms.atom14_atom_exists;
+  f["atom37_atom_exists"] = atoms.atom37_atom_exists;
+  f["atom14_gt_exists"] = atoms.gt_exists;
+  f["atom14_gt_positions"] = atoms.gt_positions;
+  f["atom14_alt_gt_positions"] = atoms.alt_gt_positions;
+  f["atom14_alt_gt_exists"] = atoms.alt_gt_exists;
+  f["atom14_atom_is_ambiguous"] = atoms.atom_is_ambiguous;
 
   const st::RigidGroupFrames groups = st::atom37_to_frames(aatype, positions, mask);
   f["rigidgroups_gt_frames"] = groups.frames.to_tensor_4x4();

@@ -29,6 +29,8 @@ struct Tables {
   at::Tensor group_base_atoms;     // [21, 8, 3] int64 atom37: -x point, origin, xy point
   at::Tensor group_exists;         // [21, 8] float
   at::Tensor group_is_ambiguous;   // [21, 8] float
+  at::Tensor atom14_swap;          // [21, 14] int64: slot of the symmetric partner (or itself)
+  at::Tensor atom14_is_ambiguous;  // [21, 14] float
 };
 
 template <class T>
@@ -85,6 +87,8 @@ const Tables& tables() {
     }
     out.chi_angles_mask = table2(rc::chi_angles_mask(), at::kFloat);
     out.chi_pi_periodic = table2(rc::chi_pi_periodic(), at::kFloat);
+    out.atom14_swap = table2(rc::restype_atom14_ambiguous_swap(), at::kLong);
+    out.atom14_is_ambiguous = table2(rc::restype_atom14_is_ambiguous(), at::kFloat);
     {
       // Backbone from (C, CA, N) (flipped below to Algorithm 21's axes), psi from
       // (CA, C, O), chi k from its last three atoms; pre-omega and phi have no atoms.
@@ -320,6 +324,24 @@ TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tenso
   ones_shape.back() = 3;
   const at::Tensor mirror = at::cat({at::ones(ones_shape, sin_cos.options()), 1.0 - 2.0 * periodic}, -1);
   return {sin_cos, sin_cos * mirror.unsqueeze(-1), torsion_mask};
+}
+
+Atom14GroundTruth atom14_ground_truth(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask) {
+  check_aatype(aatype, "atom14_ground_truth");
+  const at::Tensor restype = aatype.to(at::kLong);
+  Atom14GroundTruth g;
+  g.residx_atom14_to_atom37 = lookup(tables().atom14_to_atom37, restype);
+  g.residx_atom37_to_atom14 = lookup(tables().atom37_to_atom14, restype);
+  g.atom14_atom_exists = atom14_mask(restype);
+  g.atom37_atom_exists = atom37_mask(restype);
+  g.gt_exists = atom37_to_atom14(mask, restype) * g.atom14_atom_exists;
+  g.gt_positions = atom37_to_atom14(positions, restype) * g.gt_exists.unsqueeze(-1);
+  // The other naming of 180-degree-symmetric side chains (ASP, GLU, PHE, TYR).
+  const at::Tensor partner = lookup(tables().atom14_swap, restype);
+  g.alt_gt_positions = gather_atoms(g.gt_positions, partner);
+  g.alt_gt_exists = at::gather(g.gt_exists, -1, partner);
+  g.atom_is_ambiguous = lookup(tables().atom14_is_ambiguous, restype);
+  return g;
 }
 
 RigidGroupFrames atom37_to_frames(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask) {

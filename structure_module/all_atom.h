@@ -49,6 +49,20 @@ struct TorsionAngles {
 };
 TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
 
+// The atom14 ground truth of an atom37 structure, as OpenFold's make_atom14_masks and
+// make_atom14_positions: the per-residue slot maps, the atoms each residue type has,
+// the observed atoms in atom14 (positions zero where unobserved), and the same under
+// the other naming of 180-degree-symmetric side chains (ASP OD1/OD2, GLU OE1/OE2,
+// PHE and TYR CD1/CD2, CE1/CE2 swapped), with the slots that take part in a swap.
+// aatype [*, N], positions [*, N, 37, 3], mask [*, N, 37].
+struct Atom14GroundTruth {
+  at::Tensor residx_atom14_to_atom37, residx_atom37_to_atom14;  // [*, N, 14] / [*, N, 37] int64
+  at::Tensor atom14_atom_exists, atom37_atom_exists;            // [*, N, 14] / [*, N, 37]
+  at::Tensor gt_positions, gt_exists;                           // [*, N, 14, 3] / [*, N, 14]
+  at::Tensor alt_gt_positions, alt_gt_exists, atom_is_ambiguous;
+};
+Atom14GroundTruth atom14_ground_truth(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
+
 // Ground-truth rigid-group frames of an atom37 structure (the targets of FAPE over all
 // atoms, Algorithm 28, and of the side-chain loss), as OpenFold's
 // data_transforms.atom37_to_frames: each group's frame from three of its atoms

@@ -15,6 +15,7 @@
 #include "data/hhr.h"
 #include "data/msa.h"
 #include "data/protein.h"
+#include "data/text_file.h"
 #include "fold/cli/commands.h"
 
 namespace fold::cli {
@@ -22,13 +23,6 @@ namespace fold::cli {
 namespace {
 
 using nlohmann::json;
-
-std::string lower_extension(std::string path) {
-  std::transform(path.begin(), path.end(), path.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) path.resize(path.size() - 3);
-  const size_t dot = path.rfind('.');
-  return dot == std::string::npos ? "" : path.substr(dot + 1);
-}
 
 json length_stats(const std::vector<size_t>& lengths) {
   if (lengths.empty()) return {{"min", 0}, {"max", 0}, {"mean", 0.0}};
@@ -173,7 +167,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("FILE", *path, "File to describe")->required()->check(CLI::ExistingFile);
   cmd->add_option("--max-records", *max_records, "Records listed one by one (counts are always complete)");
   cmd->callback([path, max_records] {
-    const std::string ext = lower_extension(*path);
+    const std::string ext = data::format_extension(*path);
     json j;
     bool ok = true;
     if (ext == "h5" || ext == "hdf5")
