@@ -20,4 +20,15 @@ inline const at::Tensor& require_feature(const FeatureDict& features, const std:
   return it->second;
 }
 
+// OpenFold's batch[..., -1]: every feature's last slice along its trailing recycling
+// axis (what the loss of the final iteration sees).
+inline FeatureDict last_recycling_slice(const FeatureDict& batch) {
+  FeatureDict last;
+  for (const auto& [name, t] : batch) {
+    if (t.dim() == 0) throw std::invalid_argument("feature '" + name + "' has no recycling axis (a scalar)");
+    last[name] = t.select(-1, -1);
+  }
+  return last;
+}
+
 }  // namespace fold::data

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <ftw.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -83,17 +82,6 @@ std::string missing_database_message(const std::string& path) {
   return "database not found: " + path +
          " (a protein FASTA file, plain or .gz; tools/setup.sh fetches a small real one, "
          "examples/.cache/mmseqs2-examples/usr/share/doc/mmseqs2/example-data/DB.fasta.gz)";
-}
-
-// Removes a folder tree. Not std::filesystem::remove_all: libtorch.so exports its own
-// copy of that symbol, which crashed in this project (see tests/test_paths.h), and this
-// library is linked into torch programs.
-int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
-  ::remove(path);
-  return 0;
-}
-void remove_tree(const std::string& path) {
-  if (!path.empty()) ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 class TempDir {

@@ -1,5 +1,6 @@
 #include "data/text_file.h"
 
+#include <ftw.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -152,6 +153,17 @@ std::string format_extension(std::string_view path) {
   if (name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0) name.resize(name.size() - 3);
   const size_t dot = name.rfind('.');
   return dot == std::string::npos ? "" : name.substr(dot + 1);
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  ::remove(path);
+  return 0;
+}
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  if (!path.empty()) ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace fold::data

@@ -58,4 +58,10 @@ class LineReader {
   long line_number_ = 0;
 };
 
+// Removes a folder and everything in it (nothing when it does not exist). Not
+// std::filesystem::remove_all: libtorch.so exports its own copy of that symbol, which
+// crashed in this project (see tests/test_paths.h), and these libraries are linked into
+// torch programs.
+void remove_tree(const std::string& path);
+
 }  // namespace fold::data

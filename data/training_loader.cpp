@@ -75,6 +75,7 @@ TrainingLoader::TrainingLoader(std::shared_ptr<const ChainDataset> dataset, std:
       loader_(loader),
       log_(log),
       start_(std::chrono::steady_clock::now()) {
+  failed_.assign(schedule_.size(), 0);
   if (loader_.workers < 1) throw std::invalid_argument("loader: at least one worker");
   if (loader_.queue_depth < 1) throw std::invalid_argument("loader: queue depth must be at least 1");
   if (loader_.device.is_cuda() && !at::hasCUDA())
@@ -118,32 +119,48 @@ void TrainingLoader::work() {
     if (!failure.empty()) {
       ++stats_.skipped;
       skipped_.emplace_back(ref, failure);
+      failed_[position] = 1;
       if (log_)
         *log_ << "[loader] skipped sample " << ref.epoch << "/" << ref.position << " (chain " << ref.chain
               << "): " << failure << "\n";
       ++finished_;
       ready_.notify_all();
+      space_.notify_all();
       continue;
     }
-    space_.wait(lock, [&] { return stopping_ || queue_.size() < loader_.queue_depth; });
+    // In ordered mode the sample next() waits for always gets in, or a full queue of
+    // later samples would deadlock.
+    space_.wait(lock, [&] {
+      return stopping_ || queue_.size() < loader_.queue_depth || (loader_.ordered && position == expected_index());
+    });
     if (stopping_) return;
-    queue_.push_back(std::move(sample));
+    queue_.emplace_back(position, std::move(sample));
     ++finished_;
-    ready_.notify_one();
+    ready_.notify_all();
   }
 }
 
 std::optional<LoadedSample> TrainingLoader::next() {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(m_);
-  ready_.wait(lock, [&] { return !queue_.empty() || finished_ == schedule_.size(); });
+  auto deliverable = queue_.end();
+  ready_.wait(lock, [&] {
+    if (loader_.ordered) {
+      const size_t want = expected_index();
+      deliverable = std::find_if(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == want; });
+      return deliverable != queue_.end() || want == schedule_.size();
+    }
+    deliverable = queue_.begin();
+    return !queue_.empty() || finished_ == schedule_.size();
+  });
   stats_.last_wait_seconds = seconds_since(t0);
   stats_.wait_seconds += stats_.last_wait_seconds;
-  if (queue_.empty()) return std::nullopt;
-  LoadedSample sample = std::move(queue_.front());
-  queue_.pop_front();
+  if (deliverable == queue_.end()) return std::nullopt;
+  LoadedSample sample = std::move(deliverable->second);
+  queue_.erase(deliverable);
+  if (loader_.ordered) ++deliver_next_;
   ++stats_.delivered;
-  space_.notify_one();
+  space_.notify_all();
   lock.unlock();
   if (loader_.device.is_cuda()) {
     std::vector<at::Tensor> host;
@@ -153,6 +170,11 @@ std::optional<LoadedSample> TrainingLoader::next() {
     for (auto& [name, t] : sample.features) t = on_device[i++];
   }
   return sample;
+}
+
+size_t TrainingLoader::expected_index() {
+  while (deliver_next_ < schedule_.size() && failed_[deliver_next_]) ++deliver_next_;
+  return deliver_next_;
 }
 
 LoaderStats TrainingLoader::stats() const {

@@ -64,6 +64,10 @@ struct LoaderOptions {
   size_t queue_depth = 4;
   at::Device device = at::kCPU;  // where next() delivers samples
   uint64_t run_seed = 0;
+  // Deliver samples in schedule order (a slow sample then holds back the ones after it):
+  // what an exactly reproducible or resumable run needs, since the order of samples is
+  // the order of optimizer updates.
+  bool ordered = false;
 };
 
 struct LoadedSample {
@@ -96,6 +100,8 @@ class TrainingLoader {
 
  private:
   void work();
+  // Ordered mode: the schedule index next() must deliver next, past skipped samples.
+  size_t expected_index();
 
   std::shared_ptr<const ChainDataset> dataset_;
   std::vector<SampleRef> schedule_;
@@ -104,8 +110,9 @@ class TrainingLoader {
   std::ostream* log_;
   mutable std::mutex m_;
   std::condition_variable ready_, space_;
-  std::deque<LoadedSample> queue_;
-  size_t next_position_ = 0, finished_ = 0;
+  std::deque<std::pair<size_t, LoadedSample>> queue_;  // (schedule index, sample)
+  size_t next_position_ = 0, finished_ = 0, deliver_next_ = 0;
+  std::vector<char> failed_;  // per schedule index
   bool stopping_ = false;
   LoaderStats stats_;
   std::vector<std::pair<SampleRef, std::string>> skipped_;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
+#include <string>
 
 #include "data/feature_pipeline.h"
 #include "data/residue_constants.h"
@@ -190,6 +192,27 @@ FeatureDict make_training_sample(const ChainRecord& r, const TrainingOptions& o,
   sample["seq_length"] = at::full({1}, keep.size(0), at::kLong);
   sample["num_recycling_iters"] = at::full({1}, slices - 1, at::kLong);
   return sample;
+}
+
+SampleParts split_training_sample(const FeatureDict& sample) {
+  static const std::set<std::string> kGroundTruth = {
+      "all_atom_mask", "all_atom_positions", "alt_torsion_angles_sin_cos", "atom14_alt_gt_exists",
+      "atom14_alt_gt_positions", "atom14_atom_exists", "atom14_atom_is_ambiguous", "atom14_gt_exists",
+      "atom14_gt_positions", "atom37_atom_exists", "backbone_rigid_mask", "backbone_rigid_tensor",
+      "chi_angles_sin_cos", "chi_mask", "pseudo_beta", "pseudo_beta_mask", "residx_atom14_to_atom37",
+      "residx_atom37_to_atom14", "rigidgroups_alt_gt_frames", "rigidgroups_group_exists",
+      "rigidgroups_group_is_ambiguous", "rigidgroups_gt_exists", "rigidgroups_gt_frames", "torsion_angles_mask",
+      "torsion_angles_sin_cos", "resolution", "use_clamped_fape", "is_distillation", "seq_length",
+      "num_recycling_iters"};
+  SampleParts parts;
+  for (const auto& [name, t] : sample) (kGroundTruth.count(name) ? parts.ground_truth : parts.inputs)[name] = t;
+  return parts;
+}
+
+FeatureDict last_iteration_batch(const SampleParts& parts) {
+  FeatureDict batch = last_recycling_slice(parts.inputs);
+  batch.insert(parts.ground_truth.begin(), parts.ground_truth.end());
+  return batch;
 }
 
 }  // namespace fold::data

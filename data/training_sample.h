@@ -78,4 +78,17 @@ FeatureDict make_ground_truth_features(const at::Tensor& aatype, const at::Tenso
 
 FeatureDict make_training_sample(const ChainRecord& record, const TrainingOptions& options, uint64_t seed);
 
+// A training sample split into what the model reads (the input features, each with the
+// trailing recycling axis) and what only the loss reads (the ground truth and the
+// per-sample scalars resolution, use_clamped_fape, is_distillation, seq_length,
+// num_recycling_iters, which have no recycling axis).
+struct SampleParts {
+  FeatureDict inputs, ground_truth;
+};
+SampleParts split_training_sample(const FeatureDict& sample);
+
+// The loss's batch for the model's last iteration: the ground truth plus the last
+// recycling slice of every input (OpenFold's batch[..., -1]).
+FeatureDict last_iteration_batch(const SampleParts& parts);
+
 }  // namespace fold::data

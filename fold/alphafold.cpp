@@ -164,6 +164,11 @@ void AlphaFoldImpl::set_kernel_options(const kernels::AttentionOptions& kernel) 
   evoformer->set_kernel_options(kernel);
 }
 
+void AlphaFoldImpl::set_trunk_dtype(c10::ScalarType dtype) {
+  for (auto& child : named_children())
+    if (child.key() != "structure_module" && child.key() != "aux_heads") child.value()->to(dtype);
+}
+
 FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, int index, const RunOptions& run) {
   StageTimer timer(run, index);
   const torch::Tensor& aatype = require_feature(f, "aatype", kWho);

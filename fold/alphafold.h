@@ -71,6 +71,9 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   void reset() override;
   // kernels.* / globals.low_memory_attention: the attention path of every module.
   void set_kernel_options(const kernels::AttentionOptions& kernel);
+  // Low-precision runs (DESIGN.md 3): the trunk (embedders, template, extra-MSA and
+  // Evoformer stacks) in `dtype`; the structure module and the heads stay fp32.
+  void set_trunk_dtype(c10::ScalarType dtype);
 
   // `batch`: OpenFold's processed features, each with its trailing recycling axis
   // (aatype [N, R], target_feat [N, 22, R], residue_index, msa_feat [S, N, 49, R],

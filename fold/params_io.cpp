@@ -16,6 +16,7 @@
 #include "data/npz.h"
 #include "data/safetensors.h"
 #include "fold/af2_params.h"
+#include "fold/train/training_checkpoint.h"
 
 namespace fold {
 
@@ -59,6 +60,7 @@ std::string convert_v1_name(std::string key) {
 }  // namespace
 
 ParamsFormat params_format(const std::string& path) {
+  if (std::filesystem::is_directory(path)) return ParamsFormat::kTrainingRun;
   const std::string ext = extension(path);
   if (ext == ".npz") return ParamsFormat::kAf2Npz;
   if (ext == ".safetensors") return ParamsFormat::kNative;
@@ -169,6 +171,14 @@ void load_params(AlphaFoldImpl& model, const std::string& path) {
     case ParamsFormat::kOpenFoldPt:
       load_state_dict(model, read_openfold_state_dict(path), path);
       return;
+    case ParamsFormat::kTrainingRun: {
+      const std::string checkpoint = train::latest_checkpoint(path);
+      if (checkpoint.empty())
+        throw std::invalid_argument("parameters " + path + ": a directory, but no complete training checkpoint in it");
+      const std::string ema = (std::filesystem::path(checkpoint) / "ema.safetensors").string();
+      load_state_dict(model, data::read_safetensors(ema).tensors, ema);
+      return;
+    }
   }
 }
 

@@ -12,10 +12,13 @@
 
 namespace fold {
 
-enum class ParamsFormat { kAf2Npz, kNative, kOpenFoldPt };
+// kTrainingRun: a `fold train` output or checkpoint directory, read as the EMA weights
+// of its newest complete checkpoint (what AF2 evaluates; DIR/step-*/model.safetensors
+// gives the raw weights).
+enum class ParamsFormat { kAf2Npz, kNative, kOpenFoldPt, kTrainingRun };
 
-// From the extension: .npz, .safetensors, .pt / .pth / .ckpt; anything else is an error
-// that lists them.
+// A directory is a training run; otherwise from the extension: .npz, .safetensors,
+// .pt / .pth / .ckpt; anything else is an error that lists them.
 ParamsFormat params_format(const std::string& path);
 
 // Sets every parameter of `model` from `path` (any format above). All-or-nothing; the

@@ -77,11 +77,7 @@ Predictor::Predictor(const Config& config, const std::string& params_path, const
   load_params(*model_, params_path);
   model_->eval();
   model_->to(device_);
-  if (options.precision == "bf16") {
-    // The trunk in bf16; the structure module and heads stay fp32 (DESIGN.md 3).
-    for (auto& child : model_->named_children())
-      if (child.key() != "structure_module" && child.key() != "aux_heads") child.value()->to(torch::kBFloat16);
-  }
+  if (options.precision == "bf16") model_->set_trunk_dtype(torch::kBFloat16);
   kernels::AttentionOptions kernel;
   kernel.low_memory = options.low_memory;
   model_->set_kernel_options(kernel);
@@ -139,6 +135,26 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   if (tracking) r.peak_bytes = kernels::memory_stats(device_).peak_bytes;
   for (auto& [name, t] : out) t = t.is_floating_point() ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
   return out;
+}
+
+data::Protein prediction_to_protein(const std::string& name, const data::FeatureDict& batch, const data::FeatureDict& out) {
+  data::Protein p;
+  p.name = name;
+  const at::Tensor aatype = batch.at("aatype").select(-1, 0).to(at::kInt).contiguous();
+  const at::Tensor residue_index = batch.at("residue_index").select(-1, 0).to(at::kInt).contiguous();
+  const int64_t n = aatype.size(0);
+  p.aatype.assign(aatype.data_ptr<int32_t>(), aatype.data_ptr<int32_t>() + n);
+  // PDB numbering starts at 1 (AF2 writes residue_index + 1).
+  for (int64_t i = 0; i < n; ++i) p.residue_index.push_back(residue_index.data_ptr<int32_t>()[i] + 1);
+  const at::Tensor pos = out.at("final_atom_positions").contiguous();
+  const at::Tensor mask = out.at("final_atom_mask").to(at::kFloat).contiguous();
+  p.atom_positions.assign(pos.data_ptr<float>(), pos.data_ptr<float>() + pos.numel());
+  p.atom_mask.assign(mask.data_ptr<float>(), mask.data_ptr<float>() + mask.numel());
+  const at::Tensor b = out.at("plddt").unsqueeze(-1).expand({n, 37}).contiguous();
+  p.b_factors.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  p.chain_ids = {"A"};
+  p.chain_index.assign(n, 0);
+  return p;
 }
 
 }  // namespace fold

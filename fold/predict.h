@@ -12,6 +12,7 @@
 
 #include "data/feature_dict.h"
 #include "data/feature_pipeline.h"
+#include "data/protein.h"
 #include "fold/alphafold.h"
 #include "fold/config.h"
 
@@ -42,6 +43,12 @@ int64_t auto_chunk_size(const AlphaFoldOptions& model, int64_t n_res, int64_t n_
 
 // data.predict.* / data.common.* / globals.seed -> the feature pipeline's options.
 data::PipelineOptions pipeline_options(const Config& config);
+
+// The predicted atom37 structure (final_atom_positions / final_atom_mask of `out`) as a
+// Protein named `name`, with pLDDT as every atom's B-factor; `batch` supplies aatype and
+// residue_index (trailing recycling axis).
+data::Protein prediction_to_protein(const std::string& name, const data::FeatureDict& batch,
+                                    const data::FeatureDict& out);
 
 class Predictor {
  public:

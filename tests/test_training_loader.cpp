@@ -96,6 +96,26 @@ TEST(TrainingLoader, FailingSamplesAreLoggedAndSkipped) {
   remove_tree(path);
 }
 
+// Ordered delivery: with three workers, a queue of one and failing samples in between,
+// next() still hands out the good samples in schedule order (what resuming a run
+// exactly relies on) and never deadlocks on a full queue of later samples.
+TEST(TrainingLoader, OrderedModeDeliversInScheduleOrderPastSkippedSamples) {
+  REQUIRE_2Q2K();
+  const fs::path path = temp_path("loader_ordered.h5");
+  const auto d = two_chain_dataset(path);
+  std::vector<SampleRef> schedule;
+  for (int64_t i = 0; i < 10; ++i) schedule.push_back({0, i, i % 4 == 1 ? "9xyz_Q" : (i % 2 ? "2q2k_B" : "2q2k_A")});
+  LoaderOptions l;
+  l.workers = 3;
+  l.queue_depth = 1;
+  l.ordered = true;
+  TrainingLoader loader(d, schedule, options(), l);
+  std::vector<int64_t> got;
+  while (auto s = loader.next()) got.push_back(s->ref.position);
+  EXPECT_EQ(got, (std::vector<int64_t>{0, 2, 3, 4, 6, 7, 8}));
+  remove_tree(path);
+}
+
 TEST(TrainingLoader, RefusesAGpuDeviceWhereNoneIsVisible) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible: the refusal cannot happen here";
   REQUIRE_2Q2K();

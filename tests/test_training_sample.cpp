@@ -195,6 +195,28 @@ TEST(TrainingSample, GroundTruthOfARealChainAgreesWithItsAtoms) {
   EXPECT_GT(swapped, 0);
 }
 
+// The split the trainer relies on: every model input carries the recycling axis (the
+// model refuses anything else), the ground truth is exactly what
+// make_ground_truth_features makes plus the per-sample scalars, and the loss batch is
+// the last slice of the inputs.
+TEST(TrainingSample, SplitSeparatesRecycledInputsFromGroundTruth) {
+  REQUIRE_2Q2K();
+  const ChainRecord r = real_record();
+  const FeatureDict sample = make_training_sample(r, small_crop(0.5), 3);
+  const SampleParts parts = split_training_sample(sample);
+  const int64_t slices = sample.at("num_recycling_iters").item<int64_t>() + 1;
+  EXPECT_EQ(parts.inputs.size() + parts.ground_truth.size(), sample.size());
+  for (const auto& [name, t] : parts.inputs) EXPECT_EQ(t.size(-1), slices) << name;
+  FeatureDict truth = make_ground_truth_features(r.aatype, r.atom_positions, r.atom_mask.to(torch::kFloat));
+  for (const char* name : {"resolution", "use_clamped_fape", "is_distillation", "seq_length", "num_recycling_iters"})
+    truth[name] = at::Tensor();
+  for (const auto& [name, t] : truth) EXPECT_EQ(parts.ground_truth.count(name), 1u) << name;
+  EXPECT_EQ(parts.ground_truth.size(), truth.size());
+  const FeatureDict batch = last_iteration_batch(parts);
+  EXPECT_TRUE(torch::equal(batch.at("bert_mask"), sample.at("bert_mask").select(-1, slices - 1)));
+  EXPECT_TRUE(torch::equal(batch.at("atom14_gt_positions"), sample.at("atom14_gt_positions")));
+}
+
 TEST(TrainingSample, SameSeedSameSampleOtherSeedOtherSample) {
   REQUIRE_2Q2K();
   const ChainRecord r = real_record();

@@ -15,5 +15,6 @@ void add_init_params_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_msa_command(CLI::App& app);
+void add_train_command(CLI::App& app);
 
 }  // namespace fold::cli

@@ -15,6 +15,7 @@
 #include "data/protein.h"
 #include "fold/cli/commands.h"
 #include "fold/config.h"
+#include "fold/loss/alphafold_loss.h"
 #include "fold/predict.h"
 
 namespace fold::cli {
@@ -28,26 +29,18 @@ std::vector<double> to_vector(const at::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-// The predicted atom37 structure with pLDDT as every atom's B-factor.
-data::Protein to_protein(const std::string& name, const data::FeatureDict& batch, const data::FeatureDict& out) {
-  data::Protein p;
-  p.name = name;
-  const at::Tensor aatype = batch.at("aatype").select(-1, 0).to(at::kInt).contiguous();
-  const at::Tensor residue_index = batch.at("residue_index").select(-1, 0).to(at::kInt).contiguous();
-  const int64_t n = aatype.size(0);
-  p.aatype.assign(aatype.data_ptr<int32_t>(), aatype.data_ptr<int32_t>() + n);
-  // PDB numbering starts at 1 (AF2 writes residue_index + 1).
-  for (int64_t i = 0; i < n; ++i) p.residue_index.push_back(residue_index.data_ptr<int32_t>()[i] + 1);
-  const at::Tensor pos = out.at("final_atom_positions").contiguous();
-  const at::Tensor mask = out.at("final_atom_mask").to(at::kFloat).contiguous();
-  p.atom_positions.assign(pos.data_ptr<float>(), pos.data_ptr<float>() + pos.numel());
-  p.atom_mask.assign(mask.data_ptr<float>(), mask.data_ptr<float>() + mask.numel());
-  const at::Tensor b = out.at("plddt").unsqueeze(-1).expand({n, 37}).contiguous();
-  p.b_factors.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
-  p.chain_ids = {"A"};
-  p.chain_index.assign(n, 0);
-  return p;
+// --loss: the training loss of the outputs against the ground truth of the batch's last
+// recycling slice (OpenFold's batch[..., -1]), with the config's [loss] weights; the
+// terms printed and returned as loss/<term>, violation/<name> arrays.
+data::FeatureDict loss_outputs(const Config& config, const data::FeatureDict& batch, const data::FeatureDict& out) {
+  const loss::LossBreakdown r =
+      loss::alphafold_loss(out, data::last_recycling_slice(batch), loss::LossOptions::from_config(config));
+  std::cout << "loss " << r.total.item<double>() << " (unscaled " << r.unscaled_total.item<double>() << ")";
+  for (const auto& [term, value] : r.terms) std::cout << ", " << term << " " << value.item<double>();
+  std::cout << "\n";
+  return loss::loss_arrays(r);
 }
+
 
 }  // namespace
 
@@ -59,6 +52,7 @@ void add_predict_command(CLI::App& app) {
     PredictOptions predict;
     int64_t seed = 0;
     bool quiet = false;
+    bool loss = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--fasta", a->fasta, "Query sequence (one record)")->check(CLI::ExistingFile);
@@ -73,9 +67,11 @@ void add_predict_command(CLI::App& app) {
                   "Model-ready batch (.npz, OpenFold's processed feature names, trailing recycling axis); "
                   "bypasses the data pipeline")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--params", a->params, "AF2 .npz, native .safetensors or OpenFold .pt")
+  cmd->add_option("--params", a->params,
+                  "AF2 .npz, native .safetensors, OpenFold .pt, or a `fold train` run / checkpoint directory "
+                  "(its EMA weights)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   cmd->add_option("--config", a->config, "Preset or TOML file (default af2_model_1)");
   cmd->add_option("--set", a->overrides, "Override one key: a.b.c=value (repeatable)");
   cmd->add_option("--out", a->out_dir, "Output folder")->required();
@@ -90,6 +86,9 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--save-outputs", a->save_outputs, "Write every output array to this .npz");
   cmd->add_option("--save-features", a->save_features,
                   "Write the model-ready batch to this .npz (reusable with --features)");
+  cmd->add_flag("--loss", a->loss,
+                "With --features holding ground truth (OpenFold's supervised batch): the training loss of the "
+                "outputs, printed, in the JSON and in --save-outputs as loss/<term>, loss/loss, violation/<name>");
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     using clock = std::chrono::steady_clock;
@@ -97,6 +96,8 @@ void add_predict_command(CLI::App& app) {
       throw CLI::ValidationError("predict", "give --fasta and at least one --msa, or --features");
     if (!a->hhr.empty() && a->mmcif_dir.empty())
       throw CLI::ValidationError("--templates", "needs --template-mmcif-dir");
+    if (a->loss && a->features.empty())
+      throw CLI::ValidationError("--loss", "needs --features: a batch with ground-truth features");
     Config config = Config::load(a->config, a->overrides);
     a->predict.progress = !a->quiet;
     std::filesystem::create_directories(a->out_dir);
@@ -107,6 +108,13 @@ void add_predict_command(CLI::App& app) {
     if (!a->features.empty()) {
       batch = data::read_npz(a->features);
       name = std::filesystem::path(a->features).stem().string();
+      if (a->loss) {
+        try {
+          loss::check_loss_features(batch);
+        } catch (const std::invalid_argument& e) {
+          throw std::invalid_argument(a->features + ": --loss: " + e.what());
+        }
+      }
     } else {
       const auto records = data::read_fasta(a->fasta);
       if (records.size() != 1)
@@ -133,12 +141,17 @@ void add_predict_command(CLI::App& app) {
     const double load_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     PredictionReport report;
     const data::FeatureDict out = predictor.predict(batch, &report);
+    const data::FeatureDict losses = a->loss ? loss_outputs(config, batch, out) : data::FeatureDict();
 
     const auto path = [&](const std::string& ext) { return (std::filesystem::path(a->out_dir) / (name + ext)).string(); };
-    const data::Protein protein = to_protein(name, batch, out);
+    const data::Protein protein = prediction_to_protein(name, batch, out);
     data::write_protein(protein, path(".pdb"));
     data::write_protein(protein, path(".cif"));
-    if (!a->save_outputs.empty()) data::write_npz(a->save_outputs, out);
+    if (!a->save_outputs.empty()) {
+      data::FeatureDict saved = out;
+      saved.insert(losses.begin(), losses.end());
+      data::write_npz(a->save_outputs, saved);
+    }
 
     json j;
     j["name"] = name;
@@ -153,6 +166,8 @@ void add_predict_command(CLI::App& app) {
       j["max_predicted_aligned_error"] = out.at("max_predicted_aligned_error").item<double>();
       j["ptm"] = out.at("ptm_score").item<double>();
     }
+    for (const auto& [key, value] : losses)
+      if (key.rfind("loss/", 0) == 0) j["loss"][key.substr(5)] = value.item<double>();
     j["templates"] = pipeline.templates;
     j["skipped_templates"] = pipeline.skipped_templates;
     j["recycles"] = report.iterations - 1;

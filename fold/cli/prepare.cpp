@@ -6,45 +6,16 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "data/prepare_dataset.h"
 #include "fold/cli/commands.h"
+#include "fold/cli/id_list.h"
 
 namespace fold::cli {
-
-namespace {
-
-// "1abc_A,2def_B" or "@file" (one id per line, '#' comments).
-std::vector<std::string> parse_id_list(const std::string& spec) {
-  std::vector<std::string> ids;
-  if (spec.empty()) return ids;
-  std::string text = spec;
-  char separator = ',';
-  if (spec[0] == '@') {
-    std::ifstream in(spec.substr(1));
-    if (!in) throw CLI::ValidationError("--chains", "cannot read " + spec.substr(1));
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    text = buffer.str();
-    separator = '\n';
-  }
-  std::stringstream ss(text);
-  for (std::string id; std::getline(ss, id, separator);) {
-    const size_t hash = id.find('#');
-    if (hash != std::string::npos) id.resize(hash);
-    const size_t b = id.find_first_not_of(" \t\r"), e = id.find_last_not_of(" \t\r");
-    if (b != std::string::npos) ids.push_back(id.substr(b, e - b + 1));
-  }
-  return ids;
-}
-
-}  // namespace
 
 void add_prepare_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("prepare", "Convert mmCIF/PDB files and their alignments into a training dataset (HDF5)");

@@ -1,0 +1,369 @@
+#include "fold/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "data/chain_dataset.h"
+#include "data/training_loader.h"
+#include "data/training_sample.h"
+#include "evoformer/checkpoint.h"
+#include "fold/alphafold.h"
+#include "fold/loss/alphafold_loss.h"
+#include "fold/params_io.h"
+#include "fold/train/adam.h"
+#include "fold/train/loss_scaler.h"
+#include "fold/train/lr_schedule.h"
+#include "fold/train/mixed_precision.h"
+#include "fold/train/training_checkpoint.h"
+#include "fold/train/validation.h"
+#include "fold/train/weight_ema.h"
+#include "fold/training_options.h"
+#include "kernels/device_memory.h"
+
+namespace fold::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
+  std::ostringstream out;
+  if (s >= 3600) out << s / 3600 << "h";
+  if (s >= 60) out << std::setw(s >= 3600 ? 2 : 1) << std::setfill('0') << (s / 60) % 60 << "m";
+  out << std::setw(s >= 60 ? 2 : 1) << std::setfill('0') << s % 60 << "s";
+  return out.str();
+}
+
+// The chains of `dataset` named in `wanted` (all when empty); an unknown name is an error.
+std::vector<data::ChainEntry> select_entries(const data::ChainDataset& dataset, const std::vector<std::string>& wanted) {
+  if (wanted.empty()) return dataset.entries();
+  std::vector<data::ChainEntry> out;
+  for (const auto& id : wanted) {
+    const auto it = std::find_if(dataset.entries().begin(), dataset.entries().end(),
+                                 [&](const data::ChainEntry& e) { return e.id == id; });
+    if (it == dataset.entries().end()) throw std::invalid_argument(dataset.path() + ": no chain '" + id + "'");
+    out.push_back(*it);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  Config config;
+  TrainerOptions options;
+  std::ostream& log;
+  torch::Device device;
+
+  data::TrainingOptions data_options;
+  std::shared_ptr<const data::ChainDataset> dataset;
+  std::unique_ptr<data::ChainSampler> sampler;
+  int64_t samples_per_epoch = 0;
+  uint64_t run_seed = 0;
+  std::unique_ptr<data::TrainingLoader> loader;
+  std::ostringstream loader_log;
+
+  std::unique_ptr<MixedPrecisionModel> model;
+  std::unique_ptr<Adam> adam;
+  std::unique_ptr<WeightEma> ema;
+  DynamicLossScaler scaler;
+  LrSchedule schedule;
+  loss::LossOptions loss_options;
+  RunOptions run_options;
+  double clip_norm = 0;
+  int64_t accumulation = 1, max_steps = 0, log_every = 1, checkpoint_every = 0, keep = 0, validate_every = 0;
+  std::unique_ptr<Validator> validator;
+  TrainingState state;
+  std::ofstream jsonl;
+
+  Impl(const Config& c, TrainerOptions o, std::ostream& l)
+      : config(c), options(std::move(o)), log(l), device(options.device), scaler(scaler_options(c)) {}
+
+  static LossScalerOptions scaler_options(const Config& c) {
+    LossScalerOptions s;
+    s.init_scale = c.get_float("train.loss_scale_init");
+    s.growth_interval = c.get_int("train.loss_scale_growth_interval");
+    return s;
+  }
+
+  void setup();
+  void restore(const TrainingCheckpoint& checkpoint);
+  std::optional<data::LoadedSample> next_sample();
+  void start_loader();
+  json step();
+  std::string save();
+  void progress_bar(int64_t done, int64_t total, double elapsed, const json& record);
+};
+
+void Trainer::Impl::setup() {
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw std::invalid_argument("--device " + options.device + ": this machine has no usable CUDA device");
+  if (options.out_dir.empty()) throw std::invalid_argument("train: an output directory is needed (--out)");
+  fs::create_directories(options.out_dir);
+
+  accumulation = config.get_int("train.grad_accumulation");
+  max_steps = config.get_int("train.max_steps");
+  log_every = std::max<int64_t>(1, config.get_int("train.log_every"));
+  checkpoint_every = config.get_int("train.checkpoint_every");
+  keep = config.get_int("train.keep_checkpoints");
+  validate_every = config.get_int("train.validate_every");
+  clip_norm = config.get_float("optimizer.clip_grad_norm");
+  if (accumulation < 1) throw ConfigError("train.grad_accumulation must be >= 1");
+  if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
+  schedule = LrSchedule::from_config(config);
+  loss_options = loss::LossOptions::from_config(config);
+  run_options.checkpoint = evoformer::CheckpointPolicy::parse(config.get_string("train.checkpoint"));
+  run_seed = static_cast<uint64_t>(config.get_int("globals.seed"));
+
+  data_options = training_options(config);
+  dataset = std::make_shared<const data::ChainDataset>(options.train_data);
+  sampler = std::make_unique<data::ChainSampler>(select_entries(*dataset, options.train_chains), data_options);
+  for (const auto& [chain, why] : sampler->excluded()) log << "[train] chain " << chain << " not sampled: " << why << "\n";
+  if (sampler->chains().empty()) throw std::invalid_argument(options.train_data + ": no chain can be sampled");
+  samples_per_epoch = config.get_int("train.samples_per_epoch");
+  if (samples_per_epoch <= 0) samples_per_epoch = static_cast<int64_t>(sampler->chains().size());
+
+  // Seeded before the weights are drawn, so a fresh run is reproducible too.
+  torch::manual_seed(run_seed);
+  AlphaFold master(AlphaFoldOptions::from_config(config));
+  if (!options.init_params.empty()) load_params(*master, options.init_params);
+  master->to(device);
+  kernels::AttentionOptions kernel;
+  kernel.low_memory = config.get_bool("globals.low_memory_attention");
+  master->set_kernel_options(kernel);
+  const std::string precision = config.get_string("globals.precision");
+  model = std::make_unique<MixedPrecisionModel>(master, parse_precision(precision));
+  model->working()->train();
+  AdamOptions adam_options;
+  adam_options.beta1 = config.get_float("optimizer.beta1");
+  adam_options.beta2 = config.get_float("optimizer.beta2");
+  adam_options.eps = config.get_float("optimizer.eps");
+  adam = std::make_unique<Adam>(model->master_parameters(), adam_options);
+  ema = std::make_unique<WeightEma>(model->master_parameters(), config.get_float("optimizer.ema_decay"));
+  state.precision = precision;
+  state.config_toml = config.to_toml();
+  state.loss_scale = model->precision() == Precision::kFp16 ? scaler.scale() : 1.0;
+
+  if (!options.valid_data.empty()) {
+    auto valid = std::make_shared<const data::ChainDataset>(options.valid_data);
+    std::vector<std::string> ids;
+    for (const auto& e : select_entries(*valid, options.valid_chains)) ids.push_back(e.id);
+    validator = std::make_unique<Validator>(valid, ids, evaluation_options(config), run_seed);
+    for (const auto& [chain, why] : validator->excluded()) log << "[train] validation chain " << chain << " left out: " << why << "\n";
+  }
+  if (kernels::cpu_memory_tracking_enabled() || device.is_cpu()) kernels::enable_cpu_memory_tracking();
+}
+
+void Trainer::Impl::restore(const TrainingCheckpoint& c) {
+  const std::string where = "checkpoint step " + std::to_string(c.state.step);
+  load_state_dict(*model->master(), c.model, where);
+  model->master_to_working();
+  adam->load_state(c.optimizer, where);
+  ema->load(c.ema, where);
+  state = c.state;
+  if (state.precision != config.get_string("globals.precision"))
+    throw std::invalid_argument(where + " was trained in " + state.precision + "; resume it in the same precision");
+  scaler.restore(state.loss_scale, state.loss_scale_clean_steps);
+  set_cpu_rng_state(state.cpu_rng);
+}
+
+void Trainer::Impl::start_loader() {
+  std::vector<data::SampleRef> schedule = sampler->epoch(run_seed, state.epoch, samples_per_epoch);
+  schedule.erase(schedule.begin(), schedule.begin() + std::min<int64_t>(state.position, schedule.size()));
+  data::LoaderOptions l;
+  l.workers = options.workers;
+  l.queue_depth = static_cast<size_t>(std::max(2, 2 * options.workers));
+  l.device = device;
+  l.run_seed = run_seed;
+  l.ordered = config.get_bool("train.ordered_samples");
+  loader = std::make_unique<data::TrainingLoader>(dataset, std::move(schedule), data_options, l, &loader_log);
+}
+
+std::optional<data::LoadedSample> Trainer::Impl::next_sample() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!loader) start_loader();
+    auto sample = loader->next();
+    if (!loader_log.str().empty()) {
+      log << loader_log.str();
+      loader_log.str("");
+    }
+    if (sample) {
+      state.epoch = sample->ref.epoch;
+      state.position = sample->ref.position + 1;
+      return sample;
+    }
+    // The epoch is used up (or every remaining sample failed): the next one.
+    ++state.epoch;
+    state.position = 0;
+    loader.reset();
+  }
+  return std::nullopt;
+}
+
+json Trainer::Impl::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const double lr = schedule.at(state.step);
+  const bool fp16 = model->precision() == Precision::kFp16;
+  const double scale = fp16 ? scaler.scale() : 1.0;
+  kernels::reset_peak_memory(device);
+  model->zero_grad();
+  std::map<std::string, double> terms;
+  double loss_sum = 0, data_wait = 0;
+  int64_t used = 0;
+  json samples = json::array();
+  for (int64_t a = 0; a < accumulation; ++a) {
+    auto sample = next_sample();
+    if (!sample) throw std::runtime_error("train: the dataset yields no samples (every sample failed)");
+    data_wait += loader->stats().last_wait_seconds;
+    samples.push_back(sample->ref.chain);
+    const data::SampleParts parts = data::split_training_sample(sample->features);
+    const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
+    const loss::LossBreakdown losses = loss::alphafold_loss(outputs, data::last_iteration_batch(parts), loss_options);
+    const double value = losses.total.item<double>();
+    if (!std::isfinite(value)) {
+      log << "[train] step " << state.step + 1 << ": non-finite loss on sample " << sample->ref.epoch << "/"
+          << sample->ref.position << " (chain " << sample->ref.chain << "), sample skipped\n";
+      continue;
+    }
+    (losses.total * (scale / static_cast<double>(accumulation))).backward();
+    loss_sum += value;
+    for (const auto& [name, t] : losses.terms) terms[name] += t.item<double>();
+    ++used;
+  }
+  const bool finite = used > 0 && model->gradients_to_master(1.0 / scale);
+  bool stepped = fp16 ? scaler.update(finite) : finite;
+  double grad_norm = std::nan("");
+  if (stepped) {
+    std::vector<torch::Tensor> params;
+    for (const auto& [name, p] : model->master_parameters())
+      if (p.grad().defined()) params.push_back(p);
+    // Rescale by the used/planned ratio so a skipped sample does not shrink the step.
+    if (used != accumulation)
+      for (auto& p : params) p.mutable_grad().mul_(static_cast<double>(accumulation) / used);
+    grad_norm = clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(params, clip_norm)
+                              : torch::nn::utils::clip_grad_norm_(params, std::numeric_limits<double>::infinity());
+    adam->step(lr);
+    ema->update(model->master_parameters());
+    model->master_to_working();
+  }
+  model->zero_grad();
+  ++state.step;
+  state.loss_scale = fp16 ? scaler.scale() : 1.0;
+  state.loss_scale_clean_steps = scaler.clean_steps();
+
+  json record = {{"step", state.step}, {"lr", lr}, {"samples", samples}, {"stepped", stepped}};
+  record["loss"] = used > 0 ? json(loss_sum / used) : json(nullptr);
+  json per_term = json::object();
+  for (const auto& [name, v] : terms) per_term[name] = v / used;
+  record["losses"] = per_term;
+  record["grad_norm"] = std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr);
+  record["loss_scale"] = state.loss_scale;
+  record["step_seconds"] = seconds_since(t0);
+  record["data_wait_seconds"] = data_wait;
+  try {
+    record["peak_memory_bytes"] = kernels::memory_stats(device).peak_bytes;
+  } catch (const std::exception&) {
+    record["peak_memory_bytes"] = nullptr;
+  }
+  if (!stepped)
+    log << "[train] step " << state.step << ": "
+        << (used == 0 ? "no usable sample" : "non-finite gradients") << ", update skipped"
+        << (fp16 ? ", loss scale now " + std::to_string(scaler.scale()) : std::string()) << "\n";
+  return record;
+}
+
+std::string Trainer::Impl::save() {
+  TrainingCheckpoint c;
+  c.model = state_dict(*model->master());
+  c.optimizer = adam->state();
+  c.ema = ema->weights();
+  state.cpu_rng = cpu_rng_state();
+  c.state = state;
+  return save_training_checkpoint((fs::path(options.out_dir) / "checkpoints").string(), c, keep);
+}
+
+void Trainer::Impl::progress_bar(int64_t done, int64_t total, double elapsed, const json& record) {
+  if (!options.progress) return;
+  constexpr int kWidth = 24;
+  const double fraction = total > 0 ? static_cast<double>(done) / total : 1.0;
+  const int filled = static_cast<int>(fraction * kWidth);
+  std::ostringstream line;
+  line << "\r[train] step " << state.step << "/" << max_steps << " [" << std::string(filled, '=')
+       << std::string(kWidth - filled, ' ') << "] ";
+  if (!record["loss"].is_null()) line << "loss " << std::fixed << std::setprecision(3) << record["loss"].get<double>();
+  line << " | " << format_duration(elapsed) << " elapsed, ETA "
+       << format_duration(done > 0 ? elapsed / done * (total - done) : 0.0) << "   ";
+  std::cerr << line.str() << (done == total ? "\n" : "") << std::flush;
+}
+
+Trainer::Trainer(const Config& config, TrainerOptions options, std::ostream& log)
+    : impl_(std::make_unique<Impl>(config, std::move(options), log)) {}
+
+Trainer::~Trainer() = default;
+
+TrainingSummary Trainer::run() {
+  Impl& t = *impl_;
+  t.setup();
+  if (!t.options.resume.empty()) {
+    const std::string dir = latest_checkpoint(t.options.resume);
+    if (dir.empty()) throw std::invalid_argument("--resume " + t.options.resume + ": no complete checkpoint there");
+    t.log << "[train] resuming from " << dir << "\n";
+    t.restore(load_training_checkpoint(dir));
+  }
+  TrainingSummary summary;
+  summary.first_step = t.state.step;
+  t.jsonl.open(fs::path(t.options.out_dir) / "log.jsonl", std::ios::app);
+  if (!t.jsonl) throw std::runtime_error("cannot write " + (fs::path(t.options.out_dir) / "log.jsonl").string());
+  const int64_t target =
+      t.options.stop_after >= 0 ? std::min(t.max_steps, t.state.step + t.options.stop_after) : t.max_steps;
+  const auto start = std::chrono::steady_clock::now();
+  bool saved_last = false, validated_last = false;
+  while (t.state.step < target) {
+    json record = t.step();
+    saved_last = false;
+    if (!record["stepped"].get<bool>()) ++summary.skipped_steps;
+    if (!record["loss"].is_null()) summary.final_loss = record["loss"].get<double>();
+    const bool validate = t.validator && t.validate_every > 0 && t.state.step % t.validate_every == 0;
+    validated_last = validate;
+    if (validate) {
+      summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
+      record["validation"] = {{"lddt_ca", summary.validation.lddt_ca},
+                              {"gdt_ts", summary.validation.gdt_ts},
+                              {"drmsd", summary.validation.drmsd},
+                              {"chains", summary.validation.chains}};
+    }
+    if (validate || t.state.step % t.log_every == 0 || t.state.step == target) t.jsonl << record.dump() << "\n" << std::flush;
+    if (t.checkpoint_every > 0 && t.state.step % t.checkpoint_every == 0) {
+      summary.last_checkpoint = t.save();
+      saved_last = true;
+    }
+    t.progress_bar(t.state.step - summary.first_step, target - summary.first_step, seconds_since(start), record);
+  }
+  // The run ends with its model scored, whatever the validation interval.
+  if (t.validator && !validated_last)
+    summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
+  if (t.validator) summary.chain_scores = t.validator->last_scores();
+  if (!saved_last) summary.last_checkpoint = t.save();
+  summary.last_step = t.state.step;
+  summary.seconds = seconds_since(start);
+  summary.skipped_samples = t.loader ? t.loader->stats().skipped : 0;
+  return summary;
+}
+
+}  // namespace fold::train

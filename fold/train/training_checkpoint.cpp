@@ -1,0 +1,169 @@
+#include "fold/train/training_checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "data/safetensors.h"
+#include "data/text_file.h"
+
+namespace fold::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPrefix = "step-";
+constexpr const char* kPartial = ".partial";
+
+// Survives a power cut too, not only a killed process (for which the rename suffices).
+void sync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw std::runtime_error("cannot open " + path.string() + " to sync it");
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::string step_name(int64_t step) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%s%08lld", kPrefix, static_cast<long long>(step));
+  return buffer;
+}
+
+// Complete checkpoints under `root`, oldest first.
+std::vector<fs::path> checkpoints_in(const fs::path& root) {
+  std::vector<fs::path> found;
+  if (!fs::is_directory(root)) return found;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind(kPrefix, 0) == 0 && name.find(kPartial) == std::string::npos &&
+        is_training_checkpoint(entry.path().string()))
+      found.push_back(entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+nlohmann::json state_json(const TrainingState& s) {
+  return {{"format", "fold-training-checkpoint"},
+          {"format_version", 1},
+          {"step", s.step},
+          {"data_cursor", {{"epoch", s.epoch}, {"position", s.position}}},
+          {"rng", {{"cpu", s.cpu_rng}}},
+          {"loss_scale", s.loss_scale},
+          {"loss_scale_clean_steps", s.loss_scale_clean_steps},
+          {"precision", s.precision},
+          {"config", s.config_toml}};
+}
+
+}  // namespace
+
+bool is_training_checkpoint(const std::string& dir) {
+  for (const char* file : {"model.safetensors", "optimizer.safetensors", "ema.safetensors", "state.json"})
+    if (!fs::is_regular_file(fs::path(dir) / file)) return false;
+  return true;
+}
+
+std::string save_training_checkpoint(const std::string& root, const TrainingCheckpoint& c, int64_t keep) {
+  fs::create_directories(root);
+  const fs::path final_dir = fs::path(root) / step_name(c.state.step);
+  const fs::path partial = fs::path(final_dir.string() + kPartial);
+  data::remove_tree(partial.string());
+  fs::create_directories(partial);
+  data::write_safetensors((partial / "model.safetensors").string(), c.model, {{"format", "pt"}});
+  data::write_safetensors((partial / "optimizer.safetensors").string(), c.optimizer);
+  data::write_safetensors((partial / "ema.safetensors").string(), c.ema, {{"format", "pt"}});
+  {
+    std::ofstream out(partial / "state.json");
+    out << state_json(c.state).dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + (partial / "state.json").string());
+  }
+  for (const auto& entry : fs::directory_iterator(partial)) sync_path(entry.path());
+  sync_path(partial);
+  // A checkpoint of the same step (a rerun) is replaced as a whole.
+  if (fs::exists(final_dir)) data::remove_tree(final_dir.string());
+  fs::rename(partial, final_dir);
+  sync_path(root);
+
+  std::vector<fs::path> all = checkpoints_in(root);
+  for (size_t i = 0; keep > 0 && i + static_cast<size_t>(keep) < all.size(); ++i) data::remove_tree(all[i].string());
+  for (const auto& entry : fs::directory_iterator(root))
+    if (entry.path().filename().string().find(kPartial) != std::string::npos) data::remove_tree(entry.path().string());
+  return final_dir.string();
+}
+
+std::string latest_checkpoint(const std::string& path) {
+  if (is_training_checkpoint(path)) return path;
+  for (const fs::path& root : {fs::path(path) / "checkpoints", fs::path(path)}) {
+    const auto all = checkpoints_in(root);
+    if (!all.empty()) return all.back().string();
+  }
+  return "";
+}
+
+TrainingCheckpoint load_training_checkpoint(const std::string& dir) {
+  if (!is_training_checkpoint(dir))
+    throw std::runtime_error(dir + ": not a training checkpoint (needs model.safetensors, optimizer.safetensors, "
+                             "ema.safetensors and state.json)");
+  TrainingCheckpoint c;
+  const fs::path d(dir);
+  c.model = data::read_safetensors((d / "model.safetensors").string()).tensors;
+  c.optimizer = data::read_safetensors((d / "optimizer.safetensors").string()).tensors;
+  c.ema = data::read_safetensors((d / "ema.safetensors").string()).tensors;
+  std::ifstream in(d / "state.json");
+  nlohmann::json j;
+  try {
+    in >> j;
+    if (j.at("format") != "fold-training-checkpoint" || j.at("format_version") != 1)
+      throw std::runtime_error("unknown format or version");
+    TrainingState& s = c.state;
+    s.step = j.at("step");
+    s.epoch = j.at("data_cursor").at("epoch");
+    s.position = j.at("data_cursor").at("position");
+    s.cpu_rng = j.at("rng").at("cpu");
+    s.loss_scale = j.at("loss_scale");
+    s.loss_scale_clean_steps = j.at("loss_scale_clean_steps");
+    s.precision = j.at("precision");
+    s.config_toml = j.at("config");
+  } catch (const std::exception& e) {
+    throw std::runtime_error((d / "state.json").string() + ": " + e.what());
+  }
+  return c;
+}
+
+std::string cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const at::Tensor state = gen.get_state();
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  const auto* bytes = state.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < state.numel(); ++i) {
+    hex.push_back(kHex[bytes[i] >> 4]);
+    hex.push_back(kHex[bytes[i] & 15]);
+  }
+  return hex;
+}
+
+void set_cpu_rng_state(const std::string& hex) {
+  if (hex.size() % 2) throw std::invalid_argument("RNG state: odd-length hex");
+  at::Tensor state = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+  auto* bytes = state.data_ptr<uint8_t>();
+  for (size_t i = 0; i < hex.size(); i += 2) bytes[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+}  // namespace fold::train

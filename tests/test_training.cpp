@@ -1,0 +1,411 @@
+// The trainer's parts (fold/train/): Adam, the learning-rate schedule, the weight EMA,
+// the fp16 loss scaler, mixed precision, the training checkpoint, gradient
+// checkpointing of the whole model, and resuming a run.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/chain_dataset.h"
+#include "data/safetensors.h"
+#include "data/training_sample.h"
+#include "fold/alphafold.h"
+#include "fold/config.h"
+#include "fold/loss/alphafold_loss.h"
+#include "fold/params_io.h"
+#include "fold/train/adam.h"
+#include "fold/train/loss_scaler.h"
+#include "fold/train/lr_schedule.h"
+#include "fold/train/mixed_precision.h"
+#include "fold/train/trainer.h"
+#include "fold/train/training_checkpoint.h"
+#include "fold/train/weight_ema.h"
+#include "fold/training_options.h"
+#include "kernels/device_memory.h"
+#include "tests/train_data_fixtures.h"
+
+namespace fold::train {
+namespace {
+
+namespace fs = std::filesystem;
+using fold::test::real_record;
+using fold::test::remove_tree;
+using fold::test::temp_path;
+
+// Equal to the reference: the same updates as LibTorch's Adam (eps added after the
+// bias-corrected square root, no weight decay) over several steps.
+TEST(Adam, MatchesLibTorchAdamOverSeveralSteps) {
+  torch::manual_seed(0);
+  const torch::Tensor init = torch::randn({5, 3});
+  torch::Tensor ours = init.clone().requires_grad_(), theirs = init.clone().requires_grad_();
+  Adam adam({{"w", ours}}, AdamOptions{0.9, 0.999, 1e-6});
+  torch::optim::Adam reference({theirs}, torch::optim::AdamOptions(3e-3).betas({0.9, 0.999}).eps(1e-6));
+  for (int step = 0; step < 5; ++step) {
+    const torch::Tensor target = torch::randn({5, 3});
+    for (torch::Tensor* w : {&ours, &theirs}) {
+      if (w->grad().defined()) w->mutable_grad().zero_();
+      ((*w - target).pow(3).sum()).backward();
+    }
+    adam.step(3e-3);
+    reference.step();
+  }
+  EXPECT_TRUE(torch::allclose(ours, theirs, 0, 1e-6)) << (ours - theirs).abs().max();
+  EXPECT_EQ(adam.steps(), 5);
+}
+
+// Round trip: a second optimizer loaded from the first's state continues identically;
+// foreign or mis-shaped state is refused.
+TEST(Adam, StateRoundTripsAndRejectsMismatches) {
+  torch::Tensor a = torch::ones({4}).requires_grad_(), b = torch::ones({4}).requires_grad_();
+  Adam first({{"w", a}}, {}), second({{"w", b}}, {});
+  a.mutable_grad() = torch::full({4}, 0.5);
+  first.step(1e-2);
+  second.load_state(first.state(), "test");
+  b.data().copy_(a.data());
+  a.mutable_grad() = torch::full({4}, -0.25);
+  b.mutable_grad() = torch::full({4}, -0.25);
+  first.step(1e-2);
+  second.step(1e-2);
+  EXPECT_TRUE(torch::equal(a, b));
+  auto state = first.state();
+  state["exp_avg/w"] = torch::zeros({3});
+  EXPECT_THROW(second.load_state(state, "test"), std::invalid_argument);
+  state = first.state();
+  state["exp_avg/other"] = torch::zeros({4});
+  state["exp_avg_sq/other"] = torch::zeros({4});
+  EXPECT_THROW(second.load_state(state, "test"), std::invalid_argument);
+}
+
+// Hand-computed points of OpenFold's AlphaFoldLRScheduler: linear warm-up, plateau,
+// then one decay factor more every decay_every_n_steps.
+TEST(LrSchedule, WarmupPlateauAndStepDecay) {
+  LrSchedule s;
+  s.warmup_no_steps = 10;
+  s.start_decay_after_n_steps = 100;
+  s.decay_every_n_steps = 50;
+  s.decay_factor = 0.5;
+  s.base_lr = 0.0;
+  s.max_lr = 1e-3;
+  EXPECT_DOUBLE_EQ(s.at(0), 0.0);
+  EXPECT_DOUBLE_EQ(s.at(5), 5e-4);
+  EXPECT_DOUBLE_EQ(s.at(10), 1e-3);
+  EXPECT_DOUBLE_EQ(s.at(100), 1e-3);
+  EXPECT_DOUBLE_EQ(s.at(101), 5e-4);
+  EXPECT_DOUBLE_EQ(s.at(149), 5e-4);
+  EXPECT_DOUBLE_EQ(s.at(150), 2.5e-4);
+  s.warmup_no_steps = 0;
+  EXPECT_DOUBLE_EQ(s.at(0), 1e-3);
+  const LrSchedule af2 = LrSchedule::from_config(Config::load("initial_training"));
+  EXPECT_EQ(af2.warmup_no_steps, 1000);
+  EXPECT_DOUBLE_EQ(af2.at(1000), 1e-3);
+}
+
+// ema <- ema - (1 - decay)(ema - w), by hand for two updates.
+TEST(WeightEma, FollowsTheDecayRecurrence) {
+  torch::Tensor w = torch::zeros({2});
+  WeightEma ema({{"w", w}}, 0.9);
+  w.fill_(1.0);
+  ema.update({{"w", w}});
+  EXPECT_TRUE(torch::allclose(ema.weights().at("w"), torch::full({2}, 0.1)));
+  ema.update({{"w", w}});
+  EXPECT_TRUE(torch::allclose(ema.weights().at("w"), torch::full({2}, 0.19)));
+  EXPECT_THROW(ema.load({{"v", torch::zeros({2})}}, "test"), std::invalid_argument);
+}
+
+// Each branch of the fp16 scaler: an overflow skips the step and halves the scale; a
+// run of growth_interval clean steps doubles it; a restored scaler continues.
+TEST(DynamicLossScaler, BacksOffOnOverflowAndGrowsAfterCleanSteps) {
+  LossScalerOptions o;
+  o.init_scale = 1024;
+  o.growth_interval = 3;
+  DynamicLossScaler s(o);
+  EXPECT_FALSE(s.update(false));
+  EXPECT_EQ(s.scale(), 512);
+  EXPECT_TRUE(s.update(true));
+  EXPECT_TRUE(s.update(true));
+  EXPECT_EQ(s.scale(), 512);
+  EXPECT_TRUE(s.update(true));
+  EXPECT_EQ(s.scale(), 1024);
+  EXPECT_EQ(s.clean_steps(), 0);
+  EXPECT_TRUE(s.update(true));
+  EXPECT_FALSE(s.update(false));
+  EXPECT_EQ(s.scale(), 512);
+  EXPECT_EQ(s.clean_steps(), 0);
+  s.restore(8, 2);
+  EXPECT_TRUE(s.update(true));
+  EXPECT_EQ(s.scale(), 16);
+  o.backoff_factor = 1.5;
+  EXPECT_THROW(DynamicLossScaler{o}, std::invalid_argument);
+}
+
+Config tiny_config() {
+  return Config::load("tiny", {"data.train.crop_size=24", "data.train.max_msa_clusters=4", "data.train.max_extra_msa=8",
+                               "data.common.max_recycling_iters=1", "data.eval.max_msa_clusters=4",
+                               "data.eval.max_extra_msa=8"});
+}
+
+data::SampleParts tiny_sample(const Config& config, uint64_t seed) {
+  data::TrainingOptions o = training_options(config);
+  o.uniform_recycling = false;
+  return data::split_training_sample(data::make_training_sample(real_record(), o, seed));
+}
+
+// Low precision: the working copy holds the trunk in bf16/fp16 and the structure
+// module in fp32, its gradients reach the fp32 masters scaled, an overflow is reported,
+// and the copy follows the masters after a step.
+TEST(MixedPrecision, WorkingCopyGradientsReachTheFp32Masters) {
+  REQUIRE_2Q2K();
+  const Config config = tiny_config();
+  for (const Precision precision : {Precision::kBf16, Precision::kFp16}) {
+    torch::manual_seed(1);
+    MixedPrecisionModel m(AlphaFold(AlphaFoldOptions::from_config(config)), precision);
+    EXPECT_EQ(m.working()->evoformer->parameters()[0].scalar_type(), trunk_dtype(precision));
+    EXPECT_EQ(m.working()->structure_module->parameters()[0].scalar_type(), torch::kFloat);
+    EXPECT_EQ(m.master()->evoformer->parameters()[0].scalar_type(), torch::kFloat);
+    const data::SampleParts parts = tiny_sample(config, 3);
+    const auto out = m.working()->forward(parts.inputs);
+    const auto losses = loss::alphafold_loss(out, data::last_iteration_batch(parts), loss::LossOptions::from_config(config));
+    ASSERT_TRUE(torch::isfinite(losses.total).item<bool>());
+    (losses.total * 4.0).backward();
+    ASSERT_TRUE(m.gradients_to_master(0.25));
+    const auto masters = m.master()->parameters(), copies = m.working()->parameters();
+    int64_t with_grad = 0;
+    for (size_t i = 0; i < masters.size(); ++i) {
+      if (!copies[i].grad().defined()) continue;
+      ++with_grad;
+      ASSERT_EQ(masters[i].grad().scalar_type(), torch::kFloat);
+      EXPECT_TRUE(torch::allclose(masters[i].grad(), copies[i].grad().to(torch::kFloat) * 0.25, 1e-6, 1e-12));
+    }
+    EXPECT_GT(with_grad, 100);
+    copies[0].mutable_grad().fill_(std::numeric_limits<float>::infinity());
+    EXPECT_FALSE(m.gradients_to_master(1.0));
+    {
+      torch::NoGradGuard no_grad;
+      masters[0].add_(1.0);
+    }
+    m.master_to_working();
+    EXPECT_TRUE(torch::equal(copies[0], masters[0].to(copies[0].scalar_type())));
+  }
+  EXPECT_THROW(parse_precision("fp8"), std::invalid_argument);
+}
+
+std::map<std::string, torch::Tensor> some_tensors(float v) {
+  return {{"a", torch::full({2, 3}, v)}, {"b", torch::arange(4).to(torch::kFloat) * v}};
+}
+
+// Round trip of every part, keep-last-K, and kill safety: a leftover .partial
+// directory (what a process killed mid-write leaves) is never taken for a checkpoint.
+TEST(TrainingCheckpoint, RoundTripKeepsLastKAndIgnoresPartialWrites) {
+  const fs::path root = temp_path("ckpt");
+  TrainingCheckpoint c;
+  c.model = some_tensors(1);
+  c.optimizer = some_tensors(2);
+  c.ema = some_tensors(3);
+  c.state.epoch = 2;
+  c.state.position = 7;
+  c.state.loss_scale = 4096;
+  c.state.loss_scale_clean_steps = 12;
+  c.state.precision = "fp16";
+  c.state.config_toml = "[train]\nmax_steps = 9\n";
+  torch::manual_seed(5);
+  c.state.cpu_rng = cpu_rng_state();
+  for (int64_t step = 1; step <= 4; ++step) {
+    c.state.step = step;
+    save_training_checkpoint(root.string(), c, 2);
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step-00000003", "step-00000004"}));
+  fs::create_directories(root / "step-00000009.partial");
+  std::ofstream(root / "step-00000009.partial" / "model.safetensors") << "trunc";
+  fs::create_directories(root / "step-00000008");  // a directory without its files
+  EXPECT_EQ(latest_checkpoint(root.string()), (root / "step-00000004").string());
+  const TrainingCheckpoint back = load_training_checkpoint(latest_checkpoint(root.string()));
+  EXPECT_EQ(back.state.step, 4);
+  EXPECT_EQ(back.state.epoch, 2);
+  EXPECT_EQ(back.state.position, 7);
+  EXPECT_EQ(back.state.loss_scale, 4096);
+  EXPECT_EQ(back.state.loss_scale_clean_steps, 12);
+  EXPECT_EQ(back.state.precision, "fp16");
+  EXPECT_EQ(back.state.config_toml, c.state.config_toml);
+  for (const auto& [name, t] : c.ema) EXPECT_TRUE(torch::equal(back.ema.at(name), t)) << name;
+  for (const auto& [name, t] : c.optimizer) EXPECT_TRUE(torch::equal(back.optimizer.at(name), t)) << name;
+  // The RNG state restores the stream.
+  const torch::Tensor expected = torch::rand({3});
+  set_cpu_rng_state(back.state.cpu_rng);
+  EXPECT_TRUE(torch::equal(torch::rand({3}), expected));
+  EXPECT_THROW(load_training_checkpoint((root / "step-00000008").string()), std::runtime_error);
+  remove_tree(root);
+}
+
+struct ModelGradients {
+  double loss = 0;
+  std::map<std::string, torch::Tensor> grads;
+  int64_t peak_bytes = 0;
+};
+
+ModelGradients gradients_under(const std::string& policy, const Config& config, const data::SampleParts& parts) {
+  torch::manual_seed(7);
+  AlphaFold model(AlphaFoldOptions::from_config(config));
+  model->train();
+  RunOptions run;
+  run.checkpoint = evoformer::CheckpointPolicy::parse(policy);
+  torch::manual_seed(8);  // the dropout masks
+  kernels::reset_peak_memory(torch::kCPU);
+  const int64_t before = kernels::memory_stats(torch::kCPU).current_bytes;
+  const auto out = model->forward(parts.inputs, run);
+  const auto losses = loss::alphafold_loss(out, data::last_iteration_batch(parts), loss::LossOptions::from_config(config));
+  losses.total.backward();
+  ModelGradients g;
+  g.peak_bytes = kernels::memory_stats(torch::kCPU).peak_bytes - before;
+  g.loss = losses.total.item<double>();
+  for (const auto& item : model->named_parameters())
+    if (item.value().grad().defined()) g.grads[item.key()] = item.value().grad().clone();
+  return g;
+}
+
+// Gradient checkpointing over the Evoformer, extra-MSA and template blocks: none, block
+// and every:2 give the same loss and parameter gradients (fp32, 1e-6 relative), with
+// dropout on, and checkpointing lowers the peak of tensor memory (tracking allocator).
+TEST(GradientCheckpointing, SameLossAndGradientsAcrossPoliciesWithLowerPeakMemory) {
+  REQUIRE_2Q2K();
+  kernels::enable_cpu_memory_tracking();
+  const Config config = Config::load("tiny", {"data.train.crop_size=48", "data.train.max_msa_clusters=8",
+                                              "data.train.max_extra_msa=16", "data.common.max_recycling_iters=0",
+                                              "model.evoformer_stack.no_blocks=4", "model.template.enabled=true",
+                                              "data.common.use_templates=true"});
+  const data::SampleParts parts = tiny_sample(config, 4);
+  const ModelGradients none = gradients_under("none", config, parts);
+  for (const std::string policy : {"block", "every:2"}) {
+    const ModelGradients other = gradients_under(policy, config, parts);
+    EXPECT_NEAR(other.loss, none.loss, 1e-6 * std::abs(none.loss)) << policy;
+    ASSERT_EQ(other.grads.size(), none.grads.size()) << policy;
+    for (const auto& [name, g] : none.grads) {
+      const double scale = std::max(g.abs().max().item<double>(), 1e-12);
+      EXPECT_LE((other.grads.at(name) - g).abs().max().item<double>(), 1e-6 * scale) << policy << " " << name;
+    }
+    std::cout << "[ peak ] policy " << policy << ": " << other.peak_bytes / 1048576.0 << " MiB vs none "
+              << none.peak_bytes / 1048576.0 << " MiB\n";
+    EXPECT_LT(other.peak_bytes, none.peak_bytes) << policy;
+  }
+}
+
+// A small dataset of the two 2q2k chains.
+fs::path two_chain_dataset() {
+  const fs::path path = temp_path("train.h5");
+  data::ChainDatasetWriter w(path.string());
+  w.add(real_record("A"));
+  w.add(real_record("B"));
+  w.commit();
+  return path;
+}
+
+TrainingSummary train_run(const Config& config, const fs::path& data, const fs::path& out, const std::string& resume,
+                          int64_t stop_after) {
+  TrainerOptions o;
+  o.train_data = data.string();
+  o.out_dir = out.string();
+  o.resume = resume;
+  o.workers = 2;
+  o.progress = false;
+  o.stop_after = stop_after;
+  std::ostringstream log;
+  return Trainer(config, o, log).run();
+}
+
+// Resuming is exact on the CPU: 2 steps, stop, resume for 2 more gives bit-identical
+// weights, EMA and optimizer state to 4 uninterrupted steps (dropout, data order,
+// recycling counts and the schedule all restored).
+TEST(Trainer, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), a = temp_path("run_a"), b = temp_path("run_b");
+  Config config = tiny_config();
+  for (const char* o : {"train.max_steps=4", "train.checkpoint_every=2", "scheduler.warmup_no_steps=2",
+                        "data.train.uniform_recycling=true", "train.log_every=1"})
+    config.set(o);
+  const TrainingSummary whole = train_run(config, data, a, "", -1);
+  const TrainingSummary half = train_run(config, data, b, "", 2);
+  EXPECT_EQ(half.last_step, 2);
+  const TrainingSummary rest = train_run(config, data, b, b.string(), -1);
+  EXPECT_EQ(rest.first_step, 2);
+  EXPECT_EQ(rest.last_step, 4);
+  EXPECT_EQ(whole.last_checkpoint.substr(a.string().size()), rest.last_checkpoint.substr(b.string().size()));
+  for (const char* file : {"model.safetensors", "ema.safetensors", "optimizer.safetensors"}) {
+    const auto x = data::read_safetensors(whole.last_checkpoint + "/" + file).tensors;
+    const auto y = data::read_safetensors(rest.last_checkpoint + "/" + file).tensors;
+    ASSERT_EQ(x.size(), y.size()) << file;
+    for (const auto& [name, t] : x) EXPECT_TRUE(torch::equal(t, y.at(name))) << file << " " << name;
+  }
+  // The log has one record per step of both runs, with the per-term losses.
+  std::ifstream log(b / "log.jsonl");
+  int records = 0;
+  for (std::string line; std::getline(log, line);) {
+    ++records;
+    EXPECT_NE(line.find("\"fape\""), std::string::npos);
+    EXPECT_NE(line.find("\"data_wait_seconds\""), std::string::npos);
+  }
+  EXPECT_EQ(records, 4);
+  for (const fs::path& p : {data, a, b}) remove_tree(p);
+}
+
+// Bad input is refused with a message naming it: no steps configured, an unknown
+// chain, a resume directory without a checkpoint, a resume in another precision.
+TEST(Trainer, RejectsBadRunSettings) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), out = temp_path("run_bad");
+  Config config = tiny_config();
+  EXPECT_THROW(train_run(config, data, out, "", -1), ConfigError);  // train.max_steps = 0
+  config.set("train.max_steps=1");
+  TrainerOptions o;
+  o.train_data = data.string();
+  o.train_chains = {"9zzz_Q"};
+  o.out_dir = out.string();
+  std::ostringstream log;
+  try {
+    Trainer(config, o, log).run();
+    ADD_FAILURE() << "an unknown chain was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("9zzz_Q"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(train_run(config, data, out, (out / "nothing").string(), -1), std::invalid_argument);
+  train_run(config, data, out, "", -1);
+  config.set("globals.precision=bf16");
+  EXPECT_THROW(train_run(config, data, out, out.string(), -1), std::invalid_argument);
+  for (const fs::path& p : {data, out}) remove_tree(p);
+}
+
+// The command line end to end: `fold train` writes a run whose checkpoint `fold predict
+// --params RUN` reads (its EMA weights), and bad invocations fail with a message.
+TEST(FoldTrainCli, TrainsThenPredictsFromTheRunAndRejectsBadInvocations) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("cli_run"), predicted = temp_path("cli_predict");
+  const std::string tiny = " --config tiny --set data.train.crop_size=24 --set data.train.max_msa_clusters=4"
+                           " --set data.train.max_extra_msa=8 --set data.common.max_recycling_iters=0";
+  const auto trained = fold::test::run_fold("train" + tiny + " --data '" + data.string() + "' --chains 2q2k_A --out '" +
+                                            run.string() + "' --steps 2 --quiet");
+  ASSERT_EQ(trained.code, 0) << trained.err;
+  EXPECT_NE(trained.out.find("step-00000002"), std::string::npos) << trained.out;
+  EXPECT_TRUE(is_training_checkpoint((run / "checkpoints" / "step-00000002").string()));
+  const fs::path fasta = temp_path("2q2k_A.fasta");
+  std::ofstream(fasta) << ">2q2k_A\n" << real_record("A").sequence << "\n";
+  const auto p = fold::test::run_fold("predict --config tiny --fasta '" + fasta.string() +
+                                      "' --msa '" + fold::test::shared_data("alignments/2q2k_A/uniref90_hits.sto") +
+                                      "' --params '" + run.string() + "' --recycles 0 --quiet --out '" +
+                                      predicted.string() + "'");
+  EXPECT_EQ(p.code, 0) << p.err;
+  EXPECT_TRUE(fs::exists(predicted / (fasta.stem().string() + ".pdb")));
+  const auto no_data = fold::test::run_fold("train --config tiny --out '" + run.string() + "x' --steps 1");
+  EXPECT_NE(no_data.code, 0);
+  EXPECT_NE(no_data.err.find("--data"), std::string::npos) << no_data.err;
+  const auto bad_resume = fold::test::run_fold("train --resume '" + data.parent_path().string() + "'");
+  EXPECT_NE(bad_resume.code, 0);
+  EXPECT_NE(bad_resume.err.find("no complete checkpoint"), std::string::npos) << bad_resume.err;
+  for (const fs::path& path : {data, run, predicted, fasta}) remove_tree(path);
+}
+
+}  // namespace
+}  // namespace fold::train
