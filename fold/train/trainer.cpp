@@ -91,6 +91,8 @@ struct Trainer::Impl {
   std::unique_ptr<Validator> validator;
   TrainingState state;
   std::ofstream jsonl;
+  static constexpr int kMaxConsecutiveFailures = 8;
+  int consecutive_failures = 0;
 
   Impl(const Config& c, TrainerOptions o, std::ostream& l)
       : config(c), options(std::move(o)), log(l), device(options.device), scaler(scaler_options(c)) {}
@@ -232,13 +234,28 @@ json Trainer::Impl::step() {
     if (!sample) throw std::runtime_error("train: the dataset yields no samples (every sample failed)");
     data_wait += loader->stats().last_wait_seconds;
     samples.push_back(sample->ref.chain);
-    const data::SampleParts parts = data::split_training_sample(sample->features);
-    const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
-    const loss::LossBreakdown losses = loss::alphafold_loss(outputs, data::last_iteration_batch(parts), loss_options);
+    const std::string where = "[train] step " + std::to_string(state.step + 1) + ": sample " +
+                              std::to_string(sample->ref.epoch) + "/" + std::to_string(sample->ref.position) +
+                              " (chain " + sample->ref.chain + ")";
+    // A bad sample is logged and skipped (DESIGN.md 3); only forward and loss are guarded,
+    // so a failure never leaves half-accumulated gradients. A run of failures in a row is
+    // a broken setup, not bad data, and stops the run.
+    loss::LossBreakdown losses;
+    try {
+      const data::SampleParts parts = data::split_training_sample(sample->features);
+      const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
+      losses = loss::alphafold_loss(outputs, data::last_iteration_batch(parts), loss_options);
+    } catch (const std::exception& e) {
+      log << where << " failed and is skipped: " << e.what() << "\n";
+      if (++consecutive_failures >= kMaxConsecutiveFailures)
+        throw std::runtime_error("train: " + std::to_string(consecutive_failures) + " samples in a row failed; last: " +
+                                 e.what());
+      continue;
+    }
+    consecutive_failures = 0;
     const double value = losses.total.item<double>();
     if (!std::isfinite(value)) {
-      log << "[train] step " << state.step + 1 << ": non-finite loss on sample " << sample->ref.epoch << "/"
-          << sample->ref.position << " (chain " << sample->ref.chain << "), sample skipped\n";
+      log << where << ": non-finite loss, sample skipped\n";
       continue;
     }
     (losses.total * (scale / static_cast<double>(accumulation))).backward();

@@ -23,7 +23,7 @@ with open(log) as f, open(tmp + "/loss.dat", "w") as loss, open(tmp + "/valid.da
             valid.write(f'{r["step"]} {v["lddt_ca"]}\n')
 PY
 gnuplot <<GP
-set terminal pngcairo size 900,540 font ",11"
+set terminal pngcairo size 900,540 font ",11" noenhanced
 set output "$png"
 set title "$title"
 set xlabel "optimizer step"
