@@ -220,6 +220,13 @@ TEST(PrepareDataset, PrepareThenInspectDescribesTheInputs) {
   const std::string out = (work / "train.h5").string();
   const std::string args = "prepare --mmcif-dir '" + structures.string() + "' --alignment-dir '" +
                            shared_data("alignments") + "' --out '" + out + "' --jobs 2";
+  // An empty chain list (an empty @FILE) is refused, not read as "every chain".
+  const fs::path empty_list = work / "none.txt";
+  std::ofstream(empty_list) << "# no chains\n";
+  const auto refused = run_fold(args + " --chains '@" + empty_list.string() + "'");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.err.find("names no chain"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(out));
   const auto first = run_fold(args);
   ASSERT_EQ(first.code, 0) << first.err;
   EXPECT_EQ(json::parse(first.out)["added"], 5);

@@ -38,6 +38,8 @@ void add_prepare_command(CLI::App& app) {
   cmd->add_flag("--quiet", *quiet, "No progress bar or warnings on stderr");
   cmd->callback([o, chain_list, quiet] {
     o->chains = parse_id_list(*chain_list);
+    // An empty list is a mistake (an empty file), not a request for every chain.
+    if (!chain_list->empty() && o->chains.empty()) throw CLI::ValidationError("--chains", "names no chain: " + *chain_list);
     o->progress = !*quiet && isatty(STDERR_FILENO);
     const data::PrepareSummary s = data::prepare_dataset(*o, std::cerr);
     using nlohmann::json;

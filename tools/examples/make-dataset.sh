@@ -128,6 +128,7 @@ awk 'NR % 10 == 0' "$out/all_chains.txt" > "$out/valid_chains.txt"
 awk 'NR % 10 != 0' "$out/all_chains.txt" > "$out/train_chains.txt"
 echo "[make-dataset] $(wc -l < "$out/train_chains.txt") training and $(wc -l < "$out/valid_chains.txt") validation chains with alignments"
 for split in train valid; do
+  [ -s "$out/${split}_chains.txt" ] || { echo "[make-dataset] $split: no chains, $split.h5 not written"; continue; }
   # fold prepare exits 1 when some inputs could not be converted; they are listed in
   # its summary and the rest of the dataset is complete.
   "$fold_bin" prepare --mmcif-dir "$out/structures" --alignment-dir "$out/alignments" \
