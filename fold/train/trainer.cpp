@@ -63,6 +63,10 @@ std::vector<data::ChainEntry> select_entries(const data::ChainDataset& dataset, 
   return out;
 }
 
+json validation_json(const ValidationResult& v) {
+  return {{"lddt_ca", v.lddt_ca}, {"gdt_ts", v.gdt_ts}, {"drmsd", v.drmsd}, {"chains", v.chains}};
+}
+
 }  // namespace
 
 struct Trainer::Impl {
@@ -360,10 +364,7 @@ TrainingSummary Trainer::run() {
     validated_last = validate;
     if (validate) {
       summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
-      record["validation"] = {{"lddt_ca", summary.validation.lddt_ca},
-                              {"gdt_ts", summary.validation.gdt_ts},
-                              {"drmsd", summary.validation.drmsd},
-                              {"chains", summary.validation.chains}};
+      record["validation"] = validation_json(summary.validation);
     }
     if (validate || t.state.step % t.log_every == 0 || t.state.step == target) t.jsonl << record.dump() << "\n" << std::flush;
     if (t.checkpoint_every > 0 && t.state.step % t.checkpoint_every == 0) {
@@ -373,8 +374,10 @@ TrainingSummary Trainer::run() {
     t.progress_bar(t.state.step - summary.first_step, target - summary.first_step, seconds_since(start), record);
   }
   // The run ends with its model scored, whatever the validation interval.
-  if (t.validator && !validated_last)
+  if (t.validator && !validated_last) {
     summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
+    t.jsonl << json{{"step", t.state.step}, {"validation", validation_json(summary.validation)}}.dump() << "\n" << std::flush;
+  }
   if (t.validator) summary.chain_scores = t.validator->last_scores();
   if (!saved_last) summary.last_checkpoint = t.save();
   summary.last_step = t.state.step;
