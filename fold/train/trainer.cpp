@@ -97,6 +97,9 @@ struct Trainer::Impl {
   std::ofstream jsonl;
   static constexpr int kMaxConsecutiveFailures = 8;
   int consecutive_failures = 0;
+  // Samples skipped so far, except by the current loader: by the loaders of finished
+  // epochs and by failed or non-finite forward passes.
+  int64_t skipped_before = 0;
 
   Impl(const Config& c, TrainerOptions o, std::ostream& l)
       : config(c), options(std::move(o)), log(l), device(options.device), scaler(scaler_options(c)) {}
@@ -121,6 +124,8 @@ void Trainer::Impl::setup() {
   if (device.is_cuda() && !torch::cuda::is_available())
     throw std::invalid_argument("--device " + options.device + ": this machine has no usable CUDA device");
   if (options.out_dir.empty()) throw std::invalid_argument("train: an output directory is needed (--out)");
+  // Before the model exists, so the logged peak counts weights, optimizer state and EMA.
+  if (device.is_cpu()) kernels::enable_cpu_memory_tracking();
   fs::create_directories(options.out_dir);
 
   accumulation = config.get_int("train.grad_accumulation");
@@ -173,7 +178,6 @@ void Trainer::Impl::setup() {
     validator = std::make_unique<Validator>(valid, ids, evaluation_options(config), run_seed);
     for (const auto& [chain, why] : validator->excluded()) log << "[train] validation chain " << chain << " left out: " << why << "\n";
   }
-  if (kernels::cpu_memory_tracking_enabled() || device.is_cpu()) kernels::enable_cpu_memory_tracking();
 }
 
 void Trainer::Impl::restore(const TrainingCheckpoint& c) {
@@ -215,6 +219,7 @@ std::optional<data::LoadedSample> Trainer::Impl::next_sample() {
       return sample;
     }
     // The epoch is used up (or every remaining sample failed): the next one.
+    skipped_before += loader->stats().skipped;
     ++state.epoch;
     state.position = 0;
     loader.reset();
@@ -251,6 +256,7 @@ json Trainer::Impl::step() {
       losses = loss::alphafold_loss(outputs, data::last_iteration_batch(parts), loss_options);
     } catch (const std::exception& e) {
       log << where << " failed and is skipped: " << e.what() << "\n";
+      ++skipped_before;
       if (++consecutive_failures >= kMaxConsecutiveFailures)
         throw std::runtime_error("train: " + std::to_string(consecutive_failures) + " samples in a row failed; last: " +
                                  e.what());
@@ -260,6 +266,7 @@ json Trainer::Impl::step() {
     const double value = losses.total.item<double>();
     if (!std::isfinite(value)) {
       log << where << ": non-finite loss, sample skipped\n";
+      ++skipped_before;
       continue;
     }
     (losses.total * (scale / static_cast<double>(accumulation))).backward();
@@ -382,7 +389,7 @@ TrainingSummary Trainer::run() {
   if (!saved_last) summary.last_checkpoint = t.save();
   summary.last_step = t.state.step;
   summary.seconds = seconds_since(start);
-  summary.skipped_samples = t.loader ? t.loader->stats().skipped : 0;
+  summary.skipped_samples = t.skipped_before + (t.loader ? t.loader->stats().skipped : 0);
   return summary;
 }
 
