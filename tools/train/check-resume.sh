@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 fold_bin="$root/build/fold/fold"
 shared="$root/../shared/data"
-steps=6
+steps=10
 work=""
 keep=0
 while [ $# -gt 0 ]; do
@@ -53,15 +53,17 @@ while [ ! -d "$work/killed/checkpoints/$half" ]; do
   kill -0 "$pid" 2> /dev/null || { log "FAIL: the run ended before $half appeared"; exit 1; }
   sleep 0.05
 done
-sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+sleep "0.$((RANDOM % 5))$((RANDOM % 10))"
 kill -KILL "$pid" 2> /dev/null || true
 wait "$pid" 2> /dev/null || true
 log "killed; left: $(ls "$work/killed/checkpoints" | tr '\n' ' ')"
+last=$(printf 'step-%08d' "$steps")
+# A run that finished before the kill would make the comparison below trivial.
+[ ! -d "$work/killed/checkpoints/$last" ] || { log "FAIL: the run finished before the kill; use more --steps"; exit 1; }
 
 log "resuming to step $steps"
 "$fold_bin" --threads 2 train --resume "$work/killed" --quiet > /dev/null
 
-last=$(printf 'step-%08d' "$steps")
 status=0
 for f in model.safetensors ema.safetensors optimizer.safetensors; do
   if cmp -s "$work/whole/checkpoints/$last/$f" "$work/killed/checkpoints/$last/$f"; then
