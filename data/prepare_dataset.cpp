@@ -16,6 +16,7 @@
 #include "data/hhr.h"
 #include "data/msa.h"
 #include "data/parse_error.h"
+#include "data/progress_bar.h"
 #include "data/residue_constants.h"
 #include "data/text_file.h"
 
@@ -69,26 +70,6 @@ void check_composition(const std::string& id, const std::string& sequence) {
                                   std::to_string(sequence.size()) + " residues are '" + std::string(1, c) +
                                   "' (AF2 drops chains with one residue type above 80%)");
 }
-
-class ProgressBar {
- public:
-  ProgressBar(std::ostream& out, size_t total, bool enabled) : out_(out), total_(total), enabled_(enabled) {}
-  void step(size_t chains) {
-    std::lock_guard<std::mutex> lock(m_);
-    ++done_;
-    chains_ += chains;
-    if (!enabled_) return;
-    const size_t width = 30, filled = total_ ? done_ * width / total_ : width;
-    out_ << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done_ << "/" << total_
-         << " files, " << chains_ << " chains" << (done_ == total_ ? "\n" : "") << std::flush;
-  }
-
- private:
-  std::ostream& out_;
-  size_t total_, done_ = 0, chains_ = 0;
-  bool enabled_;
-  std::mutex m_;
-};
 
 }  // namespace
 
@@ -179,7 +160,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& o, std::ostream& log) {
   PrepareSummary summary;
   summary.files = inputs.size();
   std::mutex summary_mutex;
-  ProgressBar bar(log, inputs.size(), o.progress);
+  ProgressBar bar(log, static_cast<int64_t>(inputs.size()), o.progress);
+  std::atomic<size_t> chains_added{0};
   std::atomic<size_t> next{0};
 
   const auto convert = [&](const fs::path& file, const std::string& entry) {
@@ -222,7 +204,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& o, std::ostream& log) {
     } catch (const std::exception& e) {
       failed.push_back({file.string(), e.what()});
     }
-    bar.step(added.size());
+    bar.advance("files, " + std::to_string(chains_added += added.size()) + " chains");
     std::lock_guard<std::mutex> lock(summary_mutex);
     summary.already_present += already;
     summary.added.insert(summary.added.end(), added.begin(), added.end());

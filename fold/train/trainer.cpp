@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "data/chain_dataset.h"
+#include "data/progress_bar.h"
 #include "data/training_loader.h"
 #include "data/training_sample.h"
 #include "evoformer/checkpoint.h"
@@ -39,15 +40,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-std::string format_duration(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
-  std::ostringstream out;
-  if (s >= 3600) out << s / 3600 << "h";
-  if (s >= 60) out << std::setw(s >= 3600 ? 2 : 1) << std::setfill('0') << (s / 60) % 60 << "m";
-  out << std::setw(s >= 60 ? 2 : 1) << std::setfill('0') << s % 60 << "s";
-  return out.str();
 }
 
 // The chains of `dataset` named in `wanted` (all when empty); an unknown name is an error.
@@ -117,7 +109,6 @@ struct Trainer::Impl {
   void start_loader();
   json step();
   std::string save();
-  void progress_bar(int64_t done, int64_t total, double elapsed, const json& record);
 };
 
 void Trainer::Impl::setup() {
@@ -326,20 +317,6 @@ std::string Trainer::Impl::save() {
   return save_training_checkpoint((fs::path(options.out_dir) / "checkpoints").string(), c, keep);
 }
 
-void Trainer::Impl::progress_bar(int64_t done, int64_t total, double elapsed, const json& record) {
-  if (!options.progress) return;
-  constexpr int kWidth = 24;
-  const double fraction = total > 0 ? static_cast<double>(done) / total : 1.0;
-  const int filled = static_cast<int>(fraction * kWidth);
-  std::ostringstream line;
-  line << "\r[train] step " << state.step << "/" << max_steps << " [" << std::string(filled, '=')
-       << std::string(kWidth - filled, ' ') << "] ";
-  if (!record["loss"].is_null()) line << "loss " << std::fixed << std::setprecision(3) << record["loss"].get<double>();
-  line << " | " << format_duration(elapsed) << " elapsed, ETA "
-       << format_duration(done > 0 ? elapsed / done * (total - done) : 0.0) << "   ";
-  std::cerr << line.str() << (done == total ? "\n" : "") << std::flush;
-}
-
 Trainer::Trainer(const Config& config, TrainerOptions options, std::ostream& log)
     : impl_(std::make_unique<Impl>(config, std::move(options), log)) {}
 
@@ -361,6 +338,7 @@ TrainingSummary Trainer::run() {
   const int64_t target =
       t.options.stop_after >= 0 ? std::min(t.max_steps, t.state.step + t.options.stop_after) : t.max_steps;
   const auto start = std::chrono::steady_clock::now();
+  data::ProgressBar bar(std::cerr, target - summary.first_step, t.options.progress);
   bool saved_last = false, validated_last = false;
   while (t.state.step < target) {
     json record = t.step();
@@ -378,7 +356,10 @@ TrainingSummary Trainer::run() {
       summary.last_checkpoint = t.save();
       saved_last = true;
     }
-    t.progress_bar(t.state.step - summary.first_step, target - summary.first_step, seconds_since(start), record);
+    std::ostringstream detail;
+    detail << "steps (step " << t.state.step << " of " << t.max_steps << ")";
+    if (!record["loss"].is_null()) detail << ", loss " << std::fixed << std::setprecision(3) << record["loss"].get<double>();
+    bar.advance(detail.str());
   }
   // The run ends with its model scored, whatever the validation interval.
   if (t.validator && !validated_last) {
