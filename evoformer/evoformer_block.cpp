@@ -26,9 +26,11 @@ std::optional<torch::Tensor> transition_mask(const EvoformerBlockOptions& o, con
 // Runs blocks[i] for i in [begin, end) on (m, z).
 std::vector<torch::Tensor> run_blocks(torch::nn::ModuleList& blocks, size_t begin, size_t end,
                                       std::vector<torch::Tensor> mz, const torch::Tensor& msa_mask,
-                                      const torch::Tensor& pair_mask, int64_t chunk_size) {
+                                      const torch::Tensor& pair_mask, int64_t chunk_size,
+                                      const std::optional<AxialParallel>& dap) {
   for (size_t i = begin; i < end; ++i) {
-    auto [m, z] = blocks->at<EvoformerBlockImpl>(i).forward(mz[0], mz[1], msa_mask, pair_mask, chunk_size);
+    auto [m, z] = blocks->at<EvoformerBlockImpl>(i).forward(mz[0], mz[1], msa_mask, pair_mask, chunk_size,
+                                                            dap ? &*dap : nullptr);
     mz = {m, z};
   }
   return mz;
@@ -36,12 +38,13 @@ std::vector<torch::Tensor> run_blocks(torch::nn::ModuleList& blocks, size_t begi
 
 // The blocks of a stack under a checkpoint policy: one checkpoint per K consecutive
 // blocks (OpenFold's checkpoint_blocks), in grad mode only.
-std::vector<torch::Tensor> run_stack(torch::nn::ModuleList& blocks, const torch::Tensor& m, const torch::Tensor& z,
-                                     const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                     int64_t chunk_size, const CheckpointPolicy& policy) {
+std::vector<torch::Tensor> run_checkpointed(torch::nn::ModuleList& blocks, const torch::Tensor& m,
+                                            const torch::Tensor& z, const torch::Tensor& msa_mask,
+                                            const torch::Tensor& pair_mask, int64_t chunk_size,
+                                            const CheckpointPolicy& policy, const std::optional<AxialParallel>& dap) {
   const size_t n = blocks->size();
   if (!policy.enabled() || !torch::GradMode::is_enabled())
-    return run_blocks(blocks, 0, n, {m, z}, msa_mask, pair_mask, chunk_size);
+    return run_blocks(blocks, 0, n, {m, z}, msa_mask, pair_mask, chunk_size, dap);
   std::vector<torch::Tensor> mz{m, z};
   const auto k = static_cast<size_t>(policy.blocks_per_checkpoint);
   for (size_t begin = 0; begin < n; begin += k) {
@@ -49,12 +52,23 @@ std::vector<torch::Tensor> run_stack(torch::nn::ModuleList& blocks, const torch:
     // The masks are captured (they need no gradient); the recompute sees the same ones.
     mz = checkpoint(
         // The holder by value: the recompute may outlive this call.
-        [list = blocks, begin, end, msa_mask, pair_mask, chunk_size](const std::vector<torch::Tensor>& in) mutable {
-          return run_blocks(list, begin, end, in, msa_mask, pair_mask, chunk_size);
+        [list = blocks, begin, end, msa_mask, pair_mask, chunk_size, dap](const std::vector<torch::Tensor>& in) mutable {
+          return run_blocks(list, begin, end, in, msa_mask, pair_mask, chunk_size, dap);
         },
         mz);
   }
   return mz;
+}
+
+// The stack whole (one process) or axially split over a DAP group; (m, z) whole either way.
+std::vector<torch::Tensor> run_stack(torch::nn::ModuleList& blocks, const torch::Tensor& m, const torch::Tensor& z,
+                                     const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
+                                     int64_t chunk_size, const CheckpointPolicy& policy, const dap::Group& group) {
+  if (group.size() == 1) return run_checkpointed(blocks, m, z, msa_mask, pair_mask, chunk_size, policy, std::nullopt);
+  const AxialParallel dap(group, m.size(-3), m.size(-2));
+  const AxialParallel::Shards s = dap.enter(m, z, msa_mask, pair_mask);
+  const auto mz = run_checkpointed(blocks, s.m, s.z, s.msa_mask, s.pair_mask, chunk_size, policy, dap);
+  return {dap.leave_msa(mz[0]), dap.leave_pair(mz[1])};
 }
 
 }  // namespace
@@ -88,18 +102,33 @@ void PairStackImpl::set_kernel_options(const kernels::AttentionOptions& kernel) 
   tri_att_end->set_kernel_options(kernel);
 }
 
-torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Tensor& pair_mask, int64_t chunk_size) {
+torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Tensor& pair_mask, int64_t chunk_size,
+                                     const AxialParallel* dap) {
   const double p = options.pair_dropout();
   const bool train = is_training();
   torch::Tensor z = z_in;
+  // Under DAP z holds this rank's rows; the masks of its rows and of its columns.
+  const torch::Tensor rows_mask = dap ? dap->local(pair_mask, -2) : pair_mask;
+  const torch::Tensor cols_mask = dap ? dap->local(pair_mask, -1) : pair_mask;
+  const auto dropout = [&](const torch::Tensor& update, int64_t shared_dim) {
+    return dap ? dap->shared_dropout(update, p, shared_dim, train, -3, dap->n_res(), dap->n_res())
+               : shared_dropout(update, p, shared_dim, train);
+  };
   const auto multiplications = [&] {
-    z = z + shared_dropout(tri_mul_out(z, pair_mask, chunk_size), p, kRowwise, train);
-    z = z + shared_dropout(tri_mul_in(z, pair_mask, chunk_size), p, kRowwise, train);
+    z = z + dropout(tri_mul_out(z, rows_mask, chunk_size, dap), kRowwise);
+    z = z + dropout(tri_mul_in(z, rows_mask, chunk_size, dap), kRowwise);
   };
   const auto attentions = [&] {
-    z = z + shared_dropout(tri_att_start(z, pair_mask, chunk_size), p, kRowwise, train);
-    // Columnwise: OpenFold's rowwise dropout on the transposed pair.
-    z = z + shared_dropout(tri_att_end(z, pair_mask, chunk_size), p, kColumnwise, train);
+    z = z + dropout(tri_att_start(z, rows_mask, chunk_size, dap), kRowwise);
+    // Columnwise: OpenFold's rowwise dropout on the transposed pair. Under DAP the
+    // ending node attends within columns, so the pair moves to a column split and back.
+    if (dap) {
+      const dap::Group& g = dap->group();
+      const torch::Tensor columns = dap::all_to_all(z, -2, -3, g);
+      z = z + dropout(dap::all_to_all(tri_att_end(columns, cols_mask, chunk_size, dap), -3, -2, g), kColumnwise);
+    } else {
+      z = z + dropout(tri_att_end(z, pair_mask, chunk_size), kColumnwise);
+    }
   };
   if (options.tri_mul_first()) {
     multiplications();
@@ -108,7 +137,7 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
     attentions();
     multiplications();
   }
-  z = z + pair_transition(z, transition_mask(options, pair_mask), chunk_size);
+  z = z + pair_transition(z, transition_mask(options, rows_mask), chunk_size);
   return z;
 }
 
@@ -154,21 +183,51 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward(const torch
                                                                      const torch::Tensor& z_in,
                                                                      const torch::Tensor& msa_mask,
                                                                      const torch::Tensor& pair_mask,
-                                                                     int64_t chunk_size) {
+                                                                     int64_t chunk_size, const AxialParallel* dap) {
   TORCH_CHECK(m_in.dim() >= 3 && m_in.size(-1) == options.c_m(), "EvoformerBlock: m must be [*, S, N, ",
               options.c_m(), "], got ", m_in.sizes());
+  const int64_t split = dap ? dap->group().size() : 1;
   TORCH_CHECK(z_in.dim() == m_in.dim() && z_in.size(-1) == options.c_z() && z_in.size(-2) == m_in.size(-2) &&
-                  z_in.size(-3) == m_in.size(-2),
+                  z_in.size(-3) * split == m_in.size(-2),
               "EvoformerBlock: z must be [*, N, N, ", options.c_z(), "] with N = ", m_in.size(-2), ", got ",
               z_in.sizes());
+  if (dap) return forward_split(m_in, z_in, msa_mask, pair_mask, chunk_size, *dap);
   torch::Tensor m = m_in;
   m = m + shared_dropout(msa_att_row(m, z_in, msa_mask, chunk_size), options.msa_dropout(), kRowwise,
                          is_training());
-  m = m + (msa_att_col ? msa_att_col(m, msa_mask, chunk_size) : msa_att_col_global(m, msa_mask, chunk_size));
-  m = m + msa_transition(m, transition_mask(options, msa_mask), chunk_size);
+  m = columns_and_transition(m, msa_mask, chunk_size);
   torch::Tensor z = z_in + outer_product_mean(m, msa_mask, chunk_size);
   z = pair_stack(z, pair_mask, chunk_size);
   return {m, z};
+}
+
+torch::Tensor EvoformerBlockImpl::columns_and_transition(const torch::Tensor& m_in, const torch::Tensor& msa_mask,
+                                                         int64_t chunk_size) {
+  torch::Tensor m =
+      m_in + (msa_att_col ? msa_att_col(m_in, msa_mask, chunk_size) : msa_att_col_global(m_in, msa_mask, chunk_size));
+  return m + msa_transition(m, transition_mask(options, msa_mask), chunk_size);
+}
+
+std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward_split(const torch::Tensor& m_rows,
+                                                                           const torch::Tensor& z_in,
+                                                                           const torch::Tensor& msa_mask,
+                                                                           const torch::Tensor& pair_mask,
+                                                                           int64_t chunk_size, const AxialParallel& dap) {
+  const dap::Group& g = dap.group();
+  // Row attention on this rank's sequences.
+  const torch::Tensor seq_mask = dap.local(msa_mask, -2);
+  torch::Tensor m = m_rows + dap.shared_dropout(msa_att_row(m_rows, z_in, seq_mask, chunk_size, &dap),
+                                                options.msa_dropout(), kRowwise, is_training(), -3, dap.n_seq(),
+                                                dap.n_res());
+  // Column attention and transition on this rank's residues.
+  const torch::Tensor res_mask = dap.local(msa_mask, -1);
+  m = dap::all_to_all(m, -2, -3, g);
+  m = columns_and_transition(m, res_mask, chunk_size);
+  // Back to the sequence split for the next block while the pair stack runs.
+  dap::PendingAllToAll to_rows(m, -3, -2, g);
+  torch::Tensor z = z_in + outer_product_mean(m, res_mask, chunk_size, &dap);
+  z = pair_stack(z, pair_mask, chunk_size, &dap);
+  return {to_rows.wait(), z};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -189,8 +248,8 @@ void EvoformerStackImpl::set_kernel_options(const kernels::AttentionOptions& ker
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> EvoformerStackImpl::forward(
     const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-    int64_t chunk_size, const CheckpointPolicy& checkpoint) {
-  const auto mz = run_stack(blocks, m, z, msa_mask, pair_mask, chunk_size, checkpoint);
+    int64_t chunk_size, const CheckpointPolicy& checkpoint, const dap::Group& dap) {
+  const auto mz = run_stack(blocks, m, z, msa_mask, pair_mask, chunk_size, checkpoint, dap);
   // The single representation from the first MSA row (the target sequence).
   torch::Tensor s = linear(mz[0].select(-3, 0));
   return {mz[0], mz[1], s};
@@ -214,8 +273,9 @@ void ExtraMsaStackImpl::set_kernel_options(const kernels::AttentionOptions& kern
 
 torch::Tensor ExtraMsaStackImpl::forward(const torch::Tensor& a, const torch::Tensor& z,
                                          const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                         int64_t chunk_size, const CheckpointPolicy& checkpoint) {
-  return run_stack(blocks, a, z, msa_mask, pair_mask, chunk_size, checkpoint)[1];
+                                         int64_t chunk_size, const CheckpointPolicy& checkpoint,
+                                         const dap::Group& dap) {
+  return run_stack(blocks, a, z, msa_mask, pair_mask, chunk_size, checkpoint, dap)[1];
 }
 
 }  // namespace fold::evoformer

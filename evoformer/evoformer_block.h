@@ -26,6 +26,8 @@
 
 #include <tuple>
 
+#include "dap/process_group.h"
+#include "evoformer/axial_parallel.h"
 #include "evoformer/checkpoint.h"
 #include "evoformer/msa_attention.h"
 #include "evoformer/outer_product_mean.h"
@@ -80,8 +82,10 @@ class PairStackImpl : public torch::nn::Cloneable<PairStackImpl> {
   explicit PairStackImpl(const EvoformerBlockOptions& options);
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
-  // z [*, N, N, c_z], pair_mask [*, N, N] -> the updated z.
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0);
+  // z [*, N, N, c_z], pair_mask [*, N, N] -> the updated z. Under DAP: z holds this
+  // rank's rows, pair_mask is whole (padded).
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0,
+                        const AxialParallel* dap = nullptr);
 
   EvoformerBlockOptions options;
   TriangleMultiplication tri_mul_out{nullptr}, tri_mul_in{nullptr};
@@ -98,10 +102,11 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
   // m [*, S, N, c_m], z [*, N, N, c_z], msa_mask [*, S, N], pair_mask [*, N, N] (float
-  // {0, 1}) -> the updated (m, z). Dropout only in training mode.
+  // {0, 1}) -> the updated (m, z). Dropout only in training mode. Under DAP: m holds this
+  // rank's sequences and z its rows, the masks are whole (padded); so do the results.
   std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
                                                    const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                                   int64_t chunk_size = 0);
+                                                   int64_t chunk_size = 0, const AxialParallel* dap = nullptr);
 
   EvoformerBlockOptions options;
   MsaRowAttentionWithPairBias msa_att_row{nullptr};
@@ -111,6 +116,15 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
   MsaTransition msa_transition{nullptr};
   OuterProductMean outer_product_mean{nullptr};
   PairStack pair_stack{nullptr};
+
+ private:
+  // Column attention and MSA transition (lines 2-3): per residue, so the same code runs
+  // on a DAP residue split.
+  torch::Tensor columns_and_transition(const torch::Tensor& m, const torch::Tensor& msa_mask, int64_t chunk_size);
+  // The block under DAP (axial_parallel.h).
+  std::tuple<torch::Tensor, torch::Tensor> forward_split(const torch::Tensor& m, const torch::Tensor& z,
+                                                         const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
+                                                         int64_t chunk_size, const AxialParallel& dap);
 };
 TORCH_MODULE(EvoformerBlock);
 
@@ -130,12 +144,16 @@ class EvoformerStackImpl : public torch::nn::Cloneable<EvoformerStackImpl> {
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
   // -> (m [*, S, N, c_m], z [*, N, N, c_z], s [*, N, c_s]). `checkpoint` only acts in
-  // grad mode (it saves memory for backward; inference keeps nothing anyway).
+  // grad mode (it saves memory for backward; inference keeps nothing anyway). With a DAP
+  // group of size > 1 the blocks run axially split (axial_parallel.h); inputs and
+  // results are whole on every rank, and the blocks' parameter gradients are partial
+  // per rank (sum them over the group: dap::all_reduce_gradients).
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
                                                                   const torch::Tensor& msa_mask,
                                                                   const torch::Tensor& pair_mask,
                                                                   int64_t chunk_size = 0,
-                                                                  const CheckpointPolicy& checkpoint = {});
+                                                                  const CheckpointPolicy& checkpoint = {},
+                                                                  const dap::Group& dap = {});
 
   EvoformerStackOptions options;
   torch::nn::ModuleList blocks{nullptr};
@@ -157,10 +175,10 @@ class ExtraMsaStackImpl : public torch::nn::Cloneable<ExtraMsaStackImpl> {
   explicit ExtraMsaStackImpl(const ExtraMsaStackOptions& options);
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
-  // a [*, S_extra, N, c_e], z, masks as the Evoformer -> the updated z.
+  // a [*, S_extra, N, c_e], z, masks as the Evoformer -> the updated z (DAP as there).
   torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& z, const torch::Tensor& msa_mask,
                         const torch::Tensor& pair_mask, int64_t chunk_size = 0,
-                        const CheckpointPolicy& checkpoint = {});
+                        const CheckpointPolicy& checkpoint = {}, const dap::Group& dap = {});
 
   ExtraMsaStackOptions options;
   torch::nn::ModuleList blocks{nullptr};

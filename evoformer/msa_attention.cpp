@@ -49,7 +49,8 @@ void MsaAttentionBase<Derived>::set_kernel_options(const kernels::AttentionOptio
 
 template <typename Derived>
 torch::Tensor MsaAttentionBase<Derived>::attend(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
-                                                const std::optional<torch::Tensor>& mask, int64_t chunk_size) {
+                                                const std::optional<torch::Tensor>& mask, int64_t chunk_size,
+                                                const AxialParallel* dap) {
   TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaAttention: m must be [*, S, N, ", options.c_in(),
               "], got ", m.sizes());
   const int64_t n_seq = m.size(-3);
@@ -60,7 +61,9 @@ torch::Tensor MsaAttentionBase<Derived>::attend(const torch::Tensor& m, const st
   if (options.pair_bias()) {
     TORCH_CHECK(z.has_value(), "MsaRowAttentionWithPairBias: the pair representation z is required");
     // [*, N, N, H] -> [*, 1, H, N, N]
-    bias_pair = linear_z(layer_norm_z(*z)).movedim(-1, -3).unsqueeze(-4);
+    bias_pair = linear_z(layer_norm_z(*z));
+    if (dap) bias_pair = dap::all_gather(bias_pair, -3, dap->group());
+    bias_pair = bias_pair.movedim(-1, -3).unsqueeze(-4);
   }
   const torch::Tensor x = layer_norm_m(m);
   return chunked(n_seq, chunk_size, -3, [&](int64_t start, int64_t len) {
@@ -82,8 +85,8 @@ MsaRowAttentionWithPairBiasImpl::MsaRowAttentionWithPairBiasImpl(const MsaRowAtt
 
 torch::Tensor MsaRowAttentionWithPairBiasImpl::forward(const torch::Tensor& m, const torch::Tensor& z,
                                                        const std::optional<torch::Tensor>& mask,
-                                                       int64_t chunk_size) {
-  return attend(m, z, mask, chunk_size);
+                                                       int64_t chunk_size, const AxialParallel* dap) {
+  return attend(m, z, mask, chunk_size, dap);
 }
 
 // ---------------------------------------------------------------------------------------

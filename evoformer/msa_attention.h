@@ -19,6 +19,7 @@
 #include <optional>
 
 #include "evoformer/attention.h"
+#include "evoformer/axial_parallel.h"
 #include "evoformer/primitives.h"
 #include "kernels/attention.h"
 
@@ -56,9 +57,11 @@ class MsaAttentionBase : public torch::nn::Cloneable<Derived> {
 
  protected:
   // Row attention of m [*, S, N, c_in]: each row attends over its N positions, keys
-  // masked by mask [*, S, N], biased by z [*, N, N, c_z] when pair_bias.
+  // masked by mask [*, S, N], biased by z [*, N, N, c_z] when pair_bias. Under DAP
+  // (dap set), z holds this rank's rows and the pair bias is all-gathered.
   torch::Tensor attend(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
-                       const std::optional<torch::Tensor>& mask, int64_t chunk_size);
+                       const std::optional<torch::Tensor>& mask, int64_t chunk_size,
+                       const AxialParallel* dap = nullptr);
 };
 
 class MsaAttentionImpl final : public MsaAttentionBase<MsaAttentionImpl> {
@@ -87,8 +90,10 @@ class MsaRowAttentionWithPairBiasImpl final : public MsaAttentionBase<MsaRowAtte
  public:
   explicit MsaRowAttentionWithPairBiasImpl(const MsaRowAttentionWithPairBiasOptions& options);
   // m [*, S, N, c_m], z [*, N, N, c_z], mask [*, S, N]. Returns the update [*, S, N, c_m].
+  // Under DAP: m and mask hold this rank's sequences, z its rows.
   torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& z,
-                        const std::optional<torch::Tensor>& mask = std::nullopt, int64_t chunk_size = 0);
+                        const std::optional<torch::Tensor>& mask = std::nullopt, int64_t chunk_size = 0,
+                        const AxialParallel* dap = nullptr);
 };
 TORCH_MODULE(MsaRowAttentionWithPairBias);
 

@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "evoformer/axial_parallel.h"
 #include "evoformer/primitives.h"
 
 namespace fold::evoformer {
@@ -27,7 +28,10 @@ class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
   void reset() override;
   // m [*, S, N, c_m], mask [*, S, N] -> pair update [*, N, N, c_z].
   // chunk_size: residues i computed at once (0 = all); memory only, same numbers.
-  torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0);
+  // Under DAP, m and mask hold this rank's residues (columns); the result holds the
+  // pair's rows of those residues, and the right-hand projection is all-gathered.
+  torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0,
+                        const AxialParallel* dap = nullptr);
 
   OuterProductMeanOptions options;
   LayerNorm layer_norm{nullptr};

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "evoformer/attention.h"
+#include "evoformer/axial_parallel.h"
 #include "evoformer/primitives.h"
 #include "kernels/attention.h"
 
@@ -43,9 +44,11 @@ class TriangleAttentionImpl : public torch::nn::Cloneable<TriangleAttentionImpl>
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
   // z [*, N, N, c_in], mask [*, N, N] (none = all ones); chunk_size slices the rows of
-  // the (transposed, when ending) pair. Returns the update [*, N, N, c_in].
+  // the (transposed, when ending) pair. Returns the update [*, N, N, c_in]. Under DAP,
+  // z and mask hold this rank's rows (starting) or columns (ending) and the triangle
+  // bias is all-gathered.
   torch::Tensor forward(const torch::Tensor& z, const std::optional<torch::Tensor>& mask = std::nullopt,
-                        int64_t chunk_size = 0);
+                        int64_t chunk_size = 0, const AxialParallel* dap = nullptr);
 
   TriangleAttentionOptions options;
   LayerNorm layer_norm{nullptr};

@@ -8,6 +8,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "evoformer/axial_parallel.h"
 #include "evoformer/primitives.h"
 
 namespace fold::evoformer {
@@ -29,7 +30,10 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   void reset() override;
   // z [*, N, N, c_z], mask [*, N, N] -> update [*, N, N, c_z] (residual added by caller).
   // chunk_size: output rows computed at once (0 = all); memory only, same numbers.
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0);
+  // Under DAP, z and mask hold this rank's rows: outgoing all-gathers b, incoming moves a
+  // to a column split (all-to-all) and all-gathers b.
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0,
+                        const AxialParallel* dap = nullptr);
 
   TriangleMultiplicationOptions options;
   torch::nn::Linear linear_a_p{nullptr}, linear_a_g{nullptr}, linear_b_p{nullptr}, linear_b_g{nullptr},

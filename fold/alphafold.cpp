@@ -206,7 +206,7 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
     FeatureDict templates;
     for (const auto& [name, t] : f)
       if (name.rfind("template_", 0) == 0) templates[name] = t.is_floating_point() ? cast(t) : t.to(device);
-    const TemplateEmbedding te = template_embedder(templates, z, pair_mask, run.chunk_size, run.checkpoint);
+    const TemplateEmbedding te = template_embedder(templates, z, pair_mask, run.chunk_size, run.checkpoint, run.dap);
     z = z + te.pair;
     if (te.single.defined()) {
       m = torch::cat({m, te.single}, -3);
@@ -221,10 +221,10 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
       extra[name] = require_feature(f, name, kWho).to(device);
     const torch::Tensor a = extra_msa_embedder(cast(build_extra_msa_feat(extra)));
     z = extra_msa_stack(a, z, cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask, run.chunk_size,
-                        run.checkpoint);
+                        run.checkpoint, run.dap);
     timer.done("extra_msa_stack");
   }
-  auto [m_out, z_out, s] = evoformer(m, z, msa_mask, pair_mask, run.chunk_size, run.checkpoint);
+  auto [m_out, z_out, s] = evoformer(m, z, msa_mask, pair_mask, run.chunk_size, run.checkpoint, run.dap);
   timer.done("evoformer");
 
   FeatureDict out;
@@ -298,6 +298,15 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
   }
   out["num_recycles"] = torch::tensor(iterations);
   timer.done("heads");
+  return out;
+}
+
+std::vector<torch::Tensor> AlphaFoldImpl::axially_split_parameters() {
+  std::vector<torch::Tensor> out = evoformer->blocks->parameters();
+  if (extra_msa_stack)
+    for (const auto& p : extra_msa_stack->blocks->parameters()) out.push_back(p);
+  if (template_embedder)
+    for (const auto& p : template_embedder->template_pair_stack->blocks->parameters()) out.push_back(p);
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include <map>
 #include <string>
 
+#include "dap/process_group.h"
 #include "data/feature_dict.h"
 #include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
@@ -56,6 +57,10 @@ struct AlphaFoldOptions {
 struct RunOptions {
   int64_t chunk_size = 0;                     // 0: no chunking
   evoformer::CheckpointPolicy checkpoint;     // grad mode only
+  // The DAP group the Evoformer, extra-MSA and template pair stacks split their
+  // activations over (size 1: none). Every rank runs the whole model on the same batch;
+  // afterwards the gradients of axially_split_parameters() are partial per rank.
+  dap::Group dap;
   int64_t iterations = 0;                     // 0: one per slice of the recycling axis
   // Keep the recycled m, z, x on the host between iterations (OpenFold's offloading in
   // its long-sequence mode); only acts when the model runs on a GPU.
@@ -86,6 +91,8 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   // head is on, tm_logits, ptm_score, predicted_aligned_error,
   // aligned_confidence_probs, max_predicted_aligned_error.
   data::FeatureDict forward(const data::FeatureDict& batch, const RunOptions& run = {});
+  // The parameters used on DAP-split activations: the blocks of the three stacks.
+  std::vector<torch::Tensor> axially_split_parameters();
 
   AlphaFoldOptions options;
   InputEmbedder input_embedder{nullptr};

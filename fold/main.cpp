@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   fold::cli::add_prepare_command(app);
   fold::cli::add_msa_command(app);
   fold::cli::add_train_command(app);
+  fold::cli::add_launch_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -81,7 +81,8 @@ class TemplateEmbedderImpl : public torch::nn::Cloneable<TemplateEmbedderImpl> {
   // and with embed_angles the template torsion features); z [*, N, N, c_z];
   // pair_mask [*, N, N].
   TemplateEmbedding forward(const data::FeatureDict& features, const torch::Tensor& z, const torch::Tensor& pair_mask,
-                            int64_t chunk_size = 0, const evoformer::CheckpointPolicy& checkpoint = {});
+                            int64_t chunk_size = 0, const evoformer::CheckpointPolicy& checkpoint = {},
+                            const dap::Group& dap = {});
 
   TemplateEmbedderOptions options;
   TemplateAngleEmbedder template_single_embedder{nullptr};

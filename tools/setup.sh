@@ -31,7 +31,7 @@ packages=(
   zlib1g-dev libhdf5-dev hdf5-tools gemmi-dev tao-pegtl-dev libstb-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
-  hmmer mmseqs2 gnuplot-nox
+  libgloo-dev hmmer mmseqs2 gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do

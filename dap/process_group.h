@@ -1,0 +1,84 @@
+// Process groups (DESIGN.md 6): LibTorch's c10d backends behind one small interface,
+// Gloo for CPU tensors and NCCL for CUDA tensors, and the process grid
+// world = dp x dap of the trainer. A Group of size 1 (the default) is one process: every
+// collective is then a local copy, so single-process code runs the same calls.
+//
+// The raw collectives here work on dim 0 of contiguous tensors of equal size on every
+// rank; dap/collectives.h builds the autograd-aware, any-dimension ones on top.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "dap/dist_environment.h"
+
+namespace fold::dap {
+
+// An issued collective; wait() blocks until its output may be read (and rethrows its
+// error, e.g. a timeout). A default Pending is already complete.
+class Pending {
+ public:
+  Pending() = default;
+  explicit Pending(std::function<void()> wait) : wait_(std::move(wait)) {}
+  void wait();
+
+ private:
+  std::function<void()> wait_;
+};
+
+enum class Backend { kGloo, kNccl };
+
+class Group {
+ public:
+  Group();  // one process
+  int rank() const;
+  int size() const;
+  Backend backend() const;
+  // A process-unique id, so autograd nodes can refer to the group (collectives.cpp).
+  int id() const;
+  static Group from_id(int id);
+
+  // out[r * n : (r + 1) * n] = rank r's `in` (n = in.size(0)).
+  Pending all_gather(const at::Tensor& out, const at::Tensor& in) const;
+  // out = the sum over ranks of in[rank * n : (rank + 1) * n] (n = out.size(0)).
+  Pending reduce_scatter(const at::Tensor& out, const at::Tensor& in) const;
+  // out[r * n : (r + 1) * n] = rank r's in[rank * n : (rank + 1) * n].
+  Pending all_to_all(const at::Tensor& out, const at::Tensor& in) const;
+  // In place, summed over ranks.
+  Pending all_reduce(const at::Tensor& t) const;
+  Pending broadcast(const at::Tensor& t, int root) const;
+  void barrier() const;
+
+  struct Impl;
+
+ private:
+  explicit Group(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+  friend class ProcessGrid;
+};
+
+// world = dp x dap: rank = dp_rank * dap + dap_rank, so a DAP group is `dap` consecutive
+// ranks (one node's GPUs, where DAP's frequent all-to-alls belong) and a data-parallel
+// group takes one rank from each DAP group.
+class ProcessGrid {
+ public:
+  ProcessGrid() = default;  // one process
+  // Connects to the rendezvous store of `env` and creates the groups. world_size must be
+  // a multiple of dap_size. A peer that does not arrive or answer within `timeout` is an
+  // error naming the group, never a hang.
+  static ProcessGrid create(const DistEnvironment& env, int dap_size, Backend backend,
+                            std::chrono::milliseconds timeout = std::chrono::minutes(5));
+
+  const Group& world() const { return world_; }
+  const Group& dp() const { return dp_; }
+  const Group& dap() const { return dap_; }
+
+ private:
+  Group world_, dp_, dap_;
+};
+
+}  // namespace fold::dap
