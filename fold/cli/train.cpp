@@ -11,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "dap/dist_environment.h"
 #include "data/protein.h"
 #include "fold/cli/commands.h"
 #include "fold/cli/id_list.h"
@@ -98,7 +99,9 @@ void add_train_command(CLI::App& app) {
     if (a->data.empty()) throw CLI::ValidationError("train", "give --data (the training dataset) or --resume");
     if (a->out.empty()) throw CLI::ValidationError("train", "give --out (the run directory) or --resume");
     fs::create_directories(a->out);
-    if (a->resume.empty()) {
+    // Under fold launch, rank 0 writes the run's files; the others only train.
+    const bool writer = dap::read_dist_environment().rank == 0;
+    if (a->resume.empty() && writer) {
       std::ofstream run(fs::path(a->out) / "run.json");
       run << json{{"data", a->data}, {"chains", a->chains}, {"valid_data", a->valid_data}, {"valid_chains", a->valid_chains}}
                  .dump(2)
@@ -118,6 +121,7 @@ void add_train_command(CLI::App& app) {
     o.stop_after = a->stop_after;
     train::Trainer trainer(config, o, std::cerr);
     const train::TrainingSummary s = trainer.run();
+    if (!writer) return;
 
     json chains = json::array();
     if (!s.chain_scores.empty()) fs::create_directories(fs::path(a->out) / "predictions");

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "dap/collectives.h"
+#include "dap/process_group.h"
 #include "data/chain_dataset.h"
 #include "data/progress_bar.h"
 #include "data/training_loader.h"
@@ -85,6 +87,10 @@ struct Trainer::Impl {
   double clip_norm = 0;
   int64_t accumulation = 1, max_steps = 0, log_every = 1, checkpoint_every = 0, keep = 0, validate_every = 0;
   std::unique_ptr<Validator> validator;
+  // The ranks of a DAP group train on the same samples with the same weights and RNG
+  // draws; rank 0 alone writes the log and the checkpoints.
+  dap::ProcessGrid grid;
+  bool writer = true;
   TrainingState state;
   std::ofstream jsonl;
   static constexpr int kMaxConsecutiveFailures = 8;
@@ -104,6 +110,8 @@ struct Trainer::Impl {
   }
 
   void setup();
+  void setup_distribution();
+  json per_rank(const json& value);
   void restore(const TrainingCheckpoint& checkpoint);
   std::optional<data::LoadedSample> next_sample();
   void start_loader();
@@ -132,6 +140,7 @@ void Trainer::Impl::setup() {
   loss_options = loss::LossOptions::from_config(config);
   run_options.checkpoint = evoformer::CheckpointPolicy::parse(config.get_string("train.checkpoint"));
   run_seed = static_cast<uint64_t>(config.get_int("globals.seed"));
+  setup_distribution();
 
   data_options = training_options(config);
   dataset = std::make_shared<const data::ChainDataset>(options.train_data);
@@ -169,6 +178,37 @@ void Trainer::Impl::setup() {
     validator = std::make_unique<Validator>(valid, ids, evaluation_options(config), run_seed);
     for (const auto& [chain, why] : validator->excluded()) log << "[train] validation chain " << chain << " left out: " << why << "\n";
   }
+}
+
+void Trainer::Impl::setup_distribution() {
+  const dap::DistEnvironment env = dap::read_dist_environment();
+  const auto dap_size = static_cast<int>(config.get_int("dist.dap"));
+  if (dap_size > env.world_size)
+    throw ConfigError("dist.dap=" + std::to_string(dap_size) + " needs " + std::to_string(dap_size) +
+                      " ranks, this run has " + std::to_string(env.world_size) + ": start it with fold launch --nproc " +
+                      std::to_string(dap_size) + " -- fold train ...");
+  if (env.world_size / dap_size > 1)
+    throw ConfigError("data parallelism (world " + std::to_string(env.world_size) + " = dp " +
+                      std::to_string(env.world_size / dap_size) + " x dap " + std::to_string(dap_size) +
+                      ") is not implemented yet: use as many ranks as dist.dap");
+  if (config.get_int("dist.zero") > 0) throw ConfigError("dist.zero > 0 (ZeRO) is not implemented yet");
+  if (!env.distributed()) return;
+  if (device.is_cuda()) device = torch::Device(torch::kCUDA, env.local_rank);
+  grid = dap::ProcessGrid::create(env, dap_size, device.is_cuda() ? dap::Backend::kNccl : dap::Backend::kGloo);
+  run_options.dap = grid.dap();
+  writer = env.rank == 0;
+  log << "[train] rank " << env.rank << " of " << env.world_size << ": DAP group of " << dap_size << " ("
+      << env.source << " environment)\n";
+}
+
+// Every rank's value of a number (null: -1), gathered over the world.
+json Trainer::Impl::per_rank(const json& value) {
+  const dap::Group& world = grid.world();
+  const torch::Tensor mine = torch::tensor({value.is_null() ? -1.0 : value.get<double>()}, torch::kDouble);
+  const torch::Tensor all = dap::gather(mine, 0, world);
+  json out = json::array();
+  for (int r = 0; r < world.size(); ++r) out.push_back(all[r].item<double>());
+  return out;
 }
 
 void Trainer::Impl::restore(const TrainingCheckpoint& c) {
@@ -225,6 +265,12 @@ json Trainer::Impl::step() {
   const double scale = fp16 ? scaler.scale() : 1.0;
   kernels::reset_peak_memory(device);
   model->zero_grad();
+  // What the step adds on top (activations, gradients, temporaries).
+  int64_t resident = 0;
+  try {
+    resident = kernels::memory_stats(device).current_bytes;
+  } catch (const std::exception&) {
+  }
   std::map<std::string, double> terms;
   double loss_sum = 0, data_wait = 0;
   int64_t used = 0;
@@ -262,9 +308,11 @@ json Trainer::Impl::step() {
     }
     (losses.total * (scale / static_cast<double>(accumulation))).backward();
     loss_sum += value;
-    for (const auto& [name, t] : losses.terms) terms[name] += t.item<double>();
     ++used;
+    for (const auto& [name, t] : losses.terms) terms[name] += t.item<double>();
   }
+  // The stacks' blocks saw only this rank's slice of the activations.
+  dap::all_reduce_gradients(model->working()->axially_split_parameters(), grid.dap());
   const bool finite = used > 0 && model->gradients_to_master(1.0 / scale);
   bool stepped = fp16 ? scaler.update(finite) : finite;
   double grad_norm = std::nan("");
@@ -296,9 +344,16 @@ json Trainer::Impl::step() {
   record["step_seconds"] = seconds_since(t0);
   record["data_wait_seconds"] = data_wait;
   try {
-    record["peak_memory_bytes"] = kernels::memory_stats(device).peak_bytes;
+    const kernels::MemoryStats m = kernels::memory_stats(device);
+    record["peak_memory_bytes"] = m.peak_bytes;
+    record["peak_step_memory_bytes"] = m.peak_bytes - resident;
   } catch (const std::exception&) {
     record["peak_memory_bytes"] = nullptr;
+    record["peak_step_memory_bytes"] = nullptr;
+  }
+  if (grid.world().size() > 1) {
+    record["peak_memory_bytes_per_rank"] = per_rank(record["peak_memory_bytes"]);
+    record["peak_step_memory_bytes_per_rank"] = per_rank(record["peak_step_memory_bytes"]);
   }
   if (!stepped)
     log << "[train] step " << state.step << ": "
@@ -308,6 +363,7 @@ json Trainer::Impl::step() {
 }
 
 std::string Trainer::Impl::save() {
+  if (!writer) return {};  // the DAP ranks hold the same weights and state
   TrainingCheckpoint c;
   c.model = state_dict(*model->master());
   c.optimizer = adam->state();
@@ -333,12 +389,12 @@ TrainingSummary Trainer::run() {
   }
   TrainingSummary summary;
   summary.first_step = t.state.step;
-  t.jsonl.open(fs::path(t.options.out_dir) / "log.jsonl", std::ios::app);
-  if (!t.jsonl) throw std::runtime_error("cannot write " + (fs::path(t.options.out_dir) / "log.jsonl").string());
+  if (t.writer) t.jsonl.open(fs::path(t.options.out_dir) / "log.jsonl", std::ios::app);
+  if (t.writer && !t.jsonl) throw std::runtime_error("cannot write " + (fs::path(t.options.out_dir) / "log.jsonl").string());
   const int64_t target =
       t.options.stop_after >= 0 ? std::min(t.max_steps, t.state.step + t.options.stop_after) : t.max_steps;
   const auto start = std::chrono::steady_clock::now();
-  data::ProgressBar bar(std::cerr, target - summary.first_step, t.options.progress);
+  data::ProgressBar bar(std::cerr, target - summary.first_step, t.options.progress && t.writer);
   bool saved_last = false, validated_last = false;
   while (t.state.step < target) {
     json record = t.step();
