@@ -117,6 +117,9 @@ int launch(const LaunchOptions& o) {
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error(std::string("fold launch: fork: ") + std::strerror(errno));
     if (pid == 0) {
+      // Its own process group, so stopping a rank also stops what it started (a shell's
+      // children would otherwise live on and hold the output pipes open).
+      setpgid(0, 0);
       dup2(out[1], STDOUT_FILENO);
       dup2(err[1], STDERR_FILENO);
       close(out[0]), close(out[1]), close(err[0]), close(err[1]);
@@ -137,6 +140,7 @@ int launch(const LaunchOptions& o) {
     }
     close(out[1]);
     close(err[1]);
+    setpgid(pid, pid);  // also here: no race with the first kill
     r.pid = pid;
     r.out = out[0];
     r.err = err[0];
@@ -144,10 +148,11 @@ int launch(const LaunchOptions& o) {
 
   int first_failure = 0;
   bool stopping = false;
+  auto all_exited_at = std::chrono::steady_clock::time_point::max();
   auto stop_deadline = std::chrono::steady_clock::time_point::max();
   const auto stop_all = [&](int sig) {
     for (const Rank& r : ranks)
-      if (r.running) kill(r.pid, sig);
+      if (r.running) kill(-r.pid, sig);
   };
   for (;;) {
     std::vector<pollfd> fds;
@@ -205,7 +210,10 @@ int launch(const LaunchOptions& o) {
       stop_deadline = std::chrono::steady_clock::time_point::max();
     }
     const bool any_pipe = std::any_of(ranks.begin(), ranks.end(), [](const Rank& r) { return r.out >= 0 || r.err >= 0; });
-    if (!any_running && !any_pipe) break;
+    if (!any_running && all_exited_at == std::chrono::steady_clock::time_point::max())
+      all_exited_at = std::chrono::steady_clock::now();
+    // A daemon a rank left behind may hold a pipe open: its output is not waited for.
+    if (!any_running && (!any_pipe || std::chrono::steady_clock::now() - all_exited_at > std::chrono::seconds(2))) break;
   }
   return first_failure;
 }

@@ -1,0 +1,98 @@
+// dap/dist_environment and dap/launcher: the launcher variables are read (and bad ones
+// rejected with the variable named), and `fold launch` semantics hold.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "dap/dist_environment.h"
+#include "dap/launcher.h"
+
+namespace fold::dap {
+namespace {
+
+std::function<const char*(const char*)> env_of(const std::map<std::string, std::string>& vars) {
+  return [vars](const char* name) -> const char* {
+    const auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+}
+
+TEST(DistEnvironment, OneProcessWithoutLauncherVariables) {
+  const DistEnvironment e = read_dist_environment(env_of({}));
+  EXPECT_EQ(e.world_size, 1);
+  EXPECT_EQ(e.rank, 0);
+  EXPECT_EQ(e.source, "none");
+}
+
+TEST(DistEnvironment, ReadsTorchrunSlurmAndOpenMpi) {
+  const DistEnvironment t = read_dist_environment(env_of(
+      {{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "2345"}}));
+  EXPECT_EQ(t.source, "torchrun");
+  EXPECT_EQ(t.rank, 3);
+  EXPECT_EQ(t.world_size, 4);
+  EXPECT_EQ(t.local_rank, 1);
+  EXPECT_EQ(t.master_addr, "node7");
+  EXPECT_EQ(t.master_port, 2345);
+  const DistEnvironment s = read_dist_environment(
+      env_of({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}, {"MASTER_ADDR", "n0"}}));
+  EXPECT_EQ(s.source, "slurm");
+  EXPECT_EQ(s.rank, 5);
+  EXPECT_EQ(s.local_rank, 1);
+  const DistEnvironment o = read_dist_environment(env_of(
+      {{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"MASTER_ADDR", "n0"}}));
+  EXPECT_EQ(o.source, "openmpi");
+  EXPECT_EQ(o.world_size, 2);
+}
+
+TEST(DistEnvironment, RejectsBadInputNamingTheVariable) {
+  const auto message = [](const std::map<std::string, std::string>& vars) {
+    try {
+      read_dist_environment(env_of(vars));
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}}).find("outside"), std::string::npos);
+  EXPECT_NE(message({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK='x'"), std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}}).find("WORLD_SIZE is missing"), std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}}).find("MASTER_ADDR"), std::string::npos);
+  EXPECT_NE(message({{"MASTER_PORT", "70000"}}).find("MASTER_PORT"), std::string::npos);
+}
+
+TEST(Launcher, EveryRankSucceedsGivesZero) {
+  LaunchOptions o;
+  o.nproc = 3;
+  o.command = {"sh", "-c", "test \"$WORLD_SIZE\" = 3 && test \"$RANK\" = \"$LOCAL_RANK\" && test -n \"$MASTER_PORT\""};
+  EXPECT_EQ(launch(o), 0);
+}
+
+TEST(Launcher, FirstFailureStopsTheOthersAndGivesItsCode) {
+  LaunchOptions o;
+  o.nproc = 3;
+  o.grace_seconds = 2;
+  // Rank 1 fails at once; the others would run for a minute unless stopped.
+  o.command = {"sh", "-c", "if [ \"$RANK\" = 1 ]; then exit 7; fi; sleep 60"};
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(launch(o), 7);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+}
+
+TEST(Launcher, RejectsBadOptions) {
+  LaunchOptions o;
+  o.nproc = 2;
+  EXPECT_THROW(launch(o), std::invalid_argument);  // no command
+  o.command = {"true"};
+  o.nnodes = 2;
+  EXPECT_THROW(launch(o), std::invalid_argument);  // several nodes without --master
+  o.nnodes = 1;
+  o.node_rank = 1;
+  EXPECT_THROW(launch(o), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace fold::dap
