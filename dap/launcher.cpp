@@ -71,21 +71,11 @@ void emit(std::string& pending, const char* chunk, size_t n, int rank, std::ostr
   os.flush();
 }
 
-void drain(int& fd, std::string& pending, int rank, std::ostream& os, bool block) {
-  char buf[8192];
-  while (fd >= 0) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n > 0) {
-      emit(pending, buf, static_cast<size_t>(n), rank, os, false);
-      if (!block) return;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN && !block) return;
-    emit(pending, "", 0, rank, os, true);
-    close(fd);
-    fd = -1;
-  }
+// The stream hit its end (or failed): its last partial line, then close it.
+void finish(int& fd, std::string& pending, int rank, std::ostream& os) {
+  emit(pending, "", 0, rank, os, true);
+  close(fd);
+  fd = -1;
 }
 
 }  // namespace
@@ -173,7 +163,7 @@ int launch(const LaunchOptions& o) {
         if (n > 0) {
           emit(pending, buf, static_cast<size_t>(n), r.rank, os, false);
         } else if (n == 0 || errno != EINTR) {
-          drain(fd, pending, r.rank, os, true);
+          finish(fd, pending, r.rank, os);
         }
       }
     } else if (fds.empty()) {

@@ -19,7 +19,6 @@ namespace fold::dap {
 
 struct Group::Impl {
   int rank = 0, size = 1, id = 0;
-  Backend backend = Backend::kGloo;
   std::string name = "single process";
   c10::intrusive_ptr<c10d::Backend> pg;  // null for one process
 };
@@ -68,7 +67,6 @@ std::shared_ptr<Group::Impl> make_group(const c10::intrusive_ptr<c10d::Store>& s
   auto impl = std::make_shared<Group::Impl>();
   impl->rank = rank;
   impl->size = size;
-  impl->backend = backend;
   impl->name = name;
   if (size == 1) return register_group(impl);
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>(name, store);
@@ -106,7 +104,6 @@ Group::Group() : impl_(single_process()) {}
 Group::Group(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 int Group::rank() const { return impl_->rank; }
 int Group::size() const { return impl_->size; }
-Backend Group::backend() const { return impl_->backend; }
 int Group::id() const { return impl_->id; }
 
 Group Group::from_id(int id) {
@@ -152,18 +149,6 @@ Pending Group::all_reduce(const at::Tensor& t) const {
   if (!impl_->pg) return {};
   std::vector<at::Tensor> ts{t};
   return issue(*impl_, "all_reduce", impl_->pg->allreduce(ts));
-}
-
-Pending Group::broadcast(const at::Tensor& t, int root) const {
-  if (!impl_->pg) return {};
-  std::vector<at::Tensor> ts{t};
-  c10d::BroadcastOptions o;
-  o.rootRank = root;
-  return issue(*impl_, "broadcast", impl_->pg->broadcast(ts, o));
-}
-
-void Group::barrier() const {
-  if (impl_->pg) issue(*impl_, "barrier", impl_->pg->barrier()).wait();
 }
 
 ProcessGrid ProcessGrid::create(const DistEnvironment& env, int dap_size, Backend backend,

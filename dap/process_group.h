@@ -37,7 +37,6 @@ class Group {
   Group();  // one process
   int rank() const;
   int size() const;
-  Backend backend() const;
   // A process-unique id, so autograd nodes can refer to the group (collectives.cpp).
   int id() const;
   static Group from_id(int id);
@@ -50,8 +49,6 @@ class Group {
   Pending all_to_all(const at::Tensor& out, const at::Tensor& in) const;
   // In place, summed over ranks.
   Pending all_reduce(const at::Tensor& t) const;
-  Pending broadcast(const at::Tensor& t, int root) const;
-  void barrier() const;
 
   struct Impl;
 

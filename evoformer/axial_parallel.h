@@ -36,8 +36,6 @@ class AxialParallel {
   const dap::Group& group() const { return group_; }
   int64_t n_seq() const { return n_seq_; }
   int64_t n_res() const { return n_res_; }
-  int64_t n_seq_padded() const { return n_seq_padded_; }
-  int64_t n_res_padded() const { return n_res_padded_; }
 
   // This rank's slice along dim of a whole (padded) tensor that every rank has, without
   // communication (the masks).
