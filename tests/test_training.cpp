@@ -242,6 +242,35 @@ TEST(TrainingCheckpoint, RoundTripKeepsLastKAndIgnoresPartialWrites) {
   remove_tree(root);
 }
 
+// ZeRO's sharded optimizer state: one file per shard, loaded as their union; until every
+// shard is written the checkpoint cannot be finished, and a shard set with a file
+// missing is not a checkpoint.
+TEST(TrainingCheckpoint, ShardedOptimizerStateRoundTripsAsTheUnionOfItsShards) {
+  const fs::path root = temp_path("ckpt-sharded");
+  TrainingCheckpoint c;
+  c.model = some_tensors(1);
+  c.ema = some_tensors(3);
+  c.state.step = 6;
+  c.state.cpu_rng = cpu_rng_state();
+  const std::map<std::string, torch::Tensor> shard0{{"step", torch::full({}, 6, torch::kLong)},
+                                                    {"exp_avg/a", torch::ones({2})}},
+      shard1{{"step", torch::full({}, 6, torch::kLong)}, {"exp_avg/b", torch::zeros({3})}};
+  begin_training_checkpoint(root.string(), 6);
+  write_optimizer_shard(root.string(), 6, 0, 2, shard0);
+  EXPECT_THROW(finish_training_checkpoint(root.string(), c, 2, 0), std::runtime_error) << "shard 1 is missing";
+  EXPECT_THROW(write_optimizer_shard(root.string(), 6, 2, 2, shard1), std::invalid_argument);
+  write_optimizer_shard(root.string(), 6, 1, 2, shard1);
+  const std::string dir = finish_training_checkpoint(root.string(), c, 2, 0);
+  EXPECT_TRUE(fs::is_regular_file(fs::path(dir) / "optimizer-00001-of-00002.safetensors"));
+  const TrainingCheckpoint back = load_training_checkpoint(dir);
+  EXPECT_EQ(back.optimizer.size(), 3u);
+  EXPECT_TRUE(torch::equal(back.optimizer.at("exp_avg/a"), shard0.at("exp_avg/a")));
+  EXPECT_TRUE(torch::equal(back.optimizer.at("exp_avg/b"), shard1.at("exp_avg/b")));
+  fs::remove(fs::path(dir) / "optimizer-00001-of-00002.safetensors");
+  EXPECT_FALSE(is_training_checkpoint(dir));
+  remove_tree(root);
+}
+
 struct ModelGradients {
   double loss = 0;
   std::map<std::string, torch::Tensor> grads;

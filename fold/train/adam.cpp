@@ -33,6 +33,12 @@ void Adam::step(double lr) {
   }
 }
 
+int64_t Adam::state_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [name, mv] : moments_) bytes += mv.first.nbytes() + mv.second.nbytes();
+  return bytes;
+}
+
 std::map<std::string, at::Tensor> Adam::state() const {
   std::map<std::string, at::Tensor> out;
   out["step"] = at::full({}, step_, at::kLong);

@@ -1,7 +1,7 @@
 // Adam (Kingma & Ba 2015) as AF2 trains with it (Supplement 1.11.3: beta1 0.9, beta2
 // 0.999; OpenFold uses eps 1e-6 in its config), stepping named fp32 master parameters.
 // Its state is a map of named tensors, so a checkpoint stores it as one safetensors file
-// and a ZeRO shard is a subset of the same names.
+// and a ZeRO shard (an Adam over the owned parameters only) is a subset of the same names.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -25,6 +25,8 @@ class Adam {
   // moments, then p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps).
   void step(double lr);
   int64_t steps() const { return step_; }
+  // The bytes the moments take (what ZeRO shards over the data-parallel ranks).
+  int64_t state_bytes() const;
 
   // "step", "exp_avg/<name>", "exp_avg_sq/<name>" (moments of parameters not yet
   // stepped are absent).

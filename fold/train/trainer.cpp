@@ -15,6 +15,7 @@
 
 #include "dap/collectives.h"
 #include "dap/process_group.h"
+#include "dap/zero_sharding.h"
 #include "data/chain_dataset.h"
 #include "data/progress_bar.h"
 #include "data/training_loader.h"
@@ -39,6 +40,10 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+// Mixed into a sample's seed for the model's own draws (dropout), so they are not the
+// data transforms' stream of the same sample.
+constexpr uint64_t kModelRandomStream = 0x9E3779B97F4A7C15ULL;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -78,7 +83,8 @@ struct Trainer::Impl {
   std::ostringstream loader_log;
 
   std::unique_ptr<MixedPrecisionModel> model;
-  std::unique_ptr<Adam> adam;
+  std::unique_ptr<dap::ZeroSharding> sharding;
+  std::unique_ptr<Adam> adam;  // over the parameters this rank owns
   std::unique_ptr<WeightEma> ema;
   DynamicLossScaler scaler;
   LrSchedule schedule;
@@ -88,8 +94,11 @@ struct Trainer::Impl {
   int64_t accumulation = 1, max_steps = 0, log_every = 1, checkpoint_every = 0, keep = 0, validate_every = 0;
   std::unique_ptr<Validator> validator;
   // The ranks of a DAP group train on the same samples with the same weights and RNG
-  // draws; rank 0 alone writes the log and the checkpoints.
+  // draws; the data-parallel ranks take turns through the sample schedule and sum their
+  // gradients (ZeRO stage `zero`). Rank 0 alone writes the log, the checkpoints' weights
+  // and state; with a sharded optimizer each DP rank of DAP rank 0 writes its shard.
   dap::ProcessGrid grid;
+  int zero = 0;
   bool writer = true;
   TrainingState state;
   std::ofstream jsonl;
@@ -111,6 +120,7 @@ struct Trainer::Impl {
 
   void setup();
   void setup_distribution();
+  std::vector<double> sum_over(const dap::Group& group, std::vector<double> values);
   json per_rank(const json& value);
   void restore(const TrainingCheckpoint& checkpoint);
   std::optional<data::LoadedSample> next_sample();
@@ -149,6 +159,9 @@ void Trainer::Impl::setup() {
   if (sampler->chains().empty()) throw std::invalid_argument(options.train_data + ": no chain can be sampled");
   samples_per_epoch = config.get_int("train.samples_per_epoch");
   if (samples_per_epoch <= 0) samples_per_epoch = static_cast<int64_t>(sampler->chains().size());
+  if (samples_per_epoch < grid.dp().size())
+    throw ConfigError("train.samples_per_epoch (" + std::to_string(samples_per_epoch) + ") is smaller than the " +
+                      std::to_string(grid.dp().size()) + " data-parallel ranks that share each epoch");
 
   // Seeded before the weights are drawn, so a fresh run is reproducible too.
   torch::manual_seed(run_seed);
@@ -165,7 +178,8 @@ void Trainer::Impl::setup() {
   adam_options.beta1 = config.get_float("optimizer.beta1");
   adam_options.beta2 = config.get_float("optimizer.beta2");
   adam_options.eps = config.get_float("optimizer.eps");
-  adam = std::make_unique<Adam>(model->master_parameters(), adam_options);
+  sharding = std::make_unique<dap::ZeroSharding>(model->master_parameters(), grid.dp(), zero);
+  adam = std::make_unique<Adam>(sharding->owned(), adam_options);
   ema = std::make_unique<WeightEma>(model->master_parameters(), config.get_float("optimizer.ema_decay"));
   state.precision = precision;
   state.config_toml = config.to_toml();
@@ -187,24 +201,30 @@ void Trainer::Impl::setup_distribution() {
     throw ConfigError("dist.dap=" + std::to_string(dap_size) + " needs " + std::to_string(dap_size) +
                       " ranks, this run has " + std::to_string(env.world_size) + ": start it with fold launch --nproc " +
                       std::to_string(dap_size) + " -- fold train ...");
-  if (env.world_size / dap_size > 1)
-    throw ConfigError("data parallelism (world " + std::to_string(env.world_size) + " = dp " +
-                      std::to_string(env.world_size / dap_size) + " x dap " + std::to_string(dap_size) +
-                      ") is not implemented yet: use as many ranks as dist.dap");
-  if (config.get_int("dist.zero") > 0) throw ConfigError("dist.zero > 0 (ZeRO) is not implemented yet");
+  zero = static_cast<int>(config.get_int("dist.zero"));
+  if (zero < 0 || zero > 2) throw ConfigError("dist.zero must be 0, 1 or 2, got " + std::to_string(zero));
   if (!env.distributed()) return;
   if (device.is_cuda()) device = torch::Device(torch::kCUDA, env.local_rank);
   grid = dap::ProcessGrid::create(env, dap_size, device.is_cuda() ? dap::Backend::kNccl : dap::Backend::kGloo);
   run_options.dap = grid.dap();
   writer = env.rank == 0;
-  log << "[train] rank " << env.rank << " of " << env.world_size << ": DAP group of " << dap_size << " ("
-      << env.source << " environment)\n";
+  log << "[train] rank " << env.rank << " of " << env.world_size << ": DAP group of " << dap_size << ", "
+      << grid.dp().size() << " data-parallel rank(s), ZeRO stage " << zero << " (" << env.source << " environment)\n";
+}
+
+// Element-wise sums over `group` (a barrier too: every rank must reach it).
+std::vector<double> Trainer::Impl::sum_over(const dap::Group& group, std::vector<double> values) {
+  if (group.size() == 1) return values;
+  const torch::Tensor t = torch::tensor(values, torch::kDouble).to(device);
+  group.all_reduce(t).wait();
+  const torch::Tensor back = t.cpu();
+  return {back.data_ptr<double>(), back.data_ptr<double>() + back.numel()};
 }
 
 // Every rank's value of a number (null: -1), gathered over the world.
 json Trainer::Impl::per_rank(const json& value) {
   const dap::Group& world = grid.world();
-  const torch::Tensor mine = torch::tensor({value.is_null() ? -1.0 : value.get<double>()}, torch::kDouble);
+  const torch::Tensor mine = torch::tensor({value.is_null() ? -1.0 : value.get<double>()}, torch::kDouble).to(device);
   const torch::Tensor all = dap::gather(mine, 0, world);
   json out = json::array();
   for (int r = 0; r < world.size(); ++r) out.push_back(all[r].item<double>());
@@ -215,7 +235,14 @@ void Trainer::Impl::restore(const TrainingCheckpoint& c) {
   const std::string where = "checkpoint step " + std::to_string(c.state.step);
   load_state_dict(*model->master(), c.model, where);
   model->master_to_working();
-  adam->load_state(c.optimizer, where);
+  // The whole state (the union of its shards), of which this rank keeps what it owns now:
+  // the dp size may differ from the saving run's.
+  std::map<std::string, torch::Tensor> owned;
+  for (const auto& [name, t] : c.optimizer) {
+    const auto slash = name.find('/');
+    if (slash == std::string::npos || sharding->owns(name.substr(slash + 1))) owned.emplace(name, t);
+  }
+  adam->load_state(owned, where);
   ema->load(c.ema, where);
   state = c.state;
   if (state.precision != config.get_string("globals.precision"))
@@ -226,7 +253,13 @@ void Trainer::Impl::restore(const TrainingCheckpoint& c) {
 
 void Trainer::Impl::start_loader() {
   std::vector<data::SampleRef> schedule = sampler->epoch(run_seed, state.epoch, samples_per_epoch);
-  schedule.erase(schedule.begin(), schedule.begin() + std::min<int64_t>(state.position, schedule.size()));
+  // Data-parallel rank d takes positions d, d + dp, ...; an epoch is cut to a multiple of
+  // dp so every rank has as many samples and all turn to the next epoch together.
+  const int64_t dp = grid.dp().size(), d = grid.dp().rank();
+  schedule.resize(schedule.size() - schedule.size() % dp);
+  schedule.erase(std::remove_if(schedule.begin(), schedule.end(),
+                                [&](const data::SampleRef& r) { return r.position < state.position || r.position % dp != d; }),
+                 schedule.end());
   data::LoaderOptions l;
   l.workers = options.workers;
   l.queue_depth = static_cast<size_t>(std::max(2, 2 * options.workers));
@@ -287,6 +320,9 @@ json Trainer::Impl::step() {
     // so a failure never leaves half-accumulated gradients. A run of failures in a row is
     // a broken setup, not bad data, and stops the run.
     loss::LossBreakdown losses;
+    // Dropout draws from a per-sample stream: the same masks whichever rank or step of an
+    // accumulation takes the sample (and after a resume).
+    torch::manual_seed(data::sample_seed(run_seed, sample->ref.epoch, sample->ref.position) ^ kModelRandomStream);
     try {
       const data::SampleParts parts = data::split_training_sample(sample->features);
       const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
@@ -313,19 +349,34 @@ json Trainer::Impl::step() {
   }
   // The stacks' blocks saw only this rank's slice of the activations.
   dap::all_reduce_gradients(model->working()->axially_split_parameters(), grid.dap());
-  const bool finite = used > 0 && model->gradients_to_master(1.0 / scale);
+  const bool finite_here = used > 0 && model->gradients_to_master(1.0 / scale);
+  // What the data-parallel ranks did together: samples used, their loss, ranks with
+  // non-finite gradients (one of those skips the step everywhere), ranks with no sample.
+  const std::vector<double> together =
+      sum_over(grid.dp(), {static_cast<double>(used), loss_sum, used > 0 && !finite_here ? 1.0 : 0.0, used > 0 ? 0.0 : 1.0});
+  const auto used_total = static_cast<int64_t>(together[0]);
+  loss_sum = together[1];
+  const bool finite = used_total > 0 && together[2] == 0;
+  if (together[3] == 0) {
+    std::vector<double> values;
+    for (const auto& [name, v] : terms) values.push_back(v);
+    values = sum_over(grid.dp(), values);
+    size_t i = 0;
+    for (auto& [name, v] : terms) v = values[i++];
+  } else {
+    terms.clear();  // some rank has no terms to add
+  }
   bool stepped = fp16 ? scaler.update(finite) : finite;
   double grad_norm = std::nan("");
   if (stepped) {
-    std::vector<torch::Tensor> params;
-    for (const auto& [name, p] : model->master_parameters())
-      if (p.grad().defined()) params.push_back(p);
-    // Rescale by the used/planned ratio so a skipped sample does not shrink the step.
-    if (used != accumulation)
-      for (auto& p : params) p.mutable_grad().mul_(static_cast<double>(accumulation) / used);
-    grad_norm = clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(params, clip_norm)
-                              : torch::nn::utils::clip_grad_norm_(params, std::numeric_limits<double>::infinity());
+    // The mean over every sample used (each rank's loss was divided by the planned
+    // accumulation): a skipped sample does not shrink the step.
+    sharding->reduce_gradients(static_cast<double>(accumulation) / static_cast<double>(used_total));
+    grad_norm = sharding->gradient_norm();
+    // As torch.nn.utils.clip_grad_norm_.
+    if (clip_norm > 0 && clip_norm / (grad_norm + 1e-6) < 1) sharding->scale_gradients(clip_norm / (grad_norm + 1e-6));
     adam->step(lr);
+    sharding->gather_parameters();
     ema->update(model->master_parameters());
     model->master_to_working();
   }
@@ -335,9 +386,9 @@ json Trainer::Impl::step() {
   state.loss_scale_clean_steps = scaler.clean_steps();
 
   json record = {{"step", state.step}, {"lr", lr}, {"samples", samples}, {"stepped", stepped}};
-  record["loss"] = used > 0 ? json(loss_sum / used) : json(nullptr);
+  record["loss"] = used_total > 0 ? json(loss_sum / used_total) : json(nullptr);
   json per_term = json::object();
-  for (const auto& [name, v] : terms) per_term[name] = v / used;
+  for (const auto& [name, v] : terms) per_term[name] = v / used_total;
   record["losses"] = per_term;
   record["grad_norm"] = std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr);
   record["loss_scale"] = state.loss_scale;
@@ -351,26 +402,45 @@ json Trainer::Impl::step() {
     record["peak_memory_bytes"] = nullptr;
     record["peak_step_memory_bytes"] = nullptr;
   }
+  record["optimizer_state_bytes"] = adam->state_bytes();
   if (grid.world().size() > 1) {
     record["peak_memory_bytes_per_rank"] = per_rank(record["peak_memory_bytes"]);
     record["peak_step_memory_bytes_per_rank"] = per_rank(record["peak_step_memory_bytes"]);
+    record["optimizer_state_bytes_per_rank"] = per_rank(record["optimizer_state_bytes"]);
   }
   if (!stepped)
     log << "[train] step " << state.step << ": "
-        << (used == 0 ? "no usable sample" : "non-finite gradients") << ", update skipped"
+        << (used_total == 0 ? "no usable sample" : "non-finite gradients") << ", update skipped"
         << (fp16 ? ", loss scale now " + std::to_string(scaler.scale()) : std::string()) << "\n";
   return record;
 }
 
 std::string Trainer::Impl::save() {
-  if (!writer) return {};  // the DAP ranks hold the same weights and state
-  TrainingCheckpoint c;
-  c.model = state_dict(*model->master());
-  c.optimizer = adam->state();
-  c.ema = ema->weights();
+  const std::string root = (fs::path(options.out_dir) / "checkpoints").string();
   state.cpu_rng = cpu_rng_state();
-  c.state = state;
-  return save_training_checkpoint((fs::path(options.out_dir) / "checkpoints").string(), c, keep);
+  TrainingCheckpoint c;
+  if (writer) {
+    c.model = state_dict(*model->master());
+    c.ema = ema->weights();
+    c.state = state;
+    // Every data-parallel rank has taken its sample of the last round (rank 0 the first):
+    // the cursor is the next round's first position.
+    const int64_t dp = grid.dp().size();
+    c.state.position = (state.position + dp - 1) / dp * dp;
+  }
+  if (!sharding->sharded()) {
+    if (!writer) return {};  // every rank holds the same weights and optimizer state
+    c.optimizer = adam->state();
+    return save_training_checkpoint(root, c, keep);
+  }
+  const dap::Group& world = grid.world();
+  if (writer) begin_training_checkpoint(root, state.step);
+  sum_over(world, {0});
+  // The ranks of a DAP group hold the same shard: its first rank writes it.
+  if (grid.dap().rank() == 0)
+    write_optimizer_shard(root, state.step, grid.dp().rank(), grid.dp().size(), adam->state());
+  sum_over(world, {0});
+  return writer ? finish_training_checkpoint(root, c, grid.dp().size(), keep) : std::string();
 }
 
 Trainer::Trainer(const Config& config, TrainerOptions options, std::ostream& log)

@@ -41,6 +41,33 @@ std::string step_name(int64_t step) {
   return buffer;
 }
 
+std::string shard_name(int shard, int shards) {
+  if (shards == 1) return "optimizer.safetensors";
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "optimizer-%05d-of-%05d.safetensors", shard, shards);
+  return buffer;
+}
+
+fs::path partial_dir(const std::string& root, int64_t step) {
+  return fs::path(root) / (step_name(step) + kPartial);
+}
+
+// The optimizer files of checkpoint `dir`: optimizer.safetensors, or every shard named
+// by the first one's "-of-<n>"; empty when one is missing.
+std::vector<fs::path> optimizer_files(const fs::path& dir) {
+  if (fs::is_regular_file(dir / shard_name(0, 1))) return {dir / shard_name(0, 1)};
+  int shards = 0;
+  if (fs::is_directory(dir))
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (std::sscanf(entry.path().filename().c_str(), "optimizer-00000-of-%d.safetensors", &shards) == 1) break;
+  std::vector<fs::path> files;
+  for (int r = 0; r < shards; ++r) {
+    files.push_back(dir / shard_name(r, shards));
+    if (!fs::is_regular_file(files.back())) return {};
+  }
+  return files;
+}
+
 // Complete checkpoints under `root`, oldest first.
 std::vector<fs::path> checkpoints_in(const fs::path& root) {
   std::vector<fs::path> found;
@@ -70,19 +97,37 @@ nlohmann::json state_json(const TrainingState& s) {
 }  // namespace
 
 bool is_training_checkpoint(const std::string& dir) {
-  for (const char* file : {"model.safetensors", "optimizer.safetensors", "ema.safetensors", "state.json"})
+  for (const char* file : {"model.safetensors", "ema.safetensors", "state.json"})
     if (!fs::is_regular_file(fs::path(dir) / file)) return false;
-  return true;
+  return !optimizer_files(dir).empty();
+}
+
+void begin_training_checkpoint(const std::string& root, int64_t step) {
+  const fs::path partial = partial_dir(root, step);
+  data::remove_tree(partial.string());
+  fs::create_directories(partial);
+}
+
+void write_optimizer_shard(const std::string& root, int64_t step, int shard, int shards,
+                           const std::map<std::string, at::Tensor>& state) {
+  if (shard < 0 || shard >= shards)
+    throw std::invalid_argument("optimizer shard " + std::to_string(shard) + " of " + std::to_string(shards));
+  data::write_safetensors((partial_dir(root, step) / shard_name(shard, shards)).string(), state);
 }
 
 std::string save_training_checkpoint(const std::string& root, const TrainingCheckpoint& c, int64_t keep) {
-  fs::create_directories(root);
+  begin_training_checkpoint(root, c.state.step);
+  write_optimizer_shard(root, c.state.step, 0, 1, c.optimizer);
+  return finish_training_checkpoint(root, c, 1, keep);
+}
+
+std::string finish_training_checkpoint(const std::string& root, const TrainingCheckpoint& c, int shards, int64_t keep) {
   const fs::path final_dir = fs::path(root) / step_name(c.state.step);
-  const fs::path partial = fs::path(final_dir.string() + kPartial);
-  data::remove_tree(partial.string());
-  fs::create_directories(partial);
+  const fs::path partial = partial_dir(root, c.state.step);
+  for (int r = 0; r < shards; ++r)
+    if (!fs::is_regular_file(partial / shard_name(r, shards)))
+      throw std::runtime_error((partial / shard_name(r, shards)).string() + ": optimizer shard not written");
   data::write_safetensors((partial / "model.safetensors").string(), c.model, {{"format", "pt"}});
-  data::write_safetensors((partial / "optimizer.safetensors").string(), c.optimizer);
   data::write_safetensors((partial / "ema.safetensors").string(), c.ema, {{"format", "pt"}});
   {
     std::ofstream out(partial / "state.json");
@@ -114,12 +159,13 @@ std::string latest_checkpoint(const std::string& path) {
 
 TrainingCheckpoint load_training_checkpoint(const std::string& dir) {
   if (!is_training_checkpoint(dir))
-    throw std::runtime_error(dir + ": not a training checkpoint (needs model.safetensors, optimizer.safetensors, "
-                             "ema.safetensors and state.json)");
+    throw std::runtime_error(dir + ": not a training checkpoint (needs model.safetensors, optimizer.safetensors "
+                             "or all its shards, ema.safetensors and state.json)");
   TrainingCheckpoint c;
   const fs::path d(dir);
   c.model = data::read_safetensors((d / "model.safetensors").string()).tensors;
-  c.optimizer = data::read_safetensors((d / "optimizer.safetensors").string()).tensors;
+  for (const fs::path& file : optimizer_files(d))
+    for (auto& [name, t] : data::read_safetensors(file.string()).tensors) c.optimizer[name] = std::move(t);
   c.ema = data::read_safetensors((d / "ema.safetensors").string()).tensors;
   std::ifstream in(d / "state.json");
   nlohmann::json j;

@@ -1,7 +1,8 @@
 // The native training checkpoint (DESIGN.md 3): a directory <root>/step-<8 digits> with
 // model.safetensors (fp32 master weights, OpenFold names), optimizer.safetensors (Adam's
-// step and moments), ema.safetensors (the averaged weights) and state.json (step, data
-// cursor, RNG state, loss scaler, config). It is written under <name>.partial, synced
+// step and moments; with ZeRO one file per shard, optimizer-<r>-of-<n>.safetensors,
+// each a subset of the same names), ema.safetensors (the averaged weights) and
+// state.json (step, data cursor, RNG state, loss scaler, config). It is written under <name>.partial, synced
 // and renamed into place, so a process killed at any moment leaves either the complete
 // checkpoint or none: a half-written one never carries the name the loader looks for.
 #pragma once
@@ -25,6 +26,7 @@ struct TrainingState {
 };
 
 struct TrainingCheckpoint {
+  // optimizer: the whole state (the union of the shards when loaded).
   std::map<std::string, at::Tensor> model, optimizer, ema;
   TrainingState state;
 };
@@ -32,6 +34,16 @@ struct TrainingCheckpoint {
 // Writes the checkpoint of state.step under `root` and deletes all but the newest
 // `keep` complete checkpoints (and any .partial leftovers). Returns its directory.
 std::string save_training_checkpoint(const std::string& root, const TrainingCheckpoint& checkpoint, int64_t keep);
+
+// The same in three parts when the optimizer state is sharded over ranks: one process
+// begins (a fresh .partial directory), every shard's owner writes its shard into it, and
+// after all have, the first process finishes (everything but the optimizer state, then
+// the rename; it throws if a shard is missing). finish does not use checkpoint.optimizer.
+void begin_training_checkpoint(const std::string& root, int64_t step);
+void write_optimizer_shard(const std::string& root, int64_t step, int shard, int shards,
+                           const std::map<std::string, at::Tensor>& state);
+std::string finish_training_checkpoint(const std::string& root, const TrainingCheckpoint& checkpoint, int shards,
+                                       int64_t keep);
 
 // The newest complete checkpoint: `path` itself if it is a checkpoint directory, else
 // the highest step-* under path or path/checkpoints; "" when there is none.
