@@ -10,6 +10,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -45,14 +47,18 @@ std::shared_ptr<Group::Impl> single_process() {
 
 // c10d reports a timeout or a dead peer as an exception from wait(); it gets the group's
 // name, so a hang turned error says where it happened.
+std::atomic<int64_t> waited_nanoseconds{0};
+
 Pending issue(const Group::Impl& g, const char* what, c10::intrusive_ptr<c10d::Work> work) {
   const std::string where = std::string(what) + " on " + g.name;
   return Pending([work = std::move(work), where] {
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       work->wait();
     } catch (const std::exception& e) {
       throw std::runtime_error(where + " failed: " + e.what());
     }
+    waited_nanoseconds += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
   });
 }
 
@@ -91,6 +97,8 @@ std::shared_ptr<Group::Impl> make_group(const c10::intrusive_ptr<c10d::Store>& s
 }
 
 }  // namespace
+
+double communication_seconds() { return static_cast<double>(waited_nanoseconds.load()) * 1e-9; }
 
 void Pending::wait() {
   if (wait_) {

@@ -30,6 +30,11 @@ class Pending {
   std::function<void()> wait_;
 };
 
+// Seconds this process has spent waiting for collectives to finish: the communication
+// that computation did not hide. (NCCL's waits order CUDA streams instead of blocking
+// the host, so on GPUs this counts the host-side blocking only.)
+double communication_seconds();
+
 enum class Backend { kGloo, kNccl };
 
 class Group {

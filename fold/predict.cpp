@@ -11,8 +11,6 @@
 
 namespace fold {
 
-namespace {
-
 int64_t parse_chunk_size(const std::string& text) {
   if (text == "none" || text.empty() || text == "0") return 0;
   size_t used = 0;
@@ -25,8 +23,6 @@ int64_t parse_chunk_size(const std::string& text) {
     throw std::invalid_argument("--chunk-size: expected 'none', 'auto' or a positive integer, got '" + text + "'");
   return n;
 }
-
-}  // namespace
 
 data::PipelineOptions pipeline_options(const Config& c) {
   data::PipelineOptions o;

@@ -35,6 +35,10 @@ struct PredictionReport {
   std::string device;
 };
 
+// "none" (or "0") -> 0, a positive integer -> itself; anything else (also "auto", which
+// only the predictor resolves) is std::invalid_argument naming the text.
+int64_t parse_chunk_size(const std::string& text);
+
 // Chunk size `auto`: the largest power of two (<= N_res) whose biggest per-chunk
 // transient (attention logits of the MSA row / triangle attentions, outer-product
 // slices) fits in half the device's free memory; decided once per shape.

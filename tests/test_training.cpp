@@ -2,6 +2,7 @@
 // the fp16 loss scaler, mixed precision, the training checkpoint, gradient
 // checkpointing of the whole model, and resuming a run.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -369,13 +370,20 @@ TEST(Trainer, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
     ASSERT_EQ(x.size(), y.size()) << file;
     for (const auto& [name, t] : x) EXPECT_TRUE(torch::equal(t, y.at(name))) << file << " " << name;
   }
-  // The log has one record per step of both runs, with the per-term losses.
+  // The log has one record per step of both runs, with the per-term losses and the peak
+  // memory of each phase (the step's peak is the largest of them).
   std::ifstream log(b / "log.jsonl");
   int records = 0;
   for (std::string line; std::getline(log, line);) {
     ++records;
-    EXPECT_NE(line.find("\"fape\""), std::string::npos);
-    EXPECT_NE(line.find("\"data_wait_seconds\""), std::string::npos);
+    const auto r = nlohmann::json::parse(line);
+    EXPECT_TRUE(r.at("losses").contains("fape"));
+    EXPECT_TRUE(r.contains("data_wait_seconds"));
+    const int64_t forward = r.at("peak_forward_bytes"), backward = r.at("peak_backward_bytes"),
+                  optimizer = r.at("peak_optimizer_bytes");
+    EXPECT_GT(std::min({forward, backward, optimizer}), 0);
+    EXPECT_EQ(r.at("peak_memory_bytes").get<int64_t>(), std::max({forward, backward, optimizer}));
+    EXPECT_GT(r.at("residues").get<int64_t>(), 0);
   }
   EXPECT_EQ(records, 4);
   for (const fs::path& p : {data, a, b}) remove_tree(p);

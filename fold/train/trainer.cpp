@@ -24,6 +24,7 @@
 #include "fold/alphafold.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/params_io.h"
+#include "fold/predict.h"
 #include "fold/train/adam.h"
 #include "fold/train/loss_scaler.h"
 #include "fold/train/lr_schedule.h"
@@ -61,6 +62,42 @@ std::vector<data::ChainEntry> select_entries(const data::ChainDataset& dataset, 
   }
   return out;
 }
+
+// The peak memory of each phase of a step, from the device allocator's statistics (CPU:
+// the tracking allocator); nulls where the device keeps none or a phase did not run.
+class PhasePeaks {
+ public:
+  enum Phase { kForward, kBackward, kOptimizer };
+  explicit PhasePeaks(torch::Device device) : device_(device) {
+    try {
+      resident_ = kernels::memory_stats(device).current_bytes;
+      available_ = true;
+    } catch (const std::exception&) {
+    }
+  }
+  void begin() {
+    if (available_) kernels::reset_peak_memory(device_);
+  }
+  void end(Phase phase) {
+    if (available_) peak_[phase] = std::max(peak_[phase], kernels::memory_stats(device_).peak_bytes);
+  }
+  void write(json& record) const {
+    const char* names[] = {"peak_forward_bytes", "peak_backward_bytes", "peak_optimizer_bytes"};
+    int64_t peak = -1;
+    for (int p = 0; p < 3; ++p) {
+      record[names[p]] = peak_[p] >= 0 ? json(peak_[p]) : json(nullptr);
+      peak = std::max(peak, peak_[p]);
+    }
+    record["peak_memory_bytes"] = peak >= 0 ? json(peak) : json(nullptr);
+    record["peak_step_memory_bytes"] = peak >= 0 ? json(peak - resident_) : json(nullptr);
+  }
+
+ private:
+  torch::Device device_;
+  bool available_ = false;
+  int64_t resident_ = 0;
+  int64_t peak_[3] = {-1, -1, -1};
+};
 
 json validation_json(const ValidationResult& v) {
   return {{"lddt_ca", v.lddt_ca}, {"gdt_ts", v.gdt_ts}, {"drmsd", v.drmsd}, {"chains", v.chains}};
@@ -121,7 +158,7 @@ struct Trainer::Impl {
   void setup();
   void setup_distribution();
   std::vector<double> sum_over(const dap::Group& group, std::vector<double> values);
-  json per_rank(const json& value);
+  void add_per_rank(json& record, const std::vector<std::string>& fields);
   void restore(const TrainingCheckpoint& checkpoint);
   std::optional<data::LoadedSample> next_sample();
   void start_loader();
@@ -149,6 +186,9 @@ void Trainer::Impl::setup() {
   schedule = LrSchedule::from_config(config);
   loss_options = loss::LossOptions::from_config(config);
   run_options.checkpoint = evoformer::CheckpointPolicy::parse(config.get_string("train.checkpoint"));
+  if (config.get_string("globals.chunk_size") == "auto")
+    throw ConfigError("globals.chunk_size=auto is tuned for inference only: give a chunk size (or none) for training");
+  run_options.chunk_size = parse_chunk_size(config.get_string("globals.chunk_size"));
   run_seed = static_cast<uint64_t>(config.get_int("globals.seed"));
   setup_distribution();
 
@@ -221,14 +261,19 @@ std::vector<double> Trainer::Impl::sum_over(const dap::Group& group, std::vector
   return {back.data_ptr<double>(), back.data_ptr<double>() + back.numel()};
 }
 
-// Every rank's value of a number (null: -1), gathered over the world.
-json Trainer::Impl::per_rank(const json& value) {
+// record[<field>_per_rank]: every rank's record[<field>] (a number; null: -1), gathered
+// over the world.
+void Trainer::Impl::add_per_rank(json& record, const std::vector<std::string>& fields) {
   const dap::Group& world = grid.world();
-  const torch::Tensor mine = torch::tensor({value.is_null() ? -1.0 : value.get<double>()}, torch::kDouble).to(device);
-  const torch::Tensor all = dap::gather(mine, 0, world);
-  json out = json::array();
-  for (int r = 0; r < world.size(); ++r) out.push_back(all[r].item<double>());
-  return out;
+  std::vector<double> mine;
+  for (const auto& f : fields) mine.push_back(record[f].is_null() ? -1.0 : record[f].get<double>());
+  const torch::Tensor all =
+      dap::gather(torch::tensor(mine, torch::kDouble).unsqueeze(0).to(device), 0, world).cpu();  // [world, fields]
+  for (size_t i = 0; i < fields.size(); ++i) {
+    json values = json::array();
+    for (int r = 0; r < world.size(); ++r) values.push_back(all[r][static_cast<int64_t>(i)].item<double>());
+    record[fields[i] + "_per_rank"] = values;
+  }
 }
 
 void Trainer::Impl::restore(const TrainingCheckpoint& c) {
@@ -296,17 +341,14 @@ json Trainer::Impl::step() {
   const double lr = schedule.at(state.step);
   const bool fp16 = model->precision() == Precision::kFp16;
   const double scale = fp16 ? scaler.scale() : 1.0;
-  kernels::reset_peak_memory(device);
+  const double communication_before = dap::communication_seconds();
   model->zero_grad();
-  // What the step adds on top (activations, gradients, temporaries).
-  int64_t resident = 0;
-  try {
-    resident = kernels::memory_stats(device).current_bytes;
-  } catch (const std::exception&) {
-  }
+  // The peak of each phase (forward, backward, optimizer step), and what the step adds on
+  // top of the resident weights and optimizer state (activations, gradients, temporaries).
+  PhasePeaks peaks(device);
   std::map<std::string, double> terms;
   double loss_sum = 0, data_wait = 0;
-  int64_t used = 0;
+  int64_t used = 0, residues = 0;
   json samples = json::array();
   for (int64_t a = 0; a < accumulation; ++a) {
     auto sample = next_sample();
@@ -323,10 +365,12 @@ json Trainer::Impl::step() {
     // Dropout draws from a per-sample stream: the same masks whichever rank or step of an
     // accumulation takes the sample (and after a resume).
     torch::manual_seed(data::sample_seed(run_seed, sample->ref.epoch, sample->ref.position) ^ kModelRandomStream);
+    peaks.begin();
     try {
       const data::SampleParts parts = data::split_training_sample(sample->features);
       const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
       losses = loss::alphafold_loss(outputs, data::last_iteration_batch(parts), loss_options);
+      peaks.end(PhasePeaks::kForward);
     } catch (const std::exception& e) {
       log << where << " failed and is skipped: " << e.what() << "\n";
       ++skipped_before;
@@ -342,11 +386,15 @@ json Trainer::Impl::step() {
       ++skipped_before;
       continue;
     }
+    peaks.begin();
     (losses.total * (scale / static_cast<double>(accumulation))).backward();
+    peaks.end(PhasePeaks::kBackward);
+    residues += sample->features.at("aatype").size(0);
     loss_sum += value;
     ++used;
     for (const auto& [name, t] : losses.terms) terms[name] += t.item<double>();
   }
+  peaks.begin();
   // The stacks' blocks saw only this rank's slice of the activations.
   dap::all_reduce_gradients(model->working()->axially_split_parameters(), grid.dap());
   const bool finite_here = used > 0 && model->gradients_to_master(1.0 / scale);
@@ -381,6 +429,7 @@ json Trainer::Impl::step() {
     model->master_to_working();
   }
   model->zero_grad();
+  peaks.end(PhasePeaks::kOptimizer);
   ++state.step;
   state.loss_scale = fp16 ? scaler.scale() : 1.0;
   state.loss_scale_clean_steps = scaler.clean_steps();
@@ -392,22 +441,15 @@ json Trainer::Impl::step() {
   record["losses"] = per_term;
   record["grad_norm"] = std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr);
   record["loss_scale"] = state.loss_scale;
+  record["residues"] = residues;
   record["step_seconds"] = seconds_since(t0);
   record["data_wait_seconds"] = data_wait;
-  try {
-    const kernels::MemoryStats m = kernels::memory_stats(device);
-    record["peak_memory_bytes"] = m.peak_bytes;
-    record["peak_step_memory_bytes"] = m.peak_bytes - resident;
-  } catch (const std::exception&) {
-    record["peak_memory_bytes"] = nullptr;
-    record["peak_step_memory_bytes"] = nullptr;
-  }
+  record["communication_seconds"] = dap::communication_seconds() - communication_before;
+  peaks.write(record);
   record["optimizer_state_bytes"] = adam->state_bytes();
-  if (grid.world().size() > 1) {
-    record["peak_memory_bytes_per_rank"] = per_rank(record["peak_memory_bytes"]);
-    record["peak_step_memory_bytes_per_rank"] = per_rank(record["peak_step_memory_bytes"]);
-    record["optimizer_state_bytes_per_rank"] = per_rank(record["optimizer_state_bytes"]);
-  }
+  if (grid.world().size() > 1)
+    add_per_rank(record, {"peak_memory_bytes", "peak_step_memory_bytes", "peak_forward_bytes", "peak_backward_bytes",
+                          "peak_optimizer_bytes", "optimizer_state_bytes", "communication_seconds", "step_seconds"});
   if (!stepped)
     log << "[train] step " << state.step << ": "
         << (used_total == 0 ? "no usable sample" : "non-finite gradients") << ", update skipped"
