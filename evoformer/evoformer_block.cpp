@@ -23,54 +23,6 @@ std::optional<torch::Tensor> transition_mask(const EvoformerBlockOptions& o, con
   return mask;
 }
 
-// Runs blocks[i] for i in [begin, end) on (m, z).
-std::vector<torch::Tensor> run_blocks(torch::nn::ModuleList& blocks, size_t begin, size_t end,
-                                      std::vector<torch::Tensor> mz, const torch::Tensor& msa_mask,
-                                      const torch::Tensor& pair_mask, int64_t chunk_size,
-                                      const std::optional<AxialParallel>& dap) {
-  for (size_t i = begin; i < end; ++i) {
-    auto [m, z] = blocks->at<EvoformerBlockImpl>(i).forward(mz[0], mz[1], msa_mask, pair_mask, chunk_size,
-                                                            dap ? &*dap : nullptr);
-    mz = {m, z};
-  }
-  return mz;
-}
-
-// The blocks of a stack under a checkpoint policy: one checkpoint per K consecutive
-// blocks (OpenFold's checkpoint_blocks), in grad mode only.
-std::vector<torch::Tensor> run_checkpointed(torch::nn::ModuleList& blocks, const torch::Tensor& m,
-                                            const torch::Tensor& z, const torch::Tensor& msa_mask,
-                                            const torch::Tensor& pair_mask, int64_t chunk_size,
-                                            const CheckpointPolicy& policy, const std::optional<AxialParallel>& dap) {
-  const size_t n = blocks->size();
-  if (!policy.enabled() || !torch::GradMode::is_enabled())
-    return run_blocks(blocks, 0, n, {m, z}, msa_mask, pair_mask, chunk_size, dap);
-  std::vector<torch::Tensor> mz{m, z};
-  const auto k = static_cast<size_t>(policy.blocks_per_checkpoint);
-  for (size_t begin = 0; begin < n; begin += k) {
-    const size_t end = std::min(n, begin + k);
-    // The masks are captured (they need no gradient); the recompute sees the same ones.
-    mz = checkpoint(
-        // The holder by value: the recompute may outlive this call.
-        [list = blocks, begin, end, msa_mask, pair_mask, chunk_size, dap](const std::vector<torch::Tensor>& in) mutable {
-          return run_blocks(list, begin, end, in, msa_mask, pair_mask, chunk_size, dap);
-        },
-        mz);
-  }
-  return mz;
-}
-
-// The stack whole (one process) or axially split over a DAP group; (m, z) whole either way.
-std::vector<torch::Tensor> run_stack(torch::nn::ModuleList& blocks, const torch::Tensor& m, const torch::Tensor& z,
-                                     const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                     int64_t chunk_size, const CheckpointPolicy& policy, const dap::Group& group) {
-  if (group.size() == 1) return run_checkpointed(blocks, m, z, msa_mask, pair_mask, chunk_size, policy, std::nullopt);
-  const AxialParallel dap(group, m.size(-3), m.size(-2));
-  const AxialParallel::Shards s = dap.enter(m, z, msa_mask, pair_mask);
-  const auto mz = run_checkpointed(blocks, s.m, s.z, s.msa_mask, s.pair_mask, chunk_size, policy, dap);
-  return {dap.leave_msa(mz[0]), dap.leave_pair(mz[1])};
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -141,6 +93,26 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
   return z;
 }
 
+void PairStackImpl::forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size) {
+  TORCH_CHECK(!is_training(), "PairStack: the in-place path has no dropout; call eval() first");
+  const auto multiplications = [&] {
+    tri_mul_out->add_update_(z, pair_mask, chunk_size);
+    tri_mul_in->add_update_(z, pair_mask, chunk_size);
+  };
+  const auto attentions = [&] {
+    tri_att_start->add_update_(z, pair_mask, chunk_size);
+    tri_att_end->add_update_(z, pair_mask, chunk_size);
+  };
+  if (options.tri_mul_first()) {
+    multiplications();
+    attentions();
+  } else {
+    attentions();
+    multiplications();
+  }
+  pair_transition->add_update_(z, transition_mask(options, pair_mask), chunk_size);
+}
+
 // ---------------------------------------------------------------------------------------
 
 EvoformerBlockImpl::EvoformerBlockImpl(const EvoformerBlockOptions& options_) : options(options_) { reset(); }
@@ -201,6 +173,18 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward(const torch
   return {m, z};
 }
 
+void EvoformerBlockImpl::forward_inplace(const torch::Tensor& m, const torch::Tensor& z,
+                                         const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
+                                         int64_t chunk_size) {
+  TORCH_CHECK(!is_training(), "EvoformerBlock: the in-place path has no dropout; call eval() first");
+  msa_att_row->add_update_(m, z, msa_mask, chunk_size);
+  if (msa_att_col) msa_att_col->add_update_(m, msa_mask, chunk_size);
+  else msa_att_col_global->add_update_(m, msa_mask, chunk_size);
+  msa_transition->add_update_(m, transition_mask(options, msa_mask), chunk_size);
+  outer_product_mean->add_update_(z, m, msa_mask, chunk_size);
+  pair_stack->forward_inplace(z, pair_mask, chunk_size);
+}
+
 torch::Tensor EvoformerBlockImpl::columns_and_transition(const torch::Tensor& m_in, const torch::Tensor& msa_mask,
                                                          int64_t chunk_size) {
   torch::Tensor m =
@@ -247,12 +231,13 @@ void EvoformerStackImpl::set_kernel_options(const kernels::AttentionOptions& ker
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> EvoformerStackImpl::forward(
-    const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-    int64_t chunk_size, const CheckpointPolicy& checkpoint, const dap::Group& dap) {
-  const auto mz = run_stack(blocks, m, z, msa_mask, pair_mask, chunk_size, checkpoint, dap);
+    torch::Tensor m, torch::Tensor z, const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
+    const MemoryPolicy& policy, const dap::Group& dap) {
+  auto [m_out, z_out] =
+      run_stack(evoformer_blocks(blocks), std::move(m), std::move(z), msa_mask, pair_mask, policy, dap);
   // The single representation from the first MSA row (the target sequence).
-  torch::Tensor s = linear(mz[0].select(-3, 0));
-  return {mz[0], mz[1], s};
+  torch::Tensor s = linear(m_out.select(-3, 0));
+  return {m_out, z_out, s};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -271,11 +256,44 @@ void ExtraMsaStackImpl::set_kernel_options(const kernels::AttentionOptions& kern
   for (size_t i = 0; i < blocks->size(); ++i) blocks->at<EvoformerBlockImpl>(i).set_kernel_options(kernel);
 }
 
-torch::Tensor ExtraMsaStackImpl::forward(const torch::Tensor& a, const torch::Tensor& z,
-                                         const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                         int64_t chunk_size, const CheckpointPolicy& checkpoint,
+torch::Tensor ExtraMsaStackImpl::forward(torch::Tensor a, torch::Tensor z, const torch::Tensor& msa_mask,
+                                         const torch::Tensor& pair_mask, const MemoryPolicy& policy,
                                          const dap::Group& dap) {
-  return run_stack(blocks, a, z, msa_mask, pair_mask, chunk_size, checkpoint, dap)[1];
+  return run_stack(evoformer_blocks(blocks), std::move(a), std::move(z), msa_mask, pair_mask, policy, dap).second;
+}
+
+// ---------------------------------------------------------------------------------------
+
+StackBlocks evoformer_blocks(torch::nn::ModuleList blocks) {
+  StackBlocks b;
+  b.count = static_cast<int64_t>(blocks->size());
+  b.training = blocks->is_training();
+  // The holder by value: a checkpoint's recompute may outlive the stack's call.
+  b.forward = [blocks](int64_t i, const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
+                       const torch::Tensor& pair_mask, int64_t chunk_size, const AxialParallel* dap) mutable {
+    auto [m_out, z_out] = blocks->at<EvoformerBlockImpl>(i).forward(m, z, msa_mask, pair_mask, chunk_size, dap);
+    return std::make_pair(m_out, z_out);
+  };
+  b.forward_inplace = [blocks](int64_t i, const torch::Tensor& m, const torch::Tensor& z,
+                               const torch::Tensor& msa_mask, const torch::Tensor& pair_mask, int64_t chunk_size) mutable {
+    blocks->at<EvoformerBlockImpl>(i).forward_inplace(m, z, msa_mask, pair_mask, chunk_size);
+  };
+  return b;
+}
+
+StackBlocks pair_stack_blocks(torch::nn::ModuleList blocks) {
+  StackBlocks b;
+  b.count = static_cast<int64_t>(blocks->size());
+  b.training = blocks->is_training();
+  b.forward = [blocks](int64_t i, const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor&,
+                       const torch::Tensor& pair_mask, int64_t chunk_size, const AxialParallel* dap) mutable {
+    return std::make_pair(m, blocks->at<PairStackImpl>(i).forward(z, pair_mask, chunk_size, dap));
+  };
+  b.forward_inplace = [blocks](int64_t i, const torch::Tensor&, const torch::Tensor& z, const torch::Tensor&,
+                               const torch::Tensor& pair_mask, int64_t chunk_size) mutable {
+    blocks->at<PairStackImpl>(i).forward_inplace(z, pair_mask, chunk_size);
+  };
+  return b;
 }
 
 }  // namespace fold::evoformer

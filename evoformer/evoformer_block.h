@@ -13,9 +13,10 @@
 // and for the stacks blocks.{i} (+ linear for the Evoformer's single representation).
 // One block class serves both stacks, parameterised by the column-attention kind.
 //
-// Memory knobs (DESIGN.md 3), none of which changes the numbers: chunk_size (every
-// sub-module evaluates over slices), the attention kernel options (low_memory) and the
-// stacks' checkpoint policy (evoformer/checkpoint.h).
+// Memory knobs (DESIGN.md 3), none of which changes the numbers: the stacks take one
+// MemoryPolicy (memory_policy.h: chunk size, checkpointing, in-place inference) and run
+// through the one stack runner (stack_runner.h); the attention kernel options
+// (low_memory) are set on the modules.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -29,8 +30,10 @@
 #include "dap/process_group.h"
 #include "evoformer/axial_parallel.h"
 #include "evoformer/checkpoint.h"
+#include "evoformer/memory_policy.h"
 #include "evoformer/msa_attention.h"
 #include "evoformer/outer_product_mean.h"
+#include "evoformer/stack_runner.h"
 #include "evoformer/transition.h"
 #include "evoformer/triangle_attention.h"
 #include "evoformer/triangle_multiplication.h"
@@ -86,6 +89,8 @@ class PairStackImpl : public torch::nn::Cloneable<PairStackImpl> {
   // rank's rows, pair_mask is whole (padded).
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
+  // Inference (eval mode, no autograd): the same block on z in place (each module's add_update_).
+  void forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0);
 
   EvoformerBlockOptions options;
   TriangleMultiplication tri_mul_out{nullptr}, tri_mul_in{nullptr};
@@ -107,6 +112,9 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
   std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
                                                    const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
                                                    int64_t chunk_size = 0, const AxialParallel* dap = nullptr);
+  // Inference (eval mode, no autograd): the same block on (m, z) in place (each module's add_update_).
+  void forward_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
+                       const torch::Tensor& pair_mask, int64_t chunk_size = 0);
 
   EvoformerBlockOptions options;
   MsaRowAttentionWithPairBias msa_att_row{nullptr};
@@ -143,16 +151,16 @@ class EvoformerStackImpl : public torch::nn::Cloneable<EvoformerStackImpl> {
   explicit EvoformerStackImpl(const EvoformerStackOptions& options);
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
-  // -> (m [*, S, N, c_m], z [*, N, N, c_z], s [*, N, c_s]). `checkpoint` only acts in
-  // grad mode (it saves memory for backward; inference keeps nothing anyway). With a DAP
-  // group of size > 1 the blocks run axially split (axial_parallel.h); inputs and
-  // results are whole on every rank, and the blocks' parameter gradients are partial
-  // per rank (sum them over the group: dap::all_reduce_gradients).
-  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
+  // -> (m [*, S, N, c_m], z [*, N, N, c_z], s [*, N, c_s]), run by run_stack
+  // (stack_runner.h): in place without autograd (m and z overwritten when moved in),
+  // checkpointed in grad mode as the policy says, and with a DAP group of size > 1
+  // axially split (axial_parallel.h); inputs and results are whole on every rank, and
+  // the blocks' parameter gradients are partial per rank (sum them over the group:
+  // dap::all_reduce_gradients).
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> forward(torch::Tensor m, torch::Tensor z,
                                                                   const torch::Tensor& msa_mask,
                                                                   const torch::Tensor& pair_mask,
-                                                                  int64_t chunk_size = 0,
-                                                                  const CheckpointPolicy& checkpoint = {},
+                                                                  const MemoryPolicy& policy = {},
                                                                   const dap::Group& dap = {});
 
   EvoformerStackOptions options;
@@ -175,14 +183,19 @@ class ExtraMsaStackImpl : public torch::nn::Cloneable<ExtraMsaStackImpl> {
   explicit ExtraMsaStackImpl(const ExtraMsaStackOptions& options);
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
-  // a [*, S_extra, N, c_e], z, masks as the Evoformer -> the updated z (DAP as there).
-  torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& z, const torch::Tensor& msa_mask,
-                        const torch::Tensor& pair_mask, int64_t chunk_size = 0,
-                        const CheckpointPolicy& checkpoint = {}, const dap::Group& dap = {});
+  // a [*, S_extra, N, c_e], z, masks, policy as the Evoformer -> the updated z.
+  torch::Tensor forward(torch::Tensor a, torch::Tensor z, const torch::Tensor& msa_mask,
+                        const torch::Tensor& pair_mask, const MemoryPolicy& policy = {},
+                        const dap::Group& dap = {});
 
   ExtraMsaStackOptions options;
   torch::nn::ModuleList blocks{nullptr};
 };
 TORCH_MODULE(ExtraMsaStack);
+
+// The blocks of an Evoformer or extra-MSA stack (EvoformerBlock) and of a template pair
+// stack (PairStack) as the stack runner calls them.
+StackBlocks evoformer_blocks(torch::nn::ModuleList blocks);
+StackBlocks pair_stack_blocks(torch::nn::ModuleList blocks);
 
 }  // namespace fold::evoformer

@@ -48,29 +48,52 @@ void MsaAttentionBase<Derived>::set_kernel_options(const kernels::AttentionOptio
 }
 
 template <typename Derived>
+torch::Tensor MsaAttentionBase<Derived>::attend_rows(const torch::Tensor& m_rows, const torch::Tensor& bias_mask,
+                                                     const torch::Tensor& bias_pair) {
+  const torch::Tensor xs = layer_norm_m(m_rows);
+  std::vector<torch::Tensor> biases{bias_mask};
+  if (bias_pair.defined()) biases.push_back(bias_pair);
+  return mha(xs, xs, biases);
+}
+
+template <typename Derived>
 torch::Tensor MsaAttentionBase<Derived>::attend(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
                                                 const std::optional<torch::Tensor>& mask, int64_t chunk_size,
                                                 const AxialParallel* dap) {
   TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaAttention: m must be [*, S, N, ", options.c_in(),
               "], got ", m.sizes());
-  const int64_t n_seq = m.size(-3);
   // [*, S, 1, 1, N]
   const torch::Tensor bias_mask =
       mask_bias(mask_or_ones(m, mask), options.inf(), m.scalar_type()).unsqueeze(-2).unsqueeze(-2);
   torch::Tensor bias_pair;
   if (options.pair_bias()) {
     TORCH_CHECK(z.has_value(), "MsaRowAttentionWithPairBias: the pair representation z is required");
-    // [*, N, N, H] -> [*, 1, H, N, N]
-    bias_pair = linear_z(layer_norm_z(*z));
-    if (dap) bias_pair = dap::all_gather(bias_pair, -3, dap->group());
-    bias_pair = bias_pair.movedim(-1, -3).unsqueeze(-4);
+    // [*, H, N, N] -> [*, 1, H, N, N]; under DAP every rank's rows are gathered.
+    bias_pair = pair_bias(*z, *layer_norm_z, *linear_z, 0);
+    if (dap) bias_pair = dap::all_gather(bias_pair, -2, dap->group());
+    bias_pair = bias_pair.unsqueeze(-4);
   }
-  const torch::Tensor x = layer_norm_m(m);
-  return chunked(n_seq, chunk_size, -3, [&](int64_t start, int64_t len) {
-    const torch::Tensor xs = x.narrow(-3, start, len);
-    std::vector<torch::Tensor> biases{bias_mask.narrow(-4, start, len)};
-    if (bias_pair.defined()) biases.push_back(bias_pair);
-    return mha(xs, xs, biases);
+  return chunked(m.size(-3), chunk_size, -3, [&](int64_t start, int64_t len) {
+    return attend_rows(m.narrow(-3, start, len), bias_mask.narrow(-4, start, len), bias_pair);
+  });
+}
+
+template <typename Derived>
+void MsaAttentionBase<Derived>::attend_(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
+                                        const std::optional<torch::Tensor>& mask, int64_t chunk_size) {
+  check_inference_mode("MsaAttention");
+  TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaAttention: m must be [*, S, N, ", options.c_in(),
+              "], got ", m.sizes());
+  const torch::Tensor bias_mask =
+      mask_bias(mask_or_ones(m, mask), options.inf(), m.scalar_type()).unsqueeze(-2).unsqueeze(-2);
+  torch::Tensor bias_pair;
+  if (options.pair_bias()) {
+    TORCH_CHECK(z.has_value(), "MsaRowAttentionWithPairBias: the pair representation z is required");
+    bias_pair = pair_bias(*z, *layer_norm_z, *linear_z, chunk_size).unsqueeze(-4);
+  }
+  for_each_chunk(m.size(-3), chunk_size, [&](int64_t start, int64_t len) {
+    const torch::Tensor rows = m.narrow(-3, start, len);
+    rows.add_(attend_rows(rows, bias_mask.narrow(-4, start, len), bias_pair));
   });
 }
 
@@ -117,6 +140,15 @@ torch::Tensor MsaColumnAttentionImpl::forward(const torch::Tensor& m, const std:
   return _msa_att(m.transpose(-2, -3), std::nullopt, mask_t, chunk_size).transpose(-2, -3);
 }
 
+void MsaColumnAttentionImpl::add_update_(const torch::Tensor& m, const std::optional<torch::Tensor>& mask,
+                                         int64_t chunk_size) {
+  TORCH_CHECK(m.dim() >= 3, "MsaColumnAttention: m must be [*, S, N, C], got ", m.sizes());
+  std::optional<torch::Tensor> mask_t;
+  if (mask) mask_t = mask->transpose(-1, -2);
+  // The transposed view: the row attention's writes land in m's columns.
+  _msa_att->add_update_(m.transpose(-2, -3), std::nullopt, mask_t, chunk_size);
+}
+
 // ---------------------------------------------------------------------------------------
 // Algorithm 19
 
@@ -130,17 +162,34 @@ void MsaColumnGlobalAttentionImpl::reset() {
   global_attention = register_module("global_attention", GlobalAttention(options));
 }
 
+torch::Tensor MsaColumnGlobalAttentionImpl::attend_columns(const torch::Tensor& m_cols, const torch::Tensor& mask_cols) {
+  return global_attention(layer_norm_m(m_cols), mask_cols);
+}
+
 torch::Tensor MsaColumnGlobalAttentionImpl::forward(const torch::Tensor& m, const std::optional<torch::Tensor>& mask,
                                                     int64_t chunk_size) {
   TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaColumnGlobalAttention: m must be [*, S, N, ",
               options.c_in(), "], got ", m.sizes());
   // [*, N, S, C] and [*, N, S]
-  const torch::Tensor x = layer_norm_m(m.transpose(-2, -3));
+  const torch::Tensor x = m.transpose(-2, -3);
   const torch::Tensor mk = mask_or_ones(m, mask).transpose(-1, -2);
   const torch::Tensor out = chunked(x.size(-3), chunk_size, -3, [&](int64_t start, int64_t len) {
-    return global_attention(x.narrow(-3, start, len), mk.narrow(-2, start, len));
+    return attend_columns(x.narrow(-3, start, len), mk.narrow(-2, start, len));
   });
   return out.transpose(-2, -3);
+}
+
+void MsaColumnGlobalAttentionImpl::add_update_(const torch::Tensor& m, const std::optional<torch::Tensor>& mask,
+                                               int64_t chunk_size) {
+  check_inference_mode("MsaColumnGlobalAttention");
+  TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaColumnGlobalAttention: m must be [*, S, N, ",
+              options.c_in(), "], got ", m.sizes());
+  const torch::Tensor x = m.transpose(-2, -3);
+  const torch::Tensor mk = mask_or_ones(m, mask).transpose(-1, -2);
+  for_each_chunk(x.size(-3), chunk_size, [&](int64_t start, int64_t len) {
+    const torch::Tensor columns = x.narrow(-3, start, len);
+    columns.add_(attend_columns(columns, mk.narrow(-2, start, len)));
+  });
 }
 
 }  // namespace fold::evoformer

@@ -62,6 +62,16 @@ class MsaAttentionBase : public torch::nn::Cloneable<Derived> {
   torch::Tensor attend(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
                        const std::optional<torch::Tensor>& mask, int64_t chunk_size,
                        const AxialParallel* dap = nullptr);
+  // The inference path: m += the row attention's update, in place, chunk by chunk of
+  // rows (a row only attends within itself). m may be a view (the column attention's
+  // transpose); writes land in what it views.
+  void attend_(const torch::Tensor& m, const std::optional<torch::Tensor>& z, const std::optional<torch::Tensor>& mask,
+               int64_t chunk_size);
+
+ private:
+  // The update of rows m_rows [*, R, N, c] with their mask bias [*, R, 1, 1, N] and the
+  // pair bias [*, 1, H, N, N] (undefined without): what both paths compute per chunk.
+  torch::Tensor attend_rows(const torch::Tensor& m_rows, const torch::Tensor& bias_mask, const torch::Tensor& bias_pair);
 };
 
 class MsaAttentionImpl final : public MsaAttentionBase<MsaAttentionImpl> {
@@ -70,6 +80,10 @@ class MsaAttentionImpl final : public MsaAttentionBase<MsaAttentionImpl> {
   torch::Tensor forward(const torch::Tensor& m, const std::optional<torch::Tensor>& z = std::nullopt,
                         const std::optional<torch::Tensor>& mask = std::nullopt, int64_t chunk_size = 0) {
     return attend(m, z, mask, chunk_size);
+  }
+  void add_update_(const torch::Tensor& m, const std::optional<torch::Tensor>& z = std::nullopt,
+                   const std::optional<torch::Tensor>& mask = std::nullopt, int64_t chunk_size = 0) {
+    attend_(m, z, mask, chunk_size);
   }
 };
 TORCH_MODULE(MsaAttention);
@@ -94,6 +108,11 @@ class MsaRowAttentionWithPairBiasImpl final : public MsaAttentionBase<MsaRowAtte
   torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& z,
                         const std::optional<torch::Tensor>& mask = std::nullopt, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
+  // Inference: m += the update, in place (MsaAttentionBase::attend_).
+  void add_update_(const torch::Tensor& m, const torch::Tensor& z,
+                   const std::optional<torch::Tensor>& mask = std::nullopt, int64_t chunk_size = 0) {
+    attend_(m, z, mask, chunk_size);
+  }
 };
 TORCH_MODULE(MsaRowAttentionWithPairBias);
 
@@ -118,6 +137,9 @@ class MsaColumnAttentionImpl : public torch::nn::Cloneable<MsaColumnAttentionImp
   // m [*, S, N, c_m], mask [*, S, N]; chunk_size slices the residues. Returns [*, S, N, c_m].
   torch::Tensor forward(const torch::Tensor& m, const std::optional<torch::Tensor>& mask = std::nullopt,
                         int64_t chunk_size = 0);
+  // Inference: m += the update, in place, chunk by chunk of columns.
+  void add_update_(const torch::Tensor& m, const std::optional<torch::Tensor>& mask = std::nullopt,
+                   int64_t chunk_size = 0);
 
   MsaColumnAttentionOptions options;
   MsaAttention _msa_att{nullptr};
@@ -138,10 +160,17 @@ class MsaColumnGlobalAttentionImpl : public torch::nn::Cloneable<MsaColumnGlobal
   // m [*, S, N, c_in], mask [*, S, N]; chunk_size slices the residues. Returns [*, S, N, c_in].
   torch::Tensor forward(const torch::Tensor& m, const std::optional<torch::Tensor>& mask = std::nullopt,
                         int64_t chunk_size = 0);
+  // Inference: m += the update, in place, chunk by chunk of columns.
+  void add_update_(const torch::Tensor& m, const std::optional<torch::Tensor>& mask = std::nullopt,
+                   int64_t chunk_size = 0);
 
   MsaColumnGlobalAttentionOptions options;
   LayerNorm layer_norm_m{nullptr};
   GlobalAttention global_attention{nullptr};
+
+ private:
+  // The update of columns m_cols [*, R, S, c] (transposed) with their mask [*, R, S].
+  torch::Tensor attend_columns(const torch::Tensor& m_cols, const torch::Tensor& mask_cols);
 };
 TORCH_MODULE(MsaColumnGlobalAttention);
 

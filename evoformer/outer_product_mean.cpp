@@ -14,32 +14,74 @@ void OuterProductMeanImpl::reset() {
   linear_out = register_module("linear_out", make_linear(h * h, options.c_z(), true, LinearInit::kFinal));
 }
 
-torch::Tensor OuterProductMeanImpl::forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size,
-                                            const AxialParallel* dap) {
+void OuterProductMeanImpl::check_inputs(const torch::Tensor& m, const torch::Tensor& mask) const {
   TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_m(), "OuterProductMean: m must be [*, S, N, ",
               options.c_m(), "], got ", m.sizes());
   TORCH_CHECK(mask.sizes() == m.sizes().slice(0, m.dim() - 1), "OuterProductMean: mask ", mask.sizes(),
               " must be m's [*, S, N] ", m.sizes());
-  const torch::Tensor ln = layer_norm(m);
-  const torch::Tensor w = mask.unsqueeze(-1).to(ln.scalar_type());
+}
+
+torch::Tensor OuterProductMeanImpl::project(torch::nn::Linear& linear, const torch::Tensor& ln,
+                                            const torch::Tensor& mask) {
+  return (linear(ln) * mask.unsqueeze(-1).to(ln.scalar_type())).transpose(-2, -3);
+}
+
+torch::Tensor OuterProductMeanImpl::update_rows(const torch::Tensor& a_rows, const torch::Tensor& b,
+                                                const torch::Tensor& norm_rows) {
+  // outer[i, j, c, e] = sum_s a[i, s, c] b[j, s, e], flattened to c * c_hidden + e.
+  const torch::Tensor outer = torch::einsum("...isc,...jse->...ijce", {a_rows, b});
+  std::vector<int64_t> shape = outer.sizes().vec();
+  shape.resize(shape.size() - 2);
+  shape.push_back(options.c_hidden() * options.c_hidden());
+  return linear_out(outer.reshape(shape)) / norm_rows;
+}
+
+namespace {
+
+// norm_ij = eps + the number of sequences where both residues are present; mt [*, N, S]
+// (this rank's residues) against mt_all [*, N_all, S].
+torch::Tensor pair_counts(const torch::Tensor& mt, const torch::Tensor& mt_all, double eps) {
+  return torch::matmul(mt, mt_all.transpose(-1, -2)).unsqueeze(-1) + eps;
+}
+
+}  // namespace
+
+torch::Tensor OuterProductMeanImpl::forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size,
+                                            const AxialParallel* dap) {
+  check_inputs(m, mask);
   // [*, N, S, c]: residues first, so a residue chunk is a slice.
-  const torch::Tensor a = (linear_1(ln) * w).transpose(-2, -3);
-  torch::Tensor b = (linear_2(ln) * w).transpose(-2, -3);
+  const torch::Tensor ln = layer_norm(m);
+  const torch::Tensor a = project(linear_1, ln, mask);
+  torch::Tensor b = project(linear_2, ln, mask);
   if (dap) b = dap::all_gather(b, -3, dap->group());
-  const int64_t n = a.size(-3), h = options.c_hidden();
-  // norm_ij = number of sequences where both residues are present.
   const torch::Tensor mt = mask.to(ln.scalar_type()).transpose(-1, -2);  // [*, N, S]
-  const torch::Tensor mt_all = dap ? dap::all_gather(mt, -2, dap->group()) : mt;
-  const torch::Tensor norm = torch::matmul(mt, mt_all.transpose(-1, -2)).unsqueeze(-1) + options.eps();
-  torch::Tensor out = chunked(n, chunk_size, -3, [&](int64_t i0, int64_t len) {
-    // outer[i, j, c, e] = sum_s a[i, s, c] b[j, s, e], flattened to c * c_hidden + e.
-    const torch::Tensor outer = torch::einsum("...isc,...jse->...ijce", {a.narrow(-3, i0, len), b});
-    std::vector<int64_t> shape = outer.sizes().vec();
-    shape.resize(shape.size() - 2);
-    shape.push_back(h * h);
-    return linear_out(outer.reshape(shape));
+  const torch::Tensor norm = pair_counts(mt, dap ? dap::all_gather(mt, -2, dap->group()) : mt, options.eps());
+  return chunked(a.size(-3), chunk_size, -3, [&](int64_t i0, int64_t len) {
+    return update_rows(a.narrow(-3, i0, len), b, norm.narrow(-3, i0, len));
   });
-  return out / norm;
+}
+
+void OuterProductMeanImpl::add_update_(const torch::Tensor& z, const torch::Tensor& m, const torch::Tensor& mask,
+                                       int64_t chunk_size) {
+  check_inference_mode("OuterProductMean");
+  check_inputs(m, mask);
+  TORCH_CHECK(z.dim() == m.dim() && z.size(-2) == m.size(-2) && z.size(-3) == m.size(-2) && z.size(-1) == options.c_z(),
+              "OuterProductMean: z must be [*, N, N, ", options.c_z(), "] for m ", m.sizes(), ", got ", z.sizes());
+  // The projections [*, N, S, c], filled chunk by chunk of sequences so that the
+  // normalised MSA never exists whole.
+  std::vector<int64_t> shape(m.sizes().begin(), m.sizes().end() - 3);
+  shape.insert(shape.end(), {m.size(-2), m.size(-3), options.c_hidden()});
+  torch::Tensor a = torch::empty(shape, m.options()), b = torch::empty(shape, m.options());
+  for_each_chunk(m.size(-3), chunk_size, [&](int64_t s0, int64_t len) {
+    const torch::Tensor ln = layer_norm(m.narrow(-3, s0, len)), rows_mask = mask.narrow(-2, s0, len);
+    a.narrow(-2, s0, len).copy_(project(linear_1, ln, rows_mask));
+    b.narrow(-2, s0, len).copy_(project(linear_2, ln, rows_mask));
+  });
+  const torch::Tensor mt = mask.to(m.scalar_type()).transpose(-1, -2);
+  const torch::Tensor norm = pair_counts(mt, mt, options.eps());
+  for_each_chunk(a.size(-3), chunk_size, [&](int64_t i0, int64_t len) {
+    z.narrow(-3, i0, len).add_(update_rows(a.narrow(-3, i0, len), b, norm.narrow(-3, i0, len)));
+  });
 }
 
 }  // namespace fold::evoformer

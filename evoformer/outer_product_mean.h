@@ -32,10 +32,22 @@ class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
   // pair's rows of those residues, and the right-hand projection is all-gathered.
   torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
+  // Inference: z += the update, in place, chunk by chunk of rows i (each reads the
+  // projections of every residue, which are computed first, chunk by chunk of
+  // sequences).
+  void add_update_(const torch::Tensor& z, const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0);
 
   OuterProductMeanOptions options;
   LayerNorm layer_norm{nullptr};
   torch::nn::Linear linear_1{nullptr}, linear_2{nullptr}, linear_out{nullptr};
+
+ private:
+  void check_inputs(const torch::Tensor& m, const torch::Tensor& mask) const;
+  // linear(ln) * mask with residues first, [*, N, S, c_hidden]; ln = layer_norm(m).
+  torch::Tensor project(torch::nn::Linear& linear, const torch::Tensor& ln, const torch::Tensor& mask);
+  // Rows of the update: linear_out of the outer products of a_rows [*, R, S, c] with
+  // b [*, N, S, c], divided by the pair counts norm_rows [*, R, N, 1].
+  torch::Tensor update_rows(const torch::Tensor& a_rows, const torch::Tensor& b, const torch::Tensor& norm_rows);
 };
 TORCH_MODULE(OuterProductMean);
 

@@ -35,6 +35,28 @@ torch::Tensor mask_bias(const torch::Tensor& mask, double inf, torch::ScalarType
 torch::Tensor chunked(int64_t n, int64_t chunk_size, int64_t dim,
                       const std::function<torch::Tensor(int64_t, int64_t)>& fn);
 
+// Calls fn(start, length) over [0, n) in slices of `chunk_size` (<= 0 or >= n: one
+// call): the in-place inference path, whose chunks write their results where they
+// belong instead of returning them for a concatenation.
+void for_each_chunk(int64_t n, int64_t chunk_size, const std::function<void(int64_t, int64_t)>& fn);
+
+// The in-place inference path (memory_policy.h, `inplace`) needs autograd off: an
+// in-place residual update would overwrite what backward needs. Throws naming `who`.
+void check_inference_mode(const char* who);
+
+// A tensor the caller may overwrite: `t` itself when this is the only reference to it
+// and to its storage (the caller gave it up with std::move), else a contiguous copy.
+// So an in-place stack never changes a tensor someone else still holds.
+torch::Tensor writable(torch::Tensor t);
+
+// The per-head attention bias [*, H, I, J] of a pair [*, I, J, c]:
+// linear(norm(z)) with the heads moved before the rows (the MSA row attention's pair
+// bias, the triangle attentions' triangle bias). Without autograd and with
+// chunk_size > 0 it is computed over chunks of rows into one buffer, so the normalised
+// pair never exists whole.
+torch::Tensor pair_bias(const torch::Tensor& z, LayerNormImpl& norm, torch::nn::LinearImpl& linear,
+                        int64_t chunk_size);
+
 // AF2's shared dropout (Supplement 1.11.6; OpenFold's DropoutRowwise / DropoutColumnwise):
 // one mask, scaled by 1 / (1 - p), shared along `shared_dim` of x (-3 = rowwise: the same
 // mask for every row of an MSA or pair; -2 = columnwise). Identity when not training or

@@ -1,7 +1,7 @@
 #include "evoformer/template_pair_stack.h"
 
-#include <algorithm>
-#include <optional>
+#include <torch/csrc/autograd/grad_mode.h>
+
 #include <vector>
 
 namespace fold::evoformer {
@@ -36,39 +36,22 @@ void TemplatePairStackImpl::set_kernel_options(const kernels::AttentionOptions& 
 }
 
 torch::Tensor TemplatePairStackImpl::forward(const torch::Tensor& t, const torch::Tensor& pair_mask,
-                                             int64_t chunk_size, const CheckpointPolicy& checkpoint_policy,
-                                             const dap::Group& group) {
+                                             const MemoryPolicy& policy, const dap::Group& group) {
   TORCH_CHECK(t.dim() >= 4 && t.size(-1) == options.c_t() && t.size(-2) == t.size(-3),
               "TemplatePairStack: t must be [*, N_templ, N, N, ", options.c_t(), "], got ", t.sizes());
-  const int64_t n_blocks = static_cast<int64_t>(blocks->size());
-  // checkpoint() is a plain call outside grad mode.
-  const int64_t k = checkpoint_policy.enabled() ? checkpoint_policy.blocks_per_checkpoint : n_blocks;
-  std::vector<torch::Tensor> out;
   const int64_t templ_dim = t.dim() - 4;
-  for (int64_t i = 0; i < t.size(templ_dim); ++i) {
-    torch::Tensor x = t.select(templ_dim, i);
-    torch::Tensor mask = pair_mask;
-    std::optional<AxialParallel> dap;
-    if (group.size() > 1) {
-      dap.emplace(group, 1, x.size(-2));
-      const AxialParallel::Shards s = dap->enter({}, x, {}, pair_mask);
-      x = s.z;
-      mask = s.pair_mask;
-    }
-    for (int64_t begin = 0; begin < n_blocks; begin += k) {
-      const int64_t end = std::min(n_blocks, begin + k);
-      // The holder by value: a checkpoint's recompute may outlive this call.
-      auto segment = [list = blocks, begin, end, mask, chunk_size, dap](const torch::Tensor& in) mutable {
-        torch::Tensor y = in;
-        for (int64_t b = begin; b < end; ++b)
-          y = list->at<PairStackImpl>(b).forward(y, mask, chunk_size, dap ? &*dap : nullptr);
-        return y;
-      };
-      x = checkpoint_policy.enabled() ? checkpoint(segment, x) : segment(x);
-    }
-    if (dap) x = dap->leave_pair(x);
-    out.push_back(layer_norm(x));
+  const StackBlocks stack = pair_stack_blocks(blocks);
+  const auto one = [&](int64_t i) {
+    return layer_norm(run_stack(stack, {}, t.select(templ_dim, i), {}, pair_mask, policy, group).second);
+  };
+  if (!torch::GradMode::is_enabled()) {
+    // Each template's result straight into the output.
+    torch::Tensor out = torch::empty_like(t);
+    for (int64_t i = 0; i < t.size(templ_dim); ++i) out.select(templ_dim, i).copy_(one(i));
+    return out;
   }
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < t.size(templ_dim); ++i) out.push_back(one(i));
   return torch::stack(out, templ_dim);
 }
 

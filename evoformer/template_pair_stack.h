@@ -13,8 +13,8 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
-#include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
+#include "evoformer/memory_policy.h"
 #include "evoformer/primitives.h"
 #include "kernels/attention.h"
 
@@ -42,10 +42,11 @@ class TemplatePairStackImpl : public torch::nn::Cloneable<TemplatePairStackImpl>
   void reset() override;
   void set_kernel_options(const kernels::AttentionOptions& kernel);
   // t [*, N_templ, N, N, c_t], pair_mask [*, N, N] (shared by the templates)
-  // -> layer_norm(blocks(t)) [*, N_templ, N, N, c_t]. With a DAP group of size > 1 the
-  // blocks run on row splits (axial_parallel.h); their parameter gradients are partial.
-  torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& pair_mask, int64_t chunk_size = 0,
-                        const CheckpointPolicy& checkpoint = {}, const dap::Group& dap = {});
+  // -> layer_norm(blocks(t)) [*, N_templ, N, N, c_t], each template through the stack
+  // runner (stack_runner.h) under `policy`. With a DAP group of size > 1 the blocks run
+  // on row splits (axial_parallel.h); their parameter gradients are partial.
+  torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& pair_mask, const MemoryPolicy& policy = {},
+                        const dap::Group& dap = {});
 
   TemplatePairStackOptions options;
   torch::nn::ModuleList blocks{nullptr};

@@ -32,14 +32,22 @@ class TransitionBase : public torch::nn::Cloneable<Derived> {
  public:
   explicit TransitionBase(const TransitionOptions& options);
   void reset() override;
-  // x [*, c], mask broadcastable to x's leading dims (none = no masking); chunk_size
-  // slices the flattened leading positions. Returns [*, c].
+  // x [*, R, C, c], mask broadcastable to x's leading dims (none = no masking);
+  // chunk_size slices the rows R (dim -3, as OpenFold chunks its transitions). Returns
+  // [*, R, C, c].
   torch::Tensor forward(const torch::Tensor& x, const std::optional<torch::Tensor>& mask = std::nullopt,
                         int64_t chunk_size = 0);
+  // Inference: x += the update, in place, chunk by chunk of rows.
+  void add_update_(const torch::Tensor& x, const std::optional<torch::Tensor>& mask = std::nullopt,
+                   int64_t chunk_size = 0);
 
   TransitionOptions options;
   LayerNorm layer_norm{nullptr};
   torch::nn::Linear linear_1{nullptr}, linear_2{nullptr};
+
+ private:
+  // The (masked) update of x: what both paths compute per chunk.
+  torch::Tensor update(const torch::Tensor& x, const std::optional<torch::Tensor>& mask);
 };
 
 // Algorithm 9: m [*, N_seq, N_res, c_m].

@@ -49,11 +49,23 @@ class TriangleAttentionImpl : public torch::nn::Cloneable<TriangleAttentionImpl>
   // bias is all-gathered.
   torch::Tensor forward(const torch::Tensor& z, const std::optional<torch::Tensor>& mask = std::nullopt,
                         int64_t chunk_size = 0, const AxialParallel* dap = nullptr);
+  // The inference path (memory_policy.h): z += the update, in place, without autograd.
+  // The triangle bias is computed first (over chunks of rows), then each chunk of rows
+  // (columns when ending) is normalised, attended and added where it came from: rows
+  // only read themselves and the bias, so nothing a later chunk needs is overwritten.
+  void add_update_(const torch::Tensor& z, const std::optional<torch::Tensor>& mask = std::nullopt,
+                   int64_t chunk_size = 0);
 
   TriangleAttentionOptions options;
   LayerNorm layer_norm{nullptr};
   torch::nn::Linear linear{nullptr};
   Attention mha{nullptr};
+
+ private:
+  // The update of normalised rows `xs` ([*, R, J, C], oriented) from their mask bias
+  // and the whole triangle bias: the one computation both paths share.
+  torch::Tensor attend_rows(const torch::Tensor& xs, const torch::Tensor& bias_mask, const torch::Tensor& bias_tri);
+  void check_pair(const torch::Tensor& z, int64_t split) const;
 };
 TORCH_MODULE(TriangleAttention);
 

@@ -20,15 +20,24 @@ void TriangleMultiplicationImpl::reset() {
   layer_norm_out = register_module("layer_norm_out", LayerNorm(h));
 }
 
+torch::Tensor TriangleMultiplicationImpl::project(const torch::Tensor& zn, const torch::Tensor& mask, bool first) {
+  torch::nn::Linear& p = first ? linear_a_p : linear_b_p;
+  torch::nn::Linear& g = first ? linear_a_g : linear_b_g;
+  return mask.unsqueeze(-1).to(zn.scalar_type()) * torch::sigmoid(g(zn)) * p(zn);
+}
+
+torch::Tensor TriangleMultiplicationImpl::finish(const torch::Tensor& x, const torch::Tensor& zn) {
+  return linear_z(layer_norm_out(x)) * torch::sigmoid(linear_g(zn));
+}
+
 torch::Tensor TriangleMultiplicationImpl::forward(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size,
                                                   const AxialParallel* dap) {
   const int64_t split = dap ? dap->group().size() : 1;
   TORCH_CHECK(z.dim() >= 3 && z.size(-2) == z.size(-3) * split && z.size(-1) == options.c_z(),
               "TriangleMultiplication: z must be [*, N, N, ", options.c_z(), "], got ", z.sizes());
   const torch::Tensor zn = layer_norm_in(z);
-  const torch::Tensor m = mask.unsqueeze(-1).to(zn.scalar_type());
-  torch::Tensor a = m * torch::sigmoid(linear_a_g(zn)) * linear_a_p(zn);
-  torch::Tensor b = m * torch::sigmoid(linear_b_g(zn)) * linear_b_p(zn);
+  torch::Tensor a = project(zn, mask, true);
+  torch::Tensor b = project(zn, mask, false);
   if (dap) {
     // Rows are split: x_i. needs every row of b; incoming also needs a's columns i.
     if (!options.outgoing()) a = dap::all_to_all(a, -2, -3, dap->group());
@@ -40,12 +49,40 @@ torch::Tensor TriangleMultiplicationImpl::forward(const torch::Tensor& z, const 
   const torch::Tensor bc = b.movedim(-1, -3);
   // The output rows: i of a_ik (outgoing) or of a_ki (incoming).
   const int64_t n = options.outgoing() ? ac.size(-2) : ac.size(-1);
-  torch::Tensor x = chunked(n, chunk_size, -2, [&](int64_t i0, int64_t len) {
+  const torch::Tensor x = chunked(n, chunk_size, -2, [&](int64_t i0, int64_t len) {
     return options.outgoing() ? torch::matmul(ac.narrow(-2, i0, len), bc.transpose(-1, -2))
                               : torch::matmul(ac.narrow(-1, i0, len).transpose(-1, -2), bc);
   });
-  x = layer_norm_out(x.movedim(-3, -1));
-  return linear_z(x) * torch::sigmoid(linear_g(zn));
+  return finish(x.movedim(-3, -1), zn);
+}
+
+void TriangleMultiplicationImpl::add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size) {
+  check_inference_mode("TriangleMultiplication");
+  TORCH_CHECK(z.dim() >= 3 && z.size(-2) == z.size(-3) && z.size(-1) == options.c_z(),
+              "TriangleMultiplication: z must be [*, N, N, ", options.c_z(), "], got ", z.sizes());
+  const bool outgoing = options.outgoing();
+  const int64_t n = z.size(-2);
+  // held[c, p, q] = b (outgoing) or a (incoming) of z_pq, filled chunk by chunk of rows.
+  std::vector<int64_t> shape(z.sizes().begin(), z.sizes().end() - 3);
+  shape.insert(shape.end(), {options.c_hidden(), n, n});
+  const torch::Tensor held = torch::empty(shape, z.options());
+  for_each_chunk(n, chunk_size, [&](int64_t r0, int64_t len) {
+    const torch::Tensor zn = layer_norm_in(z.narrow(-3, r0, len));
+    held.narrow(-2, r0, len).copy_(project(zn, mask.narrow(-2, r0, len), !outgoing).movedim(-1, -3));
+  });
+  // The rows walked: z's (outgoing) or, through the transposed view, its columns.
+  const torch::Tensor v = outgoing ? z : z.transpose(-2, -3);
+  const torch::Tensor v_mask = outgoing ? mask : mask.transpose(-1, -2);
+  for_each_chunk(n, chunk_size, [&](int64_t r0, int64_t len) {
+    const torch::Tensor rows = v.narrow(-3, r0, len);
+    const torch::Tensor zn = layer_norm_in(rows);
+    // [*, c, R, N]: a_ik of rows i (outgoing) or b_kj of columns j (incoming).
+    const torch::Tensor p = project(zn, v_mask.narrow(-2, r0, len), outgoing).movedim(-1, -3);
+    //   outgoing: x[c, i, j] = sum_k a[c, i, k] b[c, j, k]
+    //   incoming (transposed): x[c, j, i] = sum_k b[c, k, j] a[c, k, i], p[c, j, k] = b[c, k, j]
+    const torch::Tensor x = outgoing ? torch::matmul(p, held.transpose(-1, -2)) : torch::matmul(p, held);
+    rows.add_(finish(x.movedim(-3, -1), zn));
+  });
 }
 
 }  // namespace fold::evoformer

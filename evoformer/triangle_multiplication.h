@@ -34,11 +34,25 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   // to a column split (all-to-all) and all-gathers b.
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
+  // Inference: z += the update, in place, with one projection held whole instead of
+  // four pair-sized intermediates. Outgoing holds b (channels first) and walks z's rows:
+  // row i of the product needs a_i. (from row i of z) and all of b. Incoming holds a
+  // and walks z's columns (through the transposed view). A chunk reads only its own
+  // rows (columns) of z and the held projection, computed before any write, so writing
+  // the chunk back changes nothing a later chunk reads.
+  void add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0);
 
   TriangleMultiplicationOptions options;
   torch::nn::Linear linear_a_p{nullptr}, linear_a_g{nullptr}, linear_b_p{nullptr}, linear_b_g{nullptr},
       linear_g{nullptr}, linear_z{nullptr};
   LayerNorm layer_norm_in{nullptr}, layer_norm_out{nullptr};
+
+ private:
+  // mask * sigmoid(gate(zn)) * proj(zn): a (linear_a_*) or b (linear_b_*), [*, R, N, c].
+  torch::Tensor project(const torch::Tensor& zn, const torch::Tensor& mask, bool first);
+  // The update from the product x [*, R, N, c_hidden] and the normalised input zn of the
+  // same positions: linear_z(layer_norm_out(x)) * sigmoid(linear_g(zn)).
+  torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& zn);
 };
 TORCH_MODULE(TriangleMultiplication);
 

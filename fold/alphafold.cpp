@@ -183,20 +183,29 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   const torch::Tensor pair_mask = seq_mask.unsqueeze(-1) * seq_mask.unsqueeze(-2);
   torch::Tensor msa_mask = cast(require_feature(f, "msa_mask", kWho));
 
+  const evoformer::MemoryPolicy& memory = run.memory;
+  // Without autograd (and without dropout: in eval mode) the residual updates of the
+  // trunk happen in place (memory_policy.h).
+  const bool inplace = memory.inplace && !torch::GradMode::is_enabled() && !is_training();
   auto [m, z] = input_embedder(cast(target_feat), require_feature(f, "residue_index", kWho).to(device),
-                               cast(msa_feat));
-  if (!recycled.z.defined()) {
-    recycled.m_first_row = torch::zeros({n, options.input_embedder.c_m()}, m.options());
-    recycled.z = torch::zeros({n, n, options.input_embedder.c_z()}, z.options());
-    recycled.x = torch::zeros({n, 37, 3}, z.options());
-  }
+                               cast(msa_feat), memory.chunk_size);
   const torch::Tensor aatype_d = aatype.to(device);
-  auto [m_update, z_update] = recycling_embedder(
-      recycled.m_first_row.to(device, dtype), recycled.z.to(device, dtype),
-      structure::pseudo_beta(aatype_d, recycled.x.to(device, dtype)));
-  recycled = {};
-  m = torch::cat({m.narrow(-3, 0, 1) + m_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
-  z = z + z_update;
+  const torch::Tensor m_prev = recycled.m_first_row.defined() ? recycled.m_first_row.to(device, dtype)
+                                                               : torch::zeros({n, options.input_embedder.c_m()}, m.options());
+  const torch::Tensor x_prev = structure::pseudo_beta(
+      aatype_d, recycled.x.defined() ? recycled.x.to(device, dtype) : torch::zeros({n, 37, 3}, z.options()));
+  if (inplace) {
+    recycling_embedder->add_pair_update_(z, recycled.z, x_prev, memory.chunk_size);
+    recycled = {};
+    m.select(-3, 0).add_(recycling_embedder->layer_norm_m(m_prev));
+  } else {
+    const torch::Tensor z_prev =
+        recycled.z.defined() ? recycled.z.to(device, dtype) : torch::zeros({n, n, options.input_embedder.c_z()}, z.options());
+    recycled = {};
+    auto [m_update, z_update] = recycling_embedder(m_prev, z_prev, x_prev);
+    m = torch::cat({m.narrow(-3, 0, 1) + m_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
+    z = z + z_update;
+  }
   timer.done("input_embedder");
 
   // No template features, or zero templates (no hits): nothing to add, exactly as
@@ -206,8 +215,8 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
     FeatureDict templates;
     for (const auto& [name, t] : f)
       if (name.rfind("template_", 0) == 0) templates[name] = t.is_floating_point() ? cast(t) : t.to(device);
-    const TemplateEmbedding te = template_embedder(templates, z, pair_mask, run.chunk_size, run.checkpoint, run.dap);
-    z = z + te.pair;
+    const TemplateEmbedding te = template_embedder(templates, z, pair_mask, memory, run.dap);
+    z = inplace ? z.add_(te.pair) : z + te.pair;
     if (te.single.defined()) {
       m = torch::cat({m, te.single}, -3);
       msa_mask = torch::cat({msa_mask, te.single_mask.to(dtype)}, -2);
@@ -219,12 +228,13 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
     FeatureDict extra;
     for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
       extra[name] = require_feature(f, name, kWho).to(device);
-    const torch::Tensor a = extra_msa_embedder(cast(build_extra_msa_feat(extra)));
-    z = extra_msa_stack(a, z, cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask, run.chunk_size,
-                        run.checkpoint, run.dap);
+    torch::Tensor a = extra_msa_embedder(cast(build_extra_msa_feat(extra)));
+    // Moved in: an in-place stack overwrites them instead of copying.
+    z = extra_msa_stack(std::move(a), std::move(z), cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask,
+                        memory, run.dap);
     timer.done("extra_msa_stack");
   }
-  auto [m_out, z_out, s] = evoformer(m, z, msa_mask, pair_mask, run.chunk_size, run.checkpoint, run.dap);
+  auto [m_out, z_out, s] = evoformer(std::move(m), std::move(z), msa_mask, pair_mask, memory, run.dap);
   timer.done("evoformer");
 
   FeatureDict out;
@@ -249,7 +259,7 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
 
   // Stop-gradient on everything recycled; optionally parked on the host.
   const auto keep = [&](const torch::Tensor& t) {
-    return run.offload_recycling ? t.detach().to(torch::kCPU) : t.detach();
+    return memory.offload ? t.detach().to(torch::kCPU) : t.detach();
   };
   recycled.m_first_row = keep(out["msa_first_row"]);
   recycled.z = keep(out["pair"]);

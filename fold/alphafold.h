@@ -22,8 +22,8 @@
 
 #include "dap/process_group.h"
 #include "data/feature_dict.h"
-#include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
+#include "evoformer/memory_policy.h"
 #include "fold/config.h"
 #include "fold/extra_msa_features.h"
 #include "fold/heads.h"
@@ -55,16 +55,15 @@ struct AlphaFoldOptions {
 
 // How to run (none of it changes the numbers beyond floating point).
 struct RunOptions {
-  int64_t chunk_size = 0;                     // 0: no chunking
-  evoformer::CheckpointPolicy checkpoint;     // grad mode only
+  // Chunking, checkpointing (grad mode only), in-place inference (no grad mode), host
+  // offload of the recycled tensors (GPU only); the attention options are set on the
+  // model (set_kernel_options) and auto_chunk is resolved by the caller.
+  evoformer::MemoryPolicy memory;
   // The DAP group the Evoformer, extra-MSA and template pair stacks split their
   // activations over (size 1: none). Every rank runs the whole model on the same batch;
   // afterwards the gradients of axially_split_parameters() are partial per rank.
   dap::Group dap;
   int64_t iterations = 0;                     // 0: one per slice of the recycling axis
-  // Keep the recycled m, z, x on the host between iterations (OpenFold's offloading in
-  // its long-sequence mode); only acts when the model runs on a GPU.
-  bool offload_recycling = false;
   // Called after each stage of each iteration ("input_embedder", "templates",
   // "extra_msa_stack", "evoformer", "structure_module", "heads") with its wall time.
   std::function<void(int iteration, const std::string& stage, double seconds)> on_stage;

@@ -21,17 +21,19 @@ void InputEmbedderImpl::reset() {
       register_module("linear_relpos", make_linear(2 * o.relpos_k() + 1, o.c_z(), true, LinearInit::kDefault));
 }
 
-torch::Tensor InputEmbedderImpl::relpos_one_hot(const torch::Tensor& residue_index) const {
+torch::Tensor InputEmbedderImpl::relpos_one_hot(const torch::Tensor& residue_index,
+                                                const std::optional<torch::Tensor>& rows) const {
   const int64_t k = options.relpos_k();
   const torch::Tensor ri = residue_index.to(torch::kLong);
+  const torch::Tensor ri_rows = rows ? rows->to(torch::kLong) : ri;
   // The nearest of the bins -k..k is the clipped offset.
-  const torch::Tensor d = (ri.unsqueeze(-1) - ri.unsqueeze(-2)).clamp(-k, k) + k;
+  const torch::Tensor d = (ri_rows.unsqueeze(-1) - ri.unsqueeze(-2)).clamp(-k, k) + k;
   return torch::one_hot(d, 2 * k + 1);
 }
 
 std::pair<torch::Tensor, torch::Tensor> InputEmbedderImpl::forward(const torch::Tensor& target_feat,
                                                                    const torch::Tensor& residue_index,
-                                                                   const torch::Tensor& msa_feat) {
+                                                                   const torch::Tensor& msa_feat, int64_t chunk_size) {
   TORCH_CHECK(target_feat.size(-1) == options.tf_dim(), "InputEmbedder: target_feat has ", target_feat.size(-1),
               " channels, expected tf_dim ", options.tf_dim());
   TORCH_CHECK(msa_feat.size(-1) == options.msa_dim(), "InputEmbedder: msa_feat has ", msa_feat.size(-1),
@@ -39,8 +41,12 @@ std::pair<torch::Tensor, torch::Tensor> InputEmbedderImpl::forward(const torch::
   TORCH_CHECK(residue_index.sizes() == target_feat.sizes().slice(0, target_feat.dim() - 1),
               "InputEmbedder: residue_index ", residue_index.sizes(), " must be target_feat's [*, N] ",
               target_feat.sizes());
-  const torch::Tensor relpos = linear_relpos(relpos_one_hot(residue_index).to(target_feat.scalar_type()));
-  const torch::Tensor pair = relpos + linear_tf_z_i(target_feat).unsqueeze(-2) + linear_tf_z_j(target_feat).unsqueeze(-3);
+  const torch::Tensor tf_i = linear_tf_z_i(target_feat), tf_j = linear_tf_z_j(target_feat);
+  const torch::Tensor pair = evoformer::chunked(target_feat.size(-2), chunk_size, -3, [&](int64_t start, int64_t len) {
+    const torch::Tensor one_hot = relpos_one_hot(residue_index, residue_index.narrow(-1, start, len));
+    return linear_relpos(one_hot.to(target_feat.scalar_type())) + tf_i.narrow(-2, start, len).unsqueeze(-2) +
+           tf_j.unsqueeze(-3);
+  });
   const torch::Tensor msa = linear_msa_m(msa_feat) + linear_tf_m(target_feat).unsqueeze(-3);
   return {msa, pair};
 }

@@ -8,6 +8,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <optional>
 #include <utility>
 
 namespace fold {
@@ -28,13 +29,16 @@ class InputEmbedderImpl : public torch::nn::Cloneable<InputEmbedderImpl> {
   explicit InputEmbedderImpl(const InputEmbedderOptions& options);
   void reset() override;
 
-  // One-hot of clip(r_i - r_j, -k, k) (Algorithm 4), [*, N, N, 2k + 1].
-  torch::Tensor relpos_one_hot(const torch::Tensor& residue_index) const;
+  // One-hot of clip(r_i - r_j, -k, k) (Algorithm 4), [*, N, N, 2k + 1]; of rows i from
+  // `rows` ([*, R]) against every j of residue_index when given.
+  torch::Tensor relpos_one_hot(const torch::Tensor& residue_index,
+                               const std::optional<torch::Tensor>& rows = std::nullopt) const;
 
   // target_feat [*, N, tf_dim], residue_index [*, N], msa_feat [*, S, N, msa_dim]
-  // -> (msa [*, S, N, c_m], pair [*, N, N, c_z]).
+  // -> (msa [*, S, N, c_m], pair [*, N, N, c_z]). chunk_size: pair rows built at once
+  // (without autograd straight into the result, so the one-hot never exists whole).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& target_feat, const torch::Tensor& residue_index,
-                                                  const torch::Tensor& msa_feat);
+                                                  const torch::Tensor& msa_feat, int64_t chunk_size = 0);
 
   InputEmbedderOptions options;
   torch::nn::Linear linear_tf_z_i{nullptr}, linear_tf_z_j{nullptr}, linear_tf_m{nullptr}, linear_msa_m{nullptr},

@@ -92,11 +92,11 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
     if (it == auto_chunks_.end())
       it = auto_chunks_.emplace(shape, auto_chunk_size(model_->options, n_res, shape.second, device_, options_.low_memory))
                .first;
-    run.chunk_size = it->second;
+    run.memory.chunk_size = it->second;
   } else {
-    run.chunk_size = parse_chunk_size(options_.chunk_size);
+    run.memory.chunk_size = parse_chunk_size(options_.chunk_size);
   }
-  run.offload_recycling = options_.low_memory && device_.is_cuda();
+  run.memory.offload = options_.low_memory && device_.is_cuda();
   const int64_t slices = aatype.size(-1);
   if (options_.recycles >= 0) {
     run.iterations = options_.recycles + 1;
@@ -110,7 +110,7 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   PredictionReport& r = report ? *report : local;
   r = {};
   r.device = device_.str();
-  r.chunk_size = run.chunk_size;
+  r.chunk_size = run.memory.chunk_size;
   r.iterations = iterations;
   run.on_stage = [&](int iteration, const std::string& stage, double seconds) {
     r.stage_seconds[stage] += seconds;

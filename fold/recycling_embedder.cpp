@@ -29,4 +29,20 @@ std::pair<torch::Tensor, torch::Tensor> RecyclingEmbedderImpl::forward(const tor
   return {layer_norm_m(m_first_row), layer_norm_z(z) + linear(distogram_one_hot(x))};
 }
 
+void RecyclingEmbedderImpl::add_pair_update_(const torch::Tensor& z, const torch::Tensor& z_prev,
+                                             const torch::Tensor& x, int64_t chunk_size) {
+  evoformer::check_inference_mode("RecyclingEmbedder");
+  TORCH_CHECK(x.size(-1) == 3 && x.size(-2) == z.size(-2), "RecyclingEmbedder: positions ", x.sizes(),
+              " must be [*, N, 3] for the pair ", z.sizes());
+  TORCH_CHECK(!z_prev.defined() || z_prev.sizes() == z.sizes(), "RecyclingEmbedder: recycled pair ", z_prev.sizes(),
+              " must match the pair ", z.sizes());
+  const torch::Tensor dgram = distogram_one_hot(x);
+  evoformer::for_each_chunk(z.size(-3), chunk_size, [&](int64_t start, int64_t len) {
+    const torch::Tensor rows = z.narrow(-3, start, len);
+    const torch::Tensor prev = z_prev.defined() ? z_prev.narrow(-3, start, len).to(z.device(), z.scalar_type())
+                                                : torch::zeros_like(rows);
+    rows.add_(layer_norm_z(prev) + linear(dgram.narrow(-3, start, len)));
+  });
+}
+
 }  // namespace fold

@@ -37,6 +37,11 @@ class RecyclingEmbedderImpl : public torch::nn::Cloneable<RecyclingEmbedderImpl>
   // m_first_row [*, N, c_m], z [*, N, N, c_z], x [*, N, 3] -> (m update, z update).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& m_first_row, const torch::Tensor& z,
                                                   const torch::Tensor& x);
+  // Inference: z += the pair update, in place, chunk by chunk of rows, from the
+  // recycled pair z_prev (undefined: the first iteration's zeros, never allocated whole)
+  // and positions x.
+  void add_pair_update_(const torch::Tensor& z, const torch::Tensor& z_prev, const torch::Tensor& x,
+                        int64_t chunk_size);
 
   RecyclingEmbedderOptions options;
   evoformer::LayerNorm layer_norm_m{nullptr}, layer_norm_z{nullptr};

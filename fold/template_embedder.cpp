@@ -118,8 +118,8 @@ void TemplateEmbedderImpl::set_kernel_options(const kernels::AttentionOptions& k
 }
 
 TemplateEmbedding TemplateEmbedderImpl::forward(const data::FeatureDict& f, const torch::Tensor& z,
-                                                const torch::Tensor& pair_mask, int64_t chunk_size,
-                                                const evoformer::CheckpointPolicy& checkpoint, const dap::Group& dap) {
+                                                const torch::Tensor& pair_mask, const evoformer::MemoryPolicy& policy,
+                                                const dap::Group& dap) {
   const at::Tensor& aatype = require_feature(f, "template_aatype", kWho);
   const at::Tensor template_mask = require_feature(f, "template_mask", kWho).to(z.scalar_type());
   TORCH_CHECK(aatype.dim() >= 2 && aatype.size(-1) == z.size(-2), kWho, ": template_aatype must be [*, N_templ, ",
@@ -135,8 +135,8 @@ TemplateEmbedding TemplateEmbedderImpl::forward(const data::FeatureDict& f, cons
     embedded.push_back(template_pair_embedder(build_template_pair_feat(one, options).to(z.scalar_type())));
   }
   torch::Tensor t = torch::stack(embedded, templ_dim);
-  t = template_pair_stack(t, pair_mask, chunk_size, checkpoint, dap);
-  t = template_pointwise_att(t, z, template_mask, chunk_size);
+  t = template_pair_stack(t, pair_mask, policy, dap);
+  t = template_pointwise_att(t, z, template_mask, policy.chunk_size);
   // No template at all: no update (the attention would average padding).
   const torch::Tensor any_template = (template_mask.sum(-1) > 0).to(t.scalar_type());
   TemplateEmbedding out;

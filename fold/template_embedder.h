@@ -13,7 +13,7 @@
 #include <torch/types.h>
 
 #include "data/feature_dict.h"
-#include "evoformer/checkpoint.h"
+#include "evoformer/memory_policy.h"
 #include "evoformer/template_pair_stack.h"
 #include "evoformer/template_pointwise_attention.h"
 #include "kernels/nn.h"
@@ -81,8 +81,7 @@ class TemplateEmbedderImpl : public torch::nn::Cloneable<TemplateEmbedderImpl> {
   // and with embed_angles the template torsion features); z [*, N, N, c_z];
   // pair_mask [*, N, N].
   TemplateEmbedding forward(const data::FeatureDict& features, const torch::Tensor& z, const torch::Tensor& pair_mask,
-                            int64_t chunk_size = 0, const evoformer::CheckpointPolicy& checkpoint = {},
-                            const dap::Group& dap = {});
+                            const evoformer::MemoryPolicy& policy = {}, const dap::Group& dap = {});
 
   TemplateEmbedderOptions options;
   TemplateAngleEmbedder template_single_embedder{nullptr};

@@ -81,8 +81,32 @@ TEST(AlphaFold, ChunkedEqualsUnchunked) {
   const auto batch = random_batch(11, 5, 7, 2, 2);
   const auto full = model(batch);
   RunOptions chunked;
-  chunked.chunk_size = 3;
+  chunked.memory.chunk_size = 3;
   expect_same_outputs(model(batch, chunked), full, 1e-5);
+}
+
+// Without autograd the trunk runs in place (memory_policy.h); the copying forward the
+// training path uses ("copy") gives the same outputs, chunked or not, and so does a
+// second run on the same batch (the in-place path never writes into the features).
+TEST(AlphaFold, InPlaceInferenceEqualsCopyingForward) {
+  torch::manual_seed(3);
+  AlphaFold model(tiny_options());
+  randomize(*model);
+  model->eval();
+  torch::NoGradGuard g;
+  const auto batch = random_batch(11, 5, 7, 2, 2);
+  RunOptions copy;
+  copy.memory = evoformer::MemoryPolicy::parse("copy");
+  const auto reference = model(batch, copy);
+  for (const char* policy : {"none", "chunk3", "chunk1", "chunk4+lowmem"}) {
+    SCOPED_TRACE(policy);
+    RunOptions run;
+    run.memory = evoformer::MemoryPolicy::parse(policy);
+    if (run.memory.attention.low_memory) model->set_kernel_options(run.memory.attention);
+    expect_same_outputs(model(batch, run), reference, 1e-5);
+    model->set_kernel_options({});
+  }
+  expect_same_outputs(model(batch), reference, 1e-5);
 }
 
 TEST(AlphaFold, LowMemoryAttentionEqualsDefault) {
@@ -99,7 +123,7 @@ TEST(AlphaFold, LowMemoryAttentionEqualsDefault) {
   low.key_chunk = 3;  // several key tiles: the online softmax is exercised
   model->set_kernel_options(low);
   RunOptions run;
-  run.chunk_size = 4;
+  run.memory.chunk_size = 4;
   expect_same_outputs(model(batch, run), reference, 1e-5);
 }
 
@@ -220,15 +244,19 @@ TEST(TemplatePairStack, ChunkedAndLowMemoryEqualDefault) {
   const auto t = torch::randn({2, 7, 7, 8});
   auto mask = torch::ones({7, 7});
   mask[6] = 0;
-  const auto full = stack(t, mask, 0);
-  EXPECT_LE(rel_err(stack(t, mask, 2), full), 1e-5);
+  const auto policy = [](const char* text) { return evoformer::MemoryPolicy::parse(text); };
+  const auto full = stack(t, mask, policy("copy"));
+  EXPECT_LE(rel_err(stack(t, mask, policy("chunk2+copy")), full), 1e-5);
+  // In place (the default without autograd), chunked or not.
+  EXPECT_LE(rel_err(stack(t, mask), full), 1e-5);
+  EXPECT_LE(rel_err(stack(t, mask, policy("chunk2")), full), 1e-5);
   kernels::AttentionOptions low;
   low.low_memory = true;
   low.key_chunk = 3;
   stack->set_kernel_options(low);
-  EXPECT_LE(rel_err(stack(t, mask, 0), full), 1e-5);
+  EXPECT_LE(rel_err(stack(t, mask), full), 1e-5);
   // Templates are independent: one template alone gives its slice.
-  EXPECT_LE(rel_err(stack(t.slice(0, 1, 2), mask, 0)[0], full[1]), 1e-5);
+  EXPECT_LE(rel_err(stack(t.slice(0, 1, 2), mask)[0], full[1]), 1e-5);
 }
 
 TEST(Confidence, PlddtIsExpectedBinCentre) {

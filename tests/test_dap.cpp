@@ -197,11 +197,17 @@ std::string describe(const StackCase& c) {
 const StackCase kCases[] = {{8, 12, "none", false}, {5, 11, "none", false}, {6, 13, "block", false},
                             {6, 10, "every:2", true}};
 
+evoformer::MemoryPolicy policy_of(const StackCase& c, int64_t chunk_size = 0) {
+  evoformer::MemoryPolicy p;
+  p.checkpoint = CheckpointPolicy::parse(c.checkpoint);
+  p.chunk_size = chunk_size;
+  return p;
+}
+
 Result run_evoformer(evoformer::EvoformerStack& stack, const Inputs& in, const StackCase& c, const Group& g) {
   torch::Tensor m = in.m.clone().requires_grad_(), z = in.z.clone().requires_grad_();
   torch::manual_seed(99);  // the dropout draws
-  auto [mo, zo, so] = stack(m, z, in.msa_mask, in.pair_mask, /*chunk_size=*/c.n > 12 ? 5 : 0,
-                            CheckpointPolicy::parse(c.checkpoint), g);
+  auto [mo, zo, so] = stack(m, z, in.msa_mask, in.pair_mask, policy_of(c, /*chunk_size=*/c.n > 12 ? 5 : 0), g);
   torch::manual_seed(12);
   const torch::Tensor cot_s = torch::randn(so.sizes());
   return grads_of(stack, {mo, zo, so}, {in.cot_m, in.cot_z, cot_s}, {m, z}, g);
@@ -223,7 +229,7 @@ TEST(DapStacks, EvoformerStackEqualsOneProcess) {
 Result run_extra(evoformer::ExtraMsaStack& stack, const Inputs& in, const StackCase& c, const Group& g) {
   torch::Tensor m = in.m.clone().requires_grad_(), z = in.z.clone().requires_grad_();
   torch::manual_seed(99);
-  const torch::Tensor zo = stack(m, z, in.msa_mask, in.pair_mask, 0, CheckpointPolicy::parse(c.checkpoint), g);
+  const torch::Tensor zo = stack(m, z, in.msa_mask, in.pair_mask, policy_of(c), g);
   return grads_of(stack, {zo}, {in.cot_z}, {m, z}, g);
 }
 
@@ -243,7 +249,7 @@ Result run_template(evoformer::TemplatePairStack& stack, const torch::Tensor& t_
                     const torch::Tensor& cot, const StackCase& c, const Group& g) {
   torch::Tensor t = t_in.clone().requires_grad_();
   torch::manual_seed(99);
-  const torch::Tensor out = stack(t, mask, 0, CheckpointPolicy::parse(c.checkpoint), g);
+  const torch::Tensor out = stack(t, mask, policy_of(c), g);
   return grads_of(stack, {out}, {cot}, {t}, g);
 }
 

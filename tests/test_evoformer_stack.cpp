@@ -14,6 +14,7 @@
 
 #include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
+#include "evoformer/memory_policy.h"
 #include "evoformer/primitives.h"
 #include "kernels/device_memory.h"
 #include "fold/af2_params.h"
@@ -229,6 +230,98 @@ TEST(Checkpoint, InPlaceModifiedInputIsAnError) {
   EXPECT_THROW(y.sum().backward(), c10::Error);
 }
 
+TEST(MemoryPolicy, ParsesJoinedPartsAndRoundTrips) {
+  const MemoryPolicy p = MemoryPolicy::parse("dap2+checkpoint+chunk4+lowmem");
+  EXPECT_EQ(p.dap, 2);
+  EXPECT_EQ(p.checkpoint.blocks_per_checkpoint, 1);
+  EXPECT_EQ(p.chunk_size, 4);
+  EXPECT_TRUE(p.attention.low_memory);
+  EXPECT_TRUE(p.inplace);
+  EXPECT_FALSE(p.offload);
+  EXPECT_EQ(MemoryPolicy::parse("none"), MemoryPolicy{});
+  EXPECT_EQ(MemoryPolicy{}.to_string(), "none");
+  // Any order in, one canonical order out.
+  EXPECT_EQ(MemoryPolicy::parse("lowmem+chunk4+checkpoint+dap2").to_string(), "dap2+checkpoint+chunk4+lowmem");
+  for (const char* text : {"none", "checkpoint3", "dap4+chunkauto+offload+bf16", "chunk1+copy", "lowmem"}) {
+    const MemoryPolicy q = MemoryPolicy::parse(text);
+    EXPECT_EQ(MemoryPolicy::parse(q.to_string()), q) << text;
+    EXPECT_EQ(q.to_string(), text);
+  }
+  EXPECT_TRUE(MemoryPolicy::parse("chunkauto").auto_chunk);
+  EXPECT_EQ(MemoryPolicy::parse("bf16").storage, c10::ScalarType::BFloat16);
+  EXPECT_FALSE(MemoryPolicy::parse("copy").inplace);
+}
+
+TEST(MemoryPolicy, RejectsUnknownRepeatedOrDegenerateParts) {
+  for (const char* bad : {"", "+", "chunk4+", "+chunk4", "chunk0", "dap0", "checkpoint0", "chunk", "dap", "chunk-4",
+                          "fast", "chunk4+chunk8", "chunk4+chunkauto", "lowmem+lowmem", "none+chunk4", "Chunk4"}) {
+    try {
+      MemoryPolicy::parse(bad);
+      ADD_FAILURE() << "'" << bad << "' was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The in-place inference path (no autograd) equals the copying forward, and holds less:
+// the extra-MSA stack at N = 48 in place, chunked, peaks below the copying path, which
+// keeps every module's output (and the concatenated chunks) beside z.
+TEST(ExtraMsaStack, InPlaceInferenceEqualsCopyingAndHoldsLess) {
+  kernels::enable_cpu_memory_tracking();
+  torch::manual_seed(11);
+  ExtraMsaStack stack(ExtraMsaStackOptions(EvoformerBlockOptions(16, 32)
+                                               .c_hidden_msa_att(8)
+                                               .no_heads_msa(4)
+                                               .c_hidden_opm(8)
+                                               .c_hidden_mul(32)
+                                               .c_hidden_pair_att(8)
+                                               .no_heads_pair(4),
+                                           /*no_blocks=*/2));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : stack->parameters()) p.normal_(0.0, 0.1);
+  }
+  stack->eval();
+  constexpr int64_t S = 12, N = 48;
+  const auto a = torch::randn({S, N, 16}), z0 = torch::randn({N, N, 32});
+  auto msa_mask = torch::ones({S, N}), pair_mask = torch::ones({N, N});
+  msa_mask[S - 1] = 0;
+  pair_mask[N - 1] = 0;
+  pair_mask.select(1, N - 1).zero_();
+  torch::NoGradGuard no_grad;
+  const auto run = [&](const char* policy, int64_t& peak) {
+    // Moved in, as the model does: the stack may then overwrite them.
+    torch::Tensor a_in = a.clone(), z_in = z0.clone();
+    kernels::reset_peak_memory(kCpu);
+    const int64_t base = kernels::memory_stats(kCpu).current_bytes;
+    torch::Tensor out = stack(std::move(a_in), std::move(z_in), msa_mask, pair_mask, MemoryPolicy::parse(policy));
+    peak = kernels::memory_stats(kCpu).peak_bytes - base;
+    return out;
+  };
+  int64_t copy_peak = 0, inplace_peak = 0, chunked_peak = 0;
+  const torch::Tensor reference = run("copy", copy_peak);
+  const torch::Tensor inplace = run("none", inplace_peak);
+  const torch::Tensor chunked = run("chunk8", chunked_peak);
+  EXPECT_LE(rel_err(inplace, reference), 1e-6);
+  EXPECT_LE(rel_err(chunked, reference), 1e-6);
+  const double pair = N * N * 32 * 4.0;
+  std::cout << "[ memory   ] peak above the inputs, in pair tensors: copy " << copy_peak / pair << ", in place "
+            << inplace_peak / pair << ", in place chunk 8 " << chunked_peak / pair << "\n";
+  EXPECT_LT(inplace_peak, copy_peak);
+  EXPECT_LT(chunked_peak, inplace_peak);
+  // Chunked in place: the held triangle projection (one pair tensor at c_hidden_mul =
+  // c_z) plus transients of 8 of the 48 rows (measured: 2.97 pair tensors; the copying
+  // path 20.3).
+  EXPECT_LT(chunked_peak, 0.2 * copy_peak);
+  EXPECT_LT(chunked_peak, 3.5 * pair);
+  // A tensor the caller still holds is never overwritten: the stack copies it first.
+  torch::Tensor z_kept = z0.clone();
+  const torch::Tensor again = stack(a, z_kept, msa_mask, pair_mask, MemoryPolicy::parse("chunk8"));
+  EXPECT_TRUE(torch::equal(z_kept, z0));
+  EXPECT_LE(rel_err(again, reference), 1e-6);
+}
+
 struct StackRun {
   torch::Tensor m, z, s;
   std::map<std::string, torch::Tensor> grads;  // parameters, and in/m, in/z
@@ -236,14 +329,16 @@ struct StackRun {
 };
 
 // Forward and backward of a synthetic stack (dropout off) under a checkpoint policy.
-StackRun run_stack(EvoformerStack& stack, const Tensors& in, const CheckpointPolicy& policy) {
+StackRun run_with_gradients(EvoformerStack& stack, const Tensors& in, const CheckpointPolicy& checkpoint) {
+  MemoryPolicy policy;
+  policy.checkpoint = checkpoint;
   stack->zero_grad();
   StackRun r;
   {
     torch::Tensor m = in.at("m").clone().requires_grad_(true), z = in.at("z").clone().requires_grad_(true);
     kernels::reset_peak_memory(kCpu);
     const int64_t base = kernels::memory_stats(kCpu).current_bytes;
-    auto [mo, zo, so] = stack(m, z, in.at("msa_mask"), in.at("pair_mask"), 0, policy);
+    auto [mo, zo, so] = stack(m, z, in.at("msa_mask"), in.at("pair_mask"), policy);
     ((mo * in.at("cot_m")).sum() + (zo * in.at("cot_z")).sum() + (so * in.at("cot_s")).sum()).backward();
     r.peak_bytes = kernels::memory_stats(kCpu).peak_bytes - base;
     r.m = mo.detach();
@@ -283,9 +378,9 @@ TEST(EvoformerStack, CheckpointingKeepsNumbersAndSavesMemory) {
                       {"msa_mask", msa_mask},             {"pair_mask", pair_mask},
                       {"cot_m", torch::randn({S, N, c_m})}, {"cot_z", torch::randn({N, N, c_z})},
                       {"cot_s", torch::randn({N, 24})}};
-  const StackRun none = run_stack(stack, in, CheckpointPolicy::none());
+  const StackRun none = run_with_gradients(stack, in, CheckpointPolicy::none());
   for (const char* policy : {"block", "every:2"}) {
-    const StackRun r = run_stack(stack, in, CheckpointPolicy::parse(policy));
+    const StackRun r = run_with_gradients(stack, in, CheckpointPolicy::parse(policy));
     double worst = 0.0;
     std::string worst_name = "all exact";
     for (const auto& [name, g] : none.grads) {
@@ -334,10 +429,13 @@ TEST(ExtraMsaStack, ChunkingAndCheckpointingKeepNumbers) {
   auto msa_mask = torch::ones({7, 9});
   msa_mask[6] = 0;
   const auto pair_mask = torch::ones({9, 9});
-  const auto run = [&](int64_t chunk, const CheckpointPolicy& policy) {
+  const auto run = [&](int64_t chunk, const CheckpointPolicy& checkpoint) {
     stack->zero_grad();
     auto z = z0.clone().requires_grad_(true);
-    const auto out = stack(a, z, msa_mask, pair_mask, chunk, policy);
+    MemoryPolicy policy;
+    policy.chunk_size = chunk;
+    policy.checkpoint = checkpoint;
+    const auto out = stack(a, z, msa_mask, pair_mask, policy);
     (out * cot).sum().backward();
     return std::make_pair(out.detach(), z.grad());
   };

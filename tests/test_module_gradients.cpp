@@ -19,6 +19,7 @@
 
 #include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
+#include "evoformer/memory_policy.h"
 #include "evoformer/msa_attention.h"
 #include "evoformer/outer_product_mean.h"
 #include "evoformer/template_pair_stack.h"
@@ -44,7 +45,7 @@
 namespace fold {
 namespace {
 
-using evoformer::CheckpointPolicy;
+using evoformer::MemoryPolicy;
 using test::expect_gradients_match_finite_differences;
 using test::GradCheckOptions;
 using test::GradFn;
@@ -80,44 +81,80 @@ torch::Tensor pair_mask() {
   return m;
 }
 
-// A module's forward under a memory strategy.
-using StrategyFn = std::function<Ts(const Ts&, int64_t chunk, const CheckpointPolicy&)>;
+// A module's forward under a memory policy.
+using StrategyFn = std::function<Ts(const Ts&, const MemoryPolicy&)>;
 
+// A memory policy (its text form, memory_policy.h) and the attention path.
 struct Strategy {
+  Strategy(std::string name_, const std::string& policy_text, bool reference_ = false)
+      : name(std::move(name_)), policy(MemoryPolicy::parse(policy_text)), reference(reference_) {
+    if (policy.attention.low_memory) {
+      policy.attention.query_chunk = 2;  // several query and key tiles at N = 5
+      policy.attention.key_chunk = 2;
+    }
+    if (reference) policy.attention.path = kernels::AttentionPath::kReference;
+  }
   std::string name;
-  int64_t chunk = 0;
-  bool low_memory = false;
-  bool reference = false;
-  CheckpointPolicy checkpoint = {};
+  MemoryPolicy policy;
+  bool reference;
 };
 
-kernels::AttentionOptions kernel_of(const Strategy& s) {
-  kernels::AttentionOptions k;
-  if (s.reference) k.path = kernels::AttentionPath::kReference;
-  if (s.low_memory) {
-    k.low_memory = true;
-    k.query_chunk = 2;  // several query and key tiles at N = 5
-    k.key_chunk = 2;
-  }
-  return k;
-}
-
-const std::vector<Strategy> kAttentionStrategies = {
-    {"chunk_size 2", 2}, {"low_memory", 0, true}, {"reference path", 0, false, true}, {"chunked low_memory", 3, true}};
-const std::vector<Strategy> kChunkStrategies = {{"chunk_size 2", 2}, {"chunk_size 3", 3}};
+const std::vector<Strategy> kAttentionStrategies = {{"chunk_size 2", "chunk2"},
+                                                    {"low_memory", "lowmem"},
+                                                    {"reference path", "none", true},
+                                                    {"chunked low_memory", "chunk3+lowmem"}};
+const std::vector<Strategy> kChunkStrategies = {{"chunk_size 2", "chunk2"}, {"chunk_size 3", "chunk3"}};
 
 // The fp64 outputs and gradients (inputs and every parameter) under each strategy equal
-// those of the default (no chunking, fused attention, no checkpointing).
+// those of the default (no chunking, fused attention, no checkpointing). With
+// `inplace`, the in-place inference path (no autograd) under the default and under each
+// strategy gives the default's outputs too.
 void expect_strategies_agree(torch::nn::Module& module,
                              const std::function<void(const kernels::AttentionOptions&)>& set_kernel,
-                             const StrategyFn& f, const NamedTensors& inputs, const std::vector<Strategy>& strategies) {
-  const auto run = [&](const Strategy& s) {
-    if (set_kernel) set_kernel(kernel_of(s));
-    return test::run_with_gradients([&](const Ts& x) { return f(x, s.chunk, s.checkpoint); }, inputs, &module);
+                             const StrategyFn& f, const NamedTensors& inputs, const std::vector<Strategy>& strategies,
+                             const StrategyFn& inplace = nullptr) {
+  const auto run = [&](const MemoryPolicy& p) {
+    if (set_kernel) set_kernel(p.attention);
+    return test::run_with_gradients([&](const Ts& x) { return f(x, p); }, inputs, &module);
   };
-  const test::GradRun base = run(Strategy{"default"});
-  for (const auto& s : strategies) test::expect_same_run(base, run(s), kStrategyTol, s.name);
+  const test::GradRun base = run(MemoryPolicy{});
+  for (const auto& s : strategies) test::expect_same_run(base, run(s.policy), kStrategyTol, s.name);
+  if (inplace) {
+    Ts x;
+    for (const auto& [name, t] : inputs) x.push_back(t);
+    // The reference: the copying forward without autograd (a stack's f runs in place
+    // without autograd unless told "copy"; a module's f is its copying forward).
+    if (set_kernel) set_kernel({});
+    Ts reference;
+    {
+      torch::NoGradGuard no_grad;
+      reference = f(x, MemoryPolicy::parse("copy"));
+    }
+    std::vector<MemoryPolicy> policies{MemoryPolicy{}};
+    for (const auto& s : strategies) policies.push_back(s.policy);
+    for (const auto& p : policies) {
+      if (set_kernel) set_kernel(p.attention);
+      torch::NoGradGuard no_grad;
+      const Ts out = inplace(x, p);
+      ASSERT_EQ(out.size(), reference.size());
+      double worst = 0.0;
+      for (size_t k = 0; k < out.size(); ++k) {
+        const double e = test::max_rel_diff(out[k], reference[k]);
+        worst = std::max(worst, e);
+        EXPECT_LE(e, kStrategyTol) << "in place, " << p.to_string() << ": output " << k;
+      }
+      std::cout << "[ strategy ] in place, " << p.to_string() << ": worst rel diff " << worst << "\n";
+    }
+  }
   if (set_kernel) set_kernel({});
+}
+
+// The update an in-place module adds to a copy of x (its in-place path, compared with
+// the update its forward returns).
+Ts update_of(const torch::Tensor& x, const std::function<void(const torch::Tensor&)>& add_update) {
+  const torch::Tensor y = x.clone();
+  add_update(y);
+  return {y - x};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -128,11 +165,11 @@ TEST(MsaRowAttentionWithPairBias, GradientMatchesFiniteDifferencesFp64) {
   evoformer::MsaRowAttentionWithPairBias m(evoformer::MsaRowAttentionWithPairBiasOptions(CM, CZ, CH, H));
   test::prepare_fp64(*m);
   const auto mask = msa_mask();
-  const StrategyFn f = [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts {
-    return {m(x[0], x[1], mask, chunk)};
+  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts {
+    return {m(x[0], x[1], mask, p.chunk_size)};
   };
   const NamedTensors in = {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}};
-  expect_gradients_match_finite_differences([&](const Ts& x) { return f(x, 0, {}); }, in, m.ptr().get());
+  expect_gradients_match_finite_differences([&](const Ts& x) { return f(x, MemoryPolicy{}); }, in, m.ptr().get());
 }
 
 TEST(MsaRowAttentionWithPairBias, Fp64GradientsSameUnderEveryMemoryStrategy) {
@@ -142,8 +179,11 @@ TEST(MsaRowAttentionWithPairBias, Fp64GradientsSameUnderEveryMemoryStrategy) {
   const auto mask = msa_mask();
   expect_strategies_agree(
       *m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], x[1], mask, chunk)}; },
-      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies);
+      [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], x[1], mask, p.chunk_size)}; },
+      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies,
+      [&](const Ts& x, const MemoryPolicy& p) {
+        return update_of(x[0], [&](const torch::Tensor& y) { m->add_update_(y, x[1], mask, p.chunk_size); });
+      });
 }
 
 TEST(MsaColumnAttention, GradientMatchesFiniteDifferencesFp64) {
@@ -162,8 +202,10 @@ TEST(MsaColumnAttention, Fp64GradientsSameUnderEveryMemoryStrategy) {
   const auto mask = msa_mask();
   expect_strategies_agree(
       *m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], mask, chunk)}; },
-      {{"m", rnd({S, N, CM})}}, kAttentionStrategies);
+      [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], mask, p.chunk_size)}; },
+      {{"m", rnd({S, N, CM})}}, kAttentionStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+        return update_of(x[0], [&](const torch::Tensor& y) { m->add_update_(y, mask, p.chunk_size); });
+      });
 }
 
 TEST(MsaColumnGlobalAttention, GradientMatchesFiniteDifferencesFp64) {
@@ -181,8 +223,10 @@ TEST(MsaColumnGlobalAttention, Fp64GradientsSameWhenChunked) {
   test::prepare_fp64(*m);
   const auto mask = msa_mask();
   expect_strategies_agree(
-      *m, nullptr, [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], mask, chunk)}; },
-      {{"m", rnd({S, N, CM})}}, kChunkStrategies);
+      *m, nullptr, [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], mask, p.chunk_size)}; },
+      {{"m", rnd({S, N, CM})}}, kChunkStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+        return update_of(x[0], [&](const torch::Tensor& y) { m->add_update_(y, mask, p.chunk_size); });
+      });
 }
 
 evoformer::TriangleAttention triangle_attention(bool starting) {
@@ -215,8 +259,10 @@ TEST(TriangleAttention, Fp64GradientsSameUnderEveryMemoryStrategy) {
     const auto mask = pair_mask();
     expect_strategies_agree(
         *m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); },
-        [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], mask, chunk)}; },
-        {{"z", rnd({N, N, CZ})}}, kAttentionStrategies);
+        [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], mask, p.chunk_size)}; },
+        {{"z", rnd({N, N, CZ})}}, kAttentionStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+          return update_of(x[0], [&](const torch::Tensor& y) { m->add_update_(y, mask, p.chunk_size); });
+        });
   }
 }
 
@@ -249,8 +295,10 @@ TEST(TriangleMultiplication, Fp64GradientsSameWhenChunked) {
     auto m = triangle_multiplication(outgoing);
     const auto mask = pair_mask();
     expect_strategies_agree(
-        *m, nullptr, [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], mask, chunk)}; },
-        {{"z", rnd({N, N, CZ})}}, kChunkStrategies);
+        *m, nullptr, [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], mask, p.chunk_size)}; },
+        {{"z", rnd({N, N, CZ})}}, kChunkStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+          return update_of(x[0], [&](const torch::Tensor& y) { m->add_update_(y, mask, p.chunk_size); });
+        });
   }
 }
 
@@ -269,8 +317,11 @@ TEST(OuterProductMean, Fp64GradientsSameWhenChunked) {
   test::prepare_fp64(*m);
   const auto mask = msa_mask();
   expect_strategies_agree(
-      *m, nullptr, [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], mask, chunk)}; },
-      {{"m", rnd({S, N, CM})}}, kChunkStrategies);
+      *m, nullptr, [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], mask, p.chunk_size)}; },
+      {{"m", rnd({S, N, CM})}}, kChunkStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+        return update_of(torch::zeros({N, N, CZ}, torch::kFloat64),
+                         [&](const torch::Tensor& z) { m->add_update_(z, x[0], mask, p.chunk_size); });
+      });
 }
 
 TEST(MsaTransition, GradientMatchesFiniteDifferencesFp64) {
@@ -296,8 +347,11 @@ TEST(PairTransition, Fp64GradientsSameWhenChunked) {
   test::prepare_fp64(*m);
   const auto mask = pair_mask();
   expect_strategies_agree(
-      *m, nullptr, [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts { return {m(x[0], mask, chunk)}; },
-      {{"z", rnd({N, N, CZ})}}, {{"chunk_size 7", 7}, {"chunk_size 4", 4}});
+      *m, nullptr, [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {m(x[0], mask, p.chunk_size)}; },
+      {{"z", rnd({N, N, CZ})}}, {{"chunk_size 7", "chunk7"}, {"chunk_size 4", "chunk4"}, {"chunk_size 2", "chunk2"}},
+      [&](const Ts& x, const MemoryPolicy& p) {
+        return update_of(x[0], [&](const torch::Tensor& y) { m->add_update_(y, mask, p.chunk_size); });
+      });
 }
 
 evoformer::EvoformerBlockOptions tiny_block(evoformer::MsaColumnKind column) {
@@ -352,11 +406,15 @@ TEST(EvoformerBlock, Fp64GradientsSameUnderEveryMemoryStrategy) {
   const auto mm = msa_mask(), pm = pair_mask();
   expect_strategies_agree(
       *b, [&](const kernels::AttentionOptions& k) { b->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts {
-        auto [m, z] = b(x[0], x[1], mm, pm, chunk);
+      [&](const Ts& x, const MemoryPolicy& p) -> Ts {
+        auto [m, z] = b(x[0], x[1], mm, pm, p.chunk_size);
         return {m, z};
       },
-      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies);
+      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+        const Ts mz{x[0].clone(), x[1].clone()};
+        b->forward_inplace(mz[0], mz[1], mm, pm, p.chunk_size);
+        return mz;
+      });
 }
 
 TEST(EvoformerStack, Fp64GradientsSameUnderEveryCheckpointPolicy) {
@@ -365,16 +423,18 @@ TEST(EvoformerStack, Fp64GradientsSameUnderEveryCheckpointPolicy) {
                                                                 /*no_blocks=*/3, /*c_s=*/5));
   test::prepare_fp64(*st);
   const auto mm = msa_mask(), pm = pair_mask();
-  expect_strategies_agree(
-      *st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy& policy) -> Ts {
-        auto [m, z, s] = st(x[0], x[1], mm, pm, chunk, policy);
-        return {m, z, s};
-      },
-      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}},
-      {{"checkpoint block", 0, false, false, CheckpointPolicy::parse("block")},
-       {"checkpoint every:2", 0, false, false, CheckpointPolicy::parse("every:2")},
-       {"checkpoint block, chunked low_memory", 2, true, false, CheckpointPolicy::parse("block")}});
+  // Without autograd the same function runs the in-place path.
+  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts {
+    auto [m, z, s] = st(x[0], x[1], mm, pm, p);
+    return {m, z, s};
+  };
+  expect_strategies_agree(*st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); }, f,
+                          {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}},
+                          {{"checkpoint block", "checkpoint"},
+                           {"checkpoint every:2", "checkpoint2"},
+                           {"checkpoint block, chunked low_memory", "checkpoint+chunk2+lowmem"},
+                           {"chunk_size 3", "chunk3"}},
+                          f);
 }
 
 TEST(ExtraMsaStack, Fp64GradientsSameUnderEveryCheckpointPolicy) {
@@ -383,14 +443,13 @@ TEST(ExtraMsaStack, Fp64GradientsSameUnderEveryCheckpointPolicy) {
                                                               /*no_blocks=*/2));
   test::prepare_fp64(*st);
   const auto mm = msa_mask(), pm = pair_mask();
-  expect_strategies_agree(
-      *st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy& policy) -> Ts {
-        return {st(x[0], x[1], mm, pm, chunk, policy)};
-      },
-      {{"a", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}},
-      {{"checkpoint block", 0, false, false, CheckpointPolicy::parse("block")},
-       {"checkpoint block, chunked low_memory", 2, true, false, CheckpointPolicy::parse("block")}});
+  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {st(x[0], x[1], mm, pm, p)}; };
+  expect_strategies_agree(*st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); }, f,
+                          {{"a", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}},
+                          {{"checkpoint block", "checkpoint"},
+                           {"checkpoint block, chunked low_memory", "checkpoint+chunk2+lowmem"},
+                           {"chunk_size 3", "chunk3"}},
+                          f);
 }
 
 evoformer::TemplatePairStackOptions tiny_template_stack(int64_t no_blocks) {
@@ -422,11 +481,10 @@ TEST(TemplatePairStack, Fp64GradientsSameUnderEveryMemoryStrategy) {
   test::prepare_fp64(*st);
   const auto pm = pair_mask();
   auto strategies = kAttentionStrategies;
-  strategies.push_back({"checkpoint block", 0, false, false, CheckpointPolicy::parse("block")});
-  expect_strategies_agree(
-      *st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy& policy) -> Ts { return {st(x[0], pm, chunk, policy)}; },
-      {{"t", rnd({2, N, N, CZ})}}, strategies);
+  strategies.push_back({"checkpoint block", "checkpoint"});
+  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {st(x[0], pm, p)}; };
+  expect_strategies_agree(*st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); }, f,
+                          {{"t", rnd({2, N, N, CZ})}}, strategies, f);
 }
 
 evoformer::TemplatePointwiseAttention template_pointwise() {
@@ -453,8 +511,8 @@ TEST(TemplatePointwiseAttention, Fp64GradientsSameUnderEveryMemoryStrategy) {
   auto m = template_pointwise();
   expect_strategies_agree(
       *m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy&) -> Ts {
-        return {m(x[0], x[1], template_mask(), chunk)};
+      [&](const Ts& x, const MemoryPolicy& p) -> Ts {
+        return {m(x[0], x[1], template_mask(), p.chunk_size)};
       },
       {{"t", rnd({3, N, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies);
 }
@@ -674,14 +732,13 @@ TEST(TemplateEmbedder, Fp64GradientsSameUnderEveryMemoryStrategy) {
   auto m = tiny_template_embedder(2);
   const auto features = template_features();
   const auto pm = pair_mask();
-  expect_strategies_agree(
-      *m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); },
-      [&](const Ts& x, int64_t chunk, const CheckpointPolicy& policy) -> Ts {
-        const auto e = m(features, x[0], pm, chunk, policy);
-        return {e.pair, e.single};
-      },
-      {{"z", rnd({N, N, CZ})}},
-      {{"chunked low_memory", 2, true}, {"checkpoint block", 0, false, false, CheckpointPolicy::parse("block")}});
+  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts {
+    const auto e = m(features, x[0], pm, p);
+    return {e.pair, e.single};
+  };
+  expect_strategies_agree(*m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); }, f,
+                          {{"z", rnd({N, N, CZ})}},
+                          {{"chunked low_memory", "chunk2+lowmem"}, {"checkpoint block", "checkpoint"}}, f);
 }
 
 TEST(AuxiliaryHeads, GradientMatchesFiniteDifferencesFp64) {

@@ -283,7 +283,7 @@ ModelGradients gradients_under(const std::string& policy, const Config& config, 
   AlphaFold model(AlphaFoldOptions::from_config(config));
   model->train();
   RunOptions run;
-  run.checkpoint = evoformer::CheckpointPolicy::parse(policy);
+  run.memory.checkpoint = evoformer::CheckpointPolicy::parse(policy);
   torch::manual_seed(8);  // the dropout masks
   kernels::reset_peak_memory(torch::kCPU);
   const int64_t before = kernels::memory_stats(torch::kCPU).current_bytes;

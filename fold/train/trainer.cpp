@@ -185,10 +185,10 @@ void Trainer::Impl::setup() {
   if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
   schedule = LrSchedule::from_config(config);
   loss_options = loss::LossOptions::from_config(config);
-  run_options.checkpoint = evoformer::CheckpointPolicy::parse(config.get_string("train.checkpoint"));
+  run_options.memory.checkpoint = evoformer::CheckpointPolicy::parse(config.get_string("train.checkpoint"));
   if (config.get_string("globals.chunk_size") == "auto")
     throw ConfigError("globals.chunk_size=auto is tuned for inference only: give a chunk size (or none) for training");
-  run_options.chunk_size = parse_chunk_size(config.get_string("globals.chunk_size"));
+  run_options.memory.chunk_size = parse_chunk_size(config.get_string("globals.chunk_size"));
   run_seed = static_cast<uint64_t>(config.get_int("globals.seed"));
   setup_distribution();
 

@@ -54,7 +54,7 @@ ValidationResult Validator::evaluate(AlphaFoldImpl& model, const std::map<std::s
       data::FeatureDict inputs;
       for (const auto& [name, t] : parts.inputs) inputs[name] = t.to(device);
       RunOptions eval_run = run;
-      eval_run.checkpoint = evoformer::CheckpointPolicy::none();
+      eval_run.memory.checkpoint = evoformer::CheckpointPolicy::none();
       data::FeatureDict out = model.forward(inputs, eval_run);
       for (auto& [name, t] : out) t = t.is_floating_point() ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
       const at::Tensor truth = parts.ground_truth.at("all_atom_positions");

@@ -2,10 +2,13 @@
 // N_res in --n-res, AF2's full channel sizes (af2_model_1) with --blocks Evoformer
 // blocks, one extra-MSA block, no templates, one recycling iteration, in three memory
 // modes: default, chunked (--chunk-size), low memory (chunked + key-streamed attention).
-// Prints a Markdown table naming the device and build.
+// Each: one warm-up forward, then the median of --repeats; the peak tensor memory of the
+// forward beyond the weights, in MiB and in pair tensors (N_res^2 x c_z in the trunk's
+// storage type). Prints a Markdown table naming the device and build.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -46,8 +49,8 @@ fold::data::FeatureDict synthetic_batch(int64_t n, int64_t s, int64_t e, const c
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name = "cpu", n_list = "64,128,256";
-  int64_t blocks = 4, chunk = 4, n_seq = 32, n_extra = 64;
+  std::string device_name = "cpu", n_list = "64,128,256", modes_list = "default,chunk,low_memory", precision = "fp32";
+  int64_t blocks = 4, chunk = 4, n_seq = 32, n_extra = 64, repeats = 3, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--device") device_name = v;
@@ -56,12 +59,18 @@ int main(int argc, char** argv) {
     else if (a == "--chunk-size") chunk = std::stoll(v);
     else if (a == "--n-seq") n_seq = std::stoll(v);
     else if (a == "--n-extra") n_extra = std::stoll(v);
+    else if (a == "--modes") modes_list = v;
+    else if (a == "--repeats") repeats = std::stoll(v);
+    else if (a == "--precision") precision = v;
+    else if (a == "--threads") threads = std::stoll(v);
     else {
       std::cerr << "usage: fold_bench_predict [--device cpu|cuda] [--n-res 64,128,256] [--blocks 4] "
-                   "[--chunk-size 4] [--n-seq 32] [--n-extra 64]\n";
+                   "[--chunk-size 4] [--n-seq 32] [--n-extra 64] [--modes default,chunk,low_memory] "
+                   "[--repeats 3] [--precision fp32|bf16] [--threads N]\n";
       return 2;
     }
   }
+  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   const c10::Device device(device_name);
   const fold::Config config = fold::Config::load(
       "af2_model_1", {"model.evoformer_stack.no_blocks=" + std::to_string(blocks),
@@ -69,29 +78,57 @@ int main(int argc, char** argv) {
   fold::AlphaFold model(fold::AlphaFoldOptions::from_config(config));
   model->eval();
   model->to(device);
+  const bool bf16 = precision == "bf16";
+  if (bf16) model->set_trunk_dtype(torch::kBFloat16);
   if (device.is_cpu()) fold::kernels::enable_cpu_memory_tracking();
   torch::NoGradGuard no_grad;
+  std::vector<std::string> modes;
+  {
+    std::stringstream ss(modes_list);
+    for (std::string m; std::getline(ss, m, ',');) modes.push_back(m);
+  }
 
   std::cout << "device: " << device.str() << " (" << at::get_num_threads() << " threads), AF2 model_1 channels, "
             << blocks << " Evoformer blocks, 1 extra-MSA block, N_seq " << n_seq << ", N_extra " << n_extra
-            << ", 1 iteration, fp32\n\n";
-  std::cout << "| N_res | mode | wall s | peak MiB |\n|---:|---|---:|---:|\n";
+            << ", 1 iteration, " << precision << "; one warm-up, then the median of " << repeats << " runs\n\n";
+  std::cout << "| N_res | mode | median s | runs s | peak MiB | peak / pair tensor |\n|---:|---|---:|---|---:|---:|\n";
   for (const int64_t n : parse_list(n_list)) {
     const auto batch = synthetic_batch(n, n_seq, n_extra, device);
-    for (const std::string mode : {"default", "chunk", "low_memory"}) {
+    // One pair tensor: N_res^2 x c_z in the trunk's storage type.
+    const double pair_bytes = static_cast<double>(n) * n * config.get_int("model.evoformer_stack.c_z") * (bf16 ? 2 : 4);
+    for (const std::string& mode : modes) {
+      if (mode != "default" && mode != "chunk" && mode != "low_memory") {
+        std::cerr << "fold_bench_predict: unknown mode '" << mode << "' (default, chunk, low_memory)\n";
+        return 2;
+      }
       fold::kernels::AttentionOptions kernel;
       kernel.low_memory = mode == "low_memory";
       model->set_kernel_options(kernel);
       fold::RunOptions run;
-      run.chunk_size = mode == "default" ? 0 : chunk;
-      fold::kernels::reset_peak_memory(device);
-      const auto t0 = std::chrono::steady_clock::now();
-      const auto out = model(batch, run);
-      if (device.is_cuda()) torch::cuda::synchronize();
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double peak = fold::kernels::memory_stats(device).peak_bytes / 1048576.0;
-      std::cout << "| " << n << " | " << (mode == "default" ? "default" : mode == "chunk" ? "--chunk-size " + std::to_string(chunk) : "--low-memory (chunk " + std::to_string(chunk) + ")")
-                << " | " << std::fixed << std::setprecision(2) << s << " | " << std::setprecision(1) << peak << " |\n";
+      run.memory.chunk_size = mode == "default" ? 0 : chunk;
+      std::vector<double> seconds;
+      double peak = 0;
+      for (int64_t r = 0; r <= repeats; ++r) {
+        fold::kernels::reset_peak_memory(device);
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto out = model(batch, run);
+        if (device.is_cuda()) torch::cuda::synchronize();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        peak = std::max(peak, static_cast<double>(fold::kernels::memory_stats(device).peak_bytes));
+        if (r > 0) seconds.push_back(s);  // the first run is the warm-up
+      }
+      std::vector<double> sorted = seconds;
+      std::sort(sorted.begin(), sorted.end());
+      std::ostringstream runs;
+      runs << std::fixed << std::setprecision(2);
+      for (size_t i = 0; i < seconds.size(); ++i) runs << (i ? ", " : "") << seconds[i];
+      const std::string label = mode == "default" ? "default"
+                                : mode == "chunk" ? "--chunk-size " + std::to_string(chunk)
+                                                  : "--low-memory (chunk " + std::to_string(chunk) + ")";
+      std::cout << "| " << n << " | " << label << " | " << std::fixed << std::setprecision(2)
+                << (sorted.empty() ? 0.0 : sorted[sorted.size() / 2]) << " | " << runs.str() << " | "
+                << std::setprecision(1) << peak / 1048576.0 << " | " << std::setprecision(2) << peak / pair_bytes
+                << " |\n";
     }
   }
   return 0;

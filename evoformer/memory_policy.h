@@ -1,0 +1,54 @@
+// The memory policy (DESIGN.md 3): every knob that trades memory for time, as one
+// value. None of them changes the numbers beyond floating-point rounding; tests run
+// each module and stack under several policies and compare.
+//
+//   chunk_size   rows (sequences or residues) a chunked module evaluates at once
+//   attention    the attention kernel's path and low-memory (key-streaming) mode
+//   checkpoint   gradient checkpointing of the stacks (grad mode only)
+//   dap          Dynamic Axial Parallelism group size (the group itself comes from the
+//                process grid, dap/process_group.h)
+//   offload      recycled tensors parked on the host between iterations (GPU only)
+//   storage      the dtype the trunk's activations are stored in (bf16 halves them;
+//                each chunk still accumulates in fp32)
+//   inplace      without autograd, the stacks overwrite their inputs: residual updates
+//                in place, each module chunked end to end, so a stack needs z, m and one
+//                module's projection instead of a dozen pair-sized intermediates
+//
+// The text form is '+'-joined parts, as `fold ablate --strategies` and tests spell it:
+//   none | checkpoint | checkpoint<K> | dap<K> | chunk<N> | chunkauto | lowmem | offload
+//   | bf16 | copy (in-place off)
+// `fold`'s memory_policy_from_config() builds it from the config keys.
+#pragma once
+
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "evoformer/checkpoint.h"
+#include "kernels/attention.h"
+
+namespace fold::evoformer {
+
+struct MemoryPolicy {
+  int64_t chunk_size = 0;  // 0: unchunked
+  // Chosen per input shape from the device's free memory (fold predict resolves it
+  // into chunk_size before the model runs).
+  bool auto_chunk = false;
+  kernels::AttentionOptions attention;
+  CheckpointPolicy checkpoint;
+  int64_t dap = 1;
+  bool offload = false;
+  std::optional<c10::ScalarType> storage;  // none: the weights' dtype
+  bool inplace = true;
+
+  // std::invalid_argument naming the part it cannot read (unknown, repeated, or a
+  // size < 1).
+  static MemoryPolicy parse(const std::string& text);
+  // The canonical text ("none" for the default policy); parse(to_string()) == *this.
+  std::string to_string() const;
+  bool operator==(const MemoryPolicy& other) const;
+};
+
+}  // namespace fold::evoformer
