@@ -31,14 +31,6 @@ using json = nlohmann::json;
 
 namespace {
 
-// The number after `prefix` in `part` (e.g. dap4 -> 4), or -1 when `part` is not that.
-int64_t numbered(const std::string& part, const std::string& prefix) {
-  if (part.rfind(prefix, 0) != 0 || part.size() == prefix.size()) return -1;
-  const std::string digits = part.substr(prefix.size());
-  if (!std::all_of(digits.begin(), digits.end(), ::isdigit) || digits.size() > 6) return -1;
-  return std::stoll(digits);
-}
-
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -151,40 +143,17 @@ std::string fixed(double v, int digits) {
 
 }  // namespace
 
-std::vector<std::string> MemoryStrategy::overrides() const {
-  std::vector<std::string> out{"dist.dap=" + std::to_string(dap)};
-  out.push_back(std::string("train.checkpoint=") + (checkpoint ? "block" : "none"));
-  out.push_back("globals.chunk_size=" + (chunk > 0 ? std::to_string(chunk) : std::string("none")));
-  out.push_back(std::string("globals.low_memory_attention=") + (low_memory ? "true" : "false"));
-  return out;
-}
-
-MemoryStrategy parse_memory_strategy(const std::string& text) {
-  MemoryStrategy s;
-  s.name = text;
-  if (text == "none") return s;
-  std::istringstream in(text);
-  std::string part;
-  int parts = 0;
-  while (std::getline(in, part, '+')) {
-    ++parts;
-    int64_t n = -1;
-    if (part == "checkpoint" && !s.checkpoint) {
-      s.checkpoint = true;
-    } else if (part == "lowmem" && !s.low_memory) {
-      s.low_memory = true;
-    } else if ((n = numbered(part, "dap")) >= 2 && s.dap == 1) {
-      s.dap = static_cast<int>(n);
-    } else if ((n = numbered(part, "chunk")) >= 1 && s.chunk == 0) {
-      s.chunk = n;
-    } else {
-      throw std::invalid_argument("strategy '" + text + "': cannot use '" + part +
-                                  "' (parts: none, checkpoint, dap<K> with K >= 2, chunk<N>, lowmem; each once, "
-                                  "joined by '+')");
-    }
-  }
-  if (parts == 0 || text.back() == '+') throw std::invalid_argument("strategy '" + text + "': empty part");
-  return s;
+std::vector<std::string> training_overrides(const evoformer::MemoryPolicy& p) {
+  const auto refuse = [&](const std::string& part, const std::string& why) {
+    return std::invalid_argument("strategy '" + p.to_string() + "': '" + part + "' " + why);
+  };
+  if (p.auto_chunk) throw refuse("chunkauto", "is tuned for inference only; give chunk<N>");
+  if (p.offload) throw refuse("offload", "only parks recycled tensors in inference");
+  if (p.storage) throw refuse("bf16", "is a precision: use --precision bf16");
+  if (!p.inplace) throw refuse("copy", "changes nothing in training (autograd never runs in place)");
+  return {"dist.dap=" + std::to_string(p.dap), "train.checkpoint=" + p.checkpoint.to_string(),
+          "globals.chunk_size=" + (p.chunk_size > 0 ? std::to_string(p.chunk_size) : std::string("none")),
+          std::string("globals.low_memory_attention=") + (p.attention.low_memory ? "true" : "false")};
 }
 
 bool read_ablation_log(const std::string& path, AblationRun& run) {
@@ -240,8 +209,18 @@ Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   if (o.data.empty()) throw std::invalid_argument("ablate: a training dataset is needed (--data)");
   if (o.out.empty()) throw std::invalid_argument("ablate: an output directory is needed (--out)");
   if (o.steps < 1) throw std::invalid_argument("ablate: --steps must be >= 1");
-  std::vector<MemoryStrategy> strategies;
-  for (const auto& s : o.strategies) strategies.push_back(parse_memory_strategy(s));
+  // Each strategy's text, its policy and the overrides that select it (bad parts fail
+  // here, before any run).
+  struct Strategy {
+    std::string name;
+    evoformer::MemoryPolicy policy;
+    std::vector<std::string> overrides;
+  };
+  std::vector<Strategy> strategies;
+  for (const auto& text : o.strategies) {
+    const evoformer::MemoryPolicy policy = evoformer::MemoryPolicy::parse(text);
+    strategies.push_back({text, policy, training_overrides(policy)});
+  }
   for (const int64_t crop : o.crops)
     if (crop < 1) throw std::invalid_argument("ablate: crop sizes must be positive");
 
@@ -262,23 +241,24 @@ Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   fs::create_directories(fs::path(o.out) / "runs");
   std::vector<AblationRun> runs;
   for (const int64_t crop : o.crops) {
-    for (const MemoryStrategy& s : strategies) {
+    for (const Strategy& s : strategies) {
       AblationRun run;
       run.crop = crop;
       run.strategy = s.name;
-      run.ranks = s.dap;
+      const int ranks = static_cast<int>(s.policy.dap);
+      run.ranks = ranks;
       const fs::path dir = fs::path(o.out) / "runs" / run_name(crop, s.name);
       data::remove_tree(dir.string());
       fs::create_directories(dir);
       dap::LaunchOptions launch;
-      launch.nproc = s.dap;
-      launch.command = {"fold", "--threads", std::to_string(std::max(1, cores / s.dap)), "train", "--config", o.config,
+      launch.nproc = ranks;
+      launch.command = {"fold", "--threads", std::to_string(std::max(1, cores / ranks)), "train", "--config", o.config,
                         "--data", o.data, "--chains", chain, "--steps", std::to_string(o.steps), "--quiet",
                         "--out", (dir / "train").string(), "--device", o.device, "--precision", o.precision};
       std::vector<std::string> sets{"data.train.crop_size=" + std::to_string(crop), "train.log_every=1",
                                     "train.checkpoint_every=0", "train.validate_every=0", "train.samples_per_epoch=1",
                                     "train.ordered_samples=true"};
-      for (const auto& v : s.overrides()) sets.push_back(v);
+      for (const auto& v : s.overrides) sets.push_back(v);
       for (const auto& v : o.overrides) sets.push_back(v);
       for (const auto& v : sets) {
         launch.command.push_back("--set");

@@ -10,20 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "evoformer/memory_policy.h"
+
 namespace fold {
 
-// A strategy is '+'-joined parts: none | checkpoint | dap<K> | chunk<N> | lowmem.
-struct MemoryStrategy {
-  std::string name;
-  int dap = 1;                // ranks of one DAP group
-  bool checkpoint = false;    // train.checkpoint=block
-  int64_t chunk = 0;          // globals.chunk_size
-  bool low_memory = false;    // globals.low_memory_attention
-  // The `--set` overrides of `fold train` that select it.
-  std::vector<std::string> overrides() const;
-};
-// std::invalid_argument naming the part it cannot read.
-MemoryStrategy parse_memory_strategy(const std::string& text);
+// A strategy is a memory policy in its text form (evoformer/memory_policy.h):
+// '+'-joined parts such as dap2+checkpoint+chunk4+lowmem. The `--set` overrides of
+// `fold train` that select `policy`; std::invalid_argument for the parts training has
+// no use for (chunkauto, offload, bf16 -- that is --precision --, copy).
+std::vector<std::string> training_overrides(const evoformer::MemoryPolicy& policy);
 
 struct AblationRun {
   int64_t crop = 0;

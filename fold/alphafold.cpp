@@ -140,6 +140,20 @@ AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
   return o;
 }
 
+evoformer::MemoryPolicy memory_policy_from_config(const Config& c) {
+  evoformer::MemoryPolicy p;
+  // Config::validate() has checked the values' forms.
+  const std::string chunk = c.get_string("globals.chunk_size");
+  if (chunk == "auto") p.auto_chunk = true;
+  else if (chunk != "none") p.chunk_size = std::stoll(chunk);
+  p.attention.path = kernels::parse_attention_path(c.get_string("kernels.attention"));
+  p.attention.low_memory = c.get_bool("globals.low_memory_attention");
+  p.offload = c.get_bool("globals.offload_inference");
+  p.checkpoint = evoformer::CheckpointPolicy::parse(c.get_string("train.checkpoint"));
+  p.dap = c.get_int("dist.dap");
+  return p;
+}
+
 AlphaFoldImpl::AlphaFoldImpl(const AlphaFoldOptions& options_) : options(options_) { reset(); }
 
 void AlphaFoldImpl::reset() {

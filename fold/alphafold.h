@@ -69,6 +69,12 @@ struct RunOptions {
   std::function<void(int iteration, const std::string& stage, double seconds)> on_stage;
 };
 
+// The memory policy a config asks for; the one reader of globals.chunk_size ("auto" sets
+// auto_chunk), globals.low_memory_attention, globals.offload_inference,
+// kernels.attention, train.checkpoint and dist.dap. `fold predict`, `fold train`,
+// `fold ablate` and `fold plan` start from it.
+evoformer::MemoryPolicy memory_policy_from_config(const Config& config);
+
 class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
  public:
   explicit AlphaFoldImpl(const AlphaFoldOptions& options = {});

@@ -15,23 +15,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(MemoryStrategy, ParsesJoinedPartsIntoTrainOverrides) {
-  const MemoryStrategy s = parse_memory_strategy("dap4+checkpoint+chunk8+lowmem");
-  EXPECT_EQ(s.dap, 4);
-  EXPECT_TRUE(s.checkpoint);
-  EXPECT_EQ(s.chunk, 8);
-  EXPECT_TRUE(s.low_memory);
-  EXPECT_EQ(s.overrides(), (std::vector<std::string>{"dist.dap=4", "train.checkpoint=block", "globals.chunk_size=8",
-                                                     "globals.low_memory_attention=true"}));
-  const MemoryStrategy none = parse_memory_strategy("none");
-  EXPECT_EQ(none.overrides(), (std::vector<std::string>{"dist.dap=1", "train.checkpoint=none", "globals.chunk_size=none",
-                                                        "globals.low_memory_attention=false"}));
+using evoformer::MemoryPolicy;
+
+TEST(AblationStrategy, MemoryPolicyBecomesTrainOverrides) {
+  EXPECT_EQ(training_overrides(MemoryPolicy::parse("dap4+checkpoint+chunk8+lowmem")),
+            (std::vector<std::string>{"dist.dap=4", "train.checkpoint=block", "globals.chunk_size=8",
+                                      "globals.low_memory_attention=true"}));
+  EXPECT_EQ(training_overrides(MemoryPolicy::parse("none")),
+            (std::vector<std::string>{"dist.dap=1", "train.checkpoint=none", "globals.chunk_size=none",
+                                      "globals.low_memory_attention=false"}));
+  EXPECT_EQ(training_overrides(MemoryPolicy::parse("checkpoint3"))[1], "train.checkpoint=every:3");
 }
 
-TEST(MemoryStrategy, RejectsUnknownRepeatedOrDegenerateParts) {
-  for (const char* bad : {"", "fast", "dap1", "dap", "dapx", "chunk0", "checkpoint+checkpoint", "dap2+dap4", "none+dap2",
-                          "dap2+", "+checkpoint"})
-    EXPECT_THROW(parse_memory_strategy(bad), std::invalid_argument) << "'" << bad << "'";
+TEST(AblationStrategy, RejectsPartsTrainingHasNoUseFor) {
+  for (const char* inference_only : {"chunkauto", "offload", "bf16", "dap2+copy"}) {
+    try {
+      training_overrides(MemoryPolicy::parse(inference_only));
+      ADD_FAILURE() << "'" << inference_only << "' was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("strategy"), std::string::npos) << e.what();
+    }
+  }
+  // Unreadable text is the policy parser's error (tests/test_evoformer_stack.cpp).
+  EXPECT_THROW(MemoryPolicy::parse("dap2+"), std::invalid_argument);
 }
 
 TEST(AblationLog, TakesTheLargestRankAndTheMedianStepAfterTheFirst) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "fold/cli/commands.h"
+#include "fold/alphafold.h"
 #include "fold/config.h"
 #include "kernels/attention.h"
 #include "kernels/devices.h"
@@ -70,8 +71,7 @@ nlohmann::json collect(const Config& config) {
                        {"compute_capability", std::to_string(d.major) + "." + std::to_string(d.minor)}});
   j["devices"] = devices;
   // What the configured `kernels.attention` runs on each device (head dim 32).
-  kernels::AttentionOptions options;
-  options.path = kernels::parse_attention_path(config.get_string("kernels.attention"));
+  const kernels::AttentionOptions options = memory_policy_from_config(config).attention;
   nlohmann::json attention = {{"kernels.attention", kernels::to_string(options.path)}};
   for (const auto& d : devices) {
     const c10::Device dev(d["device"].get<std::string>());

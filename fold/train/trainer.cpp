@@ -185,10 +185,9 @@ void Trainer::Impl::setup() {
   if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
   schedule = LrSchedule::from_config(config);
   loss_options = loss::LossOptions::from_config(config);
-  run_options.memory.checkpoint = evoformer::CheckpointPolicy::parse(config.get_string("train.checkpoint"));
-  if (config.get_string("globals.chunk_size") == "auto")
+  run_options.memory = memory_policy_from_config(config);
+  if (run_options.memory.auto_chunk)
     throw ConfigError("globals.chunk_size=auto is tuned for inference only: give a chunk size (or none) for training");
-  run_options.memory.chunk_size = parse_chunk_size(config.get_string("globals.chunk_size"));
   run_seed = static_cast<uint64_t>(config.get_int("globals.seed"));
   setup_distribution();
 
@@ -208,9 +207,7 @@ void Trainer::Impl::setup() {
   AlphaFold master(AlphaFoldOptions::from_config(config));
   if (!options.init_params.empty()) load_params(*master, options.init_params);
   master->to(device);
-  kernels::AttentionOptions kernel;
-  kernel.low_memory = config.get_bool("globals.low_memory_attention");
-  master->set_kernel_options(kernel);
+  master->set_kernel_options(run_options.memory.attention);
   const std::string precision = config.get_string("globals.precision");
   model = std::make_unique<MixedPrecisionModel>(master, parse_precision(precision));
   model->working()->train();
@@ -236,7 +233,7 @@ void Trainer::Impl::setup() {
 
 void Trainer::Impl::setup_distribution() {
   const dap::DistEnvironment env = dap::read_dist_environment();
-  const auto dap_size = static_cast<int>(config.get_int("dist.dap"));
+  const auto dap_size = static_cast<int>(run_options.memory.dap);
   if (dap_size > env.world_size)
     throw ConfigError("dist.dap=" + std::to_string(dap_size) + " needs " + std::to_string(dap_size) +
                       " ranks, this run has " + std::to_string(env.world_size) + ": start it with fold launch --nproc " +
