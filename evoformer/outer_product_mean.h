@@ -34,7 +34,8 @@ class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
                         const AxialParallel* dap = nullptr);
   // Inference: z += the update, in place, chunk by chunk of rows i (each reads the
   // projections of every residue, which are computed first, chunk by chunk of
-  // sequences).
+  // sequences). A chunk has chunk_size * c_z / c_hidden^2 rows (at least one): the
+  // outer products of a row are c_hidden^2 wide, so the chunk stays pair-row-sized.
   void add_update_(const torch::Tensor& z, const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0);
 
   OuterProductMeanOptions options;

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   fold::cli::add_train_command(app);
   fold::cli::add_launch_command(app);
   fold::cli::add_ablate_command(app);
+  fold::cli::add_plan_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "fold/params_io.h"
+#include "fold/plan.h"
 #include "kernels/device_memory.h"
 
 
@@ -41,42 +42,28 @@ data::PipelineOptions pipeline_options(const Config& c) {
   return o;
 }
 
-int64_t auto_chunk_size(const AlphaFoldOptions& m, int64_t n_res, int64_t n_seq, const c10::Device& device,
-                        bool low_memory) {
-  const int64_t bytes = 4;
-  const auto& evo = m.evoformer.block();
-  // Per chunked row, the largest transient: attention logits + probabilities [H, N, K]
-  // (low memory: one 256-key tile of them), the outer product [N, c, c], the
-  // transition's hidden layer [N, n c]. The extra MSA's global attention is never the
-  // largest.
-  const int64_t keys = low_memory ? std::min<int64_t>(n_res, 256) : n_res;
-  const int64_t row_attention = 2 * std::max(evo.no_heads_msa(), evo.no_heads_pair()) * n_res * keys * bytes;
-  const int64_t column_attention = 2 * evo.no_heads_msa() * std::max(n_seq, int64_t{1}) *
-                                   (low_memory ? std::min<int64_t>(n_seq, 256) : n_seq) * bytes;
-  const int64_t outer = n_res * evo.c_hidden_opm() * evo.c_hidden_opm() * bytes;
-  const int64_t transition = n_res * evo.transition_n() * std::max(evo.c_m(), evo.c_z()) * bytes;
-  const int64_t per_row = std::max({row_attention, column_attention, outer, transition});
-  const int64_t budget = kernels::available_bytes(device) / 2;
-  int64_t chunk = 1;
-  while (chunk * 2 <= n_res && chunk * 2 * per_row <= budget) chunk *= 2;
-  return chunk;
-}
-
 Predictor::Predictor(const Config& config, const std::string& params_path, const PredictOptions& options)
     : config_(config), options_(options), device_(options.device) {
   if (device_.is_cuda() && !torch::cuda::is_available())
     throw std::invalid_argument("--device " + options.device + ": this machine has no usable CUDA device");
   if (options.precision != "fp32" && options.precision != "bf16")
     throw std::invalid_argument("--precision: expected fp32 or bf16, got '" + options.precision + "'");
-  parse_chunk_size(options.chunk_size == "auto" ? "none" : options.chunk_size);  // validates early
+  policy_ = memory_policy_from_config(config);
+  if (!options.chunk_size.empty()) {
+    policy_.auto_chunk = options.chunk_size == "auto";
+    policy_.chunk_size = policy_.auto_chunk ? 0 : parse_chunk_size(options.chunk_size);  // validates early
+  }
+  if (options.low_memory) {
+    policy_.attention.low_memory = true;
+    policy_.offload = true;
+  }
+  if (options.precision == "bf16") policy_.storage = torch::kBFloat16;
   model_ = AlphaFold(AlphaFoldOptions::from_config(config));
   load_params(*model_, params_path);
   model_->eval();
   model_->to(device_);
-  if (options.precision == "bf16") model_->set_trunk_dtype(torch::kBFloat16);
-  kernels::AttentionOptions kernel;
-  kernel.low_memory = options.low_memory;
-  model_->set_kernel_options(kernel);
+  if (policy_.storage) model_->set_trunk_dtype(*policy_.storage);
+  model_->set_kernel_options(policy_.attention);
 }
 
 data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionReport* report) {
@@ -86,17 +73,38 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   const int64_t n_res = aatype.size(0);
 
   RunOptions run;
-  if (options_.chunk_size == "auto") {
-    const std::pair<int64_t, int64_t> shape = {n_res, msa_feat.size(0)};
-    auto it = auto_chunks_.find(shape);
-    if (it == auto_chunks_.end())
-      it = auto_chunks_.emplace(shape, auto_chunk_size(model_->options, n_res, shape.second, device_, options_.low_memory))
-               .first;
+  run.memory = policy_;
+  run.memory.auto_chunk = false;
+  // The planner (fold/plan.h) sizes `auto` chunks and refuses, before anything is
+  // allocated, a run it predicts cannot fit the device's free memory (the weights are
+  // already loaded, so what is free is what the run may use).
+  PlanShape shape;
+  shape.n_res = n_res;
+  shape.n_seq = msa_feat.size(0);
+  shape.n_extra = batch.count("extra_msa") ? batch.at("extra_msa").size(0) : 0;
+  shape.n_templ = batch.count("template_aatype") ? batch.at("template_aatype").size(0) : 0;
+  const int64_t free_bytes = kernels::available_bytes(device_);
+  if (policy_.auto_chunk) {
+    auto it = auto_chunks_.find({n_res, shape.n_seq});
+    if (it == auto_chunks_.end()) {
+      const int64_t chunk = plan_chunk_size(model_->options, shape, policy_, device_.type(), free_bytes);
+      it = auto_chunks_.emplace(std::make_pair(n_res, shape.n_seq), std::max<int64_t>(chunk, 1)).first;
+    }
     run.memory.chunk_size = it->second;
-  } else {
-    run.memory.chunk_size = parse_chunk_size(options_.chunk_size);
   }
-  run.memory.offload = options_.low_memory && device_.is_cuda();
+  if (policy_.inplace) {
+    const MemoryPlan plan = plan_inference(model_->options, shape, run.memory, device_.type());
+    if (plan.peak_bytes > free_bytes) {
+      std::ostringstream why;
+      why << "predict: N_res " << n_res << " under memory policy " << run.memory.to_string() << " is planned to need "
+          << plan.peak_bytes / 1048576 << " MiB beyond the weights, and " << device_.str() << " has "
+          << free_bytes / 1048576 << " MiB free (fold plan --n-res " << n_res
+          << " shows the stages); try --chunk-size auto, --low-memory or --precision bf16";
+      throw std::runtime_error(why.str());
+    }
+  }
+  // Parking the recycled tensors on the host only frees device memory.
+  run.memory.offload = policy_.offload && device_.is_cuda();
   const int64_t slices = aatype.size(-1);
   if (options_.recycles >= 0) {
     run.iterations = options_.recycles + 1;
@@ -112,8 +120,16 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   r.device = device_.str();
   r.chunk_size = run.memory.chunk_size;
   r.iterations = iterations;
+  const bool tracking = device_.is_cpu() || device_.is_cuda();
   run.on_stage = [&](int iteration, const std::string& stage, double seconds) {
     r.stage_seconds[stage] += seconds;
+    if (tracking) {
+      // The stage's peak; the next stage measures from here.
+      int64_t& peak = r.stage_peak_bytes[stage];
+      peak = std::max(peak, kernels::memory_stats(device_).peak_bytes);
+      r.peak_bytes = std::max(r.peak_bytes, peak);
+      kernels::reset_peak_memory(device_);
+    }
     if (options_.progress) {
       const int width = 20;
       const int filled = static_cast<int>(width * (iteration + 1) / iterations);
@@ -122,13 +138,12 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
     }
   };
 
-  const bool tracking = device_.is_cpu() || device_.is_cuda();
   if (device_.is_cpu()) kernels::enable_cpu_memory_tracking();
   if (tracking) kernels::reset_peak_memory(device_);
   data::FeatureDict on_device;
   for (const auto& [name, t] : batch) on_device[name] = t.to(device_);
   data::FeatureDict out = model_->forward(on_device, run);
-  if (tracking) r.peak_bytes = kernels::memory_stats(device_).peak_bytes;
+  if (tracking) r.peak_bytes = std::max(r.peak_bytes, kernels::memory_stats(device_).peak_bytes);
   for (auto& [name, t] : out) t = t.is_floating_point() ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
   return out;
 }

@@ -21,8 +21,11 @@ namespace fold {
 struct PredictOptions {
   std::string device = "cpu";      // "cpu" | "cuda" | "cuda:N"
   std::string precision = "fp32";  // "fp32" | "bf16" (trunk in bf16; structure module and heads fp32)
-  std::string chunk_size = "none";  // "none" | "auto" | a positive integer
-  bool low_memory = false;          // stream attention over keys, park recycled tensors on the host
+  // "none" | "auto" | a positive integer; empty: the config's globals.chunk_size.
+  std::string chunk_size;
+  // Stream attention over keys, park recycled tensors on the host (on top of the
+  // config's globals.low_memory_attention / offload_inference).
+  bool low_memory = false;
   int64_t recycles = -1;            // < 0: one iteration per slice of the recycling axis
   bool progress = true;             // a progress line per stage on stderr
 };
@@ -32,18 +35,15 @@ struct PredictionReport {
   int64_t iterations = 0;
   int64_t chunk_size = 0;   // the one used (0 = none)
   int64_t peak_bytes = -1;  // tensor memory on the device, -1 when unknown
+  // Per stage ("input_embedder", "extra_msa_stack", "evoformer", ...), the largest
+  // over the iterations: what fold plan predicts.
+  std::map<std::string, int64_t> stage_peak_bytes;
   std::string device;
 };
 
 // "none" (or "0") -> 0, a positive integer -> itself; anything else (also "auto", which
 // only the predictor resolves) is std::invalid_argument naming the text.
 int64_t parse_chunk_size(const std::string& text);
-
-// Chunk size `auto`: the largest power of two (<= N_res) whose biggest per-chunk
-// transient (attention logits of the MSA row / triangle attentions, outer-product
-// slices) fits in half the device's free memory; decided once per shape.
-int64_t auto_chunk_size(const AlphaFoldOptions& model, int64_t n_res, int64_t n_seq, const c10::Device& device,
-                        bool low_memory);
 
 // data.predict.* / data.common.* / globals.seed -> the feature pipeline's options.
 data::PipelineOptions pipeline_options(const Config& config);
@@ -63,10 +63,14 @@ class Predictor {
   data::FeatureDict predict(const data::FeatureDict& batch, PredictionReport* report = nullptr);
 
   AlphaFold& model() { return model_; }
+  // The memory policy runs use: the config's (memory_policy_from_config) with the
+  // options on top; auto_chunk is resolved per input shape.
+  const evoformer::MemoryPolicy& memory_policy() const { return policy_; }
 
  private:
   Config config_;
   PredictOptions options_;
+  evoformer::MemoryPolicy policy_;
   c10::Device device_;
   AlphaFold model_{nullptr};
   std::map<std::pair<int64_t, int64_t>, int64_t> auto_chunks_;  // per (N_res, N_seq)

@@ -79,13 +79,18 @@ struct Tiling {
   int64_t q_chunk, k_chunk;
 };
 
-Tiling choose_tiling(const at::Tensor& q, const at::Tensor& k, const AttentionOptions& o) {
-  const int64_t Q = q.size(-2), K = k.size(-2);
+// rows: the product of q's leading dims (batch and heads).
+Tiling tiling_for(int64_t rows, int64_t Q, int64_t K, const AttentionOptions& o) {
   if (!o.low_memory) return {Q, K};
-  const int64_t rows = std::max<int64_t>(1, q.numel() / std::max<int64_t>(1, Q * q.size(-1)));
+  rows = std::max<int64_t>(1, rows);
   const int64_t kc = o.key_chunk > 0 ? std::min(o.key_chunk, K) : std::min(K, kMaxKeyChunk);
   const int64_t qc = o.query_chunk > 0 ? o.query_chunk : kTileBudget / (rows * std::max<int64_t>(kc, 1));
   return {std::clamp<int64_t>(qc, 1, std::max<int64_t>(Q, 1)), std::max<int64_t>(kc, 1)};
+}
+
+Tiling choose_tiling(const at::Tensor& q, const at::Tensor& k, const AttentionOptions& o) {
+  const int64_t Q = q.size(-2);
+  return tiling_for(q.numel() / std::max<int64_t>(1, Q * q.size(-1)), Q, k.size(-2), o);
 }
 
 // Logits of one tile: (scale q) k^T + the bias tiles, in the compute type.
@@ -292,6 +297,36 @@ at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const a
   for (const at::Tensor& b : biases) s = s + b;
   at::Tensor o = at::matmul(at::softmax(s, -1), v);
   return gate ? o * at::sigmoid(*gate) : o;
+}
+
+int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, int64_t head_dim,
+                                  at::ScalarType dtype, c10::DeviceType device, bool gated,
+                                  const AttentionOptions& options) {
+  const int64_t storage = static_cast<int64_t>(c10::elementSize(dtype));
+  const int64_t out = rows * q_len * head_dim;
+#ifdef FOLD_WITH_CUDA
+  // The flash kernel writes the output and one fp32 statistic per query row; its tiles
+  // live in shared memory.
+  if (device == c10::DeviceType::CUDA && options.path != AttentionPath::kReference &&
+      (dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16) && head_dim <= 64)
+    return out * storage + rows * q_len * 4;
+#endif
+  (void)device;
+  const int64_t compute = dtype == at::kDouble ? 8 : 4;
+  if (options.path == AttentionPath::kReference) {
+    // Logits, probabilities, output, the gated product.
+    return (2 * rows * q_len * k_len + (gated ? 3 : 1) * out) * storage;
+  }
+  // tiled_forward: the ungated output and two row statistics for the whole call; per
+  // query chunk the scaled queries, the accumulator and the tile's logits and product
+  // with v (or, as the chunk ends, its three output-sized temporaries); then the gate.
+  const Tiling t = tiling_for(rows, q_len, k_len, options);
+  const int64_t chunk_out = rows * t.q_chunk * head_dim;
+  const int64_t per_chunk = std::max(3 * chunk_out + rows * t.q_chunk * t.k_chunk, 5 * chunk_out) + 4 * rows * t.q_chunk;
+  int64_t bytes = (out + 2 * rows * q_len + per_chunk) * compute;
+  if (gated) bytes += out * compute;                          // sigmoid(gate), multiplied in place
+  if (storage != compute) bytes += out * storage;             // the result in the storage type
+  return bytes;
 }
 
 std::string attention_implementation(const at::Tensor& q, const AttentionOptions& options) {

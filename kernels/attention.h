@@ -54,6 +54,14 @@ at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const a
                                const std::vector<at::Tensor>& biases,
                                const std::optional<at::Tensor>& gate, double scale = 0.0);
 
+// The tensor memory one call of `attention` without autograd allocates beyond its
+// inputs, its output included, for q [*, Q, C] whose leading dims (batch and heads)
+// multiply to `rows`, K keys, storage `dtype`, on `device`: what callers size their
+// chunks with (fold plan, --chunk-size auto) instead of copying the kernels' tiles.
+int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, int64_t head_dim,
+                                  at::ScalarType dtype, c10::DeviceType device, bool gated,
+                                  const AttentionOptions& options = {});
+
 // Which implementation `attention` runs for these inputs ("cuda-flash", "tiled",
 // "reference"), for logs and `fold info`.
 std::string attention_implementation(const at::Tensor& q, const AttentionOptions& options);

@@ -76,8 +76,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--set", a->overrides, "Override one key: a.b.c=value (repeatable)");
   cmd->add_option("--out", a->out_dir, "Output folder")->required();
   cmd->add_option("--recycles", a->predict.recycles, "Recycling iterations after the first (default: config / features)");
-  cmd->add_option("--chunk-size", a->predict.chunk_size, "none | auto | N: chunk every attention, transition, "
-                                                          "outer product and triangle update");
+  cmd->add_option("--chunk-size", a->predict.chunk_size,
+                  "none | auto | N: rows every module computes at once (default: the config's globals.chunk_size)");
   cmd->add_flag("--low-memory", a->predict.low_memory,
                 "Stream attention over keys (never the full logits) and park recycled tensors on the host");
   cmd->add_option("--precision", a->predict.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
@@ -175,9 +175,11 @@ void add_predict_command(CLI::App& app) {
     for (const auto& [stage, s] : report.stage_seconds) timings[stage] = s;
     j["timings_seconds"] = timings;
     j["peak_memory_bytes"] = report.peak_bytes;
+    j["peak_memory_bytes_per_stage"] = report.stage_peak_bytes;
     j["device"] = report.device;
     j["chunk_size"] = report.chunk_size;
-    j["low_memory"] = a->predict.low_memory;
+    j["memory_policy"] = predictor.memory_policy().to_string();
+    j["low_memory"] = predictor.memory_policy().attention.low_memory;
     j["precision"] = a->predict.precision;
     j["params"] = a->params;
     std::ofstream(path(".json")) << j.dump(2) << "\n";

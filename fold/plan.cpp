@@ -1,0 +1,206 @@
+#include "fold/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "kernels/attention.h"
+
+namespace fold {
+
+namespace {
+
+// Sizes of one Evoformer-like block and the running dimensions, in elements; `s` is
+// the storage type's size, `f` fp32's (the structure module and heads), `l` int64's.
+struct Sizes {
+  int64_t n, s, f = 4, l = 8;
+  int64_t chunk;
+  evoformer::MemoryPolicy policy;
+  c10::DeviceType device;
+  at::ScalarType storage;
+
+  int64_t rows(int64_t extent) const { return chunk > 0 ? std::min(chunk, extent) : extent; }
+  // One attention call over `r` rows of `len` positions of `c_in` channels: the
+  // normalised rows, q, k, v (and the gate), the kernel's workspace and output.
+  int64_t attention(int64_t r, int64_t len, int64_t c_in, int64_t heads, int64_t c, bool gated) const {
+    const int64_t projections = (gated ? 4 : 3) * r * len * heads * c;
+    return (r * len * c_in + projections) * s +
+           kernels::attention_workspace_bytes(r * heads, len, len, c, storage, device, gated, policy.attention);
+  }
+};
+
+struct Step {
+  int64_t bytes;
+  std::string what;
+};
+Step largest(std::initializer_list<Step> steps) {
+  Step best{0, ""};
+  for (const Step& st : steps)
+    if (st.bytes > best.bytes) best = st;
+  return best;
+}
+
+// The largest transient of one block (evoformer_block.h) in place: `msa_rows` rows of
+// the MSA (S, or the extra MSA's), global column attention for the extra-MSA stack.
+Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, int64_t msa_rows, bool with_msa) {
+  const int64_t n = z.n, s = z.s, c_z = b.c_z();
+  const int64_t rn = z.rows(n);
+  // Triangle attention: its bias and the mask bias whole, then a chunk of rows.
+  const int64_t tri_bias = (b.no_heads_pair() + 1) * n * n * s;
+  const Step tri_att{tri_bias + std::max(rn * n * (c_z + b.no_heads_pair()) * s,
+                                         z.attention(rn, n, c_z, b.no_heads_pair(), b.c_hidden_pair_att(), true)),
+                     "triangle attention"};
+  // Triangle multiplication: the held projection, then per chunk the normalised rows
+  // with the projection's temporaries (mask, gate, sigmoid, projection, product), or the
+  // product, its normalisation and the gated output.
+  const int64_t c_h = b.c_hidden_mul();
+  const Step tri_mul{c_h * n * n * s + rn * n * s * std::max(c_z + 5 * c_h + 1, 5 * c_z + 4 * c_h),
+                     "triangle multiplication (held projection)"};
+  const Step pair_transition{rn * n * c_z * (2 + 2 * b.transition_n()) * s, "pair transition"};
+  if (!with_msa) return largest({tri_att, tri_mul, pair_transition});
+
+  const int64_t m = msa_rows, c_m = b.c_m(), h = b.no_heads_msa(), c = b.c_hidden_msa_att();
+  const int64_t rm = z.rows(m);
+  const int64_t pair_bias_chunk = z.chunk > 0 ? rn * n * (c_z + h) * s : n * n * (c_z + h) * s;
+  const Step row{h * n * n * s + m * n * s + std::max(pair_bias_chunk, z.attention(rm, n, c_m, h, c, true)),
+                 "MSA row attention"};
+  Step column;
+  if (b.column() == evoformer::MsaColumnKind::kAttention) {
+    column = {n * m * s + z.attention(rn, m, c_m, h, c, true), "MSA column attention"};
+  } else {
+    column = {rn * m * (3 * c_m + 2 * c + 3 * h * c) * s, "MSA column global attention"};
+  }
+  const Step msa_transition{rm * n * c_m * (2 + 2 * b.transition_n()) * s, "MSA transition"};
+  const int64_t c_o = b.c_hidden_opm();
+  // Its chunks are chunk_size * c_z / c_o^2 rows (outer_product_mean.h).
+  const int64_t ro = z.chunk > 0 ? std::min(n, std::max<int64_t>(1, z.chunk * c_z / (c_o * c_o))) : n;
+  const Step opm{(3 * n * m * c_o + 2 * n * n + rm * n * c_m + 2 * ro * n * c_o * c_o + ro * m * c_o + 2 * ro * n * c_z) * s,
+                 "outer product mean"};
+  return largest({row, column, msa_transition, opm, tri_att, tri_mul, pair_transition});
+}
+
+}  // namespace
+
+MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape, const evoformer::MemoryPolicy& policy,
+                          c10::DeviceType device) {
+  if (shape.n_res < 1 || shape.n_seq < 1 || shape.n_extra < 0 || shape.n_templ < 0)
+    throw std::invalid_argument("plan: N_res and N_seq must be positive and N_extra, N_templ not negative");
+  Sizes z;
+  z.n = shape.n_res;
+  z.storage = policy.storage.value_or(at::kFloat);
+  z.s = static_cast<int64_t>(c10::elementSize(z.storage));
+  z.chunk = policy.chunk_size;
+  z.policy = policy;
+  z.device = device;
+  const int64_t n = z.n, s = z.s, f = z.f;
+  const auto& evo = model.evoformer.block();
+  const int64_t c_z = evo.c_z(), c_m = evo.c_m();
+  const bool templates = model.templates_enabled && shape.n_templ > 0;
+  const int64_t rows = shape.n_seq + (templates && model.template_embedder.embed_angles() ? shape.n_templ : 0);
+  const int64_t pair = n * n * c_z * s, msa = rows * n * c_m * s;
+  // Masks in the trunk's type (the pair mask, the MSA masks), and the cast features.
+  int64_t masks = n * n * s + rows * n * s;
+  if (z.storage != at::kFloat) masks += shape.n_seq * n * 49 * s;
+
+  MemoryPlan plan;
+  plan.pair_bytes = pair;
+  plan.chunk_size = z.chunk;
+  const auto add = [&](const std::string& stage, int64_t resident, const Step& step) {
+    plan.stages.push_back({stage, resident, step.bytes, step.what});
+    plan.peak_bytes = std::max(plan.peak_bytes, resident + step.bytes);
+  };
+
+  // Input embedder: the pair built chunk by chunk (one-hot relative positions, their
+  // projection and the two target-feature sums), the MSA projection and its sum, and the
+  // recycling update (the distogram one-hot whole, a chunk of the pair update).
+  {
+    const int64_t rn = z.rows(n);
+    const Step relpos{rn * n * (65 * z.l + 65 * s + 3 * c_z * s + 3 * z.l), "relative positions"};
+    const Step msa_sum{2 * msa, "MSA embedding"};
+    const Step recycle{msa + std::max(n * n * (16 * s + 45), 15 * n * n * s + 4 * rn * n * c_z * s), "recycling"};
+    add("input_embedder", pair, largest({relpos, msa_sum, recycle}));
+  }
+  if (templates) {
+    const auto& t = model.template_embedder.pair_stack();
+    const int64_t c_t = t.c_t(), templ = shape.n_templ * n * n * c_t * s;
+    evoformer::EvoformerBlockOptions b = t.block();
+    const Step stack{2 * templ + n * n * c_t * s + block_transient(b, z, 0, false).bytes, "template pair stack"};
+    const Step features{2 * templ + 3 * 88 * n * n * s, "template pair features"};
+    const Step pointwise{templ + 2 * pair, "template pointwise attention"};
+    add("templates", pair + msa + masks, largest({stack, features, pointwise}));
+  }
+  if (model.extra_msa_enabled && shape.n_extra > 0) {
+    const auto& b = model.extra_msa_stack.block();
+    const int64_t e = shape.n_extra, a = e * n * b.c_m() * s;
+    const Step embed{e * n * (23 * z.l + 23 * s + 25 * s), "extra-MSA features"};
+    Step block = block_transient(b, z, e, true);
+    const Step step = embed.bytes > a + block.bytes ? embed : Step{a + block.bytes, block.what};
+    add("extra_msa_stack", pair + msa + masks + e * n * s, step);
+  }
+  add("evoformer", pair + msa + masks, block_transient(evo, z, rows, true));
+
+  // The structure module and the heads run in fp32: the trunk's outputs are converted
+  // (copies unless the trunk is fp32), the module normalises the pair whole, and an IPA
+  // layer holds up to seven [H, N, N] logit-sized tensors (the pair bias, the logits,
+  // the squared point distances and the temporaries of the expression summing them).
+  const int64_t pair_f = n * n * c_z * f, msa_f = rows * n * c_m * f;
+  const int64_t outputs = z.storage == at::kFloat ? pair + msa : pair + msa + pair_f + shape.n_seq * n * c_m * f;
+  const int64_t h_ipa = model.structure_module.no_heads_ipa();
+  add("structure_module", outputs + masks, {pair_f + 7 * n * n * h_ipa * f, "normalised pair and IPA logits"});
+  const int64_t bins = model.heads.distogram_no_bins();
+  add("heads", (z.storage == at::kFloat ? pair + msa : pair_f + msa_f),
+      {2 * n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f, "distogram"});
+  return plan;
+}
+
+int64_t plan_chunk_size(const AlphaFoldOptions& model, const PlanShape& shape, evoformer::MemoryPolicy policy,
+                        c10::DeviceType device, int64_t budget) {
+  int64_t best = 0;
+  for (int64_t chunk = 1; chunk <= std::max<int64_t>(1, shape.n_res); chunk *= 2) {
+    policy.chunk_size = chunk;
+    if (plan_inference(model, shape, policy, device).peak_bytes > budget) break;
+    best = chunk;
+  }
+  return best;
+}
+
+int64_t largest_fitting_n_res(const AlphaFoldOptions& model, const PlanShape& depths,
+                              const evoformer::MemoryPolicy& policy, c10::DeviceType device, int64_t budget) {
+  const auto fits = [&](int64_t n) {
+    PlanShape shape = depths;
+    shape.n_res = n;
+    return plan_chunk_size(model, shape, policy, device, budget) > 0;
+  };
+  if (!fits(16)) return 0;
+  int64_t lo = 16, hi = 32;
+  while (fits(hi)) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > std::max<int64_t>(1, lo / 100)) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+int64_t parse_memory_size(const std::string& text) {
+  size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+  }
+  const std::string unit = text.substr(std::min(used, text.size()));
+  double scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "K" || unit == "KiB") scale = 1024.0;
+  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
+  if (used == 0 || value <= 0 || scale == 0 || !std::isfinite(value))
+    throw std::invalid_argument("memory size '" + text + "': expected a positive number with an optional unit K, M, G or T");
+  return static_cast<int64_t>(value * scale);
+}
+
+}  // namespace fold
