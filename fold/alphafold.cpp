@@ -252,13 +252,15 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   timer.done("evoformer");
 
   FeatureDict out;
-  // The structure module and heads run in fp32 whatever the trunk's precision.
+  // The structure module and heads run in fp32 whatever the trunk's precision. In place,
+  // the pair stays in the trunk's type: the structure module and the pair heads convert
+  // it row by row (a bf16 pair is not copied whole into fp32).
   out["msa"] = m_out.narrow(-3, 0, n_seq).to(torch::kFloat);
   out["msa_first_row"] = m_out.select(-3, 0).to(torch::kFloat);
-  out["pair"] = z_out.to(torch::kFloat);
+  out["pair"] = inplace ? z_out : z_out.to(torch::kFloat);
   out["single"] = s.to(torch::kFloat);
-  const structure::StructureModuleOutput sm =
-      structure_module(out["single"], out["pair"], aatype_d, seq_mask.to(torch::kFloat));
+  const structure::StructureModuleOutput sm = structure_module(out["single"], out["pair"], aatype_d,
+                                                               seq_mask.to(torch::kFloat), inplace ? memory.chunk_size : 0);
   out["sm/frames"] = sm.frames;
   out["sm/sidechain_frames"] = sm.sidechain_frames;
   out["sm/unnormalized_angles"] = sm.unnormalized_angles;

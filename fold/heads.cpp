@@ -2,10 +2,27 @@
 
 #include <torch/torch.h>
 
+#include "evoformer/primitives.h"
+
 namespace fold {
 
 using kernels::LinearInit;
 using kernels::make_linear;
+
+namespace {
+
+// A head over the pair's channels in the head's own type: a pair stored in another type
+// (the in-place path keeps a bf16 trunk's pair in bf16) is converted 64 rows at a time,
+// so no converted copy of the whole pair exists.
+torch::Tensor pair_head(kernels::LinearModule& head, const torch::Tensor& pair) {
+  const auto dtype = head->linear->weight.scalar_type();
+  if (pair.scalar_type() == dtype) return head(pair);
+  return evoformer::chunked(pair.size(-3), 64, -3, [&](int64_t start, int64_t length) {
+    return head(pair.narrow(-3, start, length).to(dtype));
+  });
+}
+
+}  // namespace
 
 PerResidueLddtCaPredictorImpl::PerResidueLddtCaPredictorImpl(int64_t c_in_, int64_t c_hidden_, int64_t no_bins_)
     : c_in(c_in_), c_hidden(c_hidden_), no_bins(no_bins_) {
@@ -39,12 +56,12 @@ AuxiliaryLogits AuxiliaryHeadsImpl::forward(const torch::Tensor& sm_single, cons
                                             const torch::Tensor& pair, const torch::Tensor& msa) {
   AuxiliaryLogits out;
   out.lddt_logits = plddt(sm_single);
-  const torch::Tensor d = distogram(pair);
+  const torch::Tensor d = pair_head(distogram, pair);
   // The distogram is symmetric in (i, j).
   out.distogram_logits = d + d.transpose(-2, -3);
   out.masked_msa_logits = masked_msa(msa);
   out.experimentally_resolved_logits = experimentally_resolved(single);
-  if (tm) out.tm_logits = tm(pair);
+  if (tm) out.tm_logits = pair_head(tm, pair);
   return out;
 }
 

@@ -139,17 +139,22 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   }
   add("evoformer", pair + msa + masks, block_transient(evo, z, rows, true));
 
-  // The structure module and the heads run in fp32: the trunk's outputs are converted
-  // (copies unless the trunk is fp32), the module normalises the pair whole, and an IPA
-  // layer holds up to seven [H, N, N] logit-sized tensors (the pair bias, the logits,
-  // the squared point distances and the temporaries of the expression summing them).
-  const int64_t pair_f = n * n * c_z * f, msa_f = rows * n * c_m * f;
-  const int64_t outputs = z.storage == at::kFloat ? pair + msa : pair + msa + pair_f + shape.n_seq * n * c_m * f;
+  // The structure module and the heads run in fp32. The pair stays in the trunk's type
+  // (in place) and is normalised row by row where IPA reads it when chunked, else whole;
+  // the MSA rows are converted unless fp32; an IPA layer holds up to seven [H, N, N]
+  // logit-sized tensors (the pair bias, the logits, the squared point distances and the
+  // temporaries of the expression summing them); the pair heads convert 64 rows at a time.
+  const int64_t pair_f = n * n * c_z * f;
+  const int64_t outputs = pair + msa + (z.storage == at::kFloat ? 0 : shape.n_seq * n * c_m * f);
   const int64_t h_ipa = model.structure_module.no_heads_ipa();
-  add("structure_module", outputs + masks, {pair_f + 7 * n * n * h_ipa * f, "normalised pair and IPA logits"});
+  const int64_t normalised = z.chunk > 0 ? 2 * z.rows(n) * n * c_z * f : pair_f;
+  add("structure_module", outputs + masks,
+      {normalised + 7 * n * n * h_ipa * f, z.chunk > 0 ? "IPA logits" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
-  add("heads", (z.storage == at::kFloat ? pair + msa : pair_f + msa_f),
-      {2 * n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f, "distogram"});
+  add("heads", outputs,
+      {2 * n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
+           (z.storage == at::kFloat ? 0 : 64 * n * c_z * f),
+       "distogram"});
   return plan;
 }
 

@@ -1,5 +1,7 @@
 #include "structure_module/invariant_point_attention.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -69,14 +71,32 @@ void InvariantPointAttentionImpl::reset() {
 
 torch::Tensor InvariantPointAttentionImpl::forward(const torch::Tensor& s, const torch::Tensor& z,
                                                    const Rigid& frames, const torch::Tensor& mask) {
+  NormalisedPair pair;
+  pair.whole = z;
+  return attend(s, pair, frames, mask);
+}
+
+torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const NormalisedPair& pair,
+                                                   const Rigid& frames, const torch::Tensor& mask) {
+  const int64_t n_pair = pair.whole.defined() ? pair.whole.size(-2) : pair.n;
+  // Row by row: fn(start, length) over the pair's rows, one chunk at a time.
+  const auto each_row_chunk = [&](const std::function<void(int64_t, int64_t)>& fn) {
+    const int64_t step = pair.chunk_size > 0 ? pair.chunk_size : n_pair;
+    for (int64_t start = 0; start < n_pair; start += step) fn(start, std::min(step, n_pair - start));
+  };
   const int64_t h = options.no_heads(), c = options.c_hidden(), pq = options.no_qk_points(),
                 pv = options.no_v_points();
   TORCH_CHECK(s.dim() >= 2 && s.size(-1) == options.c_s(), "InvariantPointAttention: s must be [*, N, ",
               options.c_s(), "], got ", s.sizes());
   const int64_t n = s.size(-2);
-  TORCH_CHECK(z.dim() == s.dim() + 1 && z.size(-1) == options.c_z() && z.size(-2) == n && z.size(-3) == n,
-              "InvariantPointAttention: z must be [*, N, N, ", options.c_z(), "] with s ", s.sizes(), ", got ",
-              z.sizes());
+  if (pair.whole.defined()) {
+    const torch::Tensor& z = pair.whole;
+    TORCH_CHECK(z.dim() == s.dim() + 1 && z.size(-1) == options.c_z() && z.size(-2) == n && z.size(-3) == n,
+                "InvariantPointAttention: z must be [*, N, N, ", options.c_z(), "] with s ", s.sizes(), ", got ",
+                z.sizes());
+  } else {
+    TORCH_CHECK(pair.rows && pair.n == n, "InvariantPointAttention: the pair's rows must cover N = ", n);
+  }
   TORCH_CHECK(mask.sizes() == s.sizes().slice(0, s.dim() - 1), "InvariantPointAttention: mask ", mask.sizes(),
               " must be s's [*, N] ", s.sizes());
   TORCH_CHECK(frames.trans().sizes().slice(0, frames.trans().dim() - 1) == mask.sizes(),
@@ -97,7 +117,20 @@ torch::Tensor InvariantPointAttentionImpl::forward(const torch::Tensor& s, const
   const torch::Tensor &k_pts = kv_pts[0], &v_pts = kv_pts[1];
 
   // Logits [*, H, N, N]: scalar term and pair bias.
-  const torch::Tensor b = linear_b(z).movedim(-1, -3);  // [*, H, N, N]
+  // [*, H, N, N]
+  torch::Tensor b;
+  if (pair.whole.defined()) {
+    b = linear_b(pair.whole).movedim(-1, -3);
+  } else {
+    auto shape = s.sizes().vec();
+    shape.back() = h;
+    shape.insert(shape.end() - 1, n);
+    std::rotate(shape.end() - 3, shape.end() - 1, shape.end());  // [*, H, N, N]
+    b = torch::empty(shape, s.options());
+    each_row_chunk([&](int64_t start, int64_t len) {
+      b.narrow(-2, start, len).copy_(linear_b(pair.rows(start, len)).movedim(-1, -3));
+    });
+  }
   torch::Tensor a = torch::matmul(heads_first(q, 1), heads_first(k, 1).transpose(-1, -2)) * std::sqrt(1.0 / (3.0 * c));
   a = a + std::sqrt(1.0 / 3.0) * b;
 
@@ -133,8 +166,20 @@ torch::Tensor InvariantPointAttentionImpl::forward(const torch::Tensor& s, const
   const torch::Tensor o_pt_norm = torch::sqrt((o_pt * o_pt).sum(-1) + options.eps()).flatten(-2, -1);
   const auto o_pt_xyz = o_pt.flatten(-3, -2).unbind(-1);
 
-  // Pair output [*, N, H * c_z].
-  const torch::Tensor o_pair = torch::matmul(a.transpose(-2, -3), z).flatten(-2, -1);
+  // Pair output [*, N, H * c_z]: rows i of a against rows i of the normalised pair.
+  torch::Tensor o_pair;
+  if (pair.whole.defined()) {
+    o_pair = torch::matmul(a.transpose(-2, -3), pair.whole).flatten(-2, -1);
+  } else {
+    const torch::Tensor a_rows = a.transpose(-2, -3);  // [*, N, H, N]
+    auto shape = a_rows.sizes().vec();
+    shape.back() = options.c_z();
+    o_pair = torch::empty(shape, a.options());
+    each_row_chunk([&](int64_t start, int64_t len) {
+      o_pair.narrow(-3, start, len).copy_(torch::matmul(a_rows.narrow(-3, start, len), pair.rows(start, len)));
+    });
+    o_pair = o_pair.flatten(-2, -1);
+  }
 
   return linear_out(torch::cat({o, o_pt_xyz[0], o_pt_xyz[1], o_pt_xyz[2], o_pt_norm, o_pair}, -1));
 }

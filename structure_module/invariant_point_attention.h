@@ -17,6 +17,8 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <functional>
+
 #include "structure_module/rigid.h"
 
 namespace fold::structure {
@@ -63,6 +65,16 @@ struct InvariantPointAttentionOptions {
   TORCH_ARG(double, eps) = 1e-8;     // inside the output point norms
 };
 
+// The normalised pair as IPA reads it (the pair bias and the pair output): whole, or,
+// for long proteins without autograd, `rows(start, length)` normalising just those rows
+// of [*, N, N, c_z] on demand, `chunk_size` rows at a time, so that the normalised pair
+// never exists whole beside the Evoformer's.
+struct NormalisedPair {
+  torch::Tensor whole;
+  std::function<torch::Tensor(int64_t start, int64_t length)> rows;
+  int64_t n = 0, chunk_size = 0;
+};
+
 class InvariantPointAttentionImpl : public torch::nn::Cloneable<InvariantPointAttentionImpl> {
  public:
   explicit InvariantPointAttentionImpl(const InvariantPointAttentionOptions& options);
@@ -71,6 +83,8 @@ class InvariantPointAttentionImpl : public torch::nn::Cloneable<InvariantPointAt
   // structure module's units), mask [*, N] -> single update [*, N, c_s].
   torch::Tensor forward(const torch::Tensor& s, const torch::Tensor& z, const Rigid& frames,
                         const torch::Tensor& mask);
+  // The same with the normalised pair whole or row by row (same numbers).
+  torch::Tensor attend(const torch::Tensor& s, const NormalisedPair& z, const Rigid& frames, const torch::Tensor& mask);
 
   InvariantPointAttentionOptions options;
   torch::nn::Linear linear_q{nullptr}, linear_kv{nullptr}, linear_b{nullptr}, linear_out{nullptr};

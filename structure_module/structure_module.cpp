@@ -37,7 +37,8 @@ void StructureModuleImpl::reset() {
 }
 
 StructureModuleOutput StructureModuleImpl::forward(const torch::Tensor& single, const torch::Tensor& pair,
-                                                   const torch::Tensor& aatype, const torch::Tensor& mask) {
+                                                   const torch::Tensor& aatype, const torch::Tensor& mask,
+                                                   int64_t chunk_size) {
   const auto& o = options;
   TORCH_CHECK(single.dim() >= 2 && single.size(-1) == o.c_s(), "StructureModule: single must be [*, N, ", o.c_s(),
               "], got ", single.sizes());
@@ -49,7 +50,14 @@ StructureModuleOutput StructureModuleImpl::forward(const torch::Tensor& single, 
   const torch::Tensor m = mask.defined() ? mask.to(dtype) : torch::ones(batch, single.options().dtype(dtype));
 
   torch::Tensor s = layer_norm_s(single.to(dtype));
-  const torch::Tensor z = layer_norm_z(pair.to(dtype));
+  NormalisedPair z;
+  if (chunk_size > 0 && !torch::GradMode::is_enabled()) {
+    z.n = pair.size(-2);
+    z.chunk_size = chunk_size;
+    z.rows = [&](int64_t start, int64_t length) { return layer_norm_z(pair.narrow(-3, start, length).to(dtype)); };
+  } else {
+    z.whole = layer_norm_z(pair.to(dtype));
+  }
   const torch::Tensor s_initial = s;
   s = linear_in(s);
 
@@ -63,7 +71,7 @@ StructureModuleOutput StructureModuleImpl::forward(const torch::Tensor& single, 
   std::vector<torch::Tensor> frames, sidechain_frames, unnormalized_angles, angles, positions, states;
   for (int64_t i = 0; i < o.no_blocks(); ++i) {
     const Rigid rigid(Rotation(quat_to_rot(quat)), trans);
-    s = s + ipa(s, z, rigid, m);
+    s = s + ipa->attend(s, z, rigid, m);
     s = layer_norm_ipa(torch::dropout(s, o.dropout_rate(), is_training()));
     s = transition(s);
 

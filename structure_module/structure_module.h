@@ -67,9 +67,11 @@ class StructureModuleImpl : public torch::nn::Cloneable<StructureModuleImpl> {
   // single [*, N, c_s] and pair [*, N, N, c_z] (the Evoformer's outputs, before this
   // module's layer norms), aatype [*, N] (int64), mask [*, N] (float; all ones if
   // undefined). The inputs are cast to the parameters' dtype (fp32: the structure module
-  // never runs in low precision, DESIGN.md 3).
+  // never runs in low precision, DESIGN.md 3). Without autograd and with chunk_size > 0
+  // the normalised pair is computed row by row where IPA reads it (NormalisedPair), so
+  // a long protein's pair is not held twice (nor converted whole from bf16).
   StructureModuleOutput forward(const torch::Tensor& single, const torch::Tensor& pair, const torch::Tensor& aatype,
-                                const torch::Tensor& mask = {});
+                                const torch::Tensor& mask = {}, int64_t chunk_size = 0);
 
   StructureModuleOptions options;
   kernels::LayerNorm layer_norm_s{nullptr}, layer_norm_z{nullptr}, layer_norm_ipa{nullptr};

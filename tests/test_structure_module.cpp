@@ -732,6 +732,28 @@ TEST(StructureModule, Batched) {
   }
 }
 
+// Without autograd and chunked, IPA reads the normalised pair row by row (never whole):
+// the same outputs, and a bf16 pair is normalised from its fp32 conversion row by row.
+TEST(StructureModule, RowByRowPairEqualsWholePair) {
+  FOLD_LOAD_REF(ref, kSm);
+  StructureModule m = build_structure_module(*ref);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor s = ref->get("in/single"), z = ref->get("in/pair"), aa = ref->get("in/aatype"),
+                      mask = ref->get("in/mask");
+  // Row-wise products sum in another order; the per-iteration angle normalisation
+  // amplifies that as float32 vs float64 does: the reference's tolerance (as Batched).
+  const Tensors whole = sm_outputs(m(s, z, aa, mask));
+  for (const int64_t chunk : {1, 3, 1000}) {
+    const Tensors rows = sm_outputs(m(s, z, aa, mask, chunk));
+    for (const auto& [key, value] : whole)
+      EXPECT_LT(rel_err(rows.at(key), value), ref->tolerance("out/" + key)) << key << ", chunk " << chunk;
+  }
+  const Tensors bf16_whole = sm_outputs(m(s, z.to(torch::kBFloat16), aa, mask));
+  const Tensors bf16_rows = sm_outputs(m(s, z.to(torch::kBFloat16), aa, mask, 2));
+  for (const auto& [key, value] : bf16_whole)
+    EXPECT_LT(rel_err(bf16_rows.at(key), value), ref->tolerance("out/" + key)) << key;
+}
+
 TEST(StructureModule, OpenFoldNamesAndInit) {
   StructureModule m(StructureModuleOptions().c_s(16).c_z(8).c_ipa(4).c_resnet(8).no_heads_ipa(2).no_qk_points(2)
                         .no_v_points(2).no_blocks(3));
