@@ -57,9 +57,10 @@ torch::Tensor MsaAttentionBase<Derived>::attend_rows(const torch::Tensor& m_rows
 }
 
 template <typename Derived>
-torch::Tensor MsaAttentionBase<Derived>::attend(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
-                                                const std::optional<torch::Tensor>& mask, int64_t chunk_size,
-                                                const AxialParallel* dap) {
+std::pair<torch::Tensor, torch::Tensor> MsaAttentionBase<Derived>::biases(const torch::Tensor& m,
+                                                                          const std::optional<torch::Tensor>& z,
+                                                                          const std::optional<torch::Tensor>& mask,
+                                                                          int64_t chunk_size, const AxialParallel* dap) {
   TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaAttention: m must be [*, S, N, ", options.c_in(),
               "], got ", m.sizes());
   // [*, S, 1, 1, N]
@@ -69,10 +70,18 @@ torch::Tensor MsaAttentionBase<Derived>::attend(const torch::Tensor& m, const st
   if (options.pair_bias()) {
     TORCH_CHECK(z.has_value(), "MsaRowAttentionWithPairBias: the pair representation z is required");
     // [*, H, N, N] -> [*, 1, H, N, N]; under DAP every rank's rows are gathered.
-    bias_pair = pair_bias(*z, *layer_norm_z, *linear_z, 0);
+    bias_pair = pair_bias(*z, *layer_norm_z, *linear_z, chunk_size);
     if (dap) bias_pair = dap::all_gather(bias_pair, -2, dap->group());
     bias_pair = bias_pair.unsqueeze(-4);
   }
+  return {bias_mask, bias_pair};
+}
+
+template <typename Derived>
+torch::Tensor MsaAttentionBase<Derived>::attend(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
+                                                const std::optional<torch::Tensor>& mask, int64_t chunk_size,
+                                                const AxialParallel* dap) {
+  const auto [bias_mask, bias_pair] = biases(m, z, mask, 0, dap);
   return chunked(m.size(-3), chunk_size, -3, [&](int64_t start, int64_t len) {
     return attend_rows(m.narrow(-3, start, len), bias_mask.narrow(-4, start, len), bias_pair);
   });
@@ -82,15 +91,7 @@ template <typename Derived>
 void MsaAttentionBase<Derived>::attend_(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
                                         const std::optional<torch::Tensor>& mask, int64_t chunk_size) {
   check_inference_mode("MsaAttention");
-  TORCH_CHECK(m.dim() >= 3 && m.size(-1) == options.c_in(), "MsaAttention: m must be [*, S, N, ", options.c_in(),
-              "], got ", m.sizes());
-  const torch::Tensor bias_mask =
-      mask_bias(mask_or_ones(m, mask), options.inf(), m.scalar_type()).unsqueeze(-2).unsqueeze(-2);
-  torch::Tensor bias_pair;
-  if (options.pair_bias()) {
-    TORCH_CHECK(z.has_value(), "MsaRowAttentionWithPairBias: the pair representation z is required");
-    bias_pair = pair_bias(*z, *layer_norm_z, *linear_z, chunk_size).unsqueeze(-4);
-  }
+  const auto [bias_mask, bias_pair] = biases(m, z, mask, chunk_size, nullptr);
   for_each_chunk(m.size(-3), chunk_size, [&](int64_t start, int64_t len) {
     const torch::Tensor rows = m.narrow(-3, start, len);
     rows.add_(attend_rows(rows, bias_mask.narrow(-4, start, len), bias_pair));

@@ -17,6 +17,7 @@
 #include <torch/types.h>
 
 #include <optional>
+#include <utility>
 
 #include "evoformer/attention.h"
 #include "evoformer/axial_parallel.h"
@@ -69,6 +70,12 @@ class MsaAttentionBase : public torch::nn::Cloneable<Derived> {
                int64_t chunk_size);
 
  private:
+  // The key mask bias [*, S, 1, 1, N] of m and, with pair_bias, the pair bias
+  // [*, 1, H, N, N] (gathered under DAP; over chunks of z's rows when chunk_size > 0
+  // without autograd).
+  std::pair<torch::Tensor, torch::Tensor> biases(const torch::Tensor& m, const std::optional<torch::Tensor>& z,
+                                                 const std::optional<torch::Tensor>& mask, int64_t chunk_size,
+                                                 const AxialParallel* dap);
   // The update of rows m_rows [*, R, N, c] with their mask bias [*, R, 1, 1, N] and the
   // pair bias [*, 1, H, N, N] (undefined without): what both paths compute per chunk.
   torch::Tensor attend_rows(const torch::Tensor& m_rows, const torch::Tensor& bias_mask, const torch::Tensor& bias_pair);
