@@ -22,6 +22,25 @@ torch::Tensor pair_head(kernels::LinearModule& head, const torch::Tensor& pair) 
   });
 }
 
+// d + d^T over the pair axes, in place, 64 x 64 blocks at a time: blocks (I, J) and
+// (J, I) are both read before either is written, so without autograd the symmetric
+// logits need no second [N, N, bins] tensor.
+torch::Tensor symmetrise_(const torch::Tensor& d) {
+  constexpr int64_t kBlock = 64;
+  const int64_t n = d.size(-3);
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t li = std::min(kBlock, n - i0);
+    for (int64_t j0 = i0; j0 < n; j0 += kBlock) {
+      const int64_t lj = std::min(kBlock, n - j0);
+      const torch::Tensor ij = d.narrow(-3, i0, li).narrow(-2, j0, lj), ji = d.narrow(-3, j0, lj).narrow(-2, i0, li);
+      const torch::Tensor sum = ij + ji.transpose(-2, -3);
+      ij.copy_(sum);
+      ji.copy_(sum.transpose(-2, -3));
+    }
+  }
+  return d;
+}
+
 }  // namespace
 
 PerResidueLddtCaPredictorImpl::PerResidueLddtCaPredictorImpl(int64_t c_in_, int64_t c_hidden_, int64_t no_bins_)
@@ -58,7 +77,7 @@ AuxiliaryLogits AuxiliaryHeadsImpl::forward(const torch::Tensor& sm_single, cons
   out.lddt_logits = plddt(sm_single);
   const torch::Tensor d = pair_head(distogram, pair);
   // The distogram is symmetric in (i, j).
-  out.distogram_logits = d + d.transpose(-2, -3);
+  out.distogram_logits = torch::GradMode::is_enabled() ? d + d.transpose(-2, -3) : symmetrise_(d);
   out.masked_msa_logits = masked_msa(msa);
   out.experimentally_resolved_logits = experimentally_resolved(single);
   if (tm) out.tm_logits = pair_head(tm, pair);

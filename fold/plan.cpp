@@ -143,7 +143,8 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   // (in place) and is normalised row by row where IPA reads it when chunked, else whole;
   // the MSA rows are converted unless fp32; an IPA layer holds up to seven [H, N, N]
   // logit-sized tensors (the pair bias, the logits, the squared point distances and the
-  // temporaries of the expression summing them); the pair heads convert 64 rows at a time.
+  // temporaries of the expression summing them); the pair heads convert 64 rows at a
+  // time and symmetrise the distogram in place (heads.cpp).
   const int64_t pair_f = n * n * c_z * f;
   const int64_t outputs = pair + msa + (z.storage == at::kFloat ? 0 : shape.n_seq * n * c_m * f);
   const int64_t h_ipa = model.structure_module.no_heads_ipa();
@@ -152,7 +153,7 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
       {normalised + 7 * n * n * h_ipa * f, z.chunk > 0 ? "IPA logits" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
   add("heads", outputs,
-      {2 * n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
+      {n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
            (z.storage == at::kFloat ? 0 : 64 * n * c_z * f),
        "distogram"});
   return plan;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "fold/heads.h"
 #include "fold/input_embedder.h"
 #include "fold/recycling_embedder.h"
 
@@ -79,6 +80,29 @@ TEST(RecyclingEmbedder, EqualsNaiveAlgorithm32) {
                     torch::nn::functional::linear(e->distogram_one_hot(x), e->linear->weight, e->linear->bias);
   EXPECT_LE(rel_err(dz, want), 1e-5);
   EXPECT_THROW(e(m, z, torch::randn({6, 3})), c10::Error);
+}
+
+// Without autograd the distogram is symmetrised in place, block by block (70 rows: a
+// partial block), and a bf16 pair is converted row block by row block: the same logits
+// as d + d^T on the fp32 pair.
+TEST(AuxiliaryHeads, InPlaceDistogramEqualsSymmetricSum) {
+  torch::manual_seed(4);
+  AuxiliaryHeads heads(AuxiliaryHeadsOptions().c_s(8).c_z(6).c_m(5).lddt_c_hidden(4).lddt_no_bins(5)
+                           .distogram_no_bins(7).masked_msa_c_out(3).experimentally_resolved_c_out(4));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : heads->parameters()) p.normal_();
+  }
+  const int64_t n = 70;
+  const auto s = torch::randn({n, 8}), pair = torch::randn({n, n, 6}), msa = torch::randn({2, n, 5});
+  const auto linear = [&](const torch::Tensor& z) {
+    const auto d = torch::nn::functional::linear(z, heads->distogram->linear->weight, heads->distogram->linear->bias);
+    return d + d.transpose(0, 1);
+  };
+  torch::NoGradGuard no_grad;
+  EXPECT_LE(rel_err(heads(s, s, pair, msa).distogram_logits, linear(pair)), 1e-6);
+  const auto bf16 = pair.to(torch::kBFloat16);
+  EXPECT_LE(rel_err(heads(s, s, bf16, msa).distogram_logits, linear(bf16.to(torch::kFloat))), 1e-6);
 }
 
 }  // namespace
