@@ -141,16 +141,18 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
 
   // The structure module and the heads run in fp32. The pair stays in the trunk's type
   // (in place) and is normalised row by row where IPA reads it when chunked, else whole;
-  // the MSA rows are converted unless fp32; an IPA layer holds up to seven [H, N, N]
-  // logit-sized tensors (the pair bias, the logits, the squared point distances and the
+  // the MSA rows are converted unless fp32; an IPA layer holds up to seven logit-sized
+  // tensors ([H, rows, N]: the pair bias, the logits, the squared point distances and the
   // temporaries of the expression summing them); the pair heads convert 64 rows at a
   // time and symmetrise the distogram in place (heads.cpp).
   const int64_t pair_f = n * n * c_z * f;
   const int64_t outputs = pair + msa + (z.storage == at::kFloat ? 0 : shape.n_seq * n * c_m * f);
   const int64_t h_ipa = model.structure_module.no_heads_ipa();
+  // Chunked, IPA computes its logits for a chunk of query rows at a time.
   const int64_t normalised = z.chunk > 0 ? 2 * z.rows(n) * n * c_z * f : pair_f;
+  const int64_t logits = 7 * z.rows(n) * n * h_ipa * f;
   add("structure_module", outputs + masks,
-      {normalised + 7 * n * n * h_ipa * f, z.chunk > 0 ? "IPA logits" : "normalised pair and IPA logits"});
+      {normalised + logits, z.chunk > 0 ? "IPA logits of a chunk of rows" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
   add("heads", outputs,
       {n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f +

@@ -116,24 +116,6 @@ torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const 
   const auto kv_pts = linear_kv_points(s, frames).split_with_sizes({pq, pv}, -2);
   const torch::Tensor &k_pts = kv_pts[0], &v_pts = kv_pts[1];
 
-  // Logits [*, H, N, N]: scalar term and pair bias.
-  // [*, H, N, N]
-  torch::Tensor b;
-  if (pair.whole.defined()) {
-    b = linear_b(pair.whole).movedim(-1, -3);
-  } else {
-    auto shape = s.sizes().vec();
-    shape.back() = h;
-    shape.insert(shape.end() - 1, n);
-    std::rotate(shape.end() - 3, shape.end() - 1, shape.end());  // [*, H, N, N]
-    b = torch::empty(shape, s.options());
-    each_row_chunk([&](int64_t start, int64_t len) {
-      b.narrow(-2, start, len).copy_(linear_b(pair.rows(start, len)).movedim(-1, -3));
-    });
-  }
-  torch::Tensor a = torch::matmul(heads_first(q, 1), heads_first(k, 1).transpose(-1, -2)) * std::sqrt(1.0 / (3.0 * c));
-  a = a + std::sqrt(1.0 / 3.0) * b;
-
   // Point term -w_h / 2 * sum_p |q_ip - k_jp|^2, expanded as |q|^2 + |k|^2 - 2 q.k so
   // that no [*, N, N, H, P, 3] difference tensor exists. The points are first centred on
   // the mean frame origin (distances do not change; a constant carries no gradient):
@@ -141,45 +123,61 @@ torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const 
   const torch::Tensor centre = frames.trans().mean(-2, true).detach().unsqueeze(-2).unsqueeze(-2);  // [*, 1,1,1,3]
   const torch::Tensor qc = heads_first(q_pts - centre, 2);  // [*, H, N, P * 3]
   const torch::Tensor kc = heads_first(k_pts - centre, 2);
+  const torch::Tensor qh = heads_first(q, 1), kh = heads_first(k, 1), vh = heads_first(v, 1);  // [*, H, N, C]
+  const torch::Tensor v_ptsh = heads_first(v_pts, 2);                                          // [*, H, N, P_v * 3]
   const torch::Tensor w = (torch::softplus(head_weights) * std::sqrt(1.0 / (3.0 * (pq * 9.0 / 2.0))))
-                              .to(a.scalar_type())
+                              .to(qh.scalar_type())
                               .view({h, 1, 1});
-  const torch::Tensor dist2 = (qc * qc).sum(-1).unsqueeze(-1) + (kc * kc).sum(-1).unsqueeze(-2) -
-                              2.0 * torch::matmul(qc, kc.transpose(-1, -2));
-  a = a - 0.5 * w * dist2;
+  const torch::Tensor mask_f = mask.to(qh.scalar_type());
 
-  const torch::Tensor mask_f = mask.to(a.scalar_type());
-  const torch::Tensor square_mask = (mask_f.unsqueeze(-1) * mask_f.unsqueeze(-2) - 1.0) * options.inf();
-  a = torch::softmax(a + square_mask.unsqueeze(-3), -1);  // [*, H, N, N]
-
-  // Scalar output [*, N, H * C].
-  const torch::Tensor o = torch::matmul(a, heads_first(v, 1)).transpose(-2, -3).flatten(-2, -1);
-
-  // Point output: global weighted sum, back into frame i. [*, N, H, P_v, 3]
-  auto pt_shape = a.sizes().vec();
-  pt_shape.pop_back();  // [*, H, N]
-  pt_shape.push_back(pv);
-  pt_shape.push_back(3);
-  const torch::Tensor o_pt_global = torch::matmul(a, heads_first(v_pts, 2)).reshape(pt_shape).transpose(-3, -4);
+  // Query rows i in [i0, i0 + len) against every key j: the logits [*, H, len, N] of those
+  // rows only (the whole at once with a whole pair; chunk by chunk of the pair's rows
+  // otherwise, so no [H, N, N] tensor exists), then their softmax and outputs: the scalar
+  // output [*, len, H * C], the global point output [*, len, H, P_v, 3] and the pair
+  // output [*, len, H * c_z] from the same rows of the normalised pair.
+  const auto rows = [&](int64_t i0, int64_t len, const torch::Tensor& z_rows) {
+    torch::Tensor a = torch::matmul(qh.narrow(-2, i0, len), kh.transpose(-1, -2)) * std::sqrt(1.0 / (3.0 * c));
+    a = a + std::sqrt(1.0 / 3.0) * linear_b(z_rows).movedim(-1, -3);
+    const torch::Tensor qr = qc.narrow(-2, i0, len);
+    const torch::Tensor dist2 = (qr * qr).sum(-1).unsqueeze(-1) + (kc * kc).sum(-1).unsqueeze(-2) -
+                                2.0 * torch::matmul(qr, kc.transpose(-1, -2));
+    a = a - 0.5 * w * dist2;
+    const torch::Tensor square_mask =
+        (mask_f.narrow(-1, i0, len).unsqueeze(-1) * mask_f.unsqueeze(-2) - 1.0) * options.inf();
+    a = torch::softmax(a + square_mask.unsqueeze(-3), -1);  // [*, H, len, N]
+    const torch::Tensor o = torch::matmul(a, vh).transpose(-2, -3).flatten(-2, -1);
+    auto pt_shape = a.sizes().vec();
+    pt_shape.pop_back();  // [*, H, len]
+    pt_shape.push_back(pv);
+    pt_shape.push_back(3);
+    const torch::Tensor o_pt_global = torch::matmul(a, v_ptsh).reshape(pt_shape).transpose(-3, -4);
+    const torch::Tensor o_pair = torch::matmul(a.transpose(-2, -3), z_rows).flatten(-2, -1);
+    return std::make_tuple(o, o_pt_global, o_pair);
+  };
+  torch::Tensor o, o_pt_global, o_pair;
+  if (pair.whole.defined()) {
+    std::tie(o, o_pt_global, o_pair) = rows(0, n, pair.whole);
+  } else {
+    // Outputs per residue are small ([*, N, H * (C + c_z)]): filled chunk by chunk.
+    each_row_chunk([&](int64_t start, int64_t len) {
+      const auto [o_r, pt_r, pair_r] = rows(start, len, pair.rows(start, len));
+      const auto fill = [&](torch::Tensor& whole, const torch::Tensor& part) {
+        if (!whole.defined()) {
+          auto shape = part.sizes().vec();
+          shape[part.dim() - (part.dim() == o_r.dim() ? 2 : 4)] = n;
+          whole = torch::empty(shape, part.options());
+        }
+        whole.narrow(part.dim() == o_r.dim() ? -2 : -4, start, len).copy_(part);
+      };
+      fill(o, o_r);
+      fill(o_pt_global, pt_r);
+      fill(o_pair, pair_r);
+    });
+  }
   const torch::Tensor o_pt = frames.unsqueeze(-1).unsqueeze(-1).invert_apply(o_pt_global);
   // [*, N, H * P_v] norms and 3 x [*, N, H * P_v] coordinates.
   const torch::Tensor o_pt_norm = torch::sqrt((o_pt * o_pt).sum(-1) + options.eps()).flatten(-2, -1);
   const auto o_pt_xyz = o_pt.flatten(-3, -2).unbind(-1);
-
-  // Pair output [*, N, H * c_z]: rows i of a against rows i of the normalised pair.
-  torch::Tensor o_pair;
-  if (pair.whole.defined()) {
-    o_pair = torch::matmul(a.transpose(-2, -3), pair.whole).flatten(-2, -1);
-  } else {
-    const torch::Tensor a_rows = a.transpose(-2, -3);  // [*, N, H, N]
-    auto shape = a_rows.sizes().vec();
-    shape.back() = options.c_z();
-    o_pair = torch::empty(shape, a.options());
-    each_row_chunk([&](int64_t start, int64_t len) {
-      o_pair.narrow(-3, start, len).copy_(torch::matmul(a_rows.narrow(-3, start, len), pair.rows(start, len)));
-    });
-    o_pair = o_pair.flatten(-2, -1);
-  }
 
   return linear_out(torch::cat({o, o_pt_xyz[0], o_pt_xyz[1], o_pt_xyz[2], o_pt_norm, o_pair}, -1));
 }

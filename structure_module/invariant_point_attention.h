@@ -67,8 +67,9 @@ struct InvariantPointAttentionOptions {
 
 // The normalised pair as IPA reads it (the pair bias and the pair output): whole, or,
 // for long proteins without autograd, `rows(start, length)` normalising just those rows
-// of [*, N, N, c_z] on demand, `chunk_size` rows at a time, so that the normalised pair
-// never exists whole beside the Evoformer's.
+// of [*, N, N, c_z] on demand. IPA then attends `chunk_size` query rows at a time (a
+// query row reads only its own row of the pair), so neither the normalised pair nor
+// the [H, N, N] logits exist whole.
 struct NormalisedPair {
   torch::Tensor whole;
   std::function<torch::Tensor(int64_t start, int64_t length)> rows;

@@ -68,8 +68,9 @@ class StructureModuleImpl : public torch::nn::Cloneable<StructureModuleImpl> {
   // module's layer norms), aatype [*, N] (int64), mask [*, N] (float; all ones if
   // undefined). The inputs are cast to the parameters' dtype (fp32: the structure module
   // never runs in low precision, DESIGN.md 3). Without autograd and with chunk_size > 0
-  // the normalised pair is computed row by row where IPA reads it (NormalisedPair), so
-  // a long protein's pair is not held twice (nor converted whole from bf16).
+  // IPA works chunk_size query rows at a time, normalising just those rows of the pair
+  // (NormalisedPair): a long protein's pair is not held twice (nor converted whole from
+  // bf16) and its [H, N, N] logits never exist.
   StructureModuleOutput forward(const torch::Tensor& single, const torch::Tensor& pair, const torch::Tensor& aatype,
                                 const torch::Tensor& mask = {}, int64_t chunk_size = 0);
 
