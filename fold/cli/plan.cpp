@@ -74,9 +74,11 @@ void add_plan_command(CLI::App& app) {
     const int64_t memory = a->memory.empty() ? kernels::available_bytes(device) : parse_memory_size(a->memory);
     const int64_t budget = memory - weights;
 
+    bool none_fits = false;
     if (a->chunk_size == "auto") {
       policy.chunk_size = plan_chunk_size(model, shape, policy, device.type(), budget);
-      if (policy.chunk_size == 0) policy.chunk_size = 1;
+      none_fits = policy.chunk_size == 0;
+      if (none_fits) policy.chunk_size = 1;
     } else {
       policy.chunk_size = a->chunk_size == "none" ? 0 : std::stoll(a->chunk_size);
     }
@@ -95,7 +97,10 @@ void add_plan_command(CLI::App& app) {
               << plan.peak_bytes / double(plan.pair_bytes) << " pair tensors); with the weights "
               << gib(plan.peak_bytes + weights) << ": " << (plan.peak_bytes <= budget ? "fits" : "does NOT fit") << "\n";
     std::cout << "chunk size: " << (policy.chunk_size > 0 ? std::to_string(policy.chunk_size) : "none")
-              << (a->chunk_size == "auto" ? " (the largest power of two that fits)" : "") << "\n";
+              << (a->chunk_size != "auto" ? ""
+                  : none_fits         ? " (no chunk size fits: planned with the smallest)"
+                                      : " (the largest power of two that fits)")
+              << "\n";
     const int64_t longest = largest_fitting_n_res(model, shape, policy, device.type(), budget);
     std::cout << "longest protein that fits " << gib(memory) << " (N_seq " << shape.n_seq << ", N_extra "
               << shape.n_extra << ", templates " << shape.n_templ << ", chunk size chosen per length): " << longest
