@@ -3,6 +3,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,19 @@ constexpr int64_t kColumnwise = -2;
 std::optional<torch::Tensor> transition_mask(const EvoformerBlockOptions& o, const torch::Tensor& mask) {
   if (!o.mask_transitions()) return std::nullopt;
   return mask;
+}
+
+// The pair half's order: the Evoformer multiplies before it attends, AF2's template
+// pair stack the other way round (EvoformerBlockOptions::tri_mul_first).
+void in_pair_order(const EvoformerBlockOptions& o, const std::function<void()>& multiplications,
+                   const std::function<void()>& attentions) {
+  if (o.tri_mul_first()) {
+    multiplications();
+    attentions();
+  } else {
+    attentions();
+    multiplications();
+  }
 }
 
 }  // namespace
@@ -82,13 +96,7 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
       z = z + dropout(tri_att_end(z, pair_mask, chunk_size), kColumnwise);
     }
   };
-  if (options.tri_mul_first()) {
-    multiplications();
-    attentions();
-  } else {
-    attentions();
-    multiplications();
-  }
+  in_pair_order(options, multiplications, attentions);
   z = z + pair_transition(z, transition_mask(options, rows_mask), chunk_size);
   return z;
 }
@@ -103,13 +111,7 @@ void PairStackImpl::forward_inplace(const torch::Tensor& z, const torch::Tensor&
     tri_att_start->add_update_(z, pair_mask, chunk_size);
     tri_att_end->add_update_(z, pair_mask, chunk_size);
   };
-  if (options.tri_mul_first()) {
-    multiplications();
-    attentions();
-  } else {
-    attentions();
-    multiplications();
-  }
+  in_pair_order(options, multiplications, attentions);
   pair_transition->add_update_(z, transition_mask(options, pair_mask), chunk_size);
 }
 
