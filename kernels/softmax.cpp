@@ -8,6 +8,7 @@
 
 #ifdef FOLD_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda_binding.h"
@@ -74,6 +75,9 @@ at::Tensor softmax_forward(const at::Tensor& x) {
               x.scalar_type());
 #ifdef FOLD_WITH_CUDA
   if (x.is_cuda()) {
+    // The current stream is per device: without the guard a tensor on cuda:1 would be
+    // processed on device 0's stream.
+    const c10::cuda::CUDAGuard guard(x.device());
     at::Tensor xc = x.contiguous();
     at::Tensor y = at::empty_like(xc);
     check_kernel(cuda::softmax_forward(xc.data_ptr(), y.data_ptr(), rows_of(xc), cols_of(xc),
@@ -95,6 +99,7 @@ at::Tensor softmax_backward(const at::Tensor& y, const at::Tensor& dy) {
               dy.sizes());
 #ifdef FOLD_WITH_CUDA
   if (y.is_cuda()) {
+    const c10::cuda::CUDAGuard guard(y.device());
     at::Tensor yc = y.contiguous();
     at::Tensor dyc = dy.to(y.scalar_type()).contiguous();
     at::Tensor dx = at::empty_like(yc);

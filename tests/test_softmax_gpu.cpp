@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <c10/cuda/CUDAGuard.h>
+
 #include "kernels/device_memory.h"
 #include "kernels/softmax.h"
 
@@ -45,6 +47,24 @@ TEST_F(SoftmaxGpu, FullyMaskedRowGivesZeros) {
   const auto y = softmax(x).cpu();
   EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
   EXPECT_EQ(y[1].abs().sum().item<float>(), 0.0f);
+}
+
+// A tensor on cuda:1 while device 0 is current: the kernels run on cuda:1's stream.
+TEST_F(SoftmaxGpu, SecondDeviceWhileFirstIsCurrent) {
+  if (torch::cuda::device_count() < 2) GTEST_SKIP() << "one CUDA device visible: the cuda:1 test needs two";
+  const c10::cuda::CUDAGuard current(0);
+  torch::manual_seed(2);
+  const auto x = torch::randn({6, 8, 300}) * 3;
+  const auto cot = torch::randn({6, 8, 300});
+  auto xc = x.clone().requires_grad_(true);
+  auto xg = x.to(torch::Device(torch::kCUDA, 1)).requires_grad_(true);
+  const auto yg = softmax(xg);
+  EXPECT_EQ(yg.device(), xg.device());
+  const auto gc = torch::autograd::grad({(softmax(xc) * cot).sum()}, {xc})[0];
+  const auto gg = torch::autograd::grad({(yg * cot.to(xg.device())).sum()}, {xg})[0].cpu();
+  EXPECT_TRUE(torch::allclose(yg.detach().cpu(), softmax(x), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(gg, gc, 1e-5, 1e-6));
+  EXPECT_EQ(c10::cuda::current_device(), 0);
 }
 
 TEST_F(SoftmaxGpu, CudaMemoryStatsTrackAllocations) {
