@@ -39,6 +39,17 @@ void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const std::vector<at::Tensor>& biases, const std::optional<at::Tensor>& gate) {
   TORCH_CHECK(q.dim() >= 3, "attention: q must be [*, H, Q, C], got ", q.sizes());
   TORCH_CHECK(q.is_floating_point(), "attention: q must be floating point, got ", q.scalar_type());
+  TORCH_CHECK(k.is_floating_point() && v.is_floating_point(), "attention: k and v must be floating point, got ",
+              k.scalar_type(), " and ", v.scalar_type());
+  // Every path reads all inputs on q's device; the CUDA kernel would fault on a pointer
+  // into another device's memory, so say which tensor is elsewhere.
+  const auto same_device = [&](const at::Tensor& t, const char* name) {
+    TORCH_CHECK(t.device() == q.device(), "attention: ", name, " is on ", t.device(), " but q is on ", q.device());
+  };
+  same_device(k, "k");
+  same_device(v, "v");
+  for (size_t i = 0; i < biases.size(); ++i) same_device(biases[i], i == 0 ? "bias 0" : "bias 1");
+  if (gate) same_device(*gate, "gate");
   TORCH_CHECK(k.dim() == q.dim() && v.dim() == q.dim(), "attention: q ", q.sizes(), ", k ", k.sizes(),
               " and v ", v.sizes(), " must have the same rank");
   TORCH_CHECK(k.sizes() == v.sizes(), "attention: k ", k.sizes(), " and v ", v.sizes(), " differ");
@@ -157,7 +168,7 @@ struct BackwardResult {
   std::vector<at::Tensor> dbias;  // undefined where the bias needs no gradient
 };
 
-// Recomputes each tile's probabilities from the saved log-sum-exp (no stored logits).
+// Recomputes each tile's probabilities from the saved row statistics (no stored logits).
 BackwardResult tiled_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               const std::vector<at::Tensor>& biases, const std::vector<bool>& bias_grad,
                               const at::Tensor& gate, const at::Tensor& o, const at::Tensor& row_max,
@@ -214,7 +225,7 @@ BackwardResult tiled_backward(const at::Tensor& q, const at::Tensor& k, const at
 }
 
 // The fused path as one autograd function: forward keeps q, k, v, the biases (no
-// copies), the ungated output and the log-sum-exp; backward recomputes tiles.
+// copies), the ungated output and the row statistics; backward recomputes tiles.
 class TiledAttention : public torch::autograd::Function<TiledAttention> {
  public:
   // Absent biases / gate are empty optionals: LibTorch's custom functions reject
@@ -305,11 +316,11 @@ int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, in
   const int64_t storage = static_cast<int64_t>(c10::elementSize(dtype));
   const int64_t out = rows * q_len * head_dim;
 #ifdef FOLD_WITH_CUDA
-  // The flash kernel writes the output and one fp32 statistic per query row; its tiles
+  // The flash kernel writes the output and two fp32 statistics per query row; its tiles
   // live in shared memory.
   if (device == c10::DeviceType::CUDA && options.path != AttentionPath::kReference &&
       (dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16) && head_dim <= 64)
-    return out * storage + rows * q_len * 4;
+    return out * storage + rows * q_len * 8;
 #endif
   (void)device;
   const int64_t compute = dtype == at::kDouble ? 8 : 4;

@@ -6,6 +6,9 @@
 // mask bias [*, 1, 1, K], the pair bias [*, H, Q, K] with size-1 leading dims); gate
 // [*, H, Q, C] holds the gate's logits. Differentiable in q, k, v, gate and every bias
 // that requires grad (the mask bias usually does not, and then costs nothing).
+// Every input lives on q's device (an error names the one that does not). k, v and the
+// gate may have another float type than q: the CUDA kernel reads them in q's storage
+// type, the biases in their own; each gradient comes back in its input's type.
 //
 // Paths (`kernels.attention` in the config):
 //   reference  plain ATen, materialises the logits, autograd by ATen: the ground truth
@@ -16,7 +19,7 @@
 //   auto       the same choice as fused: since the tiled kernel covers every case, no
 //              input needs the reference; `reference` must be asked for
 // `low_memory` streams keys in tiles with an online softmax, keeping per query only
-// the running max and sum (the log-sum-exp is saved for backward, which recomputes the
+// the running max and sum (both are saved for backward, which recomputes the
 // tiles), so the [*, H, Q, K] logits never exist: memory is linear in Q and K.
 // A query row whose keys are all masked with -inf gives 0 (not NaN), so padding is safe.
 #pragma once

@@ -24,6 +24,14 @@ std::vector<int64_t> five_dims(at::IntArrayRef s) {
   return out;
 }
 
+// A bias keeps its storage type where the kernel reads it (fp32, fp16, bf16): the tiled
+// path adds biases in fp32, and rounding an fp32 bias to bf16 q would cost ~0.4% per
+// logit (and turn -1e9 into -inf in fp16). Anything else is read as fp32.
+at::Tensor kernel_bias(const at::Tensor& b) {
+  const auto t = b.scalar_type();
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16 ? b : b.to(at::kFloat);
+}
+
 // The bias as the kernel reads it: its own strides over [B1, B2, H, Q, K], 0 where it
 // broadcasts; the gradient buffer (contiguous in the bias's shape) likewise.
 cuda::AttentionBias describe_bias(const at::Tensor& b, const at::Tensor& grad_buffer, at::IntArrayRef logits) {
@@ -31,12 +39,18 @@ cuda::AttentionBias describe_bias(const at::Tensor& b, const at::Tensor& grad_bu
   const at::Tensor view = b.view(shape);
   cuda::AttentionBias d;
   d.data = view.data_ptr();
+  d.dtype = kernel_dtype(b.scalar_type(), "attention");
   for (int i = 0; i < 5; ++i) {
     const bool broadcast = shape[i] == 1 && logits[i] != 1;
     d.stride[i] = broadcast ? 0 : view.stride(i);
     d.grad_stride[i] = broadcast || !grad_buffer.defined() ? 0 : grad_buffer.view(shape).stride(i);
   }
   return d;
+}
+
+cuda::RowStats* row_stats(const at::Tensor& stats) {
+  static_assert(sizeof(cuda::RowStats) == 2 * sizeof(float), "RowStats is two packed floats");
+  return reinterpret_cast<cuda::RowStats*>(stats.data_ptr<float>());
 }
 
 struct Prepared {
@@ -64,12 +78,14 @@ Prepared prepare(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     p.keep_alive.push_back(t.contiguous());
     return p.keep_alive.back().data_ptr();
   };
+  // q, k, v and the gate share one storage type, q's, as the tensor-core products need;
+  // the tiled path likewise computes with k and v converted to q's compute type.
   pr.q = hold(q);
-  pr.k = hold(k);
-  pr.v = hold(v);
+  pr.k = hold(k.to(q.scalar_type()));
+  pr.v = hold(v.to(q.scalar_type()));
   pr.gate = gate.defined() ? hold(gate.to(q.scalar_type())) : nullptr;
   for (size_t i = 0; i < biases.size(); ++i) {
-    p.keep_alive.push_back(biases[i].to(q.scalar_type()));
+    p.keep_alive.push_back(kernel_bias(biases[i]));
     pr.bias[i] = describe_bias(p.keep_alive.back(), i < dbias.size() ? dbias[i] : at::Tensor(), logits);
   }
   return p;
@@ -91,19 +107,21 @@ class FlashAttention : public torch::autograd::Function<FlashAttention> {
     Prepared p = prepare(q, k, v, biases, g, {}, scale);
     at::Tensor o = at::empty(q.sizes(), q.options().memory_format(at::MemoryFormat::Contiguous));
     at::Tensor out = g.defined() ? at::empty_like(o) : at::Tensor();
-    std::vector<int64_t> lse_shape(q.sizes().begin(), q.sizes().end() - 1);
-    at::Tensor lse = at::empty(lse_shape, q.options().dtype(at::kFloat));
+    // One cuda::RowStats (two floats) per query row.
+    std::vector<int64_t> stats_shape(q.sizes().begin(), q.sizes().end() - 1);
+    stats_shape.push_back(2);
+    at::Tensor stats = at::empty(stats_shape, q.options().dtype(at::kFloat));
     check_kernel(cuda::attention_forward(p.problem, o.data_ptr(), out.defined() ? out.data_ptr() : nullptr,
-                                  lse.data_ptr<float>(), at::cuda::getCurrentCUDAStream().stream()),
-          "attention", "forward");
-    ctx->save_for_backward({q, k, v, bias0.value_or(at::Tensor()), bias1.value_or(at::Tensor()), g, o, lse});
+                                         row_stats(stats), at::cuda::getCurrentCUDAStream().stream()),
+                 "attention", "forward");
+    ctx->save_for_backward({q, k, v, bias0.value_or(at::Tensor()), bias1.value_or(at::Tensor()), g, o, stats});
     ctx->saved_data["scale"] = scale;
     return g.defined() ? out : o;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto s = ctx->get_saved_variables();
-    const at::Tensor &q = s[0], &k = s[1], &v = s[2], &gate = s[5], &o = s[6], &lse = s[7];
+    const at::Tensor &q = s[0], &k = s[1], &v = s[2], &gate = s[5], &o = s[6], &stats = s[7];
     const c10::cuda::CUDAGuard guard(q.device());
     const double scale = ctx->saved_data["scale"].toDouble();
     std::vector<at::Tensor> biases, dbias;
@@ -118,9 +136,9 @@ class FlashAttention : public torch::autograd::Function<FlashAttention> {
     at::Tensor dq_accum = at::zeros(q.sizes(), q.options().dtype(at::kFloat));
     at::Tensor dq = at::empty_like(o), dk = at::empty(k.sizes(), o.options()), dv = at::empty(v.sizes(), o.options());
     at::Tensor dgate = gate.defined() ? at::empty_like(o) : at::Tensor();
-    at::Tensor delta = at::empty(lse.sizes(), lse.options());
+    at::Tensor delta = at::empty(o.sizes().slice(0, o.dim() - 1), stats.options());
     auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-    check_kernel(cuda::attention_backward(p.problem, o.data_ptr(), lse.data_ptr<float>(), d_out.data_ptr(),
+    check_kernel(cuda::attention_backward(p.problem, o.data_ptr(), row_stats(stats), d_out.data_ptr(),
                                    dq_accum.data_ptr<float>(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
                                    dgate.defined() ? dgate.data_ptr() : nullptr,
                                    ptr(dbias.size() > 0 ? dbias[0] : at::Tensor()),
@@ -129,8 +147,8 @@ class FlashAttention : public torch::autograd::Function<FlashAttention> {
           "attention", "backward");
     tensor_list out(7);
     out[0] = dq;
-    out[1] = dk;
-    out[2] = dv;
+    out[1] = dk.to(k.scalar_type());
+    out[2] = dv.to(v.scalar_type());
     size_t b = 0;
     for (int i : {3, 4}) {
       if (!s[i].defined()) continue;

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
+
 #include "kernels/attention.h"
+#include "kernels/cuda/attention_row_stats.h"
 #include "kernels/device_memory.h"
 
 namespace fold::kernels {
@@ -232,6 +236,68 @@ TEST(Attention, RejectsBadInput) {
                c10::Error);                                                                         // 3 biases
   EXPECT_THROW(attention(q, k, k, {}, torch::zeros({2, 4, 5, 7})), c10::Error);                   // gate
   EXPECT_THROW(attention(torch::ones({2, 4, 5, 8}, torch::kLong), k, k, {}, std::nullopt), c10::Error);
+}
+
+// Any input off q's device is refused with an error naming it (the CUDA kernel would
+// otherwise dereference another device's pointer). The meta device stands in for a GPU.
+TEST(Attention, RejectsInputsOnAnotherDeviceNamingThem) {
+  const auto q = torch::randn({2, 4, 5, 8}), k = torch::randn({2, 4, 6, 8});
+  const auto elsewhere = [](const torch::Tensor& t) { return torch::empty(t.sizes(), torch::kMeta); };
+  const auto expect_error = [](const std::function<void()>& call, const std::string& want) {
+    try {
+      call();
+      ADD_FAILURE() << "no error, expected one saying '" << want << "'";
+    } catch (const c10::Error& e) {
+      const std::string got = e.what_without_backtrace();
+      EXPECT_NE(got.find(want), std::string::npos) << got;
+    }
+  };
+  const auto mask = torch::zeros({2, 1, 1, 6});
+  expect_error([&] { attention(q, elsewhere(k), k, {}, std::nullopt); }, "k is on meta");
+  expect_error([&] { attention(q, k, elsewhere(k), {}, std::nullopt); }, "v is on meta");
+  expect_error([&] { attention(q, k, k, {mask, elsewhere(mask)}, std::nullopt); }, "bias 1 is on meta");
+  expect_error([&] { attention(q, k, k, {}, elsewhere(q)); }, "gate is on meta");
+}
+
+// The CUDA kernels' row statistics (kernels/cuda/attention_row_stats.h), run here on the
+// host: a row masked on every key with AF2's finite -1e9 has all logits within fp32's
+// rounding of -1e9, and backward must still recompute the uniform 1/K, not 1 (what one
+// saved log-sum-exp m + log(l) gives, since it rounds to m).
+TEST(Attention, CudaRowStatisticsRecomputeUniformProbabilitiesOfFiniteMaskedRow) {
+  torch::manual_seed(3);
+  for (int64_t keys : {1, 37, 300}) {
+    const auto logits = (torch::randn({keys}) + -1e9f).contiguous();
+    const float* x = logits.data_ptr<float>();
+    const float m = logits.max().item<float>();
+    float l = 0.0f;
+    for (int64_t j = 0; j < keys; ++j) l += std::exp(x[j] - m);
+    const cuda::RowStats stats = cuda::finish_row_stats(m, l);
+    float total = 0.0f;
+    for (int64_t j = 0; j < keys; ++j) {
+      const float p = cuda::recomputed_probability(x[j], stats);
+      EXPECT_NEAR(p, 1.0f / keys, 1e-6) << "K=" << keys << " key " << j;
+      total += p;
+    }
+    EXPECT_NEAR(total, 1.0f, 1e-5) << "K=" << keys;
+    if (keys > 1) {
+      EXPECT_EQ(std::exp(x[0] - (m + std::log(l))), 1.0f) << "one fp32 log-sum-exp loses log(K) at -1e9";
+    }
+  }
+}
+
+// Visible keys give softmax probabilities; a row masked with -inf everywhere gives 0.
+TEST(Attention, CudaRowStatisticsGiveSoftmaxAndZeroForInfMaskedRow) {
+  torch::manual_seed(4);
+  const auto logits = torch::randn({50}) * 4;
+  const float* x = logits.data_ptr<float>();
+  const float m = logits.max().item<float>();
+  float l = 0.0f;
+  for (int64_t j = 0; j < 50; ++j) l += std::exp(x[j] - m);
+  const auto want = torch::softmax(logits, 0);
+  for (int64_t j = 0; j < 50; ++j)
+    EXPECT_NEAR(cuda::recomputed_probability(x[j], cuda::finish_row_stats(m, l)), want[j].item<float>(), 1e-6);
+  const cuda::RowStats masked = cuda::finish_row_stats(-std::numeric_limits<float>::infinity(), 0.0f);
+  EXPECT_EQ(cuda::recomputed_probability(-std::numeric_limits<float>::infinity(), masked), 0.0f);
 }
 
 }  // namespace

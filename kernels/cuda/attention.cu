@@ -4,7 +4,7 @@
 //   logits = scale * q k^T + bias0 + bias1,  o = softmax(logits) v,  out = sigmoid(gate) * o
 // following flash-attention-2 (Dao, 2023): the [Q, K] logits only ever exist one tile at a
 // time in shared memory. Forward keeps a running max and sum per query (online softmax)
-// and saves the log-sum-exp; backward recomputes the probabilities from it.
+// and saves both (attention_row_stats.h); backward recomputes the probabilities from them.
 //
 // Blocks (head dim C zero-padded to D = 16, 32 or 64 for the 16-wide products):
 //   forward   one block per (b1, b2, h, 64-query tile), 4 warps of 16 queries each, so a
@@ -53,10 +53,21 @@ struct Problem {
   const T* k;
   const T* v;
   const T* gate;
-  const T* bias[2];
+  const void* bias[2];
+  DType bias_dtype[2];
   int64_t stride[2][5];
   int64_t grad_stride[2][5];
 };
+
+// Element `off` of a bias in its own storage type; the type is uniform over the launch,
+// so the switch never diverges.
+__device__ __forceinline__ float bias_value(const void* bias, DType dtype, int64_t off) {
+  switch (dtype) {
+    case DType::kFloat16: return to_float(static_cast<const __half*>(bias)[off]);
+    case DType::kBFloat16: return to_float(static_cast<const __nv_bfloat16*>(bias)[off]);
+    default: return static_cast<const float*>(bias)[off];
+  }
+}
 
 // Offset of the (b1, b2, h) slab of a bias (or its gradient) addressed by strides over
 // [B1, B2, H, Q, K]; bh indexes the collapsed [B1, B2, H].
@@ -248,7 +259,8 @@ struct FwdShape {
 
 template <typename T, int D>
 __global__ void __launch_bounds__(FwdShape<T, D>::kThreads)
-    attention_forward_kernel(const Problem<T> p, T* __restrict__ o, T* __restrict__ out, float* __restrict__ lse) {
+    attention_forward_kernel(const Problem<T> p, T* __restrict__ o, T* __restrict__ out,
+                             RowStats* __restrict__ stats) {
   using S = FwdShape<T, D>;
   using Ops = Tile<T>;
   using Acc = typename Ops::Acc;
@@ -315,7 +327,8 @@ __global__ void __launch_bounds__(FwdShape<T, D>::kThreads)
         x = p.scale * ws[rr * S::kLdS + cc];
 #pragma unroll
         for (int b = 0; b < 2; ++b) {
-          if (p.bias[b] != nullptr) x += to_float(p.bias[b][bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]]);
+          if (p.bias[b] != nullptr)
+            x += bias_value(p.bias[b], p.bias_dtype[b], bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]);
         }
       }
       ws[rr * S::kLdS + cc] = x;
@@ -361,13 +374,9 @@ __global__ void __launch_bounds__(FwdShape<T, D>::kThreads)
   float* stage = reinterpret_cast<float*>(smem + S::kK) + wrow * S::kLdO;
 #pragma unroll
   for (int n = 0; n < D / 16; ++n) Ops::store(stage + n * 16, S::kLdO, acc[n]);
-  // l > 0 exactly when some logit of the row is finite (the maximum contributes exp(0)).
-  // A row masked on every key with a finite -1e9 has |lse| ~ 1e9, where fp32 cannot hold
-  // log(l) (ulp 64): backward then recomputes p = exp(logit - lse) in [0, 1] rather than
-  // 1/l. Such rows are padding whose output gradient is zero in AF2, so nothing flows.
   if (half == 0) {
     wscale[r] = l > 0.0f ? 1.0f / l : 0.0f;
-    if (q0 + wrow + r < Q) lse[bh * Q + q0 + wrow + r] = l > 0.0f ? m + logf(l) : -INFINITY;
+    if (q0 + wrow + r < Q) stats[bh * Q + q0 + wrow + r] = finish_row_stats(m, l);
   }
   __syncwarp();
   // The warp's 16 output rows are contiguous in memory: lanes walk them linearly.
@@ -435,12 +444,12 @@ struct BwdShape {
   static constexpr size_t kP = kDP + sizeof(float) * kBQ * kLdS;
   static constexpr size_t kDS = kP + (kTC ? sizeof(T) * kBQ * kLdP : 0);
   static constexpr size_t kDQ = kDS + (kTC ? sizeof(T) * kBQ * kLdP : 0);
-  static constexpr size_t kLse = kDQ + sizeof(float) * kBQ * kLdO;
-  static constexpr size_t kDelta = kLse + sizeof(float) * kBQ;
+  static constexpr size_t kStats = kDQ + sizeof(float) * kBQ * kLdO;
+  static constexpr size_t kDelta = kStats + sizeof(RowStats) * kBQ;
   static constexpr size_t kBytes = kDelta + sizeof(float) * kBQ;
   static_assert(kBytes <= 48 * 1024, "backward tiles exceed static shared memory");
   // dk, dv are staged from offset 0 once the query loop is over.
-  static_assert(kLse >= sizeof(float) * kWarps * 16 * kLdO, "dk/dv staging does not fit");
+  static_assert(kStats >= sizeof(float) * kWarps * 16 * kLdO, "dk/dv staging does not fit");
   static_assert(kV % 32 == 0 && kQ % 32 == 0 && kDO % 32 == 0 && kS % 32 == 0 && kDP % 32 == 0 && kP % 32 == 0 &&
                     kDS % 32 == 0 && kDQ % 32 == 0,
                 "wmma needs 32-byte alignment");
@@ -462,7 +471,7 @@ __device__ __forceinline__ void write_rows(const typename Ops::Acc (&acc)[D / 16
 
 template <typename T, int D>
 __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
-    attention_backward_kernel(const Problem<T> p, const T* __restrict__ d_out, const float* __restrict__ lse,
+    attention_backward_kernel(const Problem<T> p, const T* __restrict__ d_out, const RowStats* __restrict__ stats,
                               const float* __restrict__ delta, float* dq_accum, T* __restrict__ dk,
                               T* __restrict__ dv, float* dbias0, float* dbias1) {
   using S = BwdShape<T, D>;
@@ -478,7 +487,7 @@ __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
   T* sp = reinterpret_cast<T*>(smem + (S::kTC ? S::kP : S::kS));
   T* sds = reinterpret_cast<T*>(smem + (S::kTC ? S::kDS : S::kDP));
   float* sdq = reinterpret_cast<float*>(smem + S::kDQ);
-  float* slse = reinterpret_cast<float*>(smem + S::kLse);
+  RowStats* sstats = reinterpret_cast<RowStats*>(smem + S::kStats);
   float* sdelta = reinterpret_cast<float*>(smem + S::kDelta);
 
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -515,7 +524,7 @@ __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
     load_grad_tile<S::kBQ, D>(sdo, S::kLdX, d_out + row0 * c, p.gate != nullptr ? p.gate + row0 * c : nullptr,
                               qvalid, c);
     for (int rr = threadIdx.x; rr < S::kBQ; rr += S::kThreads) {
-      slse[rr] = rr < qvalid ? lse[row0 + rr] : -INFINITY;
+      sstats[rr] = rr < qvalid ? stats[row0 + rr] : RowStats{0.0f, -INFINITY};
       sdelta[rr] = rr < qvalid ? delta[row0 + rr] : 0.0f;
     }
     __syncthreads();
@@ -531,21 +540,22 @@ __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
     }
     __syncwarp();
 
-    // p = exp(logit - lse), ds = p * (dp - delta) on this warp's 16 key columns. Every
+    // p from the row statistics, ds = p * (dp - delta) on this warp's 16 key columns. Every
     // warp writes its p and ds columns (zeros outside the sequence) since dq reads all.
     for (int idx = lane; idx < S::kBQ * 16; idx += kWarp) {
       const int rr = idx / 16, cc = wkey + idx % 16;
       const int64_t i = q0 + rr, j = k0 + cc;
       float pv = 0.0f, ds = 0.0f;
       if (i < Q && j < K) {
-        const float row_lse = slse[rr];
-        if (row_lse != -INFINITY) {  // a fully masked row has p = 0 and no gradient
+        const RowStats row = sstats[rr];
+        if (row.log_sum != -INFINITY) {  // a fully masked row has p = 0: skip its bias reads
           float x = p.scale * ss[rr * S::kLdS + cc];
 #pragma unroll
           for (int b = 0; b < 2; ++b) {
-            if (p.bias[b] != nullptr) x += to_float(p.bias[b][bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]]);
+            if (p.bias[b] != nullptr)
+            x += bias_value(p.bias[b], p.bias_dtype[b], bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]);
           }
-          pv = __expf(x - row_lse);
+          pv = recomputed_probability(x, row);
         }
         ds = pv * (sdp[rr * S::kLdS + cc] - sdelta[rr]);
         if (ds != 0.0f) {
@@ -624,7 +634,8 @@ Problem<T> make_problem(const AttentionProblem& a) {
   p.v = static_cast<const T*>(a.v);
   p.gate = static_cast<const T*>(a.gate);
   for (int b = 0; b < 2; ++b) {
-    p.bias[b] = static_cast<const T*>(a.bias[b].data);
+    p.bias[b] = a.bias[b].data;
+    p.bias_dtype[b] = a.bias[b].dtype;
     for (int d = 0; d < 5; ++d) {
       p.stride[b][d] = a.bias[b].stride[d];
       p.grad_stride[b][d] = a.bias[b].grad_stride[d];
@@ -637,39 +648,39 @@ Problem<T> make_problem(const AttentionProblem& a) {
 bool grid_fits(int64_t bh, int64_t tiles) { return tiles == 0 || bh <= INT_MAX / tiles; }
 
 template <typename T, int D>
-int launch_forward(const AttentionProblem& a, void* o, void* out, float* lse, cudaStream_t s) {
+int launch_forward(const AttentionProblem& a, void* o, void* out, RowStats* stats, cudaStream_t s) {
   using S = FwdShape<T, D>;
   const int64_t bh = heads_total(a), tiles = ceil_div(a.q_len, S::kBQ);
   if (!grid_fits(bh, tiles)) return cudaErrorInvalidConfiguration;
   attention_forward_kernel<T, D><<<static_cast<unsigned>(bh * tiles), S::kThreads, 0, s>>>(
-      make_problem<T>(a), static_cast<T*>(o), static_cast<T*>(out), lse);
+      make_problem<T>(a), static_cast<T*>(o), static_cast<T*>(out), stats);
   return cudaGetLastError();
 }
 
 template <typename T>
-int forward_typed(const AttentionProblem& a, void* o, void* out, float* lse, cudaStream_t s) {
+int forward_typed(const AttentionProblem& a, void* o, void* out, RowStats* stats, cudaStream_t s) {
   switch (padded_dim(a.head_dim)) {
-    case 16: return launch_forward<T, 16>(a, o, out, lse, s);
-    case 32: return launch_forward<T, 32>(a, o, out, lse, s);
-    default: return launch_forward<T, 64>(a, o, out, lse, s);
+    case 16: return launch_forward<T, 16>(a, o, out, stats, s);
+    case 32: return launch_forward<T, 32>(a, o, out, stats, s);
+    default: return launch_forward<T, 64>(a, o, out, stats, s);
   }
 }
 
 template <typename T, int D>
-int launch_backward_main(const AttentionProblem& a, const void* d_out, const float* lse, const float* delta,
+int launch_backward_main(const AttentionProblem& a, const void* d_out, const RowStats* stats, const float* delta,
                          float* dq_accum, void* dk, void* dv, float* dbias0, float* dbias1, cudaStream_t s) {
   using S = BwdShape<T, D>;
   const int64_t bh = heads_total(a), tiles = ceil_div(a.k_len, S::kBK);
   if (tiles == 0) return cudaSuccess;
   if (!grid_fits(bh, tiles)) return cudaErrorInvalidConfiguration;
   attention_backward_kernel<T, D><<<static_cast<unsigned>(bh * tiles), S::kThreads, 0, s>>>(
-      make_problem<T>(a), static_cast<const T*>(d_out), lse, delta, dq_accum, static_cast<T*>(dk),
+      make_problem<T>(a), static_cast<const T*>(d_out), stats, delta, dq_accum, static_cast<T*>(dk),
       static_cast<T*>(dv), dbias0, dbias1);
   return cudaGetLastError();
 }
 
 template <typename T>
-int backward_typed(const AttentionProblem& a, const void* o, const float* lse, const void* d_out, float* dq_accum,
+int backward_typed(const AttentionProblem& a, const void* o, const RowStats* stats, const void* d_out, float* dq_accum,
                    void* dq, void* dk, void* dv, void* dgate, float* dbias0, float* dbias1, float* delta,
                    cudaStream_t s) {
   const int64_t rows = heads_total(a) * a.q_len;
@@ -684,9 +695,9 @@ int backward_typed(const AttentionProblem& a, const void* o, const float* lse, c
   }
   int err = cudaSuccess;
   switch (padded_dim(a.head_dim)) {
-    case 16: err = launch_backward_main<T, 16>(a, d_out, lse, delta, dq_accum, dk, dv, dbias0, dbias1, s); break;
-    case 32: err = launch_backward_main<T, 32>(a, d_out, lse, delta, dq_accum, dk, dv, dbias0, dbias1, s); break;
-    default: err = launch_backward_main<T, 64>(a, d_out, lse, delta, dq_accum, dk, dv, dbias0, dbias1, s); break;
+    case 16: err = launch_backward_main<T, 16>(a, d_out, stats, delta, dq_accum, dk, dv, dbias0, dbias1, s); break;
+    case 32: err = launch_backward_main<T, 32>(a, d_out, stats, delta, dq_accum, dk, dv, dbias0, dbias1, s); break;
+    default: err = launch_backward_main<T, 64>(a, d_out, stats, delta, dq_accum, dk, dv, dbias0, dbias1, s); break;
   }
   if (err != cudaSuccess) return err;
   const int64_t n = rows * c;
@@ -715,27 +726,27 @@ bool attention_supported(DType dtype, int64_t head_dim) {
   return false;
 }
 
-int attention_forward(const AttentionProblem& p, void* o, void* out, float* lse, CUstream_st* stream) {
+int attention_forward(const AttentionProblem& p, void* o, void* out, RowStats* stats, CUstream_st* stream) {
   if (!valid_shape(p)) return cudaErrorInvalidValue;
   if (heads_total(p) == 0 || p.q_len == 0) return cudaSuccess;
   // Empty tensors may carry null pointers, so only what will be read must be set.
-  if (p.q == nullptr || o == nullptr || lse == nullptr || (p.k_len > 0 && (p.k == nullptr || p.v == nullptr)) ||
+  if (p.q == nullptr || o == nullptr || stats == nullptr || (p.k_len > 0 && (p.k == nullptr || p.v == nullptr)) ||
       (p.gate != nullptr && out == nullptr))
     return cudaErrorInvalidValue;
   switch (p.dtype) {
-    case DType::kFloat32: return forward_typed<float>(p, o, out, lse, stream);
-    case DType::kFloat16: return forward_typed<__half>(p, o, out, lse, stream);
-    case DType::kBFloat16: return forward_typed<__nv_bfloat16>(p, o, out, lse, stream);
+    case DType::kFloat32: return forward_typed<float>(p, o, out, stats, stream);
+    case DType::kFloat16: return forward_typed<__half>(p, o, out, stats, stream);
+    case DType::kBFloat16: return forward_typed<__nv_bfloat16>(p, o, out, stats, stream);
   }
   return cudaErrorInvalidValue;
 }
 
-int attention_backward(const AttentionProblem& p, const void* o, const float* lse, const void* d_out,
+int attention_backward(const AttentionProblem& p, const void* o, const RowStats* stats, const void* d_out,
                        float* dq_accum, void* dq, void* dk, void* dv, void* dgate, float* dbias0, float* dbias1,
                        float* workspace_delta, CUstream_st* stream) {
   if (!valid_shape(p)) return cudaErrorInvalidValue;
   if (heads_total(p) == 0) return cudaSuccess;
-  if (p.q_len > 0 && (p.q == nullptr || o == nullptr || lse == nullptr || d_out == nullptr || dq_accum == nullptr ||
+  if (p.q_len > 0 && (p.q == nullptr || o == nullptr || stats == nullptr || d_out == nullptr || dq_accum == nullptr ||
                       dq == nullptr || workspace_delta == nullptr))
     return cudaErrorInvalidValue;
   if (p.k_len > 0 && (p.k == nullptr || p.v == nullptr || dk == nullptr || dv == nullptr))
@@ -745,13 +756,13 @@ int attention_backward(const AttentionProblem& p, const void* o, const float* ls
     return cudaErrorInvalidValue;
   switch (p.dtype) {
     case DType::kFloat32:
-      return backward_typed<float>(p, o, lse, d_out, dq_accum, dq, dk, dv, dgate, dbias0, dbias1, workspace_delta,
+      return backward_typed<float>(p, o, stats, d_out, dq_accum, dq, dk, dv, dgate, dbias0, dbias1, workspace_delta,
                                    stream);
     case DType::kFloat16:
-      return backward_typed<__half>(p, o, lse, d_out, dq_accum, dq, dk, dv, dgate, dbias0, dbias1, workspace_delta,
+      return backward_typed<__half>(p, o, stats, d_out, dq_accum, dq, dk, dv, dgate, dbias0, dbias1, workspace_delta,
                                     stream);
     case DType::kBFloat16:
-      return backward_typed<__nv_bfloat16>(p, o, lse, d_out, dq_accum, dq, dk, dv, dgate, dbias0, dbias1,
+      return backward_typed<__nv_bfloat16>(p, o, stats, d_out, dq_accum, dq, dk, dv, dgate, dbias0, dbias1,
                                            workspace_delta, stream);
   }
   return cudaErrorInvalidValue;

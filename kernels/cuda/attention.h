@@ -4,13 +4,16 @@
 //
 // Layout: the leading dims of q [*, H, Q, C] are collapsed into at most two, B1 x B2
 // (batch x N_seq for MSA row attention, batch x N_res for the others). q, k, v, gate,
-// o, out and their gradients are contiguous [B1, B2, H, Q|K, C]. A bias is read through
-// element strides over [B1, B2, H, Q, K], 0 on broadcast dims, so the mask bias
-// [B1, B2, 1, 1, K] and the pair bias [B1, 1, H, Q, K] are never expanded in memory.
+// o, out and their gradients are contiguous [B1, B2, H, Q|K, C] of one storage type. A bias
+// keeps its own storage type (added in fp32, so an fp32 bias beside bf16 q loses nothing
+// and fp32 -1e9 stays finite beside fp16 q) and is read through element strides over
+// [B1, B2, H, Q, K], 0 on broadcast dims, so the mask bias [B1, B2, 1, 1, K] and the pair
+// bias [B1, 1, H, Q, K] are never expanded in memory.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/cuda/attention_row_stats.h"
 #include "kernels/cuda/softmax.h"  // DType
 
 struct CUstream_st;
@@ -18,7 +21,8 @@ struct CUstream_st;
 namespace fold::kernels::cuda {
 
 struct AttentionBias {
-  const void* data = nullptr;  // same dtype as q; nullptr = absent
+  const void* data = nullptr;  // nullptr = absent
+  DType dtype = DType::kFloat32;
   int64_t stride[5] = {0, 0, 0, 0, 0};
   // Strides of this bias's gradient buffer over [B1, B2, H, Q, K] (0 on broadcast
   // dims, so those accumulate); used only when backward gets a dbias buffer for it.
@@ -40,9 +44,9 @@ struct AttentionProblem {
 bool attention_supported(DType dtype, int64_t head_dim);
 
 // o: ungated output (needed by backward); out: sigmoid(gate) * o, or nullptr without a
-// gate; lse: fp32 [B1, B2, H, Q], the log-sum-exp of each query row (-inf for a fully
-// masked row, whose o is 0). Returns 0 or a cudaError_t value.
-int attention_forward(const AttentionProblem& p, void* o, void* out, float* lse, CUstream_st* stream);
+// gate; stats: [B1, B2, H, Q], the softmax statistics of each query row (a fully masked
+// row's o is 0). Returns 0 or a cudaError_t value.
+int attention_forward(const AttentionProblem& p, void* o, void* out, RowStats* stats, CUstream_st* stream);
 
 // d_out: gradient of the returned output (gated when there is a gate).
 // dq_accum: fp32 [B1, B2, H, Q, C], zero-filled by the caller (atomically accumulated),
@@ -50,7 +54,7 @@ int attention_forward(const AttentionProblem& p, void* o, void* out, float* lse,
 // dbias0/1: nullptr, or an fp32 buffer zero-filled by the caller, addressed with that
 // bias's grad_stride (atomic accumulation); the caller casts it to the bias dtype.
 // workspace_delta: fp32 [B1, B2, H, Q] scratch. Returns 0 or a cudaError_t value.
-int attention_backward(const AttentionProblem& p, const void* o, const float* lse, const void* d_out,
+int attention_backward(const AttentionProblem& p, const void* o, const RowStats* stats, const void* d_out,
                        float* dq_accum, void* dq, void* dk, void* dv, void* dgate, float* dbias0,
                        float* dbias1, float* workspace_delta, CUstream_st* stream);
 
