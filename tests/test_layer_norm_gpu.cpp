@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <c10/cuda/CUDAGuard.h>
+
 #include "kernels/layer_norm.h"
 
 namespace fold::kernels {
@@ -101,6 +103,22 @@ TEST_F(LayerNormGpu, ConstantRowAndFp32ParametersWithBf16Activations) {
         << i << " max diff " << max_abs_diff(gpu[i], cpu[i]);
   }
   EXPECT_EQ(gpu[2].scalar_type(), torch::kFloat);  // dweight in the weight's dtype
+}
+
+// Tensors on cuda:1 while device 0 is current: the kernels run on cuda:1's stream.
+TEST_F(LayerNormGpu, SecondDeviceWhileFirstIsCurrent) {
+  if (torch::cuda::device_count() < 2) GTEST_SKIP() << "one CUDA device visible: the cuda:1 test needs two";
+  const c10::cuda::CUDAGuard current(0);
+  torch::manual_seed(3);
+  const auto x = torch::randn({300, 128}) * 2 + 1;
+  const OptTensor w = torch::randn({128}), b = torch::randn({128});
+  const auto cot = torch::randn({300, 128});
+  const auto cpu = run(x, w, b, cot, torch::kCPU);
+  const auto gpu = run(x, w, b, cot, c10::Device(c10::DeviceType::CUDA, 1));
+  ASSERT_EQ(cpu.size(), gpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_TRUE(torch::allclose(gpu[i], cpu[i], 1e-5, 1e-4)) << "output " << i << " max diff " << max_abs_diff(gpu[i], cpu[i]);
+  EXPECT_EQ(c10::cuda::current_device(), 0);
 }
 
 TEST_F(LayerNormGpu, EmptyBatchGivesZeroParameterGradients) {
