@@ -1,5 +1,7 @@
 #include "fold/recycling_embedder.h"
 
+#include "fold/template_embedder.h"
+
 #include <torch/torch.h>
 
 namespace fold {
@@ -14,11 +16,7 @@ void RecyclingEmbedderImpl::reset() {
 }
 
 torch::Tensor RecyclingEmbedderImpl::distogram_one_hot(const torch::Tensor& x) const {
-  const auto opts = x.options();
-  const torch::Tensor lower = torch::linspace(options.min_bin(), options.max_bin(), options.no_bins(), opts).square();
-  const torch::Tensor upper = torch::cat({lower.slice(0, 1), torch::full({1}, options.inf(), opts)});
-  const torch::Tensor d2 = (x.unsqueeze(-2) - x.unsqueeze(-3)).square().sum(-1, true);
-  return ((d2 > lower) * (d2 < upper)).to(x.scalar_type());
+  return dgram_from_positions(x, options.min_bin(), options.max_bin(), options.no_bins(), options.inf());
 }
 
 std::pair<torch::Tensor, torch::Tensor> RecyclingEmbedderImpl::forward(const torch::Tensor& m_first_row,

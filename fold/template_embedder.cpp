@@ -28,9 +28,12 @@ torch::Tensor outer_mask(const torch::Tensor& mask) { return mask.unsqueeze(-1) 
 
 at::Tensor dgram_from_positions(const at::Tensor& positions, double min_bin, double max_bin, int64_t no_bins,
                                 double inf) {
-  const at::Tensor d2 = (positions.unsqueeze(-2) - positions.unsqueeze(-3)).square().sum(-1, true);
-  const at::Tensor lower = torch::linspace(min_bin, max_bin, no_bins, positions.options()).square();
-  const at::Tensor upper = torch::cat({lower.slice(0, 1), torch::full({1}, inf, positions.options())});
+  // Squared distances and bin edges in fp32 whatever the positions' type: fp16 overflows
+  // past 256 A and cannot hold the last edge (1e5, 1e8) at all.
+  const at::Tensor p = positions.to(at::kFloat);
+  const at::Tensor d2 = (p.unsqueeze(-2) - p.unsqueeze(-3)).square().sum(-1, true);
+  const at::Tensor lower = torch::linspace(min_bin, max_bin, no_bins, p.options()).square();
+  const at::Tensor upper = torch::cat({lower.slice(0, 1), torch::full({1}, inf, p.options())});
   return ((d2 > lower) * (d2 < upper)).to(positions.scalar_type());
 }
 

@@ -69,6 +69,17 @@ TEST(RecyclingEmbedder, DistogramBinsHandChecked) {
   EXPECT_TRUE(torch::equal(d, d.transpose(0, 1)));
 }
 
+// fp16 positions (fp16 training) bin as fp32 ones do, also beyond 256 A where their squared
+// distance overflows fp16, and the open last edge (1e8) is no fp16 value at all.
+TEST(RecyclingEmbedder, Fp16PositionsBinAsFp32) {
+  RecyclingEmbedder e(RecyclingEmbedderOptions(4, 3));
+  torch::manual_seed(2);
+  const auto x = (torch::rand({9, 3}) * 400).to(torch::kHalf);
+  const auto d = e->distogram_one_hot(x);
+  EXPECT_EQ(d.scalar_type(), torch::kHalf);
+  EXPECT_TRUE(torch::equal(d.to(torch::kFloat), e->distogram_one_hot(x.to(torch::kFloat))));
+}
+
 TEST(RecyclingEmbedder, EqualsNaiveAlgorithm32) {
   torch::manual_seed(1);
   RecyclingEmbedder e(RecyclingEmbedderOptions(6, 5));
