@@ -62,19 +62,30 @@ Pending issue(const Group::Impl& g, const char* what, c10::intrusive_ptr<c10d::W
   });
 }
 
+// True when a collective is a local copy: one process without a backend. A released
+// group of several ranks has no backend either, and must not pretend to be alone.
+bool local(const Group::Impl& g) {
+  if (g.pg) return false;
+  TORCH_CHECK(g.size == 1, "dap: ", g.name, " was released (release_process_groups) and has no backend");
+  return true;
+}
+
 void check_split(const at::Tensor& whole, const at::Tensor& part, int size, const char* what) {
   TORCH_CHECK(whole.is_contiguous() && part.is_contiguous(), what, ": tensors must be contiguous");
   TORCH_CHECK(whole.numel() == part.numel() * size, what, ": the whole tensor has ", whole.numel(),
               " elements, not ", size, " x ", part.numel());
 }
 
+// with_backend: a group of one process gets a backend too (Group::connect); otherwise it
+// copies locally and never touches the store.
 std::shared_ptr<Group::Impl> make_group(const c10::intrusive_ptr<c10d::Store>& store, const std::string& name,
-                                        int rank, int size, Backend backend, std::chrono::milliseconds timeout) {
+                                        int rank, int size, Backend backend, std::chrono::milliseconds timeout,
+                                        bool with_backend = false) {
   auto impl = std::make_shared<Group::Impl>();
   impl->rank = rank;
   impl->size = size;
   impl->name = name;
-  if (size == 1) return register_group(impl);
+  if (size == 1 && !with_backend) return register_group(impl);
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>(name, store);
   if (backend == Backend::kGloo) {
 #ifdef FOLD_WITH_GLOO
@@ -97,6 +108,15 @@ std::shared_ptr<Group::Impl> make_group(const c10::intrusive_ptr<c10d::Store>& s
 }
 
 }  // namespace
+
+void release_process_groups() {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  for (auto& [id, impl] : registry()) {
+    if (!impl->pg) continue;
+    impl->pg->shutdown();
+    impl->pg.reset();
+  }
+}
 
 double communication_seconds() { return static_cast<double>(waited_nanoseconds.load()) * 1e-9; }
 
@@ -123,7 +143,7 @@ Group Group::from_id(int id) {
 
 Pending Group::all_gather(const at::Tensor& out, const at::Tensor& in) const {
   check_split(out, in, size(), "all_gather");
-  if (!impl_->pg) {
+  if (local(*impl_)) {
     out.copy_(in);
     return {};
   }
@@ -133,7 +153,7 @@ Pending Group::all_gather(const at::Tensor& out, const at::Tensor& in) const {
 
 Pending Group::reduce_scatter(const at::Tensor& out, const at::Tensor& in) const {
   check_split(in, out, size(), "reduce_scatter");
-  if (!impl_->pg) {
+  if (local(*impl_)) {
     out.copy_(in);
     return {};
   }
@@ -144,7 +164,7 @@ Pending Group::reduce_scatter(const at::Tensor& out, const at::Tensor& in) const
 Pending Group::all_to_all(const at::Tensor& out, const at::Tensor& in) const {
   check_split(out, in, 1, "all_to_all");
   TORCH_CHECK(in.size(0) % size() == 0, "all_to_all: dim 0 (", in.size(0), ") must divide by the group size ", size());
-  if (!impl_->pg) {
+  if (local(*impl_)) {
     out.copy_(in);
     return {};
   }
@@ -154,18 +174,14 @@ Pending Group::all_to_all(const at::Tensor& out, const at::Tensor& in) const {
 }
 
 Pending Group::all_reduce(const at::Tensor& t) const {
-  if (!impl_->pg) return {};
+  if (local(*impl_)) return {};
   std::vector<at::Tensor> ts{t};
   return issue(*impl_, "all_reduce", impl_->pg->allreduce(ts));
 }
 
-ProcessGrid ProcessGrid::create(const DistEnvironment& env, int dap_size, Backend backend,
-                                std::chrono::milliseconds timeout) {
-  if (dap_size < 1 || env.world_size % dap_size != 0)
-    throw std::invalid_argument("dist.dap=" + std::to_string(dap_size) + " does not divide the world of " +
-                                std::to_string(env.world_size) + " processes");
-  ProcessGrid grid;
-  if (env.world_size == 1) return grid;
+namespace {
+
+c10::intrusive_ptr<c10d::Store> connect_store(const DistEnvironment& env, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env.master_port);
   so.isServer = env.rank == 0;
@@ -179,6 +195,24 @@ ProcessGrid ProcessGrid::create(const DistEnvironment& env, int dap_size, Backen
     throw std::runtime_error("rank " + std::to_string(env.rank) + ": cannot reach the rendezvous store at " +
                              env.master_addr + ":" + std::to_string(env.master_port) + ": " + e.what());
   }
+  return store;
+}
+
+}  // namespace
+
+Group Group::connect(const DistEnvironment& env, Backend backend, std::chrono::milliseconds timeout) {
+  return Group(make_group(connect_store(env, timeout), "connected", env.rank, env.world_size, backend, timeout,
+                          /*with_backend=*/true));
+}
+
+ProcessGrid ProcessGrid::create(const DistEnvironment& env, int dap_size, Backend backend,
+                                std::chrono::milliseconds timeout) {
+  if (dap_size < 1 || env.world_size % dap_size != 0)
+    throw std::invalid_argument("dist.dap=" + std::to_string(dap_size) + " does not divide the world of " +
+                                std::to_string(env.world_size) + " processes");
+  ProcessGrid grid;
+  if (env.world_size == 1) return grid;
+  const c10::intrusive_ptr<c10d::Store> store = connect_store(env, timeout);
   const int dp_size = env.world_size / dap_size;
   const int dp_rank = env.rank / dap_size, dap_rank = env.rank % dap_size;
   grid.world_ = Group(make_group(store, "world", env.rank, env.world_size, backend, timeout));

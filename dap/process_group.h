@@ -37,6 +37,12 @@ double communication_seconds();
 
 enum class Backend { kGloo, kNccl };
 
+// Shuts down and drops every process group's backend. Call it before the process exits
+// (fold's main does): an NCCL group left to static destruction is destroyed after CUDA
+// has shut down, and its destructor then aborts the process. A group of several ranks
+// is unusable afterwards (its collectives throw); a one-process group copies locally.
+void release_process_groups();
+
 class Group {
  public:
   Group();  // one process
@@ -45,6 +51,11 @@ class Group {
   // A process-unique id, so autograd nodes can refer to the group (collectives.cpp).
   int id() const;
   static Group from_id(int id);
+  // One group of all of env's ranks that always has a real backend, even for one process
+  // (where ProcessGrid skips it): the GPU kit drives NCCL through every collective on one
+  // GPU this way. Rendezvous as in ProcessGrid::create.
+  static Group connect(const DistEnvironment& env, Backend backend,
+                       std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
   // out[r * n : (r + 1) * n] = rank r's `in` (n = in.size(0)).
   Pending all_gather(const at::Tensor& out, const at::Tensor& in) const;

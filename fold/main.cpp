@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "dap/process_group.h"
 #include "fold/cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +28,10 @@ int main(int argc, char** argv) {
   fold::cli::add_launch_command(app);
   fold::cli::add_ablate_command(app);
   fold::cli::add_plan_command(app);
+  // Before main returns, while CUDA is still up (dap::release_process_groups says why).
+  struct ReleaseProcessGroups {
+    ~ReleaseProcessGroups() { fold::dap::release_process_groups(); }
+  } release_process_groups;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
