@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 for s in "$check" "$pack"; do bash -n "$s" || fail "$s does not parse"; done
 
 out=$("$check" --dry-run 2>&1) || fail "--dry-run exited $?"
-for step in env build gpu-tests attention predict train sanitizer ablate long-sequence; do
+for step in env build gpu-tests attention predict train sanitizer ablate long-sequence profile; do
   grep -q "^  $step " <<< "$out" || fail "--dry-run does not list step $step"
 done
 for target in fold fold_bench_attention test_kernels_gpu test_nccl_gpu; do

@@ -18,6 +18,8 @@
 #   ablate       fold ablate, af2_model_1 in bf16, crop 256: none, checkpoint, chunk4
 #   long-sequence  fold predict of synthetic N_res 2048 and 4096 (bf16, chunk auto, low
 #                memory, one Evoformer and one extra-MSA block) against fold plan
+#   profile      ncu (clocks left alone) over the attention kernels, forward and backward,
+#                at N_res 384 in bf16: speed of light, occupancy, launch statistics
 # Writes $OUT/gpu-report.md (every figure, the device named) and $OUT/logs.tar.gz.
 # Everything must end within --deadline seconds (default 500), build included.
 #
@@ -33,9 +35,9 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 self="$root/tools/gpu/check.sh"
 
-all_steps=(env build gpu-tests attention predict train sanitizer ablate long-sequence)
+all_steps=(env build gpu-tests attention predict train sanitizer ablate long-sequence profile)
 declare -A limit=([env]=20 [build]=330 [gpu-tests]=90 [attention]=90 [predict]=120 [train]=90 [sanitizer]=150
-                  [ablate]=120 [long-sequence]=120)
+                  [ablate]=120 [long-sequence]=120 [profile]=90)
 targets=(fold fold_bench_attention)
 mapfile -t gpu_tests < <(sed -n 's/^fold_test(\([A-Za-z0-9_]*\) LABEL gpu.*/\1/p' "$root/tests/CMakeLists.txt")
 targets+=("${gpu_tests[@]}")
@@ -373,6 +375,22 @@ print(f"| {sys.argv[3]} | {peak:.2f} | {stage} | {plan:.2f} | {peak / plan:.2f} 
 PY
   done
   figure "see the table"
+  return $rc
+}
+
+step_profile() {
+  local ncu
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -1)
+  [ -n "$ncu" ] || { echo "ncu not found" | section; figure "ncu not found"; return 1; }
+  # Our kernels only (naive and SDPA launch ATen's), warm-up launches included in the count.
+  "$ncu" --clock-control none --kernel-name regex:attention --launch-count 8 --section SpeedOfLight \
+    --section Occupancy --section LaunchStats --print-summary per-kernel \
+    "$(bin_of fold_bench_attention)" --device cuda --n-res 384 --dtypes bf16 --repeats 1 --variants triangle_start \
+    > "$work/profile.txt" 2>&1
+  local rc=$?
+  cat "$work/profile.txt"
+  { echo '```'; grep -v '^==PROF==' "$work/profile.txt" | sed -n '/attention/,$p' | head -200; echo '```'; } | section
+  figure "ncu exit $rc"
   return $rc
 }
 
