@@ -113,12 +113,19 @@ configure_and_build() {
     cmake --build "$build_dir" -j "$jobs" --target "${targets[@]}"
 }
 
-bin_of() {  # bin_of NAME: the path of a built program, prebuilt or from this build
-  local dir; dir=$(cat "$work/bin_dir")
-  case "$1" in
-    fold) echo "$dir/fold" ;;
-    *) echo "$dir/$1" ;;
-  esac
+bin_of() { echo "$(cat "$work/bin_dir")/$1"; }  # a program the steps run, prebuilt or built here
+
+# Copies every built target into one flat folder (the steps' bin_of, the kit's bin/).
+collect_targets() {
+  local dest=$1 t
+  mkdir -p "$dest"
+  for t in "${targets[@]}"; do
+    case $t in
+      fold) cp "$build_dir/fold/fold" "$dest/" ;;
+      fold_bench_attention) cp "$build_dir/tools/bench/$t" "$dest/" ;;
+      *) cp "$build_dir/tests/$t" "$dest/" ;;
+    esac || return 1
+  done
 }
 
 section() { cat >> "$work/sections/$step.md"; }
@@ -156,9 +163,7 @@ step_build() {
   [ -f "$prebuilt/STAMP" ] && echo "prebuilt binaries present but not usable here (stamp or run): building"
   local t0=$SECONDS
   configure_and_build || return 1
-  mkdir -p "$work/bin"
-  cp "$build_dir/fold/fold" "$build_dir/tools/bench/fold_bench_attention" "$work/bin/"
-  for t in "${gpu_tests[@]}"; do cp "$build_dir/tests/$t" "$work/bin/"; done
+  collect_targets "$work/bin" || return 1
   echo "$work/bin" > "$work/bin_dir"
   "$work/bin/fold" info || return 1
   echo "Built ${targets[*]} (Release, sm_90a, -j$jobs) in $((SECONDS - t0)) s." | section
@@ -435,19 +440,13 @@ if [ "$mode" = rehearse ]; then
   t0=$SECONDS
   configure_and_build || { echo "check.sh --rehearse: FAILED: the build from the packed folder" >&2; exit 1; }
   echo "check.sh --rehearse: built ${targets[*]} from the packed folder in $((SECONDS - t0)) s"
-  for t in fold fold_bench_attention "${gpu_tests[@]}"; do
-    case $t in fold) p="$build_dir/fold/fold" ;; fold_bench_attention) p="$build_dir/tools/bench/$t" ;; *) p="$build_dir/tests/$t" ;; esac
-    [ -x "$p" ] || { echo "check.sh --rehearse: FAILED: $p was not built" >&2; exit 1; }
-  done
   "$build_dir/fold/fold" info > /dev/null || { echo "check.sh --rehearse: FAILED: fold info" >&2; exit 1; }
   for t in "${gpu_tests[@]}"; do
     "$build_dir/tests/$t" --gtest_brief=1 > "$work/$t.log" 2>&1 ||
       { cat "$work/$t.log"; echo "check.sh --rehearse: FAILED: $t" >&2; exit 1; }
     echo "check.sh --rehearse: $t: $(gtest_counts "$work/$t.log") (no GPU here)"
   done
-  mkdir -p "$kit/bin"
-  cp "$build_dir/fold/fold" "$build_dir/tools/bench/fold_bench_attention" "$kit/bin/"
-  for t in "${gpu_tests[@]}"; do cp "$build_dir/tests/$t" "$kit/bin/"; done
+  collect_targets "$kit/bin" || { echo "check.sh --rehearse: FAILED: a target was not built" >&2; exit 1; }
   strip "$kit/bin"/*
   source_stamp > "$kit/bin/STAMP"
   echo "check.sh --rehearse: stripped binaries in $kit/bin ($(du -sm "$kit/bin" | cut -f1) MiB, stamp $(cat "$kit/bin/STAMP")); kit now $(du -sm "$kit" | cut -f1) MiB"
