@@ -26,14 +26,22 @@ torch::Tensor OuterProductMeanImpl::project(torch::nn::Linear& linear, const tor
   return (linear(ln) * mask.unsqueeze(-1).to(ln.scalar_type())).transpose(-2, -3);
 }
 
-torch::Tensor OuterProductMeanImpl::update_rows(const torch::Tensor& a_rows, const torch::Tensor& b,
+torch::Tensor OuterProductMeanImpl::update_rows(const torch::Tensor& a_rows, const torch::Tensor& b_flat,
                                                 const torch::Tensor& norm_rows) {
-  // outer[i, j, c, e] = sum_s a[i, s, c] b[j, s, e], flattened to c * c_hidden + e.
-  const torch::Tensor outer = torch::einsum("...isc,...jse->...ijce", {a_rows, b});
-  std::vector<int64_t> shape = outer.sizes().vec();
-  shape.resize(shape.size() - 2);
-  shape.push_back(options.c_hidden() * options.c_hidden());
-  return linear_out(outer.reshape(shape)) / norm_rows;
+  // outer[i, j, c, e] = sum_s a[i, s, c] b[j, s, e], as one product [(i, c), s] x [s, (j, e)]
+  // against b laid out once (right_factor); an einsum would re-lay b out for every chunk.
+  const int64_t rows = a_rows.size(-3), h = options.c_hidden();
+  const torch::Tensor left = a_rows.transpose(-1, -2).flatten(-3, -2);  // [*, R*c, S]
+  const torch::Tensor outer = torch::matmul(left, b_flat)
+                                  .unflatten(-2, {rows, h})
+                                  .unflatten(-1, {b_flat.size(-1) / h, h})  // [*, R, c, N, e]
+                                  .transpose(-2, -3)
+                                  .flatten(-2);  // [*, R, N, c * c_hidden + e]
+  return linear_out(outer) / norm_rows;
+}
+
+torch::Tensor OuterProductMeanImpl::right_factor(const torch::Tensor& b) {
+  return b.transpose(-2, -3).flatten(-2).contiguous();  // [*, N, S, e] -> [*, S, N * e]
 }
 
 namespace {
@@ -56,8 +64,9 @@ torch::Tensor OuterProductMeanImpl::forward(const torch::Tensor& m, const torch:
   if (dap) b = dap::all_gather(b, -3, dap->group());
   const torch::Tensor mt = mask.to(ln.scalar_type()).transpose(-1, -2);  // [*, N, S]
   const torch::Tensor norm = pair_counts(mt, dap ? dap::all_gather(mt, -2, dap->group()) : mt, options.eps());
+  const torch::Tensor b_flat = right_factor(b);
   return chunked(a.size(-3), chunk_size, -3, [&](int64_t i0, int64_t len) {
-    return update_rows(a.narrow(-3, i0, len), b, norm.narrow(-3, i0, len));
+    return update_rows(a.narrow(-3, i0, len), b_flat, norm.narrow(-3, i0, len));
   });
 }
 
@@ -83,8 +92,10 @@ void OuterProductMeanImpl::add_update_(const torch::Tensor& z, const torch::Tens
   // pair row: chunks take that many fewer rows, so every module's chunk is pair-sized.
   const int64_t h = options.c_hidden();
   const int64_t rows = chunk_size > 0 ? std::max<int64_t>(1, chunk_size * options.c_z() / (h * h)) : 0;
+  const torch::Tensor b_flat = right_factor(b);
+  b = torch::Tensor();
   for_each_chunk(a.size(-3), rows, [&](int64_t i0, int64_t len) {
-    z.narrow(-3, i0, len).add_(update_rows(a.narrow(-3, i0, len), b, norm.narrow(-3, i0, len)));
+    z.narrow(-3, i0, len).add_(update_rows(a.narrow(-3, i0, len), b_flat, norm.narrow(-3, i0, len)));
   });
 }
 

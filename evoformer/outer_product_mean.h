@@ -47,8 +47,10 @@ class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
   // linear(ln) * mask with residues first, [*, N, S, c_hidden]; ln = layer_norm(m).
   torch::Tensor project(torch::nn::Linear& linear, const torch::Tensor& ln, const torch::Tensor& mask);
   // Rows of the update: linear_out of the outer products of a_rows [*, R, S, c] with
-  // b [*, N, S, c], divided by the pair counts norm_rows [*, R, N, 1].
-  torch::Tensor update_rows(const torch::Tensor& a_rows, const torch::Tensor& b, const torch::Tensor& norm_rows);
+  // b [*, N, S, c], given as b_flat = right_factor(b) [*, S, N * c], divided by the pair
+  // counts norm_rows [*, R, N, 1].
+  torch::Tensor update_rows(const torch::Tensor& a_rows, const torch::Tensor& b_flat, const torch::Tensor& norm_rows);
+  static torch::Tensor right_factor(const torch::Tensor& b);
 };
 TORCH_MODULE(OuterProductMean);
 

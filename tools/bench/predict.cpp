@@ -4,12 +4,17 @@
 // modes: default, chunked (--chunk-size), low memory (chunked + key-streamed attention).
 // Each: one warm-up forward, then the median of --repeats; the peak tensor memory of the
 // forward beyond the weights, in MiB and in pair tensors (N_res^2 x c_z in the trunk's
-// storage type). Prints a Markdown table naming the device and build.
+// storage type). Prints a Markdown table naming the device and build. --modules also
+// prints, per size and mode, the seconds each AF2 module of the in-place path took in
+// the timed runs (median run's share: total / repeats), summed over the blocks of both
+// MSA stacks: what tools/bench/openfold_predict.py --modules prints for OpenFold.
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -46,10 +51,54 @@ fold::data::FeatureDict synthetic_batch(int64_t n, int64_t s, int64_t e, const c
   return b;
 }
 
+// --modules: seconds per user-scope range (the in-place path's AF2 modules), summed over
+// the calls while `g_timing` is on. A global RecordFunction observer takes plain function
+// pointers, hence the globals.
+bool g_timing = false;
+bool g_sync_cuda = false;
+std::map<std::string, double> g_module_seconds;
+
+struct RangeStart : at::ObserverContext {
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+};
+
+std::unique_ptr<at::ObserverContext> on_range_start(const at::RecordFunction&) {
+  if (!g_timing) return nullptr;
+  if (g_sync_cuda) torch::cuda::synchronize();
+  return std::make_unique<RangeStart>();
+}
+
+void on_range_end(const at::RecordFunction& fn, at::ObserverContext* ctx) {
+  if (!ctx) return;
+  if (g_sync_cuda) torch::cuda::synchronize();
+  g_module_seconds[fn.name()] +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - static_cast<RangeStart*>(ctx)->t0).count();
+}
+
+// module -> column (N_res and mode) -> seconds per run.
+using ModuleSeconds = std::map<std::string, std::map<std::string, double>>;
+
+void print_module_table(const std::vector<std::string>& columns, const ModuleSeconds& per_module) {
+  std::cout << "\nseconds per run in each module (both MSA stacks' blocks summed)\n\n| module |";
+  for (const std::string& c : columns) std::cout << " " << c << " |";
+  std::cout << "\n|---|";
+  for (size_t i = 0; i < columns.size(); ++i) std::cout << "---:|";
+  std::cout << "\n";
+  for (const auto& [name, by_column] : per_module) {
+    std::cout << "| " << name << " |";
+    for (const std::string& c : columns) {
+      const auto it = by_column.find(c);
+      std::cout << " " << (it == by_column.end() ? 0.0 : it->second) << " |";
+    }
+    std::cout << "\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name = "cpu", n_list = "64,128,256", modes_list = "default,chunk,low_memory", precision = "fp32";
+  std::string device_name = "cpu", n_list = "64,128,256", modes_list = "default,chunk,low_memory", precision = "fp32",
+              module_times;
   int64_t blocks = 4, chunk = 4, n_seq = 32, n_extra = 64, repeats = 3, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -63,10 +112,11 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::stoll(v);
     else if (a == "--precision") precision = v;
     else if (a == "--threads") threads = std::stoll(v);
+    else if (a == "--modules") module_times = v;
     else {
       std::cerr << "usage: fold_bench_predict [--device cpu|cuda] [--n-res 64,128,256] [--blocks 4] "
                    "[--chunk-size 4] [--n-seq 32] [--n-extra 64] [--modes default,chunk,low_memory] "
-                   "[--repeats 3] [--precision fp32|bf16] [--threads N]\n";
+                   "[--repeats 3] [--precision fp32|bf16] [--threads N] [--modules 0|1]\n";
       return 2;
     }
   }
@@ -82,6 +132,9 @@ int main(int argc, char** argv) {
   if (bf16) model->set_trunk_dtype(torch::kBFloat16);
   if (device.is_cpu()) fold::kernels::enable_cpu_memory_tracking();
   torch::NoGradGuard no_grad;
+  g_sync_cuda = device.is_cuda();
+  const at::CallbackHandle observer = at::addGlobalCallback(
+      at::RecordFunctionCallback(on_range_start, on_range_end).scopes({at::RecordScope::USER_SCOPE}));
   std::vector<std::string> modes;
   {
     std::stringstream ss(modes_list);
@@ -92,6 +145,8 @@ int main(int argc, char** argv) {
             << blocks << " Evoformer blocks, 1 extra-MSA block, N_seq " << n_seq << ", N_extra " << n_extra
             << ", 1 iteration, " << precision << "; one warm-up, then the median of " << repeats << " runs\n\n";
   std::cout << "| N_res | mode | median s | runs s | peak MiB | peak / pair tensor |\n|---:|---|---:|---|---:|---:|\n";
+  std::vector<std::string> columns;
+  ModuleSeconds per_module;
   for (const int64_t n : parse_list(n_list)) {
     const auto batch = synthetic_batch(n, n_seq, n_extra, device);
     // One pair tensor: N_res^2 x c_z in the trunk's storage type.
@@ -108,7 +163,9 @@ int main(int argc, char** argv) {
       run.memory.chunk_size = mode == "default" ? 0 : chunk;
       std::vector<double> seconds;
       double peak = 0;
+      g_module_seconds.clear();
       for (int64_t r = 0; r <= repeats; ++r) {
+        g_timing = module_times == "1" && r > 0;
         fold::kernels::reset_peak_memory(device);
         const auto t0 = std::chrono::steady_clock::now();
         const auto out = model(batch, run);
@@ -117,6 +174,7 @@ int main(int argc, char** argv) {
         peak = std::max(peak, static_cast<double>(fold::kernels::memory_stats(device).peak_bytes));
         if (r > 0) seconds.push_back(s);  // the first run is the warm-up
       }
+      g_timing = false;
       std::vector<double> sorted = seconds;
       std::sort(sorted.begin(), sorted.end());
       std::ostringstream runs;
@@ -129,7 +187,13 @@ int main(int argc, char** argv) {
                 << (sorted.empty() ? 0.0 : sorted[sorted.size() / 2]) << " | " << runs.str() << " | "
                 << std::setprecision(1) << peak / 1048576.0 << " | " << std::setprecision(2) << peak / pair_bytes
                 << " |\n";
+      const std::string column = std::to_string(n) + " " + label;
+      columns.push_back(column);
+      for (const auto& [name, total] : g_module_seconds)
+        per_module[name][column] = total / static_cast<double>(std::max<int64_t>(repeats, 1));
     }
   }
+  at::removeCallback(observer);
+  if (module_times == "1") print_module_table(columns, per_module);
   return 0;
 }
