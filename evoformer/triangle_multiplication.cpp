@@ -77,7 +77,8 @@ void TriangleMultiplicationImpl::add_update_(const torch::Tensor& z, const torch
     const torch::Tensor rows = v.narrow(-3, r0, len);
     const torch::Tensor zn = layer_norm_in(rows);
     // [*, c, R, N]: a_ik of rows i (outgoing) or b_kj of columns j (incoming).
-    const torch::Tensor p = project(zn, v_mask.narrow(-2, r0, len), outgoing).movedim(-1, -3);
+    // Contiguous: a channels-first view would send bmm down its per-matrix fallback.
+    const torch::Tensor p = project(zn, v_mask.narrow(-2, r0, len), outgoing).movedim(-1, -3).contiguous();
     //   outgoing: x[c, i, j] = sum_k a[c, i, k] b[c, j, k]
     //   incoming (transposed): x[c, j, i] = sum_k b[c, k, j] a[c, k, i], p[c, j, k] = b[c, k, j]
     const torch::Tensor x = outgoing ? torch::matmul(p, held.transpose(-1, -2)) : torch::matmul(p, held);
