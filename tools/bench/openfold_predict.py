@@ -34,6 +34,9 @@ def main():
                    help="let OpenFold's ChunkSizeTuner raise the chunk size (its config default); off = the chunk size as given")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--modules", action="store_true",
+                   help="also report the mean seconds per run in each Evoformer module (both MSA stacks summed), "
+                        "as fold_bench_predict --modules 1 does")
     a = p.parse_args()
 
     import torch
@@ -84,10 +87,28 @@ def main():
     for name, t in make_atom14_masks({"aatype": aatype[:, 0]}).items():
         if name != "aatype":
             batch[name] = t.unsqueeze(-1)
+    module_seconds = {}
+    timing = [False]
+    if a.modules:
+        # Forward hooks on the block modules, named as fold's in-place ranges.
+        names = {"msa_att_row", "msa_att_col", "msa_transition", "outer_product_mean", "tri_mul_out", "tri_mul_in",
+                 "tri_att_start", "tri_att_end", "pair_transition"}
+        for full_name, module in model.named_modules():
+            name = full_name.split(".")[-1]
+            if name not in names:
+                continue
+            def start(mod, args):
+                mod._fold_t0 = time.perf_counter()
+            def end(mod, args, out, name=name):
+                if timing[0]:
+                    module_seconds[name] = module_seconds.get(name, 0.0) + time.perf_counter() - mod._fold_t0
+            module.register_forward_pre_hook(start)
+            module.register_forward_hook(end)
     rss_before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     with torch.no_grad():
         for i in range(a.repeats + 1):
+            timing[0] = i > 0
             t0 = time.perf_counter()
             model(batch)
             if i > 0:  # the first forward is the warm-up
@@ -98,6 +119,7 @@ def main():
         "chunk_size": a.chunk_size, "tune_chunk_size": a.tune_chunk_size, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "seconds": times, "median_seconds": statistics.median(times),
         "peak_rss_growth_mib": (rss_after_kib - rss_before_kib) / 1024.0,
+        "module_seconds": {k: v / max(a.repeats, 1) for k, v in sorted(module_seconds.items())},
     }))
 
 

@@ -6,17 +6,17 @@
 // forward beyond the weights, in MiB and in pair tensors (N_res^2 x c_z in the trunk's
 // storage type). Prints a Markdown table naming the device and build. --modules also
 // prints, per size and mode, the seconds each AF2 module of the in-place path took in
-// the timed runs (median run's share: total / repeats), summed over the blocks of both
-// MSA stacks: what tools/bench/openfold_predict.py --modules prints for OpenFold.
+// the timed runs (their mean), summed over the blocks of both MSA stacks: what
+// tools/bench/openfold_predict.py --modules prints for OpenFold.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "fold/alphafold.h"
