@@ -102,8 +102,9 @@ Result run(const Case& c, const torch::Device& device, const std::optional<c10::
   const torch::Tensor out = attention(call.q, call.k, call.v, call.biases, call.gate, opts);
   // A bare "cuda" names the current device, which is where the output must be.
   EXPECT_EQ(out.device().type(), device.type());
-  if (device.is_cuda())
+  if (device.is_cuda()) {
     EXPECT_EQ(out.device().index(), device.has_index() ? device.index() : c10::cuda::current_device());
+  }
   Result r;
   r.out = out.detach().cpu().to(torch::kFloat);
   if (wrt.empty()) return r;

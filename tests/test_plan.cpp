@@ -80,9 +80,11 @@ TEST(MemoryPlan, PeakWithinTenPercentOfTheMeasuredInPlaceRun) {
               << 100 * error / peak << "%\n";
     EXPECT_LE(error, std::max(0.10 * peak, 4.0 * (1 << 20)));
     for (const char* stage : {"input_embedder", "extra_msa_stack", "evoformer"}) {
-      for (const StagePlan& st : plan.stages)
-        if (st.stage == stage)
+      for (const StagePlan& st : plan.stages) {
+        if (st.stage == stage) {
           EXPECT_LE(std::abs(static_cast<double>(st.peak_bytes()) - measured[stage]), 0.10 * measured[stage]) << stage;
+        }
+      }
     }
   }
   model->set_kernel_options({});
