@@ -110,11 +110,14 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
   return z;
 }
 
-void PairStackImpl::forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size) {
+void PairStackImpl::forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, const MemoryPolicy& policy) {
   TORCH_CHECK(!is_training(), "PairStack: the in-place path has no dropout; call eval() first");
+  const int64_t chunk_size = policy.chunk_size;
+  // A row of the triangle multiplication's projection: N_res x c_hidden_mul.
+  const int64_t mul_rows = policy.rows(z.size(-2) * options.c_hidden_mul() * z.element_size(), z.size(-3));
   const auto multiplications = [&] {
-    profiled("tri_mul_out", [&] { tri_mul_out->add_update_(z, pair_mask, chunk_size); });
-    profiled("tri_mul_in", [&] { tri_mul_in->add_update_(z, pair_mask, chunk_size); });
+    profiled("tri_mul_out", [&] { tri_mul_out->add_update_(z, pair_mask, mul_rows); });
+    profiled("tri_mul_in", [&] { tri_mul_in->add_update_(z, pair_mask, mul_rows); });
   };
   const auto attentions = [&] {
     profiled("tri_att_start", [&] { tri_att_start->add_update_(z, pair_mask, chunk_size); });
@@ -187,8 +190,9 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward(const torch
 
 void EvoformerBlockImpl::forward_inplace(const torch::Tensor& m, const torch::Tensor& z,
                                          const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                         int64_t chunk_size) {
+                                         const MemoryPolicy& policy) {
   TORCH_CHECK(!is_training(), "EvoformerBlock: the in-place path has no dropout; call eval() first");
+  const int64_t chunk_size = policy.chunk_size;
   profiled("msa_att_row", [&] { msa_att_row->add_update_(m, z, msa_mask, chunk_size); });
   profiled("msa_att_col", [&] {
     if (msa_att_col) msa_att_col->add_update_(m, msa_mask, chunk_size);
@@ -197,7 +201,7 @@ void EvoformerBlockImpl::forward_inplace(const torch::Tensor& m, const torch::Te
   profiled("msa_transition",
            [&] { msa_transition->add_update_(m, transition_mask(options, msa_mask), chunk_size); });
   profiled("outer_product_mean", [&] { outer_product_mean->add_update_(z, m, msa_mask, chunk_size); });
-  pair_stack->forward_inplace(z, pair_mask, chunk_size);
+  pair_stack->forward_inplace(z, pair_mask, policy);
 }
 
 torch::Tensor EvoformerBlockImpl::columns_and_transition(const torch::Tensor& m_in, const torch::Tensor& msa_mask,
@@ -290,8 +294,9 @@ StackBlocks evoformer_blocks(torch::nn::ModuleList blocks) {
     return std::make_pair(m_out, z_out);
   };
   b.forward_inplace = [blocks](int64_t i, const torch::Tensor& m, const torch::Tensor& z,
-                               const torch::Tensor& msa_mask, const torch::Tensor& pair_mask, int64_t chunk_size) mutable {
-    blocks->at<EvoformerBlockImpl>(i).forward_inplace(m, z, msa_mask, pair_mask, chunk_size);
+                               const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
+                               const MemoryPolicy& policy) mutable {
+    blocks->at<EvoformerBlockImpl>(i).forward_inplace(m, z, msa_mask, pair_mask, policy);
   };
   return b;
 }
@@ -305,8 +310,8 @@ StackBlocks pair_stack_blocks(torch::nn::ModuleList blocks) {
     return std::make_pair(m, blocks->at<PairStackImpl>(i).forward(z, pair_mask, chunk_size, dap));
   };
   b.forward_inplace = [blocks](int64_t i, const torch::Tensor&, const torch::Tensor& z, const torch::Tensor&,
-                               const torch::Tensor& pair_mask, int64_t chunk_size) mutable {
-    blocks->at<PairStackImpl>(i).forward_inplace(z, pair_mask, chunk_size);
+                               const torch::Tensor& pair_mask, const MemoryPolicy& policy) mutable {
+    blocks->at<PairStackImpl>(i).forward_inplace(z, pair_mask, policy);
   };
   return b;
 }

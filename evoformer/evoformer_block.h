@@ -90,7 +90,8 @@ class PairStackImpl : public torch::nn::Cloneable<PairStackImpl> {
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
   // Inference (eval mode, no autograd): the same block on z in place (each module's add_update_).
-  void forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0);
+  // The policy's chunk size, and MemoryPolicy::rows for the triangle multiplications.
+  void forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, const MemoryPolicy& policy = {});
 
   EvoformerBlockOptions options;
   TriangleMultiplication tri_mul_out{nullptr}, tri_mul_in{nullptr};
@@ -114,7 +115,7 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
                                                    int64_t chunk_size = 0, const AxialParallel* dap = nullptr);
   // Inference (eval mode, no autograd): the same block on (m, z) in place (each module's add_update_).
   void forward_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
-                       const torch::Tensor& pair_mask, int64_t chunk_size = 0);
+                       const torch::Tensor& pair_mask, const MemoryPolicy& policy = {});
 
   EvoformerBlockOptions options;
   MsaRowAttentionWithPairBias msa_att_row{nullptr};

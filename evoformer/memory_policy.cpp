@@ -1,5 +1,6 @@
 #include "evoformer/memory_policy.h"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -24,7 +25,7 @@ MemoryPolicy MemoryPolicy::parse(const std::string& text) {
   const auto fail = [&](const std::string& why) {
     return std::invalid_argument("memory policy '" + text + "': " + why +
                                  " (parts: none, checkpoint, checkpoint<K>, dap<K>, chunk<N>, chunkauto, lowmem, "
-                                 "offload, bf16, copy; each once, joined by '+')");
+                                 "offload, bf16, copy, exactchunk; each once, joined by '+')");
   };
   if (text.empty() || text.back() == '+') throw fail("empty part");
   std::istringstream in(text);
@@ -56,6 +57,8 @@ MemoryPolicy MemoryPolicy::parse(const std::string& text) {
       p.storage = c10::ScalarType::BFloat16;
     } else if (part == "copy") {
       p.inplace = false;
+    } else if (part == "exactchunk") {
+      p.exact_chunks = true;
     } else {
       throw fail("cannot read '" + part + "'");
     }
@@ -75,6 +78,7 @@ std::string MemoryPolicy::to_string() const {
   if (offload) parts.push_back("offload");
   if (storage == c10::ScalarType::BFloat16) parts.push_back("bf16");
   if (!inplace) parts.push_back("copy");
+  if (exact_chunks) parts.push_back("exactchunk");
   if (parts.empty()) return "none";
   std::string out = parts[0];
   for (size_t i = 1; i < parts.size(); ++i) out += "+" + parts[i];
@@ -86,7 +90,14 @@ bool MemoryPolicy::operator==(const MemoryPolicy& o) const {
          attention.low_memory == o.attention.low_memory && attention.scale == o.attention.scale &&
          attention.query_chunk == o.attention.query_chunk && attention.key_chunk == o.attention.key_chunk &&
          checkpoint.blocks_per_checkpoint == o.checkpoint.blocks_per_checkpoint && dap == o.dap &&
-         offload == o.offload && storage == o.storage && inplace == o.inplace;
+         offload == o.offload && storage == o.storage && inplace == o.inplace && exact_chunks == o.exact_chunks;
+}
+
+int64_t MemoryPolicy::rows(int64_t row_bytes, int64_t extent) const {
+  if (chunk_size <= 0) return extent;
+  if (exact_chunks) return std::min(extent, chunk_size);
+  const int64_t floor = (kMinChunkBytes + row_bytes - 1) / std::max<int64_t>(row_bytes, 1);
+  return std::min(extent, std::max(chunk_size, floor));
 }
 
 }  // namespace fold::evoformer

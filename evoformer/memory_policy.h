@@ -13,10 +13,12 @@
 //   inplace      without autograd, the stacks overwrite their inputs: residual updates
 //                in place, each module chunked end to end, so a stack needs z, m and one
 //                module's projection instead of a dozen pair-sized intermediates
+//   exact_chunks every chunked module takes exactly chunk_size rows; otherwise a module
+//                whose rows are small takes enough of them for kMinChunkBytes (rows())
 //
 // The text form is '+'-joined parts, as `fold ablate --strategies` and tests spell it:
 //   none | checkpoint | checkpoint<K> | dap<K> | chunk<N> | chunkauto | lowmem | offload
-//   | bf16 | copy (in-place off)
+//   | bf16 | copy (in-place off) | exactchunk
 // `fold`'s memory_policy_from_config() builds it from the config keys.
 #pragma once
 
@@ -31,6 +33,13 @@
 
 namespace fold::evoformer {
 
+// The least a chunk's largest buffer holds (MemoryPolicy::rows). Smaller chunks save no
+// memory worth having on any device and starve the matrix products: the triangle
+// product at 4 rows of N_res 256 runs at a quarter of its speed at 64 (30 against 116
+// GFLOPS, 2 cores). OpenFold's in-place triangle multiplication likewise takes 256 rows
+// whatever the chunk size.
+inline constexpr int64_t kMinChunkBytes = int64_t{8} << 20;
+
 struct MemoryPolicy {
   int64_t chunk_size = 0;  // 0: unchunked
   // Chosen per input shape from the device's free memory (fold predict resolves it
@@ -42,6 +51,7 @@ struct MemoryPolicy {
   bool offload = false;
   std::optional<c10::ScalarType> storage;  // none: the weights' dtype
   bool inplace = true;
+  bool exact_chunks = false;
 
   // std::invalid_argument naming the part it cannot read (unknown, repeated, or a
   // size < 1).
@@ -49,6 +59,11 @@ struct MemoryPolicy {
   // The canonical text ("none" for the default policy); parse(to_string()) == *this.
   std::string to_string() const;
   bool operator==(const MemoryPolicy& other) const;
+  // Rows a chunked module evaluates at once when one row of its largest per-chunk buffer
+  // takes `row_bytes`: chunk_size (0: all `extent` rows), raised until that buffer holds
+  // kMinChunkBytes unless exact_chunks.
+  int64_t rows(int64_t row_bytes, int64_t extent) const;
 };
+
 
 }  // namespace fold::evoformer

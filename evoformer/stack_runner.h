@@ -34,7 +34,7 @@ struct StackBlocks {
       forward;
   // Block i in place, without autograd.
   std::function<void(int64_t i, const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
-                     const torch::Tensor& pair_mask, int64_t chunk_size)>
+                     const torch::Tensor& pair_mask, const MemoryPolicy& policy)>
       forward_inplace;
 };
 

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+
 namespace fold::evoformer {
 
 TriangleMultiplicationImpl::TriangleMultiplicationImpl(const TriangleMultiplicationOptions& o) : options(o) {
@@ -23,11 +24,15 @@ void TriangleMultiplicationImpl::reset() {
 torch::Tensor TriangleMultiplicationImpl::project(const torch::Tensor& zn, const torch::Tensor& mask, bool first) {
   torch::nn::Linear& p = first ? linear_a_p : linear_b_p;
   torch::nn::Linear& g = first ? linear_a_g : linear_b_g;
-  return mask.unsqueeze(-1).to(zn.scalar_type()) * torch::sigmoid(g(zn)) * p(zn);
+  const torch::Tensor m = mask.unsqueeze(-1).to(zn.scalar_type());
+  if (torch::GradMode::is_enabled()) return m * torch::sigmoid(g(zn)) * p(zn);
+  // Without autograd: in place, one buffer beside the projection's.
+  return g(zn).sigmoid_().mul_(p(zn)).mul_(m);
 }
 
 torch::Tensor TriangleMultiplicationImpl::finish(const torch::Tensor& x, const torch::Tensor& zn) {
-  return linear_z(layer_norm_out(x)) * torch::sigmoid(linear_g(zn));
+  if (torch::GradMode::is_enabled()) return linear_z(layer_norm_out(x)) * torch::sigmoid(linear_g(zn));
+  return linear_z(layer_norm_out(x)).mul_(linear_g(zn).sigmoid_());
 }
 
 torch::Tensor TriangleMultiplicationImpl::forward(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size,

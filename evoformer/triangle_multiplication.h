@@ -39,7 +39,9 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   // row i of the product needs a_i. (from row i of z) and all of b. Incoming holds a
   // and walks z's columns (through the transposed view). A chunk reads only its own
   // rows (columns) of z and the held projection, computed before any write, so writing
-  // the chunk back changes nothing a later chunk reads.
+  // the chunk back changes nothing a later chunk reads. The product is a matrix product
+  // per channel with one row per chunk row: the caller sizes chunk_size with
+  // MemoryPolicy::rows, not the attention's chunk size.
   void add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0);
 
   TriangleMultiplicationOptions options;

@@ -22,10 +22,11 @@ struct Sizes {
   int64_t rows(int64_t extent) const { return chunk > 0 ? std::min(chunk, extent) : extent; }
   // One attention call over `r` rows of `len` positions of `c_in` channels: the
   // normalised rows, q, k, v (and the gate), the kernel's workspace and output.
-  int64_t attention(int64_t r, int64_t len, int64_t c_in, int64_t heads, int64_t c, bool gated) const {
+  int64_t attention(int64_t r, int64_t len, int64_t c_in, int64_t heads, int64_t c, bool gated, int biases) const {
     const int64_t projections = (gated ? 4 : 3) * r * len * heads * c;
     return (r * len * c_in + projections) * s +
-           kernels::attention_workspace_bytes(r * heads, len, len, c, storage, device, gated, policy.attention);
+           kernels::attention_workspace_bytes(r * heads, len, len, c, storage, device, gated, biases,
+                                                     policy.attention);
   }
 };
 
@@ -48,13 +49,15 @@ Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, 
   // Triangle attention: its bias and the mask bias whole, then a chunk of rows.
   const int64_t tri_bias = (b.no_heads_pair() + 1) * n * n * s;
   const Step tri_att{tri_bias + std::max(rn * n * (c_z + b.no_heads_pair()) * s,
-                                         z.attention(rn, n, c_z, b.no_heads_pair(), b.c_hidden_pair_att(), true)),
+                                         z.attention(rn, n, c_z, b.no_heads_pair(), b.c_hidden_pair_att(), true, 2)),
                      "triangle attention"};
-  // Triangle multiplication: the held projection, then per chunk the normalised rows
-  // with the projection's temporaries (mask, gate, sigmoid, projection, product), or the
-  // product, its normalisation and the gated output.
+  // Triangle multiplication: the held projection, then per chunk (chunk_rows) the
+  // normalised rows with the projection (gate, product, mask; in place) and its
+  // channels-first copy, or the normalised rows, that copy, the product, its
+  // normalisation, the output and its gate.
   const int64_t c_h = b.c_hidden_mul();
-  const Step tri_mul{c_h * n * n * s + rn * n * s * std::max(c_z + 5 * c_h + 1, 5 * c_z + 4 * c_h),
+  const int64_t rt = z.policy.rows(n * c_h * s, n);
+  const Step tri_mul{c_h * n * n * s + rt * n * s * std::max(c_z + 3 * c_h + 1, 3 * c_z + 3 * c_h),
                      "triangle multiplication (held projection)"};
   const Step pair_transition{rn * n * c_z * (2 + 2 * b.transition_n()) * s, "pair transition"};
   if (!with_msa) return largest({tri_att, tri_mul, pair_transition});
@@ -62,11 +65,11 @@ Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, 
   const int64_t m = msa_rows, c_m = b.c_m(), h = b.no_heads_msa(), c = b.c_hidden_msa_att();
   const int64_t rm = z.rows(m);
   const int64_t pair_bias_chunk = z.chunk > 0 ? rn * n * (c_z + h) * s : n * n * (c_z + h) * s;
-  const Step row{h * n * n * s + m * n * s + std::max(pair_bias_chunk, z.attention(rm, n, c_m, h, c, true)),
+  const Step row{h * n * n * s + m * n * s + std::max(pair_bias_chunk, z.attention(rm, n, c_m, h, c, true, 2)),
                  "MSA row attention"};
   Step column;
   if (b.column() == evoformer::MsaColumnKind::kAttention) {
-    column = {n * m * s + z.attention(rn, m, c_m, h, c, true), "MSA column attention"};
+    column = {n * m * s + z.attention(rn, m, c_m, h, c, true, 1), "MSA column attention"};
   } else {
     column = {rn * m * (3 * c_m + 2 * c + 3 * h * c) * s, "MSA column global attention"};
   }

@@ -67,7 +67,9 @@ Predictor::Predictor(const Config& config, const std::string& params_path, const
 }
 
 data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionReport* report) {
-  torch::NoGradGuard no_grad;
+  // Inference mode, not just no-grad: the kernels take their inference-only paths
+  // (kernels/attention.h), which a checkpoint's no-grad forward must not.
+  c10::InferenceMode inference;
   const at::Tensor& msa_feat = data::require_feature(batch, "msa_feat", "predict");
   const at::Tensor& aatype = data::require_feature(batch, "aatype", "predict");
   const int64_t n_res = aatype.size(0);

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
+#include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -282,6 +284,58 @@ class TiledAttention : public torch::autograd::Function<TiledAttention> {
   }
 };
 
+// fp32 only: for bf16 ATen's kernel rounds the probabilities to bf16 before the product
+// with v, where the tiled kernel keeps them in fp32. Inference mode only, not mere
+// no-grad: a gradient checkpoint runs its forward without grad and recomputes it with
+// grad, and both must take the same kernel to give the same numbers.
+bool cpu_flash_supported(const at::Tensor& q) {
+  return q.device().is_cpu() && q.scalar_type() == at::kFloat && c10::InferenceMode::is_enabled();
+}
+
+// A key-mask bias (one value per key, shared by every query and head) that is all 0
+// adds nothing: a chain without padding. Scanning it costs one pass over [*, K].
+bool is_zero_key_bias(const at::Tensor& b) {
+  return b.dim() >= 2 && b.size(-2) == 1 && (b.dim() < 3 || b.size(-3) == 1) && !b.ne(0).any().item<bool>();
+}
+
+// Inference on the CPU: ATen's flash kernel, which walks cache-sized tiles of queries and
+// keys with the bias added inside its one online-softmax pass, where the tiled kernel
+// above makes a whole-tensor pass per step (bias, max, shift, exp, sum). It takes one
+// bias: a zero key mask is dropped, and two remaining biases are summed into one
+// logits-sized tensor, which low_memory forbids (then: the tiled kernel). Returns an
+// undefined tensor where it does not apply.
+at::Tensor cpu_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const std::vector<at::Tensor>& biases, const std::optional<at::Tensor>& gate,
+                               double scale, bool low_memory) {
+  if (k.scalar_type() != q.scalar_type() || v.scalar_type() != q.scalar_type()) return {};
+  std::vector<at::Tensor> live;
+  for (const at::Tensor& b : biases)
+    if (!is_zero_key_bias(b)) live.push_back(b);
+  if (live.size() == 2 && low_memory) return {};
+  const int64_t rank = q.dim();
+  // The kernel takes [B, H, L, C]: the leading dims flattened (a view for the heads-split
+  // projections the modules pass), the head dim unit-stride.
+  const auto as4 = [](const at::Tensor& t) {
+    const at::Tensor c = t.stride(-1) == 1 ? t : t.contiguous();
+    return c.reshape({-1, c.size(-3), c.size(-2), c.size(-1)});
+  };
+  std::optional<at::Tensor> mask;
+  if (!live.empty()) {
+    at::Tensor b = live.size() == 2 ? live[0] + live[1] : live[0];
+    b = align_bias(b, rank);
+    if (b.scalar_type() != q.scalar_type()) b = b.to(q.scalar_type());
+    // Broadcast leading dims stay stride-0 views; the kernel reads the mask by strides.
+    std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end());
+    for (int64_t d = rank - 3; d < rank; ++d) shape[d] = b.size(d);
+    mask = b.expand(shape).reshape({-1, b.size(-3), b.size(-2), b.size(-1)});
+  }
+  at::Tensor o = std::get<0>(at::_scaled_dot_product_flash_attention_for_cpu(as4(q), as4(k), as4(v), 0.0, false, mask,
+                                                                             scale));
+  o = o.view(q.sizes());
+  if (gate) o.mul_(at::sigmoid(*gate));
+  return o;
+}
+
 }  // namespace
 
 AttentionPath parse_attention_path(const std::string& name) {
@@ -311,7 +365,7 @@ at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const a
 }
 
 int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, int64_t head_dim,
-                                  at::ScalarType dtype, c10::DeviceType device, bool gated,
+                                  at::ScalarType dtype, c10::DeviceType device, bool gated, int biases,
                                   const AttentionOptions& options) {
   const int64_t storage = static_cast<int64_t>(c10::elementSize(dtype));
   const int64_t out = rows * q_len * head_dim;
@@ -322,7 +376,16 @@ int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, in
       (dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16) && head_dim <= 64)
     return out * storage + rows * q_len * 8;
 #endif
-  (void)device;
+  if (device == c10::DeviceType::CPU && dtype == at::kFloat && options.path != AttentionPath::kReference &&
+      !(biases == 2 && options.low_memory)) {
+    // ATen's flash kernel: the output and the log-sum-exp of each query row; per thread
+    // a tile of logits (up to 256 queries x 512 keys, by its own split rule) with its
+    // row statistics and accumulator; the summed biases; sigmoid(gate).
+    const int64_t q_split = q_len >= 768 ? 256 : q_len >= 192 ? 64 : 32, k_split = std::min<int64_t>(k_len, 512);
+    const int64_t per_thread = q_split * (k_split + 2 + head_dim);
+    return (out + rows * q_len + at::get_num_threads() * per_thread + (biases == 2 ? rows * q_len * k_len : 0) +
+            (gated ? out : 0)) * 4;
+  }
   const int64_t compute = dtype == at::kDouble ? 8 : 4;
   if (options.path == AttentionPath::kReference) {
     // Logits, probabilities, output, the gated product.
@@ -345,6 +408,7 @@ std::string attention_implementation(const at::Tensor& q, const AttentionOptions
 #ifdef FOLD_WITH_CUDA
   if (cuda_flash_supported(q)) return "cuda-flash";
 #endif
+  if (cpu_flash_supported(q)) return "cpu-flash";
   return "tiled";
 }
 
@@ -359,6 +423,10 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   // The flash kernel never holds the logits, so it serves low_memory as well.
   if (impl == "cuda-flash") return cuda_flash_attention(q, k, v, biases, gate, scale);
 #endif
+  if (impl == "cpu-flash") {
+    at::Tensor o = cpu_flash_attention(q, k, v, biases, gate, scale, options.low_memory);
+    if (o.defined()) return o;
+  }
   const Tiling t = choose_tiling(q, k, options);
   const auto bias = [&](size_t i) { return i < biases.size() ? std::optional(biases[i]) : std::nullopt; };
   return TiledAttention::apply(q, k, v, bias(0), bias(1), gate, scale, t.q_chunk, t.k_chunk);

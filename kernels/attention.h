@@ -16,6 +16,8 @@
 //              dtype (fp32/fp16/bf16), head dim (<= 64) and rank (<= 2 leading dims)
 //              allow; otherwise the tiled kernel below, which serves every float type
 //              on every device (fp64 accumulates in fp64, the others in fp32)
+//              on the CPU in fp32 under c10::InferenceMode, ATen's flash kernel
+//              (cpu_flash_attention in the .cpp) instead of the tiled one
 //   auto       the same choice as fused: since the tiled kernel covers every case, no
 //              input needs the reference; `reference` must be asked for
 // `low_memory` streams keys in tiles with an online softmax, keeping per query only
@@ -59,14 +61,17 @@ at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const a
 
 // The tensor memory one call of `attention` without autograd allocates beyond its
 // inputs, its output included, for q [*, Q, C] whose leading dims (batch and heads)
-// multiply to `rows`, K keys, storage `dtype`, on `device`: what callers size their
-// chunks with (fold plan, --chunk-size auto) instead of copying the kernels' tiles.
+// multiply to `rows`, K keys, storage `dtype`, on `device`, with `biases` (0-2) whose
+// sum the CPU flash kernel may need whole (a zero key mask costs nothing; this counts it):
+// what callers size their chunks with (fold plan, --chunk-size auto) instead of copying
+// the kernels' tiles.
 int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, int64_t head_dim,
-                                  at::ScalarType dtype, c10::DeviceType device, bool gated,
+                                  at::ScalarType dtype, c10::DeviceType device, bool gated, int biases,
                                   const AttentionOptions& options = {});
 
-// Which implementation `attention` runs for these inputs ("cuda-flash", "tiled",
-// "reference"), for logs and `fold info`.
+// Which implementation `attention` runs for these inputs ("cuda-flash", "cpu-flash",
+// "tiled", "reference"), for logs and `fold info`. "cpu-flash" hands a low_memory call
+// with two nonzero biases to the tiled kernel (one bias only, and no summed copy).
 std::string attention_implementation(const at::Tensor& q, const AttentionOptions& options);
 
 }  // namespace fold::kernels

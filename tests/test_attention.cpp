@@ -1,6 +1,7 @@
 // kernels::attention on the CPU: the tiled (fused) path against the naive ATen
 // reference for the shapes of the four Evoformer variants, values and gradients.
 #include <gtest/gtest.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -155,6 +156,39 @@ TEST_P(AttentionCpu, FullyMaskedRowGivesZerosAndFiniteGradients) {
     const auto valid = torch::isfinite(ref);
     if (valid.any().item<bool>()) {  // a mask of shape [K] masks every row at once
       EXPECT_LE(rel_err(out.masked_select(valid), ref.masked_select(valid)), 1e-5) << c.name;
+    }
+  }
+}
+
+// Under c10::InferenceMode the fp32 CPU path is ATen's flash kernel with the biases
+// summed into one (or the zero key mask dropped): equal to the reference, with a fully
+// masked row uniform under -1e9 and 0 under -inf, whether or not low_memory sends two
+// nonzero biases back to the tiled kernel.
+TEST_P(AttentionCpu, InferenceModeFlashEqualsReference) {
+  const Case& c = GetParam();
+  for (const double mask_value : {-1e9, -std::numeric_limits<double>::infinity(), 0.0}) {
+    const Inputs in = make_inputs(c, torch::kFloat, mask_value, mask_value != 0.0);
+    torch::Tensor want;
+    {
+      torch::NoGradGuard no_grad;
+      want = attention_reference(in.q, in.k, in.v, in.biases(), in.gate_opt());
+    }
+    for (bool low_memory : {false, true}) {
+      AttentionOptions o;
+      o.low_memory = low_memory;
+      c10::InferenceMode inference;
+      EXPECT_EQ(attention_implementation(in.q, o), "cpu-flash");
+      const auto got = attention(in.q, in.k, in.v, in.biases(), in.gate_opt(), o);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      const auto valid = torch::isfinite(want);
+      EXPECT_TRUE(torch::isfinite(got).all().item<bool>()) << c.name << " mask " << mask_value;
+      if (valid.any().item<bool>()) {
+        EXPECT_LE(rel_err(got.masked_select(valid), want.masked_select(valid)), 1e-5)
+            << c.name << " mask " << mask_value << " low_memory=" << low_memory;
+      }
+      if (std::isinf(mask_value)) {
+        EXPECT_EQ(got.reshape({-1}).narrow(0, 0, c.q.back()).abs().max().item<float>(), 0.0f) << c.name;
+      }
     }
   }
 }

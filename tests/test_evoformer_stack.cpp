@@ -242,7 +242,8 @@ TEST(MemoryPolicy, ParsesJoinedPartsAndRoundTrips) {
   EXPECT_EQ(MemoryPolicy{}.to_string(), "none");
   // Any order in, one canonical order out.
   EXPECT_EQ(MemoryPolicy::parse("lowmem+chunk4+checkpoint+dap2").to_string(), "dap2+checkpoint+chunk4+lowmem");
-  for (const char* text : {"none", "checkpoint3", "dap4+chunkauto+offload+bf16", "chunk1+copy", "lowmem"}) {
+  for (const char* text : {"none", "checkpoint3", "dap4+chunkauto+offload+bf16", "chunk1+copy", "lowmem",
+                           "chunk2+exactchunk"}) {
     const MemoryPolicy q = MemoryPolicy::parse(text);
     EXPECT_EQ(MemoryPolicy::parse(q.to_string()), q) << text;
     EXPECT_EQ(q.to_string(), text);
@@ -250,6 +251,20 @@ TEST(MemoryPolicy, ParsesJoinedPartsAndRoundTrips) {
   EXPECT_TRUE(MemoryPolicy::parse("chunkauto").auto_chunk);
   EXPECT_EQ(MemoryPolicy::parse("bf16").storage, c10::ScalarType::BFloat16);
   EXPECT_FALSE(MemoryPolicy::parse("copy").inplace);
+  EXPECT_TRUE(MemoryPolicy::parse("chunk2+exactchunk").exact_chunks);
+}
+
+TEST(MemoryPolicy, RowsRaiseSmallChunksToTheFloorUnlessExact) {
+  const MemoryPolicy none = MemoryPolicy::parse("none"), chunk4 = MemoryPolicy::parse("chunk4"),
+                     exact = MemoryPolicy::parse("chunk4+exactchunk"), chunk64 = MemoryPolicy::parse("chunk64");
+  // N_res 256 x 128 channels fp32: 128 KiB a row, 64 rows for 8 MiB.
+  EXPECT_EQ(chunk4.rows(128 << 10, 256), 64);
+  EXPECT_EQ(exact.rows(128 << 10, 256), 4);
+  EXPECT_EQ(none.rows(128 << 10, 256), 256);
+  // Rows of 512 KiB (N_res 1024): 16 reach the floor, so a chunk of 64 stays 64.
+  EXPECT_EQ(chunk64.rows(512 << 10, 1024), 64);
+  // Never more rows than there are.
+  EXPECT_EQ(chunk4.rows(1 << 10, 48), 48);
 }
 
 TEST(MemoryPolicy, RejectsUnknownRepeatedOrDegenerateParts) {
@@ -302,7 +317,9 @@ TEST(ExtraMsaStack, InPlaceInferenceEqualsCopyingAndHoldsLess) {
   int64_t copy_peak = 0, inplace_peak = 0, chunked_peak = 0;
   const torch::Tensor reference = run("copy", copy_peak);
   const torch::Tensor inplace = run("none", inplace_peak);
-  const torch::Tensor chunked = run("chunk8", chunked_peak);
+  // Exact chunks: at these sizes the default 8 MiB floor (MemoryPolicy::rows) would take
+  // every row of the triangle multiplication at once.
+  const torch::Tensor chunked = run("chunk8+exactchunk", chunked_peak);
   EXPECT_LE(rel_err(inplace, reference), 1e-6);
   EXPECT_LE(rel_err(chunked, reference), 1e-6);
   const double pair = N * N * 32 * 4.0;

@@ -99,10 +99,12 @@ struct Strategy {
   bool reference;
 };
 
-const std::vector<Strategy> kAttentionStrategies = {{"chunk_size 2", "chunk2"},
+// Exact chunks, so that the blocks' triangle multiplications are chunked at these sizes
+// too (MemoryPolicy::rows).
+const std::vector<Strategy> kAttentionStrategies = {{"chunk_size 2", "chunk2+exactchunk"},
                                                     {"low_memory", "lowmem"},
                                                     {"reference path", "none", true},
-                                                    {"chunked low_memory", "chunk3+lowmem"}};
+                                                    {"chunked low_memory", "chunk3+lowmem+exactchunk"}};
 const std::vector<Strategy> kChunkStrategies = {{"chunk_size 2", "chunk2"}, {"chunk_size 3", "chunk3"}};
 
 // The fp64 outputs and gradients (inputs and every parameter) under each strategy equal
@@ -412,7 +414,7 @@ TEST(EvoformerBlock, Fp64GradientsSameUnderEveryMemoryStrategy) {
       },
       {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies, [&](const Ts& x, const MemoryPolicy& p) {
         const Ts mz{x[0].clone(), x[1].clone()};
-        b->forward_inplace(mz[0], mz[1], mm, pm, p.chunk_size);
+        b->forward_inplace(mz[0], mz[1], mm, pm, p);
         return mz;
       });
 }

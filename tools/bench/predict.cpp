@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   const bool bf16 = precision == "bf16";
   if (bf16) model->set_trunk_dtype(torch::kBFloat16);
   if (device.is_cpu()) fold::kernels::enable_cpu_memory_tracking();
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // as fold predict
   g_sync_cuda = device.is_cuda();
   const at::CallbackHandle observer = at::addGlobalCallback(
       at::RecordFunctionCallback(on_range_start, on_range_end).scopes({at::RecordScope::USER_SCOPE}));
