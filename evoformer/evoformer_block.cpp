@@ -110,22 +110,46 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
   return z;
 }
 
+BlockRows block_rows(const EvoformerBlockOptions& o, const MemoryPolicy& policy, int64_t n_res, int64_t n_msa,
+                     at::ScalarType storage, c10::DeviceType device) {
+  const int64_t n = n_res, m = n_msa, s = static_cast<int64_t>(c10::elementSize(storage));
+  const auto rows = [&](int64_t extent, std::initializer_list<int64_t> row_bytes) {
+    return policy.rows(std::max(row_bytes), extent, device);
+  };
+  // One row of an attention over `len` positions: one head group of the kernel's
+  // workspace beside the normalised row and a projection.
+  const auto attention = [&](int64_t len, int64_t c_in, int64_t heads, int64_t c, int biases) {
+    return std::max({len * c_in * s, len * heads * c * s,
+                     kernels::attention_workspace_bytes(heads, len, len, c, storage, device, true, biases,
+                                                        policy.attention)});
+  };
+  const int64_t c_m = o.c_m(), c_z = o.c_z(), h_m = o.no_heads_msa(), c_a = o.c_hidden_msa_att();
+  BlockRows r{};
+  r.msa_row = rows(m, {attention(n, c_m, h_m, c_a, 2)});
+  r.msa_column = rows(n, {o.column() == MsaColumnKind::kAttention ? attention(m, c_m, h_m, c_a, 1) : m * c_m * s});
+  r.msa_transition = rows(m, {n * c_m * o.transition_n() * s});
+  r.outer_product_mean = rows(n, {n * o.c_hidden_opm() * o.c_hidden_opm() * s});
+  r.triangle_multiplication = rows(n, {n * o.c_hidden_mul() * s});
+  r.triangle_attention = rows(n, {attention(n, c_z, o.no_heads_pair(), o.c_hidden_pair_att(), 2)});
+  r.pair_transition = rows(n, {n * c_z * o.transition_n() * s});
+  return r;
+}
+
 void PairStackImpl::forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, const MemoryPolicy& policy) {
   TORCH_CHECK(!is_training(), "PairStack: the in-place path has no dropout; call eval() first");
-  const int64_t chunk_size = policy.chunk_size;
-  // A row of the triangle multiplication's projection: N_res x c_hidden_mul.
-  const int64_t mul_rows = policy.rows(z.size(-2) * options.c_hidden_mul() * z.element_size(), z.size(-3));
+  const BlockRows rows = block_rows(options, policy, z.size(-2), 0, z.scalar_type(), z.device().type());
   const auto multiplications = [&] {
-    profiled("tri_mul_out", [&] { tri_mul_out->add_update_(z, pair_mask, mul_rows); });
-    profiled("tri_mul_in", [&] { tri_mul_in->add_update_(z, pair_mask, mul_rows); });
+    profiled("tri_mul_out", [&] { tri_mul_out->add_update_(z, pair_mask, rows.triangle_multiplication); });
+    profiled("tri_mul_in", [&] { tri_mul_in->add_update_(z, pair_mask, rows.triangle_multiplication); });
   };
   const auto attentions = [&] {
-    profiled("tri_att_start", [&] { tri_att_start->add_update_(z, pair_mask, chunk_size); });
-    profiled("tri_att_end", [&] { tri_att_end->add_update_(z, pair_mask, chunk_size); });
+    profiled("tri_att_start", [&] { tri_att_start->add_update_(z, pair_mask, rows.triangle_attention); });
+    profiled("tri_att_end", [&] { tri_att_end->add_update_(z, pair_mask, rows.triangle_attention); });
   };
   in_pair_order(options, multiplications, attentions);
-  profiled("pair_transition",
-           [&] { pair_transition->add_update_(z, transition_mask(options, pair_mask), chunk_size); });
+  profiled("pair_transition", [&] {
+    pair_transition->add_update_(z, transition_mask(options, pair_mask), rows.pair_transition);
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -192,15 +216,16 @@ void EvoformerBlockImpl::forward_inplace(const torch::Tensor& m, const torch::Te
                                          const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
                                          const MemoryPolicy& policy) {
   TORCH_CHECK(!is_training(), "EvoformerBlock: the in-place path has no dropout; call eval() first");
-  const int64_t chunk_size = policy.chunk_size;
-  profiled("msa_att_row", [&] { msa_att_row->add_update_(m, z, msa_mask, chunk_size); });
+  const BlockRows rows = block_rows(options, policy, z.size(-2), m.size(-3), m.scalar_type(), m.device().type());
+  profiled("msa_att_row", [&] { msa_att_row->add_update_(m, z, msa_mask, rows.msa_row); });
   profiled("msa_att_col", [&] {
-    if (msa_att_col) msa_att_col->add_update_(m, msa_mask, chunk_size);
-    else msa_att_col_global->add_update_(m, msa_mask, chunk_size);
+    if (msa_att_col) msa_att_col->add_update_(m, msa_mask, rows.msa_column);
+    else msa_att_col_global->add_update_(m, msa_mask, rows.msa_column);
   });
   profiled("msa_transition",
-           [&] { msa_transition->add_update_(m, transition_mask(options, msa_mask), chunk_size); });
-  profiled("outer_product_mean", [&] { outer_product_mean->add_update_(z, m, msa_mask, chunk_size); });
+           [&] { msa_transition->add_update_(m, transition_mask(options, msa_mask), rows.msa_transition); });
+  profiled("outer_product_mean",
+           [&] { outer_product_mean->add_update_(z, m, msa_mask, rows.outer_product_mean); });
   pair_stack->forward_inplace(z, pair_mask, policy);
 }
 

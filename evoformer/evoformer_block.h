@@ -77,6 +77,17 @@ struct EvoformerBlockOptions {
   TORCH_ARG(kernels::AttentionOptions, kernel) = {};
 };
 
+// Rows (sequences or residues) each module of a block evaluates at once on the in-place
+// path: MemoryPolicy::rows of the module's largest per-row buffer (its normalised input,
+// a projection, the attention kernel's workspace, the transition's hidden layer, a row
+// of outer products). `fold plan` sizes the block's transients with the same rows.
+struct BlockRows {
+  int64_t msa_row, msa_column, msa_transition, outer_product_mean;
+  int64_t triangle_multiplication, triangle_attention, pair_transition;
+};
+BlockRows block_rows(const EvoformerBlockOptions& options, const MemoryPolicy& policy, int64_t n_res,
+                     int64_t n_msa, at::ScalarType storage, c10::DeviceType device);
+
 // OpenFold's PairStack: the pair half of the block (Algorithm 6 lines 6-10); with
 // tri_mul_first = false, one block of the template pair stack (Algorithm 16).
 // Parameters: tri_mul_out, tri_mul_in, tri_att_start, tri_att_end, pair_transition.
@@ -89,8 +100,8 @@ class PairStackImpl : public torch::nn::Cloneable<PairStackImpl> {
   // rank's rows, pair_mask is whole (padded).
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pair_mask, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
-  // Inference (eval mode, no autograd): the same block on z in place (each module's add_update_).
-  // The policy's chunk size, and MemoryPolicy::rows for the triangle multiplications.
+  // Inference (eval mode, no autograd): the same block on z in place (each module's
+  // add_update_, chunked by block_rows).
   void forward_inplace(const torch::Tensor& z, const torch::Tensor& pair_mask, const MemoryPolicy& policy = {});
 
   EvoformerBlockOptions options;
@@ -113,7 +124,8 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
   std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& m, const torch::Tensor& z,
                                                    const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
                                                    int64_t chunk_size = 0, const AxialParallel* dap = nullptr);
-  // Inference (eval mode, no autograd): the same block on (m, z) in place (each module's add_update_).
+  // Inference (eval mode, no autograd): the same block on (m, z) in place (each module's
+  // add_update_, chunked by block_rows).
   void forward_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
                        const torch::Tensor& pair_mask, const MemoryPolicy& policy = {});
 

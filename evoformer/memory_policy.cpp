@@ -93,10 +93,10 @@ bool MemoryPolicy::operator==(const MemoryPolicy& o) const {
          offload == o.offload && storage == o.storage && inplace == o.inplace && exact_chunks == o.exact_chunks;
 }
 
-int64_t MemoryPolicy::rows(int64_t row_bytes, int64_t extent) const {
-  if (chunk_size <= 0) return extent;
+int64_t MemoryPolicy::rows(int64_t row_bytes, int64_t extent, c10::DeviceType device) const {
+  const int64_t floor = std::min(extent, (kMinChunkBytes + row_bytes - 1) / std::max<int64_t>(row_bytes, 1));
+  if (chunk_size <= 0) return exact_chunks || device != c10::DeviceType::CPU ? extent : floor;
   if (exact_chunks) return std::min(extent, chunk_size);
-  const int64_t floor = (kMinChunkBytes + row_bytes - 1) / std::max<int64_t>(row_bytes, 1);
   return std::min(extent, std::max(chunk_size, floor));
 }
 

@@ -88,13 +88,9 @@ void OuterProductMeanImpl::add_update_(const torch::Tensor& z, const torch::Tens
   });
   const torch::Tensor mt = mask.to(m.scalar_type()).transpose(-1, -2);
   const torch::Tensor norm = pair_counts(mt, mt, options.eps());
-  // A row of outer products is c_hidden^2 wide (1024 for AF2), c_hidden^2 / c_z times a
-  // pair row: chunks take that many fewer rows, so every module's chunk is pair-sized.
-  const int64_t h = options.c_hidden();
-  const int64_t rows = chunk_size > 0 ? std::max<int64_t>(1, chunk_size * options.c_z() / (h * h)) : 0;
   const torch::Tensor b_flat = right_factor(b);
   b = torch::Tensor();
-  for_each_chunk(a.size(-3), rows, [&](int64_t i0, int64_t len) {
+  for_each_chunk(a.size(-3), chunk_size, [&](int64_t i0, int64_t len) {
     z.narrow(-3, i0, len).add_(update_rows(a.narrow(-3, i0, len), b_flat, norm.narrow(-3, i0, len)));
   });
 }

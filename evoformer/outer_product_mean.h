@@ -34,8 +34,9 @@ class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
                         const AxialParallel* dap = nullptr);
   // Inference: z += the update, in place, chunk by chunk of rows i (each reads the
   // projections of every residue, which are computed first, chunk by chunk of
-  // sequences). A chunk has chunk_size * c_z / c_hidden^2 rows (at least one): the
-  // outer products of a row are c_hidden^2 wide, so the chunk stays pair-row-sized.
+  // sequences); chunk_size rows i and sequences at a time. A row of outer products is
+  // c_hidden^2 wide (1024 for AF2, 8 pair rows): the block sizes its chunks by that
+  // (block_rows).
   void add_update_(const torch::Tensor& z, const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0);
 
   OuterProductMeanOptions options;

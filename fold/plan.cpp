@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "evoformer/evoformer_block.h"
 #include "kernels/attention.h"
 
 namespace fold {
@@ -42,42 +43,43 @@ Step largest(std::initializer_list<Step> steps) {
 }
 
 // The largest transient of one block (evoformer_block.h) in place: `msa_rows` rows of
-// the MSA (S, or the extra MSA's), global column attention for the extra-MSA stack.
+// the MSA (S, or the extra MSA's), global column attention for the extra-MSA stack;
+// each module chunked by block_rows, as the block runs it.
 Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, int64_t msa_rows, bool with_msa) {
   const int64_t n = z.n, s = z.s, c_z = b.c_z();
-  const int64_t rn = z.rows(n);
+  const evoformer::BlockRows r = evoformer::block_rows(b, z.policy, n, msa_rows, z.storage, z.device);
   // Triangle attention: its bias and the mask bias whole, then a chunk of rows.
   const int64_t tri_bias = (b.no_heads_pair() + 1) * n * n * s;
-  const Step tri_att{tri_bias + std::max(rn * n * (c_z + b.no_heads_pair()) * s,
-                                         z.attention(rn, n, c_z, b.no_heads_pair(), b.c_hidden_pair_att(), true, 2)),
+  const int64_t ra = r.triangle_attention;
+  const Step tri_att{tri_bias + std::max(ra * n * (c_z + b.no_heads_pair()) * s,
+                                         z.attention(ra, n, c_z, b.no_heads_pair(), b.c_hidden_pair_att(), true, 2)),
                      "triangle attention"};
-  // Triangle multiplication: the held projection, then per chunk (chunk_rows) the
-  // normalised rows with the projection (gate, product, mask; in place) and its
-  // channels-first copy, or the normalised rows, that copy, the product, its
-  // normalisation, the output and its gate.
+  // Triangle multiplication: the held projection, then per chunk the normalised rows
+  // with the projection (gate, product, mask; in place) and its channels-first copy,
+  // or the normalised rows, that copy, the product, its normalisation, the output and
+  // its gate.
   const int64_t c_h = b.c_hidden_mul();
-  const int64_t rt = z.policy.rows(n * c_h * s, n);
-  const Step tri_mul{c_h * n * n * s + rt * n * s * std::max(c_z + 3 * c_h + 1, 3 * c_z + 3 * c_h),
+  const Step tri_mul{c_h * n * n * s + r.triangle_multiplication * n * s * std::max(c_z + 3 * c_h + 1, 3 * c_z + 3 * c_h),
                      "triangle multiplication (held projection)"};
-  const Step pair_transition{rn * n * c_z * (2 + 2 * b.transition_n()) * s, "pair transition"};
+  const Step pair_transition{r.pair_transition * n * c_z * (2 + 2 * b.transition_n()) * s, "pair transition"};
   if (!with_msa) return largest({tri_att, tri_mul, pair_transition});
 
   const int64_t m = msa_rows, c_m = b.c_m(), h = b.no_heads_msa(), c = b.c_hidden_msa_att();
-  const int64_t rm = z.rows(m);
-  const int64_t pair_bias_chunk = z.chunk > 0 ? rn * n * (c_z + h) * s : n * n * (c_z + h) * s;
-  const Step row{h * n * n * s + m * n * s + std::max(pair_bias_chunk, z.attention(rm, n, c_m, h, c, true, 2)),
+  // Row attention: its pair bias computed over chunks of the row attention's rows of z.
+  const int64_t rm = r.msa_row;
+  const Step row{h * n * n * s + m * n * s + std::max(std::min(rm, n) * n * (c_z + h) * s, z.attention(rm, n, c_m, h, c, true, 2)),
                  "MSA row attention"};
+  const int64_t rc = r.msa_column;
   Step column;
   if (b.column() == evoformer::MsaColumnKind::kAttention) {
-    column = {n * m * s + z.attention(rn, m, c_m, h, c, true, 1), "MSA column attention"};
+    column = {n * m * s + z.attention(rc, m, c_m, h, c, true, 1), "MSA column attention"};
   } else {
-    column = {rn * m * (3 * c_m + 2 * c + 3 * h * c) * s, "MSA column global attention"};
+    column = {rc * m * (3 * c_m + 2 * c + 3 * h * c) * s, "MSA column global attention"};
   }
-  const Step msa_transition{rm * n * c_m * (2 + 2 * b.transition_n()) * s, "MSA transition"};
-  const int64_t c_o = b.c_hidden_opm();
-  // Its chunks are chunk_size * c_z / c_o^2 rows (outer_product_mean.h).
-  const int64_t ro = z.chunk > 0 ? std::min(n, std::max<int64_t>(1, z.chunk * c_z / (c_o * c_o))) : n;
-  const Step opm{(3 * n * m * c_o + 2 * n * n + rm * n * c_m + 2 * ro * n * c_o * c_o + ro * m * c_o + 2 * ro * n * c_z) * s,
+  const Step msa_transition{r.msa_transition * n * c_m * (2 + 2 * b.transition_n()) * s, "MSA transition"};
+  const int64_t c_o = b.c_hidden_opm(), ro = r.outer_product_mean;
+  const Step opm{(3 * n * m * c_o + 2 * n * n + std::min(ro, m) * n * c_m + 2 * ro * n * c_o * c_o + ro * m * c_o +
+                  2 * ro * n * c_z) * s,
                  "outer product mean"};
   return largest({row, column, msa_transition, opm, tri_att, tri_mul, pair_transition});
 }

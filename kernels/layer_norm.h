@@ -1,7 +1,8 @@
 // LayerNorm over the last dimension, differentiable in x, weight and bias, with one
-// kernel per device: ATen's thread pool on the CPU, kernels/cuda/layer_norm.cu on CUDA.
-// AF2 normalises before nearly every Evoformer and structure module block; FastFold
-// fuses it, and so do we. Statistics are fp32 for fp32/fp16/bf16 storage (fp64 inputs
+// kernel per device: kernels/cuda/layer_norm.cu on CUDA; on the CPU ATen's vectorised
+// forward and our own deterministic backward (fixed row partition, partials summed in
+// order). AF2 normalises before nearly every Evoformer and structure module block;
+// FastFold fuses it on the GPU, and so do we. Statistics are fp32 for fp32/fp16/bf16 storage (fp64 inputs
 // on the CPU are computed in fp64, so finite-difference checks of whole modules stay
 // meaningful). The output has x's dtype; weight/bias may be of any floating dtype and
 // their gradients come back in it.

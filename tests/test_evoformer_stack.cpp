@@ -254,17 +254,26 @@ TEST(MemoryPolicy, ParsesJoinedPartsAndRoundTrips) {
   EXPECT_TRUE(MemoryPolicy::parse("chunk2+exactchunk").exact_chunks);
 }
 
-TEST(MemoryPolicy, RowsRaiseSmallChunksToTheFloorUnlessExact) {
+TEST(MemoryPolicy, RowsRaiseSmallChunksToTheFloorAndBlockTheCpuUnlessExact) {
   const MemoryPolicy none = MemoryPolicy::parse("none"), chunk4 = MemoryPolicy::parse("chunk4"),
-                     exact = MemoryPolicy::parse("chunk4+exactchunk"), chunk64 = MemoryPolicy::parse("chunk64");
+                     exact = MemoryPolicy::parse("chunk4+exactchunk"), chunk64 = MemoryPolicy::parse("chunk64"),
+                     whole = MemoryPolicy::parse("exactchunk");
+  constexpr auto cpu = c10::DeviceType::CPU, cuda = c10::DeviceType::CUDA;
   // N_res 256 x 128 channels fp32: 128 KiB a row, 64 rows for 8 MiB.
-  EXPECT_EQ(chunk4.rows(128 << 10, 256), 64);
-  EXPECT_EQ(exact.rows(128 << 10, 256), 4);
-  EXPECT_EQ(none.rows(128 << 10, 256), 256);
+  EXPECT_EQ(chunk4.rows(128 << 10, 256, cpu), 64);
+  EXPECT_EQ(chunk4.rows(128 << 10, 256, cuda), 64);
+  EXPECT_EQ(exact.rows(128 << 10, 256, cpu), 4);
+  // Unchunked: 8 MiB blocks on the CPU, every row on a GPU or when asked exactly.
+  EXPECT_EQ(none.rows(128 << 10, 256, cpu), 64);
+  EXPECT_EQ(none.rows(128 << 10, 256, cuda), 256);
+  EXPECT_EQ(whole.rows(128 << 10, 256, cpu), 256);
   // Rows of 512 KiB (N_res 1024): 16 reach the floor, so a chunk of 64 stays 64.
-  EXPECT_EQ(chunk64.rows(512 << 10, 1024), 64);
+  EXPECT_EQ(chunk64.rows(512 << 10, 1024, cpu), 64);
+  // A row larger than the floor: one row per block.
+  EXPECT_EQ(none.rows(32 << 20, 1024, cpu), 1);
   // Never more rows than there are.
-  EXPECT_EQ(chunk4.rows(1 << 10, 48), 48);
+  EXPECT_EQ(chunk4.rows(1 << 10, 48, cpu), 48);
+  EXPECT_EQ(none.rows(1 << 10, 48, cpu), 48);
 }
 
 TEST(MemoryPolicy, RejectsUnknownRepeatedOrDegenerateParts) {

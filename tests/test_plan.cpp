@@ -50,10 +50,10 @@ TEST(MemoryPlan, PeakWithinTenPercentOfTheMeasuredInPlaceRun) {
   AlphaFold model(AlphaFoldOptions::from_config(config));
   model->eval();
   c10::InferenceMode inference;  // as fold predict, whose kernels the plan follows
-  // exactchunk: the triangle multiplication chunked too, which at these sizes the
-  // default floor (MemoryPolicy::rows) runs whole.
+  // exactchunk: every module chunked as asked, which at these sizes the byte floor
+  // (MemoryPolicy::rows) would mostly run whole; none: the CPU's byte blocks.
   for (const Case& c : {Case{96, 16, 64, "chunk8"}, Case{128, 32, 128, "chunk16+lowmem"}, Case{128, 8, 32, "chunk4"},
-                        Case{128, 32, 64, "chunk8+exactchunk"}}) {
+                        Case{128, 32, 64, "chunk8+exactchunk"}, Case{128, 32, 64, "none"}}) {
     SCOPED_TRACE(c.policy);
     const data::FeatureDict batch = random_batch(c.n, c.s, c.e);
     RunOptions run;
@@ -98,14 +98,17 @@ TEST(MemoryPlan, ChunkSizeAndLongestProteinFollowTheBudget) {
   const AlphaFoldOptions model = AlphaFoldOptions::from_config(Config::load("af2_model_1", {}));
   const PlanShape shape{1024, 128, 1024, 0};
   evoformer::MemoryPolicy policy;
-  const auto peak = [&](int64_t chunk) {
+  const auto peak = [&](int64_t chunk, bool exact = false) {
     evoformer::MemoryPolicy p = policy;
     p.chunk_size = chunk;
+    p.exact_chunks = exact;
     return plan_inference(model, shape, p, c10::DeviceType::CPU).peak_bytes;
   };
-  // Smaller chunks hold less; the chosen chunk is the largest power of two that fits.
+  // Smaller chunks hold less (unchunked whole: exactchunk without a chunk size, since an
+  // unchunked CPU run is blocked by bytes); the chosen chunk is the largest power of two
+  // that fits.
   EXPECT_LT(peak(8), peak(64));
-  EXPECT_LT(peak(64), peak(0));
+  EXPECT_LT(peak(64), peak(0, true));
   const int64_t budget = peak(32);
   EXPECT_EQ(plan_chunk_size(model, shape, policy, c10::DeviceType::CPU, budget), 32);
   EXPECT_EQ(plan_chunk_size(model, shape, policy, c10::DeviceType::CPU, 1), 0);
