@@ -69,6 +69,11 @@ struct MemoryPolicy {
   // buffer holds kMinChunkBytes. Unchunked, a CPU takes kMinChunkBytes blocks for its
   // caches and a GPU all rows. exact_chunks turns both adjustments off.
   int64_t rows(int64_t row_bytes, int64_t extent, c10::DeviceType device) const;
+  // rows() for the modules outside the stacks (the embedders' pair rows, the structure
+  // module's query rows), which run whole without a chunk size: then 0.
+  int64_t chunked_rows(int64_t row_bytes, int64_t extent, c10::DeviceType device) const {
+    return chunk_size > 0 ? rows(row_bytes, extent, device) : 0;
+  }
 };
 
 

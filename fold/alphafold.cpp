@@ -201,20 +201,24 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   // Without autograd (and without dropout: in eval mode) the residual updates of the
   // trunk happen in place (memory_policy.h).
   const bool inplace = memory.inplace && !torch::GradMode::is_enabled() && !is_training();
+  // Rows of the pair the embedders and the structure module take at once (pair rows
+  // in the trunk's type, or in fp32 for the structure module).
+  const int64_t c_z = options.input_embedder.c_z();
+  const int64_t pair_rows = memory.chunked_rows(n * c_z * static_cast<int64_t>(c10::elementSize(dtype)), n, device.type());
   auto [m, z] = input_embedder(cast(target_feat), require_feature(f, "residue_index", kWho).to(device),
-                               cast(msa_feat), memory.chunk_size);
+                               cast(msa_feat), pair_rows);
   const torch::Tensor aatype_d = aatype.to(device);
   const torch::Tensor m_prev = recycled.m_first_row.defined() ? recycled.m_first_row.to(device, dtype)
                                                                : torch::zeros({n, options.input_embedder.c_m()}, m.options());
   const torch::Tensor x_prev = structure::pseudo_beta(
       aatype_d, recycled.x.defined() ? recycled.x.to(device, dtype) : torch::zeros({n, 37, 3}, z.options()));
   if (inplace) {
-    recycling_embedder->add_pair_update_(z, recycled.z, x_prev, memory.chunk_size);
+    recycling_embedder->add_pair_update_(z, recycled.z, x_prev, pair_rows);
     recycled = {};
     m.select(-3, 0).add_(recycling_embedder->layer_norm_m(m_prev));
   } else {
     const torch::Tensor z_prev =
-        recycled.z.defined() ? recycled.z.to(device, dtype) : torch::zeros({n, n, options.input_embedder.c_z()}, z.options());
+        recycled.z.defined() ? recycled.z.to(device, dtype) : torch::zeros({n, n, c_z}, z.options());
     recycled = {};
     auto [m_update, z_update] = recycling_embedder(m_prev, z_prev, x_prev);
     m = torch::cat({m.narrow(-3, 0, 1) + m_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
@@ -259,8 +263,9 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   out["msa_first_row"] = m_out.select(-3, 0).to(torch::kFloat);
   out["pair"] = inplace ? z_out : z_out.to(torch::kFloat);
   out["single"] = s.to(torch::kFloat);
-  const structure::StructureModuleOutput sm = structure_module(out["single"], out["pair"], aatype_d,
-                                                               seq_mask.to(torch::kFloat), inplace ? memory.chunk_size : 0);
+  const int64_t query_rows = inplace ? memory.chunked_rows(n * c_z * 4, n, device.type()) : 0;
+  const structure::StructureModuleOutput sm =
+      structure_module(out["single"], out["pair"], aatype_d, seq_mask.to(torch::kFloat), query_rows);
   out["sm/frames"] = sm.frames;
   out["sm/sidechain_frames"] = sm.sidechain_frames;
   out["sm/unnormalized_angles"] = sm.unnormalized_angles;

@@ -20,7 +20,13 @@ struct Sizes {
   c10::DeviceType device;
   at::ScalarType storage;
 
-  int64_t rows(int64_t extent) const { return chunk > 0 ? std::min(chunk, extent) : extent; }
+  int64_t c_z = 0;
+  // Pair rows the embedders (elem: the storage's size) and the structure module (fp32)
+  // take at once, as fold/alphafold.cpp asks for them.
+  int64_t pair_rows(int64_t elem) const {
+    const int64_t r = policy.chunked_rows(n * c_z * elem, n, device);
+    return r > 0 ? r : n;
+  }
   // One attention call over `r` rows of `len` positions of `c_in` channels: the
   // normalised rows, q, k, v (and the gate), the kernel's workspace and output.
   int64_t attention(int64_t r, int64_t len, int64_t c_in, int64_t heads, int64_t c, bool gated, int biases) const {
@@ -100,6 +106,7 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   const int64_t n = z.n, s = z.s, f = z.f;
   const auto& evo = model.evoformer.block();
   const int64_t c_z = evo.c_z(), c_m = evo.c_m();
+  z.c_z = c_z;
   const bool templates = model.templates_enabled && shape.n_templ > 0;
   const int64_t rows = shape.n_seq + (templates && model.template_embedder.embed_angles() ? shape.n_templ : 0);
   const int64_t pair = n * n * c_z * s, msa = rows * n * c_m * s;
@@ -119,7 +126,7 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   // projection and the two target-feature sums), the MSA projection and its sum, and the
   // recycling update (the distogram one-hot whole, a chunk of the pair update).
   {
-    const int64_t rn = z.rows(n);
+    const int64_t rn = z.pair_rows(s);
     const Step relpos{rn * n * (65 * z.l + 65 * s + 3 * c_z * s + 3 * z.l), "relative positions"};
     const Step msa_sum{2 * msa, "MSA embedding"};
     const Step recycle{msa + std::max(n * n * (16 * s + 45), 15 * n * n * s + 4 * rn * n * c_z * s), "recycling"};
@@ -154,8 +161,8 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   const int64_t outputs = pair + msa + (z.storage == at::kFloat ? 0 : shape.n_seq * n * c_m * f);
   const int64_t h_ipa = model.structure_module.no_heads_ipa();
   // Chunked, IPA computes its logits for a chunk of query rows at a time.
-  const int64_t normalised = z.chunk > 0 ? 2 * z.rows(n) * n * c_z * f : pair_f;
-  const int64_t logits = 7 * z.rows(n) * n * h_ipa * f;
+  const int64_t normalised = z.chunk > 0 ? 2 * z.pair_rows(f) * n * c_z * f : pair_f;
+  const int64_t logits = 7 * z.pair_rows(f) * n * h_ipa * f;
   add("structure_module", outputs + masks,
       {normalised + logits, z.chunk > 0 ? "IPA logits of a chunk of rows" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
