@@ -70,9 +70,11 @@ struct MemoryPolicy {
   // caches and a GPU all rows. exact_chunks turns both adjustments off.
   int64_t rows(int64_t row_bytes, int64_t extent, c10::DeviceType device) const;
   // rows() for the modules outside the stacks (the embedders' pair rows, the structure
-  // module's query rows), which run whole without a chunk size: then 0.
+  // module's query rows), whose whole path differs from their chunked one: 0 when the
+  // chunk would be all of them.
   int64_t chunked_rows(int64_t row_bytes, int64_t extent, c10::DeviceType device) const {
-    return chunk_size > 0 ? rows(row_bytes, extent, device) : 0;
+    const int64_t r = rows(row_bytes, extent, device);
+    return r < extent ? r : 0;
   }
 };
 

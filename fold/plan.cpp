@@ -160,11 +160,12 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   const int64_t pair_f = n * n * c_z * f;
   const int64_t outputs = pair + msa + (z.storage == at::kFloat ? 0 : shape.n_seq * n * c_m * f);
   const int64_t h_ipa = model.structure_module.no_heads_ipa();
-  // Chunked, IPA computes its logits for a chunk of query rows at a time.
-  const int64_t normalised = z.chunk > 0 ? 2 * z.pair_rows(f) * n * c_z * f : pair_f;
+  // By rows, IPA computes its logits for a chunk of query rows at a time.
+  const bool by_rows = z.pair_rows(f) < n;
+  const int64_t normalised = by_rows ? 2 * z.pair_rows(f) * n * c_z * f : pair_f;
   const int64_t logits = 7 * z.pair_rows(f) * n * h_ipa * f;
   add("structure_module", outputs + masks,
-      {normalised + logits, z.chunk > 0 ? "IPA logits of a chunk of rows" : "normalised pair and IPA logits"});
+      {normalised + logits, by_rows ? "IPA logits of a chunk of rows" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
   add("heads", outputs,
       {n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
