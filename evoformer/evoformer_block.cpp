@@ -130,6 +130,8 @@ BlockRows block_rows(const EvoformerBlockOptions& o, const MemoryPolicy& policy,
   r.msa_transition = rows(m, {n * c_m * o.transition_n() * s});
   r.outer_product_mean = rows(n, {n * o.c_hidden_opm() * o.c_hidden_opm() * s});
   r.triangle_multiplication = rows(n, {n * o.c_hidden_mul() * s});
+  r.triangle_multiplication_tile =
+      policy.attention.low_memory ? TriangleMultiplicationImpl::tile_rows(n, r.triangle_multiplication) : 0;
   r.triangle_attention = rows(n, {attention(n, c_z, o.no_heads_pair(), o.c_hidden_pair_att(), 2)});
   r.pair_transition = rows(n, {n * c_z * o.transition_n() * s});
   return r;
@@ -139,8 +141,9 @@ void PairStackImpl::forward_inplace(const torch::Tensor& z, const torch::Tensor&
   TORCH_CHECK(!is_training(), "PairStack: the in-place path has no dropout; call eval() first");
   const BlockRows rows = block_rows(options, policy, z.size(-2), 0, z.scalar_type(), z.device().type());
   const auto multiplications = [&] {
-    profiled("tri_mul_out", [&] { tri_mul_out->add_update_(z, pair_mask, rows.triangle_multiplication); });
-    profiled("tri_mul_in", [&] { tri_mul_in->add_update_(z, pair_mask, rows.triangle_multiplication); });
+    const int64_t r = rows.triangle_multiplication, tile = rows.triangle_multiplication_tile;
+    profiled("tri_mul_out", [&] { tri_mul_out->add_update_(z, pair_mask, r, tile); });
+    profiled("tri_mul_in", [&] { tri_mul_in->add_update_(z, pair_mask, r, tile); });
   };
   const auto attentions = [&] {
     profiled("tri_att_start", [&] { tri_att_start->add_update_(z, pair_mask, rows.triangle_attention); });
@@ -215,6 +218,12 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward(const torch
 void EvoformerBlockImpl::forward_inplace(const torch::Tensor& m, const torch::Tensor& z,
                                          const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
                                          const MemoryPolicy& policy) {
+  msa_inplace(m, z, msa_mask, policy);
+  pair_stack->forward_inplace(z, pair_mask, policy);
+}
+
+void EvoformerBlockImpl::msa_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
+                                     const MemoryPolicy& policy) {
   TORCH_CHECK(!is_training(), "EvoformerBlock: the in-place path has no dropout; call eval() first");
   const BlockRows rows = block_rows(options, policy, z.size(-2), m.size(-3), m.scalar_type(), m.device().type());
   profiled("msa_att_row", [&] { msa_att_row->add_update_(m, z, msa_mask, rows.msa_row); });
@@ -226,7 +235,6 @@ void EvoformerBlockImpl::forward_inplace(const torch::Tensor& m, const torch::Te
            [&] { msa_transition->add_update_(m, transition_mask(options, msa_mask), rows.msa_transition); });
   profiled("outer_product_mean",
            [&] { outer_product_mean->add_update_(z, m, msa_mask, rows.outer_product_mean); });
-  pair_stack->forward_inplace(z, pair_mask, policy);
 }
 
 torch::Tensor EvoformerBlockImpl::columns_and_transition(const torch::Tensor& m_in, const torch::Tensor& msa_mask,
@@ -303,7 +311,9 @@ void ExtraMsaStackImpl::set_kernel_options(const kernels::AttentionOptions& kern
 torch::Tensor ExtraMsaStackImpl::forward(torch::Tensor a, torch::Tensor z, const torch::Tensor& msa_mask,
                                          const torch::Tensor& pair_mask, const MemoryPolicy& policy,
                                          const dap::Group& dap) {
-  return run_stack(evoformer_blocks(blocks), std::move(a), std::move(z), msa_mask, pair_mask, policy, dap).second;
+  StackBlocks b = evoformer_blocks(blocks);
+  b.returns_msa = false;
+  return run_stack(b, std::move(a), std::move(z), msa_mask, pair_mask, policy, dap).second;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -318,10 +328,13 @@ StackBlocks evoformer_blocks(torch::nn::ModuleList blocks) {
     auto [m_out, z_out] = blocks->at<EvoformerBlockImpl>(i).forward(m, z, msa_mask, pair_mask, chunk_size, dap);
     return std::make_pair(m_out, z_out);
   };
-  b.forward_inplace = [blocks](int64_t i, const torch::Tensor& m, const torch::Tensor& z,
-                               const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                               const MemoryPolicy& policy) mutable {
-    blocks->at<EvoformerBlockImpl>(i).forward_inplace(m, z, msa_mask, pair_mask, policy);
+  b.msa_inplace = [blocks](int64_t i, const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
+                           const MemoryPolicy& policy) mutable {
+    blocks->at<EvoformerBlockImpl>(i).msa_inplace(m, z, msa_mask, policy);
+  };
+  b.pair_inplace = [blocks](int64_t i, const torch::Tensor& z, const torch::Tensor& pair_mask,
+                            const MemoryPolicy& policy) mutable {
+    blocks->at<EvoformerBlockImpl>(i).pair_stack->forward_inplace(z, pair_mask, policy);
   };
   return b;
 }
@@ -334,8 +347,8 @@ StackBlocks pair_stack_blocks(torch::nn::ModuleList blocks) {
                        const torch::Tensor& pair_mask, int64_t chunk_size, const AxialParallel* dap) mutable {
     return std::make_pair(m, blocks->at<PairStackImpl>(i).forward(z, pair_mask, chunk_size, dap));
   };
-  b.forward_inplace = [blocks](int64_t i, const torch::Tensor&, const torch::Tensor& z, const torch::Tensor&,
-                               const torch::Tensor& pair_mask, const MemoryPolicy& policy) mutable {
+  b.pair_inplace = [blocks](int64_t i, const torch::Tensor& z, const torch::Tensor& pair_mask,
+                            const MemoryPolicy& policy) mutable {
     blocks->at<PairStackImpl>(i).forward_inplace(z, pair_mask, policy);
   };
   return b;

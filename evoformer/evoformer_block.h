@@ -84,6 +84,8 @@ struct EvoformerBlockOptions {
 struct BlockRows {
   int64_t msa_row, msa_column, msa_transition, outer_product_mean;
   int64_t triangle_multiplication, triangle_attention, pair_transition;
+  // The low-memory policy's tiles of the triangle multiplication (0: it holds a projection).
+  int64_t triangle_multiplication_tile;
 };
 BlockRows block_rows(const EvoformerBlockOptions& options, const MemoryPolicy& policy, int64_t n_res,
                      int64_t n_msa, at::ScalarType storage, c10::DeviceType device);
@@ -128,6 +130,10 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
   // add_update_, chunked by block_rows).
   void forward_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
                        const torch::Tensor& pair_mask, const MemoryPolicy& policy = {});
+  // Its MSA half (lines 1-4 of Algorithm 6: the MSA updates, then the outer product mean
+  // into z); forward_inplace is this and pair_stack->forward_inplace.
+  void msa_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
+                   const MemoryPolicy& policy = {});
 
   EvoformerBlockOptions options;
   MsaRowAttentionWithPairBias msa_att_row{nullptr};

@@ -3,7 +3,9 @@
 // each module and stack under several policies and compare.
 //
 //   chunk_size   rows (sequences or residues) a chunked module evaluates at once
-//   attention    the attention kernel's path and low-memory (key-streaming) mode
+//   attention    the attention kernel's path and low-memory (key-streaming) mode; in
+//                place, low memory also runs the triangle multiplication in tiles that
+//                hold no projection (triangle_multiplication.h), for more work
 //   checkpoint   gradient checkpointing of the stacks (grad mode only)
 //   dap          Dynamic Axial Parallelism group size (the group itself comes from the
 //                process grid, dap/process_group.h)

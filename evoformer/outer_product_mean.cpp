@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
+#include "evoformer/memory_policy.h"
+
 namespace fold::evoformer {
 
 OuterProductMeanImpl::OuterProductMeanImpl(const OuterProductMeanOptions& o) : options(o) { reset(); }
@@ -76,22 +80,30 @@ void OuterProductMeanImpl::add_update_(const torch::Tensor& z, const torch::Tens
   check_inputs(m, mask);
   TORCH_CHECK(z.dim() == m.dim() && z.size(-2) == m.size(-2) && z.size(-3) == m.size(-2) && z.size(-1) == options.c_z(),
               "OuterProductMean: z must be [*, N, N, ", options.c_z(), "] for m ", m.sizes(), ", got ", z.sizes());
-  // The projections [*, N, S, c], filled chunk by chunk of sequences so that the
-  // normalised MSA never exists whole.
-  std::vector<int64_t> shape(m.sizes().begin(), m.sizes().end() - 3);
-  shape.insert(shape.end(), {m.size(-2), m.size(-3), options.c_hidden()});
-  torch::Tensor a = torch::empty(shape, m.options()), b = torch::empty(shape, m.options());
+  const int64_t n = m.size(-2), h = options.c_hidden();
+  // Only b is held, [*, S, N, c] (right_factor's layout, so no relayout copy), filled
+  // chunk by chunk of sequences so that the normalised MSA never exists whole; a is
+  // computed per chunk of rows from those residues' columns of the MSA.
+  std::vector<int64_t> shape(m.sizes().begin(), m.sizes().end() - 1);
+  shape.push_back(h);
+  const torch::Tensor b = torch::empty(shape, m.options());
   for_each_chunk(m.size(-3), chunk_size, [&](int64_t s0, int64_t len) {
-    const torch::Tensor ln = layer_norm(m.narrow(-3, s0, len)), rows_mask = mask.narrow(-2, s0, len);
-    a.narrow(-2, s0, len).copy_(project(linear_1, ln, rows_mask));
-    b.narrow(-2, s0, len).copy_(project(linear_2, ln, rows_mask));
+    b.narrow(-3, s0, len).copy_(project(linear_2, layer_norm(m.narrow(-3, s0, len)), mask.narrow(-2, s0, len)).transpose(-2, -3));
   });
+  const torch::Tensor b_flat = b.flatten(-2);
   const torch::Tensor mt = mask.to(m.scalar_type()).transpose(-1, -2);
   const torch::Tensor norm = pair_counts(mt, mt, options.eps());
-  const torch::Tensor b_flat = right_factor(b);
-  b = torch::Tensor();
-  for_each_chunk(a.size(-3), chunk_size, [&](int64_t i0, int64_t len) {
-    z.narrow(-3, i0, len).add_(update_rows(a.narrow(-3, i0, len), b_flat, norm.narrow(-3, i0, len)));
+  for_each_chunk(n, chunk_size, [&](int64_t i0, int64_t len) {
+    const torch::Tensor a_rows = project(linear_1, layer_norm(m.narrow(-2, i0, len)), mask.narrow(-1, i0, len));
+    // The outer products of a chunk of rows are c^2 wide per column (AF2: 8 pair rows):
+    // taken in column blocks of kMinChunkBytes, a large chunk of rows of a long protein
+    // does not hold them for every column at once.
+    const int64_t per_column = len * h * h * static_cast<int64_t>(m.element_size());
+    const int64_t columns = std::clamp<int64_t>(kMinChunkBytes / per_column, 1, n);
+    for_each_chunk(n, columns, [&](int64_t j0, int64_t width) {
+      z.narrow(-3, i0, len).narrow(-2, j0, width).add_(update_rows(a_rows, b_flat.narrow(-1, j0 * h, width * h),
+                                                                   norm.narrow(-3, i0, len).narrow(-2, j0, width)));
+    });
   });
 }
 

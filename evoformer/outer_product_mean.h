@@ -32,11 +32,12 @@ class OuterProductMeanImpl : public torch::nn::Cloneable<OuterProductMeanImpl> {
   // pair's rows of those residues, and the right-hand projection is all-gathered.
   torch::Tensor forward(const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0,
                         const AxialParallel* dap = nullptr);
-  // Inference: z += the update, in place, chunk by chunk of rows i (each reads the
-  // projections of every residue, which are computed first, chunk by chunk of
-  // sequences); chunk_size rows i and sequences at a time. A row of outer products is
-  // c_hidden^2 wide (1024 for AF2, 8 pair rows): the block sizes its chunks by that
-  // (block_rows).
+  // Inference: z += the update, in place, chunk by chunk of rows i; each chunk projects
+  // its residues' a and reads the right-hand projection b of every residue, which alone
+  // is held, computed first chunk by chunk of sequences; chunk_size rows i and
+  // sequences at a time. A row of outer products is c_hidden^2 wide (1024 for AF2, 8
+  // pair rows): the block sizes its chunks by that (block_rows), and a chunk takes its
+  // columns in blocks of kMinChunkBytes.
   void add_update_(const torch::Tensor& z, const torch::Tensor& m, const torch::Tensor& mask, int64_t chunk_size = 0);
 
   OuterProductMeanOptions options;

@@ -61,7 +61,11 @@ std::pair<torch::Tensor, torch::Tensor> run_stack(const StackBlocks& blocks, tor
   if (policy.inplace && group.size() == 1 && !blocks.training && !torch::GradMode::is_enabled()) {
     if (m.defined()) m = writable(std::move(m));
     z = writable(std::move(z));
-    for (int64_t i = 0; i < blocks.count; ++i) blocks.forward_inplace(i, m, z, msa_mask, pair_mask, policy);
+    for (int64_t i = 0; i < blocks.count; ++i) {
+      if (blocks.msa_inplace) blocks.msa_inplace(i, m, z, msa_mask, policy);
+      if (!blocks.returns_msa && i == blocks.count - 1) m = torch::Tensor();
+      blocks.pair_inplace(i, z, pair_mask, policy);
+    }
     return {m, z};
   }
   if (group.size() == 1) return unpack(run_checkpointed(blocks, pack(m, z), msa_mask, pair_mask, policy, std::nullopt));

@@ -32,15 +32,23 @@ struct StackBlocks {
                                                         const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
                                                         int64_t chunk_size, const AxialParallel* dap)>
       forward;
-  // Block i in place, without autograd.
+  // Block i in place, without autograd: its MSA half (the MSA updates and the outer
+  // product mean into z; unset in a pair-only stack), then its pair half.
   std::function<void(int64_t i, const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
-                     const torch::Tensor& pair_mask, const MemoryPolicy& policy)>
-      forward_inplace;
+                     const MemoryPolicy& policy)>
+      msa_inplace;
+  std::function<void(int64_t i, const torch::Tensor& z, const torch::Tensor& pair_mask, const MemoryPolicy& policy)>
+      pair_inplace;
+  // False where the caller takes only z (the extra-MSA stack): in place, the runner then
+  // frees m after the last block's MSA half, so that the last pair half, which is where a
+  // long protein peaks, holds z alone.
+  bool returns_msa = true;
 };
 
-// Runs every block on (m, z) -> the final (m, z), whole on every rank. In place, m and z
-// are overwritten when the caller gave them up (std::move), else copied first
-// (primitives.h writable()), so a tensor the caller still holds never changes.
+// Runs every block on (m, z) -> the final (m, z), whole on every rank (m undefined in
+// place when !returns_msa). In place, m and z are overwritten when the caller gave them
+// up (std::move), else copied first (primitives.h writable()), so a tensor the caller
+// still holds never changes.
 std::pair<torch::Tensor, torch::Tensor> run_stack(const StackBlocks& blocks, torch::Tensor m, torch::Tensor z,
                                                   const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
                                                   const MemoryPolicy& policy, const dap::Group& group);

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 namespace fold::evoformer {
 
@@ -61,10 +64,12 @@ torch::Tensor TriangleMultiplicationImpl::forward(const torch::Tensor& z, const 
   return finish(x.movedim(-3, -1), zn);
 }
 
-void TriangleMultiplicationImpl::add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size) {
+void TriangleMultiplicationImpl::add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size,
+                                             int64_t tile_rows) {
   check_inference_mode("TriangleMultiplication");
   TORCH_CHECK(z.dim() >= 3 && z.size(-2) == z.size(-3) && z.size(-1) == options.c_z(),
               "TriangleMultiplication: z must be [*, N, N, ", options.c_z(), "], got ", z.sizes());
+  if (tile_rows > 0) return add_update_tiles_(z, mask, tile_rows);
   const bool outgoing = options.outgoing();
   const int64_t n = z.size(-2);
   // held[c, p, q] = b (outgoing) or a (incoming) of z_pq, filled chunk by chunk of rows.
@@ -89,6 +94,50 @@ void TriangleMultiplicationImpl::add_update_(const torch::Tensor& z, const torch
     const torch::Tensor x = outgoing ? torch::matmul(p, held.transpose(-1, -2)) : torch::matmul(p, held);
     rows.add_(finish(x.movedim(-3, -1), zn));
   });
+}
+
+int64_t TriangleMultiplicationImpl::tile_rows(int64_t n, int64_t chunk_rows) {
+  const int64_t rows = std::max(chunk_rows > 0 ? chunk_rows : n, (n + 15) / 16);
+  return (n + rows - 1) / rows >= 8 ? rows : 0;
+}
+
+void TriangleMultiplicationImpl::add_update_tiles_(const torch::Tensor& z, const torch::Tensor& mask,
+                                                   int64_t tile_rows) {
+  // As add_update_, on the view v whose rows are walked: x_v[r, q] = sum_k L(v_rk) H(v_qk)
+  // with (L, H) = (a, b) outgoing on z, and (b, a) incoming on z transposed.
+  const bool outgoing = options.outgoing();
+  const int64_t n = z.size(-2);
+  const torch::Tensor v = outgoing ? z : z.transpose(-2, -3);
+  const torch::Tensor v_mask = outgoing ? mask : mask.transpose(-1, -2);
+  const auto rows = [&](const torch::Tensor& t, int64_t tile) {
+    return t.narrow(-3, tile * tile_rows, std::min(tile_rows, n - tile * tile_rows));
+  };
+  // L (left) or H of a tile's normalised rows zn, channels first [*, c, R, N].
+  const auto projection = [&](const torch::Tensor& zn, int64_t tile, bool left) {
+    const int64_t r0 = tile * tile_rows;
+    return project(zn, v_mask.narrow(-2, r0, zn.size(-3)), left == outgoing).movedim(-1, -3).contiguous();
+  };
+  // The update of tile (rows of L, columns of H), gated by the rows' normalised input.
+  const auto product = [&](const torch::Tensor& l, const torch::Tensor& h, const torch::Tensor& zn_rows, int64_t col) {
+    return finish(torch::matmul(l, h.transpose(-1, -2)).movedim(-3, -1), zn_rows.narrow(-2, col * tile_rows, h.size(-2)));
+  };
+  const int64_t tiles = (n + tile_rows - 1) / tile_rows;
+  // waiting[s]: the finished (s, t) of earlier steps t, written once row s is read.
+  std::vector<std::vector<std::pair<int64_t, torch::Tensor>>> waiting(tiles);
+  for (int64_t t = 0; t < tiles; ++t) {
+    const torch::Tensor v_t = rows(v, t);
+    const torch::Tensor zn_t = layer_norm_in(v_t);
+    const torch::Tensor l_t = projection(zn_t, t, true), h_t = projection(zn_t, t, false);
+    // Row t is read for the last time above: its waiting products and (t, t) go in.
+    for (const auto& [col, update] : waiting[t]) v_t.narrow(-2, col * tile_rows, update.size(-2)).add_(update);
+    waiting[t].clear();
+    v_t.narrow(-2, t * tile_rows, v_t.size(-3)).add_(product(l_t, h_t, zn_t, t));
+    for (int64_t s = t + 1; s < tiles; ++s) {
+      const torch::Tensor zn_s = layer_norm_in(rows(v, s));
+      v_t.narrow(-2, s * tile_rows, zn_s.size(-3)).add_(product(l_t, projection(zn_s, s, false), zn_t, s));
+      waiting[s].emplace_back(t, product(projection(zn_s, s, true), h_t, zn_s, t));
+    }
+  }
 }
 
 }  // namespace fold::evoformer

@@ -42,7 +42,18 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   // the chunk back changes nothing a later chunk reads. The product is a matrix product
   // per channel with one row per chunk row: the caller sizes chunk_size with
   // MemoryPolicy::rows, not the attention's chunk size.
-  void add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0);
+  //
+  // tile_rows > 0 (the low-memory policy) holds no projection: the walked rows are cut
+  // into T tiles of tile_rows, and step t projects its own rows and then, one tile at a
+  // time, the rows of every later tile s, for the products (t, s) and (s, t). A tile's
+  // rows are written once both their row and their column of products are done, so the
+  // finished products of later rows wait (a quarter of a pair tensor at most) and each
+  // step holds two tiles' projections. The price: about T/2 times the projections' work.
+  void add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0, int64_t tile_rows = 0);
+  // The tile rows for a chunk of chunk_rows at N_res n: at least n / 16 (the work grows
+  // with the tile count), and 0 (hold the projection) where there would be fewer than 8
+  // tiles, which would hold more than the held projection does.
+  static int64_t tile_rows(int64_t n, int64_t chunk_rows);
 
   TriangleMultiplicationOptions options;
   torch::nn::Linear linear_a_p{nullptr}, linear_a_g{nullptr}, linear_b_p{nullptr}, linear_b_g{nullptr},
@@ -55,6 +66,7 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   // The update from the product x [*, R, N, c_hidden] and the normalised input zn of the
   // same positions: linear_z(layer_norm_out(x)) * sigmoid(linear_g(zn)).
   torch::Tensor finish(const torch::Tensor& x, const torch::Tensor& zn);
+  void add_update_tiles_(const torch::Tensor& z, const torch::Tensor& mask, int64_t tile_rows);
 };
 TORCH_MODULE(TriangleMultiplication);
 

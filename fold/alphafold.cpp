@@ -205,29 +205,32 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   // in the trunk's type, or in fp32 for the structure module).
   const int64_t c_z = options.input_embedder.c_z();
   const int64_t pair_rows = memory.chunked_rows(n * c_z * static_cast<int64_t>(c10::elementSize(dtype)), n, device.type());
-  auto [m, z] = input_embedder(cast(target_feat), require_feature(f, "residue_index", kWho).to(device),
-                               cast(msa_feat), pair_rows);
+  // The pair first: the MSA is built only after the extra-MSA stack, which needs just
+  // the pair, so that it and the extra MSA are never held together (the peak of a long
+  // protein; fold/plan.cpp models the same order).
+  torch::Tensor z = input_embedder->pair(cast(target_feat), require_feature(f, "residue_index", kWho).to(device), pair_rows);
   const torch::Tensor aatype_d = aatype.to(device);
   const torch::Tensor m_prev = recycled.m_first_row.defined() ? recycled.m_first_row.to(device, dtype)
-                                                               : torch::zeros({n, options.input_embedder.c_m()}, m.options());
+                                                               : torch::zeros({n, options.input_embedder.c_m()}, z.options());
   const torch::Tensor x_prev = structure::pseudo_beta(
       aatype_d, recycled.x.defined() ? recycled.x.to(device, dtype) : torch::zeros({n, 37, 3}, z.options()));
+  torch::Tensor m_first_row_update;
   if (inplace) {
     recycling_embedder->add_pair_update_(z, recycled.z, x_prev, pair_rows);
-    recycled = {};
-    m.select(-3, 0).add_(recycling_embedder->layer_norm_m(m_prev));
+    m_first_row_update = recycling_embedder->layer_norm_m(m_prev);
   } else {
     const torch::Tensor z_prev =
         recycled.z.defined() ? recycled.z.to(device, dtype) : torch::zeros({n, n, c_z}, z.options());
-    recycled = {};
-    auto [m_update, z_update] = recycling_embedder(m_prev, z_prev, x_prev);
-    m = torch::cat({m.narrow(-3, 0, 1) + m_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
+    torch::Tensor z_update;
+    std::tie(m_first_row_update, z_update) = recycling_embedder(m_prev, z_prev, x_prev);
     z = z + z_update;
   }
+  recycled = {};
   timer.done("input_embedder");
 
   // No template features, or zero templates (no hits): nothing to add, exactly as
   // all-masked templates would give.
+  torch::Tensor template_single, template_single_mask;
   const auto templ = f.find("template_aatype");
   if (template_embedder && templ != f.end() && templ->second.size(0) > 0) {
     FeatureDict templates;
@@ -235,10 +238,8 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
       if (name.rfind("template_", 0) == 0) templates[name] = t.is_floating_point() ? cast(t) : t.to(device);
     const TemplateEmbedding te = template_embedder(templates, z, pair_mask, memory, run.dap);
     z = inplace ? z.add_(te.pair) : z + te.pair;
-    if (te.single.defined()) {
-      m = torch::cat({m, te.single}, -3);
-      msa_mask = torch::cat({msa_mask, te.single_mask.to(dtype)}, -2);
-    }
+    template_single = te.single;
+    template_single_mask = te.single_mask;
     timer.done("templates");
   }
   // An MSA no deeper than the cluster count leaves no extra sequences: no update.
@@ -251,6 +252,17 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
     z = extra_msa_stack(std::move(a), std::move(z), cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask,
                         memory, run.dap);
     timer.done("extra_msa_stack");
+  }
+
+  torch::Tensor m = input_embedder->msa(cast(target_feat), cast(msa_feat));
+  if (inplace) {
+    m.select(-3, 0).add_(m_first_row_update);
+  } else {
+    m = torch::cat({m.narrow(-3, 0, 1) + m_first_row_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
+  }
+  if (template_single.defined()) {
+    m = torch::cat({m, template_single}, -3);
+    msa_mask = torch::cat({msa_mask, template_single_mask.to(dtype)}, -2);
   }
   auto [m_out, z_out, s] = evoformer(std::move(m), std::move(z), msa_mask, pair_mask, memory, run.dap);
   timer.done("evoformer");

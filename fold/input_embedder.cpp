@@ -34,21 +34,31 @@ torch::Tensor InputEmbedderImpl::relpos_one_hot(const torch::Tensor& residue_ind
 std::pair<torch::Tensor, torch::Tensor> InputEmbedderImpl::forward(const torch::Tensor& target_feat,
                                                                    const torch::Tensor& residue_index,
                                                                    const torch::Tensor& msa_feat, int64_t chunk_size) {
+  return {msa(target_feat, msa_feat), pair(target_feat, residue_index, chunk_size)};
+}
+
+torch::Tensor InputEmbedderImpl::pair(const torch::Tensor& target_feat, const torch::Tensor& residue_index,
+                                      int64_t chunk_size) {
   TORCH_CHECK(target_feat.size(-1) == options.tf_dim(), "InputEmbedder: target_feat has ", target_feat.size(-1),
               " channels, expected tf_dim ", options.tf_dim());
-  TORCH_CHECK(msa_feat.size(-1) == options.msa_dim(), "InputEmbedder: msa_feat has ", msa_feat.size(-1),
-              " channels, expected msa_dim ", options.msa_dim());
   TORCH_CHECK(residue_index.sizes() == target_feat.sizes().slice(0, target_feat.dim() - 1),
               "InputEmbedder: residue_index ", residue_index.sizes(), " must be target_feat's [*, N] ",
               target_feat.sizes());
   const torch::Tensor tf_i = linear_tf_z_i(target_feat), tf_j = linear_tf_z_j(target_feat);
-  const torch::Tensor pair = evoformer::chunked(target_feat.size(-2), chunk_size, -3, [&](int64_t start, int64_t len) {
+  return evoformer::chunked(target_feat.size(-2), chunk_size, -3, [&](int64_t start, int64_t len) {
     const torch::Tensor one_hot = relpos_one_hot(residue_index, residue_index.narrow(-1, start, len));
     return linear_relpos(one_hot.to(target_feat.scalar_type())) + tf_i.narrow(-2, start, len).unsqueeze(-2) +
            tf_j.unsqueeze(-3);
   });
-  const torch::Tensor msa = linear_msa_m(msa_feat) + linear_tf_m(target_feat).unsqueeze(-3);
-  return {msa, pair};
+}
+
+torch::Tensor InputEmbedderImpl::msa(const torch::Tensor& target_feat, const torch::Tensor& msa_feat) {
+  TORCH_CHECK(target_feat.size(-1) == options.tf_dim(), "InputEmbedder: target_feat has ", target_feat.size(-1),
+              " channels, expected tf_dim ", options.tf_dim());
+  TORCH_CHECK(msa_feat.size(-1) == options.msa_dim(), "InputEmbedder: msa_feat has ", msa_feat.size(-1),
+              " channels, expected msa_dim ", options.msa_dim());
+  // In place on the projection (its backward needs neither it nor the sum).
+  return linear_msa_m(msa_feat).add_(linear_tf_m(target_feat).unsqueeze(-3));
 }
 
 }  // namespace fold

@@ -35,10 +35,15 @@ class InputEmbedderImpl : public torch::nn::Cloneable<InputEmbedderImpl> {
                                const std::optional<torch::Tensor>& rows = std::nullopt) const;
 
   // target_feat [*, N, tf_dim], residue_index [*, N], msa_feat [*, S, N, msa_dim]
-  // -> (msa [*, S, N, c_m], pair [*, N, N, c_z]). chunk_size: pair rows built at once
-  // (without autograd straight into the result, so the one-hot never exists whole).
+  // -> (msa [*, S, N, c_m], pair [*, N, N, c_z]): msa() and pair() below.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& target_feat, const torch::Tensor& residue_index,
                                                   const torch::Tensor& msa_feat, int64_t chunk_size = 0);
+  // The pair half: [*, N, N, c_z]. chunk_size: pair rows built at once (without autograd
+  // straight into the result, so the one-hot never exists whole).
+  torch::Tensor pair(const torch::Tensor& target_feat, const torch::Tensor& residue_index, int64_t chunk_size = 0);
+  // The MSA half: [*, S, N, c_m]. Separate so that the model can build the MSA only
+  // after the extra-MSA stack, which needs just the pair (alphafold.cpp).
+  torch::Tensor msa(const torch::Tensor& target_feat, const torch::Tensor& msa_feat);
 
   InputEmbedderOptions options;
   torch::nn::Linear linear_tf_z_i{nullptr}, linear_tf_z_j{nullptr}, linear_tf_m{nullptr}, linear_msa_m{nullptr},

@@ -29,11 +29,13 @@ struct Sizes {
   }
   // One attention call over `r` rows of `len` positions of `c_in` channels: the
   // normalised rows, q, k, v (and the gate), the kernel's workspace and output.
+  // `biases` counts the key mask's: fold predict's inputs are unpadded, so their masks
+  // are all ones, whose bias the kernels drop (a padded batch would need more).
   int64_t attention(int64_t r, int64_t len, int64_t c_in, int64_t heads, int64_t c, bool gated, int biases) const {
     const int64_t projections = (gated ? 4 : 3) * r * len * heads * c;
     return (r * len * c_in + projections) * s +
-           kernels::attention_workspace_bytes(r * heads, len, len, c, storage, device, gated, biases,
-                                                     policy.attention);
+           kernels::attention_workspace_bytes(r * heads, len, len, c, storage, device, gated, biases - 1,
+                                              policy.attention);
   }
 };
 
@@ -48,12 +50,11 @@ Step largest(std::initializer_list<Step> steps) {
   return best;
 }
 
-// The largest transient of one block (evoformer_block.h) in place: `msa_rows` rows of
-// the MSA (S, or the extra MSA's), global column attention for the extra-MSA stack;
-// each module chunked by block_rows, as the block runs it.
-Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, int64_t msa_rows, bool with_msa) {
+// The largest transient of one block's pair half (evoformer_block.h) in place, each
+// module chunked by block_rows, as the block runs it.
+Step pair_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z) {
   const int64_t n = z.n, s = z.s, c_z = b.c_z();
-  const evoformer::BlockRows r = evoformer::block_rows(b, z.policy, n, msa_rows, z.storage, z.device);
+  const evoformer::BlockRows r = evoformer::block_rows(b, z.policy, n, 0, z.storage, z.device);
   // Triangle attention: its bias and the mask bias whole, then a chunk of rows.
   const int64_t tri_bias = (b.no_heads_pair() + 1) * n * n * s;
   const int64_t ra = r.triangle_attention;
@@ -65,11 +66,27 @@ Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, 
   // or the normalised rows, that copy, the product, its normalisation, the output and
   // its gate.
   const int64_t c_h = b.c_hidden_mul();
-  const Step tri_mul{c_h * n * n * s + r.triangle_multiplication * n * s * std::max(c_z + 3 * c_h + 1, 3 * c_z + 3 * c_h),
-                     "triangle multiplication (held projection)"};
+  Step tri_mul{c_h * n * n * s + r.triangle_multiplication * n * s * std::max(c_z + 3 * c_h + 1, 3 * c_z + 3 * c_h),
+               "triangle multiplication (held projection)"};
+  if (const int64_t rt = r.triangle_multiplication_tile; rt > 0) {
+    // In tiles: the finished products waiting for their rows (most after the middle
+    // step), tile t's normalised rows and projections, and a later tile's normalised
+    // rows with one projection being made (gate, projection, channels-first copy).
+    const int64_t tiles = (n + rt - 1) / rt;
+    int64_t waiting = 0;
+    for (int64_t t = 0; t < tiles; ++t) waiting = std::max(waiting, (tiles - 1 - t) * (t + 1));
+    tri_mul = {(waiting * rt * rt * c_z + rt * n * (c_z + 2 * c_h) + rt * n * (c_z + 3 * c_h) + rt * rt * (2 * c_h + 3 * c_z)) * s,
+               "triangle multiplication (tiles)"};
+  }
   const Step pair_transition{r.pair_transition * n * c_z * (2 + 2 * b.transition_n()) * s, "pair transition"};
-  if (!with_msa) return largest({tri_att, tri_mul, pair_transition});
+  return largest({tri_att, tri_mul, pair_transition});
+}
 
+// The same for the MSA half over `msa_rows` rows of the MSA (S, or the extra MSA's;
+// global column attention for the extra-MSA stack).
+Step msa_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, int64_t msa_rows) {
+  const int64_t n = z.n, s = z.s, c_z = b.c_z();
+  const evoformer::BlockRows r = evoformer::block_rows(b, z.policy, n, msa_rows, z.storage, z.device);
   const int64_t m = msa_rows, c_m = b.c_m(), h = b.no_heads_msa(), c = b.c_hidden_msa_att();
   // Row attention: its pair bias computed over chunks of the row attention's rows of z.
   const int64_t rm = r.msa_row;
@@ -84,10 +101,15 @@ Step block_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, 
   }
   const Step msa_transition{r.msa_transition * n * c_m * (2 + 2 * b.transition_n()) * s, "MSA transition"};
   const int64_t c_o = b.c_hidden_opm(), ro = r.outer_product_mean;
-  const Step opm{(3 * n * m * c_o + 2 * n * n + std::min(ro, m) * n * c_m + 2 * ro * n * c_o * c_o + ro * m * c_o +
-                  2 * ro * n * c_z) * s,
+  // Outer product mean: b held; per chunk of rows the normalised MSA columns, a and its
+  // flattened copy, and per column block (kMinChunkBytes of outer products) the outer
+  // products, their relayout and the update.
+  const int64_t cols = std::clamp<int64_t>(evoformer::kMinChunkBytes / (ro * c_o * c_o * s), 1, n);
+  const Step opm{(n * m * c_o + 2 * n * n +
+                  std::max(std::min(ro, m) * n * (c_m + 2 * c_o),
+                           ro * m * (c_m + 3 * c_o) + 2 * ro * cols * c_o * c_o + 2 * ro * cols * c_z)) * s,
                  "outer product mean"};
-  return largest({row, column, msa_transition, opm, tri_att, tri_mul, pair_transition});
+  return largest({row, column, msa_transition, opm});
 }
 
 }  // namespace
@@ -104,8 +126,8 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   z.policy = policy;
   z.device = device;
   const int64_t n = z.n, s = z.s, f = z.f;
-  const auto& evo = model.evoformer.block();
-  const int64_t c_z = evo.c_z(), c_m = evo.c_m();
+  const auto& evo_block = model.evoformer.block();
+  const int64_t c_z = evo_block.c_z(), c_m = evo_block.c_m();
   z.c_z = c_z;
   const bool templates = model.templates_enabled && shape.n_templ > 0;
   const int64_t rows = shape.n_seq + (templates && model.template_embedder.embed_angles() ? shape.n_templ : 0);
@@ -123,33 +145,39 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   };
 
   // Input embedder: the pair built chunk by chunk (one-hot relative positions, their
-  // projection and the two target-feature sums), the MSA projection and its sum, and the
-  // recycling update (the distogram one-hot whole, a chunk of the pair update).
+  // projection and the two target-feature sums) and the recycling update (the distogram
+  // one-hot whole, a chunk of the pair update). The MSA comes after the extra-MSA stack
+  // (alphafold.cpp).
   {
     const int64_t rn = z.pair_rows(s);
     const Step relpos{rn * n * (65 * z.l + 65 * s + 3 * c_z * s + 3 * z.l), "relative positions"};
-    const Step msa_sum{2 * msa, "MSA embedding"};
-    const Step recycle{msa + std::max(n * n * (16 * s + 45), 15 * n * n * s + 4 * rn * n * c_z * s), "recycling"};
-    add("input_embedder", pair, largest({relpos, msa_sum, recycle}));
+    const Step recycle{std::max(n * n * (16 * s + 45), 15 * n * n * s + 4 * rn * n * c_z * s), "recycling"};
+    add("input_embedder", pair, largest({relpos, recycle}));
   }
+  // The templates' single rows wait for the MSA.
+  const int64_t template_single = (rows - shape.n_seq) * n * c_m * s;
   if (templates) {
     const auto& t = model.template_embedder.pair_stack();
     const int64_t c_t = t.c_t(), templ = shape.n_templ * n * n * c_t * s;
     evoformer::EvoformerBlockOptions b = t.block();
-    const Step stack{2 * templ + n * n * c_t * s + block_transient(b, z, 0, false).bytes, "template pair stack"};
+    const Step stack{2 * templ + n * n * c_t * s + pair_transient(b, z).bytes, "template pair stack"};
     const Step features{2 * templ + 3 * 88 * n * n * s, "template pair features"};
     const Step pointwise{templ + 2 * pair, "template pointwise attention"};
-    add("templates", pair + msa + masks, largest({stack, features, pointwise}));
+    add("templates", pair + masks, largest({stack, features, pointwise}));
   }
   if (model.extra_msa_enabled && shape.n_extra > 0) {
     const auto& b = model.extra_msa_stack.block();
     const int64_t e = shape.n_extra, a = e * n * b.c_m() * s;
     const Step embed{e * n * (23 * z.l + 23 * s + 25 * s), "extra-MSA features"};
-    Step block = block_transient(b, z, e, true);
-    const Step step = embed.bytes > a + block.bytes ? embed : Step{a + block.bytes, block.what};
-    add("extra_msa_stack", pair + msa + masks + e * n * s, step);
+    const Step msa_half = msa_transient(b, z, e), pair_half = pair_transient(b, z);
+    // The last block's pair half runs without the extra MSA (stack_runner.h).
+    const int64_t a_in_pair_half = model.extra_msa_stack.no_blocks() > 1 ? a : 0;
+    add("extra_msa_stack", pair + masks + template_single + e * n * s,
+        largest({embed, {a + msa_half.bytes, msa_half.what}, {a_in_pair_half + pair_half.bytes, pair_half.what}}));
   }
-  add("evoformer", pair + msa + masks, block_transient(evo, z, rows, true));
+  const Step evo = largest({msa_transient(evo_block, z, rows), pair_transient(evo_block, z)});
+  add("evoformer", pair + masks, largest({{template_single > 0 ? 2 * msa : msa, "MSA embedding (and the templates' rows joined)"},
+                                                {msa + evo.bytes, evo.what}}));
 
   // The structure module and the heads run in fp32. The pair stays in the trunk's type
   // (in place) and is normalised row by row where IPA reads it when chunked, else whole;

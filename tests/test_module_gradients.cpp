@@ -304,6 +304,37 @@ TEST(TriangleMultiplication, Fp64GradientsSameWhenChunked) {
   }
 }
 
+// The low-memory policy's tiles (no held projection) give the forward's update: tiles
+// of 1, 2 (a short last tile) and 3 rows, outgoing and incoming, with and without a
+// batch dimension.
+TEST(TriangleMultiplication, InPlaceTilesEqualTheForward) {
+  for (const bool outgoing : {true, false}) {
+    for (const bool batched : {false, true}) {
+      torch::manual_seed(15);
+      auto m = triangle_multiplication(outgoing);
+      const torch::Tensor mask = batched ? torch::stack({pair_mask(), pair_mask().flip(0)}) : pair_mask();
+      const torch::Tensor z = batched ? rnd({2, N, N, CZ}) : rnd({N, N, CZ});
+      torch::NoGradGuard no_grad;
+      const torch::Tensor want = m(z, mask);
+      for (const int64_t tile : {1, 2, 3}) {
+        const Ts got = update_of(z, [&](const torch::Tensor& y) { m->add_update_(y, mask, 0, tile); });
+        EXPECT_LE(test::max_rel_diff(got[0], want), kStrategyTol)
+            << (outgoing ? "outgoing" : "incoming") << (batched ? ", batched" : "") << ", tiles of " << tile;
+      }
+    }
+  }
+}
+
+// Tiles of at least N/16 rows, and none (the held projection) below 8 tiles.
+TEST(TriangleMultiplication, TileRowsFollowTheChunkWithinEightToSixteenTiles) {
+  using evoformer::TriangleMultiplicationImpl;
+  EXPECT_EQ(TriangleMultiplicationImpl::tile_rows(1024, 32), 64);
+  EXPECT_EQ(TriangleMultiplicationImpl::tile_rows(1024, 128), 128);
+  EXPECT_EQ(TriangleMultiplicationImpl::tile_rows(1024, 256), 0);
+  EXPECT_EQ(TriangleMultiplicationImpl::tile_rows(512, 32), 32);
+  EXPECT_EQ(TriangleMultiplicationImpl::tile_rows(100, 0), 0);
+}
+
 TEST(OuterProductMean, GradientMatchesFiniteDifferencesFp64) {
   torch::manual_seed(13);
   evoformer::OuterProductMean m(evoformer::OuterProductMeanOptions(CM, CZ, 3));

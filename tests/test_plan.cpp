@@ -51,9 +51,11 @@ TEST(MemoryPlan, PeakWithinTenPercentOfTheMeasuredInPlaceRun) {
   model->eval();
   c10::InferenceMode inference;  // as fold predict, whose kernels the plan follows
   // exactchunk: every module chunked as asked, which at these sizes the byte floor
-  // (MemoryPolicy::rows) would mostly run whole; none: the CPU's byte blocks.
+  // (MemoryPolicy::rows) would mostly run whole; none: the CPU's byte blocks; lowmem
+  // with exact chunks: the triangle multiplication in 8 tiles.
   for (const Case& c : {Case{96, 16, 64, "chunk8"}, Case{128, 32, 128, "chunk16+lowmem"}, Case{128, 8, 32, "chunk4"},
-                        Case{128, 32, 64, "chunk8+exactchunk"}, Case{128, 32, 64, "none"}}) {
+                        Case{128, 32, 64, "chunk8+exactchunk"}, Case{128, 32, 64, "none"},
+                        Case{128, 32, 64, "chunk16+lowmem+exactchunk"}}) {
     SCOPED_TRACE(c.policy);
     const data::FeatureDict batch = random_batch(c.n, c.s, c.e);
     RunOptions run;

@@ -46,7 +46,7 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--precision", a->precision, "fp32 | bf16 (the trunk's storage)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--chunk-size", a->chunk_size, "auto (the largest that fits) | none | N");
-  cmd->add_flag("--low-memory", a->low_memory, "Attention streamed over keys");
+  cmd->add_flag("--low-memory", a->low_memory, "Attention streamed over keys, triangle multiplication in tiles (as fold predict --low-memory)");
   cmd->add_option("--memory", a->memory, "Memory budget, e.g. 80G (default: the device's free memory)");
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N: whose kernels and free memory to plan for");
   cmd->callback([a] {

@@ -79,7 +79,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--chunk-size", a->predict.chunk_size,
                   "none | auto | N: rows every module computes at once (default: the config's globals.chunk_size)");
   cmd->add_flag("--low-memory", a->predict.low_memory,
-                "Stream attention over keys (never the full logits) and park recycled tensors on the host");
+                "Stream attention over keys (never the full logits), run the triangle multiplication in tiles that hold "
+                "no pair-sized projection (more work), and park recycled tensors on the host");
   cmd->add_option("--precision", a->predict.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--device", a->predict.device, "cpu | cuda | cuda:N");
   cmd->add_option("--seed", a->seed, "Seed of the feature sampling (MSA clusters, masks)");
