@@ -247,7 +247,15 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
     FeatureDict extra;
     for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
       extra[name] = require_feature(f, name, kWho).to(device);
-    torch::Tensor a = extra_msa_embedder(cast(build_extra_msa_feat(extra)));
+    // In place, embedded chunk by chunk of sequences: the features (an int64 one-hot
+    // first) are several times the embedding's size.
+    const int64_t n_extra = extra["extra_msa"].size(-2);
+    const int64_t extra_rows = inplace ? memory.chunked_rows(n * 23 * 8, n_extra, device.type()) : 0;
+    torch::Tensor a = evoformer::chunked(n_extra, extra_rows, -3, [&](int64_t start, int64_t len) {
+      FeatureDict rows;
+      for (const auto& [name, t] : extra) rows[name] = t.narrow(-2, start, len);
+      return extra_msa_embedder(cast(build_extra_msa_feat(rows)));
+    });
     // Moved in: an in-place stack overwrites them instead of copying.
     z = extra_msa_stack(std::move(a), std::move(z), cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask,
                         memory, run.dap);
@@ -269,9 +277,9 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
 
   FeatureDict out;
   // The structure module and heads run in fp32 whatever the trunk's precision. In place,
-  // the pair stays in the trunk's type: the structure module and the pair heads convert
-  // it row by row (a bf16 pair is not copied whole into fp32).
-  out["msa"] = m_out.narrow(-3, 0, n_seq).to(torch::kFloat);
+  // the pair and the MSA stay in the trunk's type: the structure module and the heads
+  // convert them row by row (a bf16 pair is not copied whole into fp32).
+  out["msa"] = inplace ? m_out.narrow(-3, 0, n_seq) : m_out.narrow(-3, 0, n_seq).to(torch::kFloat);
   out["msa_first_row"] = m_out.select(-3, 0).to(torch::kFloat);
   out["pair"] = inplace ? z_out : z_out.to(torch::kFloat);
   out["single"] = s.to(torch::kFloat);
@@ -321,6 +329,7 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
     const bool last = r + 1 == iterations;
     // Only the last iteration may build a graph (AF2 trains through the last one).
     torch::AutoGradMode mode(grad && last);
+    out = {};  // the last iteration's outputs are in `recycled`; not held through this one
     out = iteration(features, recycled, static_cast<int>(r), run);
   }
 
@@ -333,8 +342,9 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
   out["experimentally_resolved_logits"] = logits.experimentally_resolved_logits;
   if (logits.tm_logits.defined()) {
     out["tm_logits"] = logits.tm_logits;
-    out["ptm_score"] = compute_tm(logits.tm_logits, {}, options.tm_max_bin);
-    AlignedError pae = compute_predicted_aligned_error(logits.tm_logits, options.tm_max_bin);
+    const torch::Tensor tm_logits = logits.tm_logits.to(torch::kFloat);
+    out["ptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin);
+    AlignedError pae = compute_predicted_aligned_error(tm_logits, options.tm_max_bin);
     out["predicted_aligned_error"] = pae.predicted_aligned_error;
     out["aligned_confidence_probs"] = pae.aligned_confidence_probs;
     out["max_predicted_aligned_error"] = pae.max_predicted_aligned_error;

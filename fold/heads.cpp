@@ -11,15 +11,23 @@ using kernels::make_linear;
 
 namespace {
 
-// A head over the pair's channels in the head's own type: a pair stored in another type
-// (the in-place path keeps a bf16 trunk's pair in bf16) is converted 64 rows at a time,
-// so no converted copy of the whole pair exists.
-torch::Tensor pair_head(kernels::LinearModule& head, const torch::Tensor& pair) {
+// A head over the last channels of x (the pair or the MSA) in the head's own type: an x
+// stored in another type (the in-place path keeps a bf16 trunk's pair and MSA in bf16) is
+// converted 64 rows at a time, so no converted copy of it exists whole. The result is
+// stored in `out_type`.
+torch::Tensor head_by_rows(kernels::LinearModule& head, const torch::Tensor& x, c10::ScalarType out_type) {
   const auto dtype = head->linear->weight.scalar_type();
-  if (pair.scalar_type() == dtype) return head(pair);
-  return evoformer::chunked(pair.size(-3), 64, -3, [&](int64_t start, int64_t length) {
-    return head(pair.narrow(-3, start, length).to(dtype));
+  if (x.scalar_type() == dtype) return head(x).to(out_type);
+  return evoformer::chunked(x.size(-3), 64, -3, [&](int64_t start, int64_t length) {
+    return head(x.narrow(-3, start, length).to(dtype)).to(out_type);
   });
+}
+
+// The pair heads' logits, [N, N, bins], are as large as the pair itself in bf16: they are
+// stored in the pair's type (as OpenFold's low-precision inference leaves them), which the
+// predictor converts to fp32 on the host.
+torch::Tensor pair_head(kernels::LinearModule& head, const torch::Tensor& pair) {
+  return head_by_rows(head, pair, pair.scalar_type());
 }
 
 // d + d^T over the pair axes, in place, 64 x 64 blocks at a time: blocks (I, J) and
@@ -33,7 +41,9 @@ torch::Tensor symmetrise_(const torch::Tensor& d) {
     for (int64_t j0 = i0; j0 < n; j0 += kBlock) {
       const int64_t lj = std::min(kBlock, n - j0);
       const torch::Tensor ij = d.narrow(-3, i0, li).narrow(-2, j0, lj), ji = d.narrow(-3, j0, lj).narrow(-2, i0, li);
-      const torch::Tensor sum = ij + ji.transpose(-2, -3);
+      // In fp32, so that bf16 logits are rounded once more, not twice.
+      const auto wide = at::promote_types(d.scalar_type(), torch::kFloat);
+      const torch::Tensor sum = ij.to(wide) + ji.transpose(-2, -3).to(wide);
       ij.copy_(sum);
       ji.copy_(sum.transpose(-2, -3));
     }
@@ -78,7 +88,7 @@ AuxiliaryLogits AuxiliaryHeadsImpl::forward(const torch::Tensor& sm_single, cons
   const torch::Tensor d = pair_head(distogram, pair);
   // The distogram is symmetric in (i, j).
   out.distogram_logits = torch::GradMode::is_enabled() ? d + d.transpose(-2, -3) : symmetrise_(d);
-  out.masked_msa_logits = masked_msa(msa);
+  out.masked_msa_logits = head_by_rows(masked_msa, msa, masked_msa->linear->weight.scalar_type());
   out.experimentally_resolved_logits = experimentally_resolved(single);
   if (tm) out.tm_logits = pair_head(tm, pair);
   return out;

@@ -55,7 +55,9 @@ class AuxiliaryHeadsImpl : public torch::nn::Cloneable<AuxiliaryHeadsImpl> {
   explicit AuxiliaryHeadsImpl(const AuxiliaryHeadsOptions& options = {});
   void reset() override;
   // sm_single: the structure module's final s; single: the Evoformer's s; pair: the
-  // Evoformer's z; msa: its MSA rows (without the template rows).
+  // Evoformer's z; msa: its MSA rows (without the template rows). The heads compute in
+  // their own type (fp32); a pair or MSA stored in bf16 is converted by rows, and the
+  // pair heads' logits are stored in the pair's type.
   AuxiliaryLogits forward(const torch::Tensor& sm_single, const torch::Tensor& single, const torch::Tensor& pair,
                           const torch::Tensor& msa);
 

@@ -23,9 +23,10 @@ struct Sizes {
   int64_t c_z = 0;
   // Pair rows the embedders (elem: the storage's size) and the structure module (fp32)
   // take at once, as fold/alphafold.cpp asks for them.
-  int64_t pair_rows(int64_t elem) const {
-    const int64_t r = policy.chunked_rows(n * c_z * elem, n, device);
-    return r > 0 ? r : n;
+  int64_t pair_rows(int64_t elem) const { return rows_of(n * c_z * elem, n); }
+  int64_t rows_of(int64_t row_bytes, int64_t extent) const {
+    const int64_t r = policy.chunked_rows(row_bytes, extent, device);
+    return r > 0 ? r : extent;
   }
   // One attention call over `r` rows of `len` positions of `c_in` channels: the
   // normalised rows, q, k, v (and the gate), the kernel's workspace and output.
@@ -168,7 +169,10 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   if (model.extra_msa_enabled && shape.n_extra > 0) {
     const auto& b = model.extra_msa_stack.block();
     const int64_t e = shape.n_extra, a = e * n * b.c_m() * s;
-    const Step embed{e * n * (23 * z.l + 23 * s + 25 * s), "extra-MSA features"};
+    // Embedded chunk by chunk of sequences (alphafold.cpp): the int64 one-hot, its fp32
+    // copy, the features joined and cast.
+    const int64_t er = z.rows_of(n * 23 * z.l, e);
+    const Step embed{a + er * n * (23 * z.l + 23 * f + 25 * f + 25 * s), "extra-MSA features"};
     const Step msa_half = msa_transient(b, z, e), pair_half = pair_transient(b, z);
     // The last block's pair half runs without the extra MSA (stack_runner.h).
     const int64_t a_in_pair_half = model.extra_msa_stack.no_blocks() > 1 ? a : 0;
@@ -181,12 +185,12 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
 
   // The structure module and the heads run in fp32. The pair stays in the trunk's type
   // (in place) and is normalised row by row where IPA reads it when chunked, else whole;
-  // the MSA rows are converted unless fp32; an IPA layer holds up to seven logit-sized
+  // so does the MSA, which the masked-MSA head converts by rows; an IPA layer holds up to seven logit-sized
   // tensors ([H, rows, N]: the pair bias, the logits, the squared point distances and the
   // temporaries of the expression summing them); the pair heads convert 64 rows at a
   // time and symmetrise the distogram in place (heads.cpp).
   const int64_t pair_f = n * n * c_z * f;
-  const int64_t outputs = pair + msa + (z.storage == at::kFloat ? 0 : shape.n_seq * n * c_m * f);
+  const int64_t outputs = pair + msa;
   const int64_t h_ipa = model.structure_module.no_heads_ipa();
   // By rows, IPA computes its logits for a chunk of query rows at a time.
   const bool by_rows = z.pair_rows(f) < n;
@@ -195,9 +199,11 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   add("structure_module", outputs + masks,
       {normalised + logits, by_rows ? "IPA logits of a chunk of rows" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
+  // The distogram in the pair's type, from 64 rows at a time converted to fp32 when stored
+  // otherwise (heads.cpp).
   add("heads", outputs,
-      {n * n * bins * f + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
-           (z.storage == at::kFloat ? 0 : 64 * n * c_z * f),
+      {n * n * bins * s + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
+           (z.storage == at::kFloat ? 0 : 64 * n * (c_z + bins) * f),
        "distogram"});
   return plan;
 }

@@ -95,7 +95,8 @@ TEST(RecyclingEmbedder, EqualsNaiveAlgorithm32) {
 
 // Without autograd the distogram is symmetrised in place, block by block (70 rows: a
 // partial block), and a bf16 pair is converted row block by row block: the same logits
-// as d + d^T on the fp32 pair.
+// as d + d^T on the fp32 pair, stored in bf16 (within its rounding); a bf16 MSA gives
+// the fp32 masked-MSA logits of its fp32 values.
 TEST(AuxiliaryHeads, InPlaceDistogramEqualsSymmetricSum) {
   torch::manual_seed(4);
   AuxiliaryHeads heads(AuxiliaryHeadsOptions().c_s(8).c_z(6).c_m(5).lddt_c_hidden(4).lddt_no_bins(5)
@@ -113,7 +114,13 @@ TEST(AuxiliaryHeads, InPlaceDistogramEqualsSymmetricSum) {
   torch::NoGradGuard no_grad;
   EXPECT_LE(rel_err(heads(s, s, pair, msa).distogram_logits, linear(pair)), 1e-6);
   const auto bf16 = pair.to(torch::kBFloat16);
-  EXPECT_LE(rel_err(heads(s, s, bf16, msa).distogram_logits, linear(bf16.to(torch::kFloat))), 1e-6);
+  const AuxiliaryLogits low = heads(s, s, bf16, msa.to(torch::kBFloat16));
+  EXPECT_EQ(low.distogram_logits.scalar_type(), torch::kBFloat16);
+  EXPECT_LE(rel_err(low.distogram_logits.to(torch::kFloat), linear(bf16.to(torch::kFloat))), 8e-3);
+  EXPECT_EQ(low.masked_msa_logits.scalar_type(), torch::kFloat);
+  const auto masked = torch::nn::functional::linear(msa.to(torch::kBFloat16).to(torch::kFloat),
+                                                    heads->masked_msa->linear->weight, heads->masked_msa->linear->bias);
+  EXPECT_LE(rel_err(low.masked_msa_logits, masked), 1e-6);
 }
 
 }  // namespace
