@@ -123,17 +123,24 @@ BlockRows block_rows(const EvoformerBlockOptions& o, const MemoryPolicy& policy,
                      kernels::attention_workspace_bytes(heads, len, len, c, storage, device, true, biases,
                                                         policy.attention)});
   };
+  // A transition's rows are independent positions, so its block is free: --low-memory
+  // takes kMinChunkBytes blocks whatever the chunk size (32 rows of a 1024-residue MSA
+  // in the transition are 0.6 bf16 pair tensors).
+  const auto positionwise = [&](int64_t extent, int64_t row_bytes) {
+    const int64_t r = rows(extent, {row_bytes});
+    return policy.attention.low_memory ? std::min(r, std::max<int64_t>(1, kMinChunkBytes / row_bytes)) : r;
+  };
   const int64_t c_m = o.c_m(), c_z = o.c_z(), h_m = o.no_heads_msa(), c_a = o.c_hidden_msa_att();
   BlockRows r{};
   r.msa_row = rows(m, {attention(n, c_m, h_m, c_a, 2)});
   r.msa_column = rows(n, {o.column() == MsaColumnKind::kAttention ? attention(m, c_m, h_m, c_a, 1) : m * c_m * s});
-  r.msa_transition = rows(m, {n * c_m * o.transition_n() * s});
+  r.msa_transition = positionwise(m, n * c_m * o.transition_n() * s);
   r.outer_product_mean = rows(n, {n * o.c_hidden_opm() * o.c_hidden_opm() * s});
   r.triangle_multiplication = rows(n, {n * o.c_hidden_mul() * s});
   r.triangle_multiplication_tile =
       policy.attention.low_memory ? TriangleMultiplicationImpl::tile_rows(n, r.triangle_multiplication) : 0;
   r.triangle_attention = rows(n, {attention(n, c_z, o.no_heads_pair(), o.c_hidden_pair_att(), 2)});
-  r.pair_transition = rows(n, {n * c_z * o.transition_n() * s});
+  r.pair_transition = positionwise(n, n * c_z * o.transition_n() * s);
   return r;
 }
 

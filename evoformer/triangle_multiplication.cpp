@@ -109,33 +109,59 @@ void TriangleMultiplicationImpl::add_update_tiles_(const torch::Tensor& z, const
   const int64_t n = z.size(-2);
   const torch::Tensor v = outgoing ? z : z.transpose(-2, -3);
   const torch::Tensor v_mask = outgoing ? mask : mask.transpose(-1, -2);
-  const auto rows = [&](const torch::Tensor& t, int64_t tile) {
-    return t.narrow(-3, tile * tile_rows, std::min(tile_rows, n - tile * tile_rows));
-  };
-  // L (left) or H of a tile's normalised rows zn, channels first [*, c, R, N].
-  const auto projection = [&](const torch::Tensor& zn, int64_t tile, bool left) {
-    const int64_t r0 = tile * tile_rows;
-    return project(zn, v_mask.narrow(-2, r0, zn.size(-3)), left == outgoing).movedim(-1, -3).contiguous();
-  };
-  // The update of tile (rows of L, columns of H), gated by the rows' normalised input.
-  const auto product = [&](const torch::Tensor& l, const torch::Tensor& h, const torch::Tensor& zn_rows, int64_t col) {
-    return finish(torch::matmul(l, h.transpose(-1, -2)).movedim(-3, -1), zn_rows.narrow(-2, col * tile_rows, h.size(-2)));
-  };
   const int64_t tiles = (n + tile_rows - 1) / tile_rows;
+  const auto span = [&](int64_t tile) {
+    return std::pair<int64_t, int64_t>{tile * tile_rows, std::min(tile_rows, n - tile * tile_rows)};
+  };
+  // L and H of normalised entries zn [*, R, K, c_z] under their mask, channels first.
+  const auto projections = [&](const torch::Tensor& zn, const torch::Tensor& m) {
+    return std::pair<torch::Tensor, torch::Tensor>{project(zn, m, outgoing).movedim(-1, -3).contiguous(),
+                                                   project(zn, m, !outgoing).movedim(-1, -3).contiguous()};
+  };
+  // The products (t, s) and (s, t) of two tiles are sums over k of column blocks, added
+  // in the compute type (a bf16 product is rounded once, as one matrix product's is).
+  const auto ct = z.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  const auto add = [&](torch::Tensor& sum, const torch::Tensor& l, const torch::Tensor& h) {
+    const torch::Tensor p = torch::matmul(l.to(ct), h.to(ct).transpose(-1, -2));
+    sum = sum.defined() ? sum.add_(p) : p;
+  };
+  std::vector<int64_t> shape(z.sizes().begin(), z.sizes().end() - 3);
+  shape.insert(shape.end(), {options.c_hidden(), 0, n});
   // waiting[s]: the finished (s, t) of earlier steps t, written once row s is read.
   std::vector<std::vector<std::pair<int64_t, torch::Tensor>>> waiting(tiles);
   for (int64_t t = 0; t < tiles; ++t) {
-    const torch::Tensor v_t = rows(v, t);
+    const auto [r0, rn] = span(t);
+    const torch::Tensor v_t = v.narrow(-3, r0, rn), m_t = v_mask.narrow(-2, r0, rn);
     const torch::Tensor zn_t = layer_norm_in(v_t);
-    const torch::Tensor l_t = projection(zn_t, t, true), h_t = projection(zn_t, t, false);
+    // Tile t's projections [*, c, R, N], made a column block at a time.
+    shape[shape.size() - 2] = rn;
+    const torch::Tensor l_t = torch::empty(shape, z.options()), h_t = torch::empty(shape, z.options());
+    for (int64_t k = 0; k < tiles; ++k) {
+      const auto [k0, kn] = span(k);
+      const auto [l, h] = projections(zn_t.narrow(-2, k0, kn), m_t.narrow(-1, k0, kn));
+      l_t.narrow(-1, k0, kn).copy_(l);
+      h_t.narrow(-1, k0, kn).copy_(h);
+    }
     // Row t is read for the last time above: its waiting products and (t, t) go in.
     for (const auto& [col, update] : waiting[t]) v_t.narrow(-2, col * tile_rows, update.size(-2)).add_(update);
     waiting[t].clear();
-    v_t.narrow(-2, t * tile_rows, v_t.size(-3)).add_(product(l_t, h_t, zn_t, t));
+    v_t.narrow(-2, r0, rn).add_(finish(torch::matmul(l_t, h_t.transpose(-1, -2)).movedim(-3, -1), zn_t.narrow(-2, r0, rn)));
+    // A later tile s is read a column block at a time, so none of its projections
+    // exists whole; its block k = t also gates (s, t).
     for (int64_t s = t + 1; s < tiles; ++s) {
-      const torch::Tensor zn_s = layer_norm_in(rows(v, s));
-      v_t.narrow(-2, s * tile_rows, zn_s.size(-3)).add_(product(l_t, projection(zn_s, s, false), zn_t, s));
-      waiting[s].emplace_back(t, product(projection(zn_s, s, true), h_t, zn_s, t));
+      const auto [s0, sn] = span(s);
+      const torch::Tensor v_s = v.narrow(-3, s0, sn), m_s = v_mask.narrow(-2, s0, sn);
+      torch::Tensor x_ts, x_st, zn_st;
+      for (int64_t k = 0; k < tiles; ++k) {
+        const auto [k0, kn] = span(k);
+        const torch::Tensor zn = layer_norm_in(v_s.narrow(-2, k0, kn));
+        if (k == t) zn_st = zn;
+        const auto [l, h] = projections(zn, m_s.narrow(-1, k0, kn));
+        add(x_ts, l_t.narrow(-1, k0, kn), h);
+        add(x_st, l, h_t.narrow(-1, k0, kn));
+      }
+      v_t.narrow(-2, s0, sn).add_(finish(x_ts.to(z.scalar_type()).movedim(-3, -1), zn_t.narrow(-2, s0, sn)));
+      waiting[s].emplace_back(t, finish(x_st.to(z.scalar_type()).movedim(-3, -1), zn_st));
     }
   }
 }

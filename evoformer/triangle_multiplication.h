@@ -47,8 +47,10 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   // into T tiles of tile_rows, and step t projects its own rows and then, one tile at a
   // time, the rows of every later tile s, for the products (t, s) and (s, t). A tile's
   // rows are written once both their row and their column of products are done, so the
-  // finished products of later rows wait (a quarter of a pair tensor at most) and each
-  // step holds two tiles' projections. The price: about T/2 times the projections' work.
+  // finished products of later rows wait (a quarter of a pair tensor at most). Each step
+  // holds its own tile's projections; a later tile's are made one block of columns at a
+  // time, whose products add into (t, s) and (s, t) in fp32. The price: about T/2 times
+  // the projections' work.
   void add_update_(const torch::Tensor& z, const torch::Tensor& mask, int64_t chunk_size = 0, int64_t tile_rows = 0);
   // The tile rows for a chunk of chunk_rows at N_res n: at least n / 16 (the work grows
   // with the tile count), and 0 (hold the projection) where there would be fewer than 8

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "evoformer/memory_policy.h"
 #include "evoformer/primitives.h"
 
 namespace fold {
@@ -13,12 +14,15 @@ namespace {
 
 // A head over the last channels of x (the pair or the MSA) in the head's own type: an x
 // stored in another type (the in-place path keeps a bf16 trunk's pair and MSA in bf16) is
-// converted 64 rows at a time, so no converted copy of it exists whole. The result is
-// stored in `out_type`.
+// converted in blocks of rows of kMinChunkBytes, so no converted copy of it exists whole
+// (at N_res 1024, 64 rows of the MSA in fp32 were a quarter of a bf16 pair tensor). The
+// result is stored in `out_type`.
 torch::Tensor head_by_rows(kernels::LinearModule& head, const torch::Tensor& x, c10::ScalarType out_type) {
   const auto dtype = head->linear->weight.scalar_type();
   if (x.scalar_type() == dtype) return head(x).to(out_type);
-  return evoformer::chunked(x.size(-3), 64, -3, [&](int64_t start, int64_t length) {
+  const int64_t row_bytes = x.numel() / std::max<int64_t>(1, x.size(-3)) * static_cast<int64_t>(c10::elementSize(dtype));
+  const int64_t rows = std::max<int64_t>(1, evoformer::kMinChunkBytes / std::max<int64_t>(1, row_bytes));
+  return evoformer::chunked(x.size(-3), rows, -3, [&](int64_t start, int64_t length) {
     return head(x.narrow(-3, start, length).to(dtype)).to(out_type);
   });
 }

@@ -71,12 +71,15 @@ Step pair_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z) {
                "triangle multiplication (held projection)"};
   if (const int64_t rt = r.triangle_multiplication_tile; rt > 0) {
     // In tiles: the finished products waiting for their rows (most after the middle
-    // step), tile t's normalised rows and projections, and a later tile's normalised
-    // rows with one projection being made (gate, projection, channels-first copy).
+    // step), tile t's normalised rows and projections; a block of a later tile's
+    // normalised entries with its two projections and one being made (gate,
+    // projection, channels-first copy); the two fp32 sums, a product and its converted
+    // operands; and a finished product being made.
     const int64_t tiles = (n + rt - 1) / rt;
     int64_t waiting = 0;
     for (int64_t t = 0; t < tiles; ++t) waiting = std::max(waiting, (tiles - 1 - t) * (t + 1));
-    tri_mul = {(waiting * rt * rt * c_z + rt * n * (c_z + 2 * c_h) + rt * n * (c_z + 3 * c_h) + rt * rt * (2 * c_h + 3 * c_z)) * s,
+    tri_mul = {(waiting * rt * rt * c_z + rt * n * (c_z + 2 * c_h) + rt * rt * (c_z + 5 * c_h) +
+                rt * rt * (2 * c_h + 3 * c_z)) * s + 5 * rt * rt * c_h * z.f,
                "triangle multiplication (tiles)"};
   }
   const Step pair_transition{r.pair_transition * n * c_z * (2 + 2 * b.transition_n()) * s, "pair transition"};

@@ -7,6 +7,7 @@
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 
@@ -114,30 +115,20 @@ at::Tensor tile_logits(const at::Tensor& qs, const at::Tensor& kt, const std::ve
   return s;
 }
 
-// The softmax statistics of each query row are kept as the row max and the log of the
-// shifted sum rather than one log-sum-exp: with AF2's finite -1e9 mask a fully masked
-// row has logits near -1e9, where an fp32 log-sum-exp cannot hold log(sum) (spacing 64)
-// and backward would recompute probabilities off by the sum.
-struct ForwardResult {
-  at::Tensor o;        // ungated, compute type
-  at::Tensor row_max;  // [*, H, Q]; 0 for fully masked (-inf) rows
-  at::Tensor log_sum;  // [*, H, Q]; -inf for fully masked rows
-};
 
-// Flash-style forward: per query chunk, a running max m, sum l and accumulator over
-// key tiles (online softmax); the full logits exist only when one tile spans them.
-ForwardResult tiled_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const std::vector<at::Tensor>& biases, double scale, Tiling t) {
+// Flash-style online softmax: per query chunk, a running max m, sum l and accumulator
+// over key tiles; the full logits exist only when one tile spans them. Each finished
+// chunk goes to `sink(q0, qn, o, shift, l)`: its normalised output o (0 for rows with no
+// finite logit), row max and shifted sum, in the compute type.
+using ChunkSink = std::function<void(int64_t, int64_t, at::Tensor, const at::Tensor&, const at::Tensor&)>;
+void online_softmax(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::vector<at::Tensor>& biases,
+                    double scale, Tiling t, const ChunkSink& sink) {
   const auto ct = compute_type(q);
   const int64_t Q = q.size(-2), K = k.size(-2);
-  at::Tensor o = at::empty(q.sizes(), q.options().dtype(ct));
-  std::vector<int64_t> lse_shape(q.sizes().begin(), q.sizes().end() - 1);
-  at::Tensor row_max = at::empty(lse_shape, q.options().dtype(ct));
-  at::Tensor log_sum = at::empty(lse_shape, q.options().dtype(ct));
   for (int64_t q0 = 0; q0 < Q; q0 += t.q_chunk) {
     const int64_t qn = std::min(t.q_chunk, Q - q0);
     const at::Tensor qs = q.narrow(-2, q0, qn).to(ct) * scale;
-    std::vector<int64_t> stat_shape(lse_shape);
+    std::vector<int64_t> stat_shape(q.sizes().begin(), q.sizes().end() - 1);
     stat_shape.back() = qn;
     stat_shape.push_back(1);
     at::Tensor m = at::full(stat_shape, -kInf, qs.options());
@@ -157,12 +148,51 @@ ForwardResult tiled_forward(const at::Tensor& q, const at::Tensor& k, const at::
       acc.mul_(alpha).add_(at::matmul(s, v.narrow(-2, k0, kn).to(ct)));
       m = m_new;
     }
-    const at::Tensor empty_row = l.eq(0);
-    o.narrow(-2, q0, qn).copy_(at::where(empty_row, at::zeros_like(acc), acc / l));
-    row_max.narrow(-1, q0, qn).copy_(shift.squeeze(-1));
-    log_sum.narrow(-1, q0, qn).copy_(l.log().squeeze(-1));
+    sink(q0, qn, at::where(l.eq(0), at::zeros_like(acc), acc / l), shift, l);
   }
+}
+
+// The softmax statistics of each query row are kept as the row max and the log of the
+// shifted sum rather than one log-sum-exp: with AF2's finite -1e9 mask a fully masked
+// row has logits near -1e9, where an fp32 log-sum-exp cannot hold log(sum) (spacing 64)
+// and backward would recompute probabilities off by the sum.
+struct ForwardResult {
+  at::Tensor o;        // ungated, compute type
+  at::Tensor row_max;  // [*, H, Q]; 0 for fully masked (-inf) rows
+  at::Tensor log_sum;  // [*, H, Q]; -inf for fully masked rows
+};
+
+// The forward autograd keeps for backward: the whole ungated output and row statistics.
+ForwardResult tiled_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const std::vector<at::Tensor>& biases, double scale, Tiling t) {
+  const auto ct = compute_type(q);
+  at::Tensor o = at::empty(q.sizes(), q.options().dtype(ct));
+  std::vector<int64_t> stat_shape(q.sizes().begin(), q.sizes().end() - 1);
+  at::Tensor row_max = at::empty(stat_shape, q.options().dtype(ct));
+  at::Tensor log_sum = at::empty(stat_shape, q.options().dtype(ct));
+  online_softmax(q, k, v, biases, scale, t,
+                 [&](int64_t q0, int64_t qn, at::Tensor o_t, const at::Tensor& shift, const at::Tensor& l) {
+                   o.narrow(-2, q0, qn).copy_(o_t);
+                   row_max.narrow(-1, q0, qn).copy_(shift.squeeze(-1));
+                   log_sum.narrow(-1, q0, qn).copy_(l.log().squeeze(-1));
+                 });
   return {o, row_max, log_sum};
+}
+
+// Without autograd nothing is kept for backward: each query chunk is gated and stored in
+// q's type as it finishes, so no whole output exists in the compute type (a bf16 call
+// holds its bf16 result only). The same operations as TiledAttention's forward, so
+// the same numbers.
+at::Tensor tiled_inference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const std::vector<at::Tensor>& biases, const std::optional<at::Tensor>& gate, double scale,
+                           Tiling t) {
+  at::Tensor out = at::empty(q.sizes(), q.options());
+  online_softmax(q, k, v, biases, scale, t,
+                 [&](int64_t q0, int64_t qn, at::Tensor o_t, const at::Tensor&, const at::Tensor&) {
+                   if (gate) o_t = at::sigmoid(gate->narrow(-2, q0, qn).to(o_t.scalar_type())).mul_(o_t);
+                   out.narrow(-2, q0, qn).copy_(o_t);
+                 });
+  return out;
 }
 
 struct BackwardResult {
@@ -391,16 +421,13 @@ int64_t attention_workspace_bytes(int64_t rows, int64_t q_len, int64_t k_len, in
     // Logits, probabilities, output, the gated product.
     return (2 * rows * q_len * k_len + (gated ? 3 : 1) * out) * storage;
   }
-  // tiled_forward: the ungated output and two row statistics for the whole call; per
-  // query chunk the scaled queries, the accumulator and the tile's logits and product
-  // with v (or, as the chunk ends, its three output-sized temporaries); then the gate.
+  // tiled_inference: the result in the storage type; per query chunk the scaled queries,
+  // the accumulator and the tile's logits and product with v (or, as the chunk ends,
+  // its normalisation by the row sums and the gate's sigmoid), and row statistics.
   const Tiling t = tiling_for(rows, q_len, k_len, options);
   const int64_t chunk_out = rows * t.q_chunk * head_dim;
   const int64_t per_chunk = std::max(3 * chunk_out + rows * t.q_chunk * t.k_chunk, 5 * chunk_out) + 4 * rows * t.q_chunk;
-  int64_t bytes = (out + 2 * rows * q_len + per_chunk) * compute;
-  if (gated) bytes += out * compute;                          // sigmoid(gate), multiplied in place
-  if (storage != compute) bytes += out * storage;             // the result in the storage type
-  return bytes;
+  return out * storage + per_chunk * compute;
 }
 
 std::string attention_implementation(const at::Tensor& q, const AttentionOptions& options) {
@@ -428,6 +455,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     if (o.defined()) return o;
   }
   const Tiling t = choose_tiling(q, k, options);
+  if (!at::GradMode::is_enabled()) return tiled_inference(q, k, v, biases, gate, scale, t);
   const auto bias = [&](size_t i) { return i < biases.size() ? std::optional(biases[i]) : std::nullopt; };
   return TiledAttention::apply(q, k, v, bias(0), bias(1), gate, scale, t.q_chunk, t.k_chunk);
 }
