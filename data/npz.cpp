@@ -297,7 +297,9 @@ void write_npz(const std::string& path, const std::map<std::string, at::Tensor>&
     for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
   };
   for (const auto& [name, tensor] : arrays) {
-    const at::Tensor t = tensor.detach().cpu().contiguous();
+    // NumPy has no bfloat16: such members are written as float32, which holds them exactly.
+    at::Tensor t = tensor.detach().cpu().contiguous();
+    if (t.scalar_type() == at::kBFloat16) t = t.to(at::kFloat);
     std::string shape;
     for (int64_t d : t.sizes()) shape += std::to_string(d) + ", ";
     // "(5, 11, 256)" and "(7,)", as NumPy writes them.

@@ -19,7 +19,8 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path);
 // A string array ('<U' or '|S') member as UTF-8 text (elements joined by newlines).
 std::string read_npz_text(const std::string& path, const std::string& name);
 
-// Writes the tensors (made contiguous, moved to the CPU) as `<name>.npy` members.
+// Writes the tensors (made contiguous, moved to the CPU) as `<name>.npy` members; bf16,
+// which NumPy lacks, as float32.
 void write_npz(const std::string& path, const std::map<std::string, at::Tensor>& arrays);
 
 }  // namespace fold::data

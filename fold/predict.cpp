@@ -145,8 +145,16 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   data::FeatureDict on_device;
   for (const auto& [name, t] : batch) on_device[name] = t.to(device_);
   data::FeatureDict out = model_->forward(on_device, run);
+  on_device = {};
+  // To the host, wider floating types as fp32. Outputs stored in a narrower type (a bf16
+  // trunk's pair and MSA, the pair heads' logits) keep it: an fp32 copy of a bf16 pair is
+  // two pair tensors beside it. write_npz widens them as it writes them. Measured as
+  // part of the run, since on the CPU the copies are made beside the originals.
+  for (auto& [name, t] : out) {
+    const bool widen = t.is_floating_point() && c10::elementSize(t.scalar_type()) >= 4;
+    t = widen ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
+  }
   if (tracking) r.peak_bytes = std::max(r.peak_bytes, kernels::memory_stats(device_).peak_bytes);
-  for (auto& [name, t] : out) t = t.is_floating_point() ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
   return out;
 }
 

@@ -59,7 +59,8 @@ class Predictor {
   // Builds the model from `config` on the device and loads `params_path` (AF2 .npz,
   // native .safetensors or OpenFold .pt).
   Predictor(const Config& config, const std::string& params_path, const PredictOptions& options);
-  // Runs the model; `batch` as AlphaFoldImpl::forward takes it. Outputs on the CPU, fp32.
+  // Runs the model; `batch` as AlphaFoldImpl::forward takes it. Outputs on the CPU, fp32,
+  // except those a bf16 trunk stores in bf16 (pair, MSA, the pair heads' logits).
   data::FeatureDict predict(const data::FeatureDict& batch, PredictionReport* report = nullptr);
 
   AlphaFold& model() { return model_; }

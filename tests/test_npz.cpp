@@ -75,6 +75,19 @@ TEST(Npz, RoundTripKeepsDtypesShapesAndValues) {
   }
 }
 
+// NumPy has no bfloat16 (a bf16 prediction's pair and logits): written as float32, which
+// holds every bf16 value exactly, so the round trip loses nothing.
+TEST(Npz, RoundTripWidensBf16ToFloat32Exactly) {
+  torch::manual_seed(0);
+  const at::Tensor bf16 = torch::randn({5, 6}).to(torch::kBFloat16);
+  const auto path = fold::test::temp_path("bf16.npz");
+  write_npz(path.string(), {{"logits", bf16}});
+  const auto out = read_npz(path.string());
+  std::filesystem::remove(path);
+  ASSERT_EQ(out.at("logits").scalar_type(), at::kFloat);
+  EXPECT_TRUE(torch::equal(out.at("logits"), bf16.to(torch::kFloat)));
+}
+
 TEST(Npz, NumpyReadsWhatWeWrite) {
   if (std::system("python3 -c 'import numpy' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "python3 with NumPy not available (tools/setup.sh installs it)";
