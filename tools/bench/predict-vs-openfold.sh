@@ -9,7 +9,8 @@
 #          [--n-res 256] [--blocks 4] [--n-seq 128] [--n-extra 256] [--chunk-size 4] [--threads 2]
 #          [--repeats 3] [--tune-chunk-size]
 # DIR is an OpenFold checkout (ce0029e is the anchor), run with the PyTorch that
-# tools/setup.sh installs; it needs ml-collections, dm-tree and scipy from PyPI.
+# tools/setup.sh installs; it needs ml-collections, dm-tree, scipy, biopython and
+# modelcif from PyPI (its imports reach them; without modelcif OpenFold fails to load).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench="$root/build/tools/bench/fold_bench_predict"
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift ;;
     --repeats) repeats=$2; shift ;;
     --tune-chunk-size) tune="--tune-chunk-size" ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "predict-vs-openfold.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -1,7 +1,7 @@
 // Benchmark (not a test): whole-model inference wall time and peak tensor memory for
 // N_res in --n-res, AF2's full channel sizes (af2_model_1) with --blocks Evoformer
 // blocks, one extra-MSA block, no templates, one recycling iteration, in three memory
-// modes: default, chunked (--chunk-size), low memory (chunked + key-streamed attention).
+// modes: default, chunked (--chunk-size), low memory (chunked + fold predict's --low-memory).
 // Each: one warm-up forward, then the median of --repeats; the peak tensor memory of the
 // forward beyond the weights, in MiB and in pair tensors (N_res^2 x c_z in the trunk's
 // storage type). Prints a Markdown table naming the device and build. --modules also
@@ -156,11 +156,12 @@ int main(int argc, char** argv) {
         std::cerr << "fold_bench_predict: unknown mode '" << mode << "' (default, chunk, low_memory)\n";
         return 2;
       }
-      fold::kernels::AttentionOptions kernel;
-      kernel.low_memory = mode == "low_memory";
-      model->set_kernel_options(kernel);
+      // The policy fold predict builds for the same flags (--low-memory also tiles the
+      // triangle multiplication and blocks the transitions, not only the attention).
       fold::RunOptions run;
       run.memory.chunk_size = mode == "default" ? 0 : chunk;
+      run.memory.attention.low_memory = mode == "low_memory";
+      model->set_kernel_options(run.memory.attention);
       std::vector<double> seconds;
       double peak = 0;
       g_module_seconds.clear();
