@@ -3,8 +3,10 @@
 #include <ATen/ATen.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -20,6 +22,7 @@ constexpr uint32_t kCentralHeader = 0x02014b50;
 constexpr uint32_t kEndOfCentralDir = 0x06054b50;
 constexpr uint32_t kZip64EndLocator = 0x07064b50;
 constexpr uint32_t kZip64End = 0x06064b50;
+constexpr uint64_t kMax32 = 0xffffffff;
 
 uint64_t le(const unsigned char* p, int bytes) {
   uint64_t v = 0;
@@ -30,99 +33,196 @@ uint64_t le(const unsigned char* p, int bytes) {
 struct Member {
   std::string name;
   uint16_t method = 0;
+  uint32_t crc = 0;
   uint64_t compressed = 0, size = 0, local_offset = 0;
 };
 
+// A zip archive read through one file stream: only the central directory is read whole,
+// and a member is read (inflated) piece by piece straight into where it goes, so a
+// member of several GiB costs its destination and a 1 MiB buffer, not copies of the file.
 class Archive {
  public:
-  explicit Archive(std::string path) : path_(std::move(path)) {
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) throw ParseError(path_, 0, "cannot open file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    bytes_ = ss.str();
+  explicit Archive(std::string path) : path_(std::move(path)), in_(path_, std::ios::binary) {
+    if (!in_) throw ParseError(path_, 0, "cannot open file");
+    in_.seekg(0, std::ios::end);
+    file_size_ = static_cast<uint64_t>(in_.tellg());
     read_central_directory();
   }
 
   const std::vector<Member>& members() const { return members_; }
 
-  std::string contents(const Member& m) const {
-    need(m.local_offset + 30, m.name, "local header");
-    const auto* h = data(m.local_offset);
-    if (le(h, 4) != kLocalHeader) fail(m.name, "bad local header signature");
-    const uint64_t start = m.local_offset + 30 + le(h + 26, 2) + le(h + 28, 2);
-    need(start + m.compressed, m.name, "member data (truncated file?)");
-    if (m.method == 0) {
-      if (m.compressed != m.size) fail(m.name, "stored member with differing sizes");
-      return bytes_.substr(start, m.size);
-    }
-    if (m.method != 8) fail(m.name, "unsupported compression method " + std::to_string(m.method));
-    std::string out(m.size, '\0');
-    z_stream zs{};
-    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) fail(m.name, "zlib initialisation failed");
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes_.data() + start));
-    zs.avail_in = static_cast<uInt>(m.compressed);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(m.size);
-    const int rc = inflate(&zs, Z_FINISH);
-    inflateEnd(&zs);
-    if (rc != Z_STREAM_END || zs.total_out != m.size) fail(m.name, "corrupt deflate stream");
-    return out;
-  }
-
   [[noreturn]] void fail(const std::string& member, const std::string& problem) const {
     throw ParseError(path_, 0, (member.empty() ? "" : "member '" + member + "': ") + problem);
   }
 
+  // The uncompressed bytes of one member, in order: open(), then read() until size.
+  class Reader {
+   public:
+    Reader(Archive& a, const Member& m) : a_(a), m_(m) {
+      const std::string h = a.bytes_at(m.local_offset, 30, m.name, "local header");
+      const auto* p = reinterpret_cast<const unsigned char*>(h.data());
+      if (le(p, 4) != kLocalHeader) a.fail(m.name, "bad local header signature");
+      const uint64_t start = m.local_offset + 30 + le(p + 26, 2) + le(p + 28, 2);
+      if (start + m.compressed > a.file_size_) a.fail(m.name, "file ends inside the member data (truncated file?)");
+      if (m.method == 0 && m.compressed != m.size) a.fail(m.name, "stored member with differing sizes");
+      if (m.method != 0 && m.method != 8) a.fail(m.name, "unsupported compression method " + std::to_string(m.method));
+      // A deflate stream expands at most 1032-fold: a larger claimed size is a lie
+      // that must not become an allocation.
+      if (m.method == 8 && m.size > m.compressed * 1032 + 1024)
+        a.fail(m.name, "claims " + std::to_string(m.size) + " bytes from " + std::to_string(m.compressed) +
+                           " compressed (more than deflate can expand)");
+      a.in_.clear();
+      a.in_.seekg(static_cast<std::streamoff>(start));
+      input_left_ = m.compressed;
+      if (m.method == 8) {
+        if (inflateInit2(&zs_, -MAX_WBITS) != Z_OK) a.fail(m.name, "zlib initialisation failed");
+        inflating_ = true;
+        buffer_.resize(1 << 20);
+      }
+    }
+    ~Reader() {
+      if (inflating_) inflateEnd(&zs_);
+    }
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+
+    uint64_t remaining() const { return m_.size - produced_; }
+
+    void read(char* dst, uint64_t n) {
+      if (n > remaining()) a_.fail(m_.name, "shorter than its contents need");
+      produced_ += n;
+      if (!inflating_) {
+        take(dst, n);
+        input_left_ -= n;
+      }
+      for (uint64_t done = 0; inflating_ && done < n;) {
+        const uInt step = static_cast<uInt>(std::min<uint64_t>(n - done, uint64_t{1} << 30));
+        zs_.next_out = reinterpret_cast<Bytef*>(dst + done);
+        zs_.avail_out = step;
+        while (zs_.avail_out > 0) {
+          // zlib may still hold output of input it has taken: refill only when it asks.
+          if (zs_.avail_in == 0 && input_left_ > 0) refill();
+          const int rc = inflate(&zs_, Z_NO_FLUSH);
+          if ((rc == Z_STREAM_END && zs_.avail_out > 0) || rc == Z_BUF_ERROR)
+            a_.fail(m_.name, "corrupt deflate stream (ends early)");
+          if (rc != Z_OK && rc != Z_STREAM_END) a_.fail(m_.name, "corrupt deflate stream");
+        }
+        done += step;
+      }
+      // (zlib restarts the CRC on a null buffer, which an empty tensor gives.)
+      if (n > 0) crc_ = crc32_z(crc_, reinterpret_cast<const Bytef*>(dst), n);
+    }
+
+    // After the last byte: the bytes must match the directory's CRC, and a deflate
+    // stream must end exactly there.
+    void finish() {
+      if (produced_ == m_.size && crc_ != m_.crc) a_.fail(m_.name, "CRC mismatch (corrupt data)");
+      if (!inflating_) return;
+      char spare = 0;
+      zs_.next_out = reinterpret_cast<Bytef*>(&spare);
+      zs_.avail_out = 1;
+      int rc = Z_OK;
+      while (rc == Z_OK && zs_.avail_out == 1) {
+        if (zs_.avail_in == 0 && input_left_ > 0) refill();
+        rc = inflate(&zs_, Z_NO_FLUSH);
+        if (rc == Z_BUF_ERROR && zs_.avail_in == 0 && input_left_ == 0) break;
+      }
+      if (rc != Z_STREAM_END || zs_.avail_out != 1) a_.fail(m_.name, "corrupt deflate stream");
+    }
+
+   private:
+    void take(char* dst, uint64_t n) {
+      a_.in_.read(dst, static_cast<std::streamsize>(n));
+      if (static_cast<uint64_t>(a_.in_.gcount()) != n) a_.fail(m_.name, "file ends inside the member data");
+    }
+    void refill() {
+      const uint64_t n = std::min<uint64_t>(input_left_, buffer_.size());
+      take(buffer_.data(), n);
+      input_left_ -= n;
+      zs_.next_in = reinterpret_cast<Bytef*>(buffer_.data());
+      zs_.avail_in = static_cast<uInt>(n);
+    }
+
+    Archive& a_;
+    const Member& m_;
+    uint64_t produced_ = 0, input_left_ = 0;
+    uLong crc_ = crc32(0L, Z_NULL, 0);
+    bool inflating_ = false;
+    z_stream zs_{};
+    std::vector<char> buffer_;
+  };
+
  private:
-  const unsigned char* data(uint64_t offset) const {
-    return reinterpret_cast<const unsigned char*>(bytes_.data()) + offset;
-  }
-  void need(uint64_t end, const std::string& member, const char* what) const {
-    if (end > bytes_.size()) fail(member, std::string("file ends inside the ") + what);
+  std::string bytes_at(uint64_t offset, uint64_t n, const std::string& member, const char* what) {
+    if (offset + n > file_size_) fail(member, std::string("file ends inside the ") + what);
+    std::string out(n, '\0');
+    in_.clear();
+    in_.seekg(static_cast<std::streamoff>(offset));
+    in_.read(out.data(), static_cast<std::streamsize>(n));
+    if (static_cast<uint64_t>(in_.gcount()) != n) fail(member, std::string("cannot read the ") + what);
+    return out;
   }
 
   void read_central_directory() {
-    if (bytes_.size() < 22) fail("", "not a zip archive (too short)");
-    // The end-of-central-directory record sits in the last 22 + 65535 bytes.
+    if (file_size_ < 22) fail("", "not a zip archive (too short)");
+    // The end-of-central-directory record sits in the last 22 + 65535 bytes, and a zip64
+    // locator in the 20 before it.
+    const uint64_t tail_start = file_size_ - std::min<uint64_t>(file_size_, 22 + 65535 + 20);
+    const std::string tail = bytes_at(tail_start, file_size_ - tail_start, "", "end records");
+    const auto* t = reinterpret_cast<const unsigned char*>(tail.data());
     int64_t eocd = -1;
-    const int64_t lowest = std::max<int64_t>(0, static_cast<int64_t>(bytes_.size()) - 22 - 65535);
-    for (int64_t i = static_cast<int64_t>(bytes_.size()) - 22; i >= lowest; --i)
-      if (le(data(i), 4) == kEndOfCentralDir) {
+    for (int64_t i = static_cast<int64_t>(tail.size()) - 22; i >= 0; --i)
+      if (le(t + i, 4) == kEndOfCentralDir) {
         eocd = i;
         break;
       }
     if (eocd < 0) fail("", "not a zip archive (no end-of-central-directory record)");
-    uint64_t count = le(data(eocd + 10), 2);
-    uint64_t dir_offset = le(data(eocd + 16), 4);
-    if ((count == 0xffff || dir_offset == 0xffffffff) && eocd >= 20 && le(data(eocd - 20), 4) == kZip64EndLocator) {
-      const uint64_t z64 = le(data(eocd - 20 + 8), 8);
-      need(z64 + 56, "", "zip64 end record");
-      if (le(data(z64), 4) != kZip64End) fail("", "bad zip64 end record");
-      count = le(data(z64 + 32), 8);
-      dir_offset = le(data(z64 + 48), 8);
+    uint64_t count = le(t + eocd + 10, 2);
+    uint64_t dir_size = le(t + eocd + 12, 4);
+    uint64_t dir_offset = le(t + eocd + 16, 4);
+    if ((count == 0xffff || dir_size == kMax32 || dir_offset == kMax32) && eocd >= 20 &&
+        le(t + eocd - 20, 4) == kZip64EndLocator) {
+      const std::string z = bytes_at(le(t + eocd - 20 + 8, 8), 56, "", "zip64 end record");
+      const auto* r = reinterpret_cast<const unsigned char*>(z.data());
+      if (le(r, 4) != kZip64End) fail("", "bad zip64 end record");
+      count = le(r + 32, 8);
+      dir_size = le(r + 40, 8);
+      dir_offset = le(r + 48, 8);
     }
-    uint64_t p = dir_offset;
+    // Every entry takes at least 46 bytes: a count the directory cannot hold is a lie.
+    if (dir_offset + dir_size > file_size_ || count > dir_size / 46)
+      fail("", "central directory of " + std::to_string(count) + " entries does not fit the file");
+    const std::string dir = bytes_at(dir_offset, dir_size, "", "central directory");
+    const auto* d = reinterpret_cast<const unsigned char*>(dir.data());
+    uint64_t p = 0;
     for (uint64_t i = 0; i < count; ++i) {
-      need(p + 46, "", "central directory");
-      const auto* h = data(p);
+      if (p + 46 > dir.size()) fail("", "file ends inside the central directory");
+      const auto* h = d + p;
       if (le(h, 4) != kCentralHeader) fail("", "bad central directory entry");
       Member m;
       m.method = static_cast<uint16_t>(le(h + 10, 2));
+      m.crc = static_cast<uint32_t>(le(h + 16, 4));
       m.compressed = le(h + 20, 4);
       m.size = le(h + 24, 4);
       m.local_offset = le(h + 42, 4);
       const uint64_t name_len = le(h + 28, 2), extra_len = le(h + 30, 2), comment_len = le(h + 32, 2);
-      need(p + 46 + name_len + extra_len, "", "central directory");
-      m.name = bytes_.substr(p + 46, name_len);
+      if (p + 46 + name_len + extra_len > dir.size()) fail("", "file ends inside the central directory");
+      m.name = dir.substr(p + 46, name_len);
       // Zip64 extra field: the 64-bit values of the fields saturated above, in order.
       for (uint64_t e = p + 46 + name_len; e + 4 <= p + 46 + name_len + extra_len;) {
-        const uint64_t id = le(data(e), 2), len = le(data(e + 2), 2);
+        const uint64_t id = le(d + e, 2), len = le(d + e + 2, 2);
         uint64_t f = e + 4;
+        const uint64_t end = std::min<uint64_t>(e + 4 + len, p + 46 + name_len + extra_len);
+        const auto field = [&](uint64_t& v) {
+          if (v != kMax32) return;
+          if (f + 8 > end) fail(m.name, "short zip64 extra field");
+          v = le(d + f, 8);
+          f += 8;
+        };
         if (id == 1) {
-          if (m.size == 0xffffffff) m.size = le(data(f), 8), f += 8;
-          if (m.compressed == 0xffffffff) m.compressed = le(data(f), 8), f += 8;
-          if (m.local_offset == 0xffffffff) m.local_offset = le(data(f), 8);
+          field(m.size);
+          field(m.compressed);
+          field(m.local_offset);
         }
         e += 4 + len;
       }
@@ -132,7 +232,8 @@ class Archive {
   }
 
   std::string path_;
-  std::string bytes_;
+  std::ifstream in_;
+  uint64_t file_size_ = 0;
   std::vector<Member> members_;
 };
 
@@ -140,7 +241,6 @@ struct NpyHeader {
   std::string descr;
   bool fortran = false;
   std::vector<int64_t> shape;
-  size_t data_offset = 0;
 };
 
 std::string dict_value(const std::string& header, const std::string& key) {
@@ -156,17 +256,24 @@ std::string dict_value(const std::string& header, const std::string& key) {
   return header.substr(v, header.find_first_of(",}", v) - v);
 }
 
-NpyHeader parse_npy_header(const std::string& blob, const Archive& a, const std::string& member) {
-  if (blob.size() < 10 || blob.compare(0, 6, "\x93NUMPY") != 0) a.fail(member, "not a .npy array (bad magic)");
-  const int major = static_cast<unsigned char>(blob[6]);
-  const size_t len_bytes = major == 1 ? 2 : 4;
+// Reads a .npy header from the start of a member; the data follow it to the member's end.
+NpyHeader read_npy_header(Archive::Reader& r, const Archive& a, const std::string& member) {
+  std::string magic(8, '\0');
+  if (r.remaining() < 10) a.fail(member, "not a .npy array (too short)");
+  r.read(magic.data(), 8);
+  if (magic.compare(0, 6, "\x93NUMPY") != 0) a.fail(member, "not a .npy array (bad magic)");
+  const int major = static_cast<unsigned char>(magic[6]);
   if (major < 1 || major > 3) a.fail(member, ".npy format version " + std::to_string(major) + " unsupported");
-  const auto* p = reinterpret_cast<const unsigned char*>(blob.data());
-  const size_t header_len = le(p + 8, static_cast<int>(len_bytes));
+  const int len_bytes = major == 1 ? 2 : 4;
+  unsigned char len[4] = {0, 0, 0, 0};
+  if (r.remaining() < static_cast<uint64_t>(len_bytes)) a.fail(member, "truncated .npy header");
+  r.read(reinterpret_cast<char*>(len), len_bytes);
+  const uint64_t header_len = le(len, len_bytes);
+  // NumPy's headers are a few hundred bytes; a larger one is not worth allocating.
+  if (header_len > r.remaining() || header_len > (uint64_t{1} << 20)) a.fail(member, "truncated .npy header");
+  std::string header(header_len, '\0');
+  r.read(header.data(), header_len);
   NpyHeader h;
-  h.data_offset = 8 + len_bytes + header_len;
-  if (h.data_offset > blob.size()) a.fail(member, "truncated .npy header");
-  const std::string header = blob.substr(8 + len_bytes, header_len);
   h.descr = dict_value(header, "descr");
   h.fortran = dict_value(header, "fortran_order") == "True";
   std::stringstream dims(dict_value(header, "shape"));
@@ -177,8 +284,9 @@ NpyHeader parse_npy_header(const std::string& blob, const Archive& a, const std:
     } catch (const std::exception&) {
       a.fail(member, "bad shape in .npy header: " + header);
     }
+    if (h.shape.back() < 0) a.fail(member, "negative dimension in .npy header: " + header);
   }
-  if (h.descr.empty()) a.fail(member, "no descr in .npy header");
+  if (h.descr.size() < 2) a.fail(member, "no descr in .npy header");
   return h;
 }
 
@@ -221,22 +329,29 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
   Archive a(path);
   std::map<std::string, at::Tensor> out;
   for (const Member& m : a.members()) {
-    const std::string blob = a.contents(m);
-    const NpyHeader h = parse_npy_header(blob, a, m.name);
+    Archive::Reader r(a, m);
+    const NpyHeader h = read_npy_header(r, a, m.name);
     if (h.descr[0] == '>') a.fail(m.name, "big-endian arrays are not supported (" + h.descr + ")");
     const at::ScalarType t = scalar_type(h.descr);
     if (t == at::ScalarType::Undefined) {
       if (h.descr.find('U') != std::string::npos || h.descr.find('S') != std::string::npos) continue;
       a.fail(m.name, "unsupported dtype " + h.descr);
     }
+    // The shape's byte count (saturating past the member's), checked before anything is
+    // allocated.
+    const uint64_t have = r.remaining();
+    const bool empty = std::find(h.shape.begin(), h.shape.end(), 0) != h.shape.end();
+    uint64_t bytes = empty ? 0 : c10::elementSize(t);
+    for (int64_t d : h.shape)
+      bytes = bytes > have / std::max<uint64_t>(1, static_cast<uint64_t>(d)) ? have + 1 : bytes * static_cast<uint64_t>(d);
+    if (bytes != have)
+      a.fail(m.name, "holds " + std::to_string(have) + " data bytes, its shape needs " +
+                         (bytes > have ? "more" : std::to_string(bytes)));
     std::vector<int64_t> shape = h.shape;
     if (h.fortran) std::reverse(shape.begin(), shape.end());
     at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(t));
-    const size_t bytes = tensor.nbytes();
-    if (blob.size() - h.data_offset != bytes)
-      a.fail(m.name, "holds " + std::to_string(blob.size() - h.data_offset) + " data bytes, shape needs " +
-                         std::to_string(bytes));
-    std::memcpy(tensor.data_ptr(), blob.data() + h.data_offset, bytes);
+    r.read(static_cast<char*>(tensor.data_ptr()), bytes);
+    r.finish();
     if (h.fortran && tensor.dim() > 1) {
       std::vector<int64_t> perm(tensor.dim());
       for (int64_t i = 0; i < tensor.dim(); ++i) perm[i] = tensor.dim() - 1 - i;
@@ -251,13 +366,20 @@ std::string read_npz_text(const std::string& path, const std::string& name) {
   Archive a(path);
   for (const Member& m : a.members()) {
     if (strip_npy(m.name) != name) continue;
-    const std::string blob = a.contents(m);
-    const NpyHeader h = parse_npy_header(blob, a, m.name);
-    const char kind = h.descr.size() > 1 ? h.descr[1] : '?';
-    const size_t width = std::stoul(h.descr.substr(2));
-    const std::string data = blob.substr(h.data_offset);
+    Archive::Reader r(a, m);
+    const NpyHeader h = read_npy_header(r, a, m.name);
+    const char kind = h.descr[1];
+    if (kind != 'U' && kind != 'S') a.fail(m.name, "not a string array (" + h.descr + ")");
+    size_t width = 0;
+    try {
+      width = std::stoul(h.descr.substr(2));
+    } catch (const std::exception&) {
+    }
+    if (width == 0) a.fail(m.name, "not a string array (" + h.descr + ")");
+    std::string data(r.remaining(), '\0');
+    r.read(data.data(), data.size());
+    r.finish();
     const size_t unit = kind == 'U' ? 4 : 1;
-    if ((kind != 'U' && kind != 'S') || width == 0) a.fail(m.name, "not a string array (" + h.descr + ")");
     std::string text;
     for (size_t e = 0; e * width * unit < data.size(); ++e) {
       if (e) text += '\n';
@@ -290,84 +412,162 @@ std::string read_npz_text(const std::string& path, const std::string& name) {
   throw ParseError(path, 0, "no member '" + name + "'");
 }
 
+namespace {
+
+// Little-endian fields appended to a header being built.
+void put(std::string& s, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+// One member's array as the .npy bytes it is stored as, visited in blocks of at most
+// 16 MiB: a bf16 array (NumPy has none) is widened to float32 a block at a time, so no
+// whole converted copy exists.
+void for_each_block(const at::Tensor& t, const std::function<void(const char*, size_t)>& fn) {
+  constexpr int64_t kBlock = int64_t{16} << 20;
+  if (t.scalar_type() != at::kBFloat16) {
+    const char* p = static_cast<const char*>(t.data_ptr());
+    const auto total = static_cast<uint64_t>(t.nbytes());
+    for (uint64_t o = 0; o < total; o += kBlock) fn(p + o, std::min<uint64_t>(kBlock, total - o));
+    return;
+  }
+  const at::Tensor flat = t.reshape({-1});
+  const int64_t per = kBlock / 4;
+  for (int64_t o = 0; o < flat.numel(); o += per) {
+    const at::Tensor wide = flat.narrow(0, o, std::min(per, flat.numel() - o)).to(at::kFloat);
+    fn(static_cast<const char*>(wide.data_ptr()), static_cast<size_t>(wide.nbytes()));
+  }
+}
+
+}  // namespace
+
 void write_npz(const std::string& path, const std::map<std::string, at::Tensor>& arrays) {
-  std::string zip, central;
-  uint64_t count = 0;
-  auto put = [](std::string& s, uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xff);
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  std::ofstream out(tmp, std::ios::binary);
+  if (!out) throw std::runtime_error("write_npz: cannot create " + tmp);
+  // Whatever stops the write leaves no partial archive behind.
+  struct RemoveUnlessRenamed {
+    const std::string& file;
+    bool renamed = false;
+    ~RemoveUnlessRenamed() {
+      std::error_code ignored;
+      if (!renamed) std::filesystem::remove(file, ignored);
+    }
+  } cleanup{tmp};
+  uint64_t offset = 0;
+  const auto write = [&](const char* p, size_t n) {
+    out.write(p, static_cast<std::streamsize>(n));
+    offset += n;
   };
+  std::string central;
+  uint64_t count = 0;
   for (const auto& [name, tensor] : arrays) {
-    // NumPy has no bfloat16: such members are written as float32, which holds them exactly.
-    at::Tensor t = tensor.detach().cpu().contiguous();
-    if (t.scalar_type() == at::kBFloat16) t = t.to(at::kFloat);
+    const at::Tensor t = tensor.detach().cpu().contiguous();
+    const at::ScalarType stored = t.scalar_type() == at::kBFloat16 ? at::kFloat : t.scalar_type();
     std::string shape;
     for (int64_t d : t.sizes()) shape += std::to_string(d) + ", ";
     // "(5, 11, 256)" and "(7,)", as NumPy writes them.
     if (!shape.empty()) shape.resize(shape.size() - (t.dim() == 1 ? 1 : 2));
-    std::string header = "{'descr': '" + descr_of(t.scalar_type()) + "', 'fortran_order': False, 'shape': (" +
+    std::string header = "{'descr': '" + descr_of(stored) + "', 'fortran_order': False, 'shape': (" +
                          (t.dim() == 0 ? std::string() : shape) + "), }";
     // NumPy pads the header with spaces so the data starts on a 64-byte boundary.
     const size_t total = 10 + header.size() + 1;
     header += std::string((64 - total % 64) % 64, ' ') + "\n";
-    std::string blob = "\x93NUMPY";
-    blob += '\x01';
-    blob += '\x00';
-    put(blob, header.size(), 2);
-    blob += header;
-    blob.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
-    if (blob.size() >= 0xffffffffULL || zip.size() >= 0xffffffffULL)
-      throw std::invalid_argument("write_npz: member '" + name + "' or archive beyond 4 GiB (zip64 not written)");
+    std::string npy = "\x93NUMPY";
+    npy += '\x01';
+    npy += '\x00';
+    put(npy, header.size(), 2);
+    npy += header;
+    const uint64_t size = npy.size() + static_cast<uint64_t>(t.numel()) * c10::elementSize(stored);
+    // The CRC first (one pass over the array in memory), so the local header is final
+    // when written and the data go straight from the tensor to the file.
+    uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(npy.data()), static_cast<uInt>(npy.size()));
+    for_each_block(t, [&](const char* p, size_t n) { crc = crc32(crc, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)); });
+    // Zip64 (sizes and offsets in an extra field) only where 32 bits cannot hold them.
+    const bool big = size >= kMax32, far = offset >= kMax32;
     const std::string member = name + ".npy";
-    const uint32_t crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(blob.data()),
-                                                     static_cast<uInt>(blob.size())));
-    const uint64_t offset = zip.size();
-    put(zip, kLocalHeader, 4);
-    put(zip, 20, 2);  // version needed
-    put(zip, 0, 2);   // flags
-    put(zip, 0, 2);   // stored
-    put(zip, 0, 4);   // time, date
-    put(zip, crc, 4);
-    put(zip, blob.size(), 4);
-    put(zip, blob.size(), 4);
-    put(zip, member.size(), 2);
-    put(zip, 0, 2);
-    zip += member;
-    zip += blob;
+    std::string local;
+    put(local, kLocalHeader, 4);
+    put(local, big ? 45 : 20, 2);  // version needed
+    put(local, 0, 2);               // flags
+    put(local, 0, 2);               // stored
+    put(local, 0, 4);               // time, date
+    put(local, crc, 4);
+    put(local, big ? kMax32 : size, 4);
+    put(local, big ? kMax32 : size, 4);
+    put(local, member.size(), 2);
+    put(local, big ? 20 : 0, 2);
+    local += member;
+    if (big) {
+      put(local, 1, 2);
+      put(local, 16, 2);
+      put(local, size, 8);
+      put(local, size, 8);
+    }
+    const uint64_t local_offset = offset;
+    write(local.data(), local.size());
+    write(npy.data(), npy.size());
+    for_each_block(t, write);
+    std::string extra;
+    if (big || far) {
+      std::string fields;
+      if (big) put(fields, size, 8), put(fields, size, 8);
+      if (far) put(fields, local_offset, 8);
+      put(extra, 1, 2);
+      put(extra, fields.size(), 2);
+      extra += fields;
+    }
     put(central, kCentralHeader, 4);
-    put(central, 20, 2);  // made by
-    put(central, 20, 2);  // needed
+    put(central, big || far ? 45 : 20, 2);  // made by
+    put(central, big || far ? 45 : 20, 2);  // needed
     put(central, 0, 2);
     put(central, 0, 2);
     put(central, 0, 4);
     put(central, crc, 4);
-    put(central, blob.size(), 4);
-    put(central, blob.size(), 4);
+    put(central, big ? kMax32 : size, 4);
+    put(central, big ? kMax32 : size, 4);
     put(central, member.size(), 2);
-    put(central, 0, 2);  // extra
+    put(central, extra.size(), 2);
     put(central, 0, 2);  // comment
     put(central, 0, 2);  // disk
     put(central, 0, 2);  // internal attributes
     put(central, 0, 4);  // external attributes
-    put(central, offset, 4);
+    put(central, far ? kMax32 : local_offset, 4);
     central += member;
+    central += extra;
     ++count;
   }
-  const uint64_t dir_offset = zip.size();
-  zip += central;
-  put(zip, kEndOfCentralDir, 4);
-  put(zip, 0, 4);  // disk numbers
-  put(zip, count, 2);
-  put(zip, count, 2);
-  put(zip, central.size(), 4);
-  put(zip, dir_offset, 4);
-  put(zip, 0, 2);
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(zip.data(), static_cast<std::streamsize>(zip.size()));
-    if (!out.flush()) throw std::runtime_error("write_npz: cannot write " + tmp);
+  const uint64_t dir_offset = offset;
+  write(central.data(), central.size());
+  std::string end;
+  if (count >= 0xffff || dir_offset >= kMax32 || central.size() >= kMax32) {
+    const uint64_t z64 = offset;
+    put(end, kZip64End, 4);
+    put(end, 44, 8);  // the record's size after this field
+    put(end, 45, 2);
+    put(end, 45, 2);
+    put(end, 0, 4);
+    put(end, 0, 4);
+    put(end, count, 8);
+    put(end, count, 8);
+    put(end, central.size(), 8);
+    put(end, dir_offset, 8);
+    put(end, kZip64EndLocator, 4);
+    put(end, 0, 4);
+    put(end, z64, 8);
+    put(end, 1, 4);
   }
+  put(end, kEndOfCentralDir, 4);
+  put(end, 0, 4);  // disk numbers
+  put(end, std::min<uint64_t>(count, 0xffff), 2);
+  put(end, std::min<uint64_t>(count, 0xffff), 2);
+  put(end, std::min<uint64_t>(central.size(), kMax32), 4);
+  put(end, std::min<uint64_t>(dir_offset, kMax32), 4);
+  put(end, 0, 2);
+  write(end.data(), end.size());
+  if (!out.flush()) throw std::runtime_error("write_npz: cannot write " + tmp);
+  out.close();
   std::filesystem::rename(tmp, path);
+  cleanup.renamed = true;
 }
 
 }  // namespace fold::data

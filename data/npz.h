@@ -1,7 +1,9 @@
 // NumPy .npz archives: AlphaFold2's released parameters, OpenFold-layout feature
 // batches (`fold predict --features`) and saved outputs (`--save-outputs`) all use it.
 // Reads stored and deflated (np.savez_compressed) members, .npy format 1.0-3.0, C or
-// Fortran order; writes stored members, atomically (temporary name, then rename).
+// Fortran order, streaming each member into its tensor; writes stored members straight
+// from the tensors, atomically (temporary name, then rename). Both take zip64 archives,
+// so members and archives may pass 4 GiB.
 #pragma once
 
 #include <ATen/core/Tensor.h>

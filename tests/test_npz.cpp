@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <sys/mman.h>
 
 #include "data/npz.h"
 #include "data/parse_error.h"
@@ -102,6 +104,64 @@ TEST(Npz, NumpyReadsWhatWeWrite) {
       "assert list(d['i64']) == [7, -2] and d['flag'].dtype == bool and bool(d['flag'][1]); "
       "assert d['scalar'].shape == () and float(d['scalar']) == 2.5\"";
   EXPECT_EQ(std::system(check.c_str()), 0) << check;
+  std::filesystem::remove(path);
+}
+
+// Past 4 GiB a zip needs zip64: sizes and offsets in extra fields and a zip64 end record.
+// NumPy reads what we write, and we read it back; "small" follows "big", so its offset is
+// past 4 GiB too. The array is made sparsely (the zero pages of an anonymous mapping, a
+// few values set), so only the file and the two read-back copies cost anything.
+TEST(Npz, Zip64MemberOver4GiBRoundTripsThroughNumpy) {
+  if (std::system("python3 -c 'import numpy' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3 with NumPy not available (tools/setup.sh installs it)";
+  const int64_t n = (int64_t{1} << 30) + 1024;  // float32: 4 GiB + 4 KiB
+  const size_t bytes = static_cast<size_t>(n) * 4;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  float* values = static_cast<float*>(mem);
+  values[0] = 1.5f;
+  values[n / 2] = -2.0f;
+  values[n - 1] = 3.25f;
+  const auto path = fold::test::temp_path("zip64.npz");
+  write_npz(path.string(), {{"big", torch::from_blob(mem, {n}, torch::kFloat)}, {"small", torch::arange(5, torch::kInt)}});
+  munmap(mem, bytes);
+  const std::string check =
+      "python3 -c \"import numpy as np, zipfile; p = '" + path.string() +
+      "'; assert zipfile.ZipFile(p).getinfo('big.npy').file_size > 2**32; "
+      "assert zipfile.ZipFile(p).getinfo('small.npy').header_offset > 2**32; d = np.load(p); b = d['big']; "
+      "assert b.dtype == np.float32 and b.shape == (" + std::to_string(n) + ",); "
+      "assert b[0] == 1.5 and b[" + std::to_string(n / 2) + "] == -2 and b[-1] == 3.25 and b[1:100].sum() == 0; "
+      "assert list(d['small']) == [0, 1, 2, 3, 4]\"";
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+  {
+    const auto back = read_npz(path.string());
+    const at::Tensor big = back.at("big");
+    ASSERT_EQ(big.numel(), n);
+    EXPECT_EQ(big[0].item<float>(), 1.5f);
+    EXPECT_EQ(big[n / 2].item<float>(), -2.0f);
+    EXPECT_EQ(big[n - 1].item<float>(), 3.25f);
+    EXPECT_EQ(big.abs().sum().item<double>(), 6.75);
+    EXPECT_TRUE(torch::equal(back.at("small"), torch::arange(5, torch::kInt)));
+  }
+  std::filesystem::remove(path);
+}
+
+// A member whose header claims more than its bytes hold (a shape or a deflated size
+// that lies) is refused before the claimed size is allocated.
+TEST(Npz, RejectsSizesTheFileCannotHold) {
+  const auto path = fold::test::temp_path("lying.npz");
+  write_npz(path.string(), {{"a", torch::arange(4, torch::kFloat)}});
+  std::string bytes = slurp(path);
+  const size_t shape = bytes.find("(4,)");
+  ASSERT_NE(shape, std::string::npos);
+  bytes.replace(shape, 4, "(9,)");  // same length: only the claimed shape changes
+  std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    read_npz(path.string());
+    FAIL() << "a shape larger than the data was accepted";
+  } catch (const ParseError& e) {
+    EXPECT_NE(std::string(e.what()).find("shape needs more"), std::string::npos) << e.what();
+  }
   std::filesystem::remove(path);
 }
 
