@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,7 @@ struct ChainSummary {
   size_t polymer_residues = 0;  // amino-acid residues observed
   size_t sequence_length = 0;   // length of the sequence record (or observed residues)
   size_t atoms = 0;
+  size_t nonfinite_atoms = 0;   // atoms whose coordinates are not all finite (nan, inf)
   std::string sequence;         // one-letter, over the sequence record when present
 };
 
@@ -65,10 +67,17 @@ struct StructureSummary {
 
 StructureSummary summarize_structure(const std::string& path);
 
+// A prediction's confidence, which its mmCIF carries as ModelCIF QA metrics
+// (ma_qa_metric, ma_qa_metric_global, ma_qa_metric_local): viewers colour by them.
+struct ModelQuality {
+  std::vector<float> plddt;  // [L], 0-100, one per residue of the Protein
+  std::optional<double> ptm;
+};
+
 std::string to_pdb(const Protein& protein);
-std::string to_mmcif(const Protein& protein);
-// Picks the format from the extension (.pdb or .cif); writes to a temporary name and
-// renames, so a reader never sees half a file.
-void write_protein(const Protein& protein, const std::string& path);
+std::string to_mmcif(const Protein& protein, const ModelQuality* quality = nullptr);
+// Picks the format from the extension (.pdb or .cif; `quality` goes into the mmCIF only);
+// writes to a temporary name and renames, so a reader never sees half a file.
+void write_protein(const Protein& protein, const std::string& path, const ModelQuality* quality = nullptr);
 
 }  // namespace fold::data

@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <set>
 #include <sstream>
 #include <unistd.h>
@@ -344,6 +346,8 @@ StructureSummary summarize_structure(const std::string& path) {
     c.residues += chain.residues.size();
     for (const gemmi::Residue& r : chain.residues) {
       c.atoms += r.atoms.size();
+      for (const gemmi::Atom& a : r.atoms)
+        c.nonfinite_atoms += !(std::isfinite(a.pos.x) && std::isfinite(a.pos.y) && std::isfinite(a.pos.z));
       if (is_peptide_residue(r)) ++c.polymer_residues;
     }
     Protein one;
@@ -363,19 +367,62 @@ std::string to_pdb(const Protein& protein) {
   return os.str();
 }
 
-std::string to_mmcif(const Protein& protein) {
+namespace {
+
+// ModelCIF's QA metric categories for one model: pLDDT per residue and its mean, and pTM
+// where the model has it. Residues are named as to_gemmi() writes them: label_asym_id the
+// chain's subchain, label_seq_id the 1-based position in the chain's sequence.
+void add_qa_metrics(gemmi::cif::Block& block, const Protein& p, const ModelQuality& q) {
+  if (q.plddt.size() != p.num_residues())
+    throw std::invalid_argument("ModelQuality: " + std::to_string(q.plddt.size()) + " pLDDT values for " +
+                                std::to_string(p.num_residues()) + " residues");
+  const auto number = [](double v, int digits) {
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(digits) << v;
+    return os.str();
+  };
+  gemmi::cif::Loop& metrics =
+      block.init_mmcif_loop("_ma_qa_metric.", {"id", "name", "description", "type", "mode"});
+  metrics.add_row({"1", "pLDDT", "'Predicted lDDT-Ca per residue'", "pLDDT", "local"});
+  metrics.add_row({"2", "pLDDT", "'Mean predicted lDDT-Ca'", "pLDDT", "global"});
+  if (q.ptm) metrics.add_row({"3", "pTM", "'Predicted TM-score'", "pTM", "global"});
+  double sum = 0;
+  for (float v : q.plddt) sum += v;
+  gemmi::cif::Loop& global =
+      block.init_mmcif_loop("_ma_qa_metric_global.", {"ordinal_id", "model_id", "metric_id", "metric_value"});
+  global.add_row({"1", "1", "2", number(q.plddt.empty() ? 0.0 : sum / q.plddt.size(), 2)});
+  if (q.ptm) global.add_row({"2", "1", "3", number(*q.ptm, 4)});
+  gemmi::cif::Loop& local = block.init_mmcif_loop(
+      "_ma_qa_metric_local.",
+      {"ordinal_id", "model_id", "label_asym_id", "label_seq_id", "label_comp_id", "metric_id", "metric_value"});
+  size_t ordinal = 0;
+  for (size_t c = 0; c < p.chain_ids.size(); ++c) {
+    int seq = 0;
+    for (size_t i = 0; i < p.num_residues(); ++i) {
+      if (p.chain_index[i] != static_cast<int32_t>(c)) continue;
+      local.add_row({std::to_string(++ordinal), "1", p.chain_ids[c], std::to_string(++seq),
+                     std::string(rc::resnames[p.aatype[i]]), "1", number(q.plddt[i], 2)});
+    }
+  }
+}
+
+}  // namespace
+
+std::string to_mmcif(const Protein& protein, const ModelQuality* quality) {
+  gemmi::cif::Document doc = gemmi::make_mmcif_document(to_gemmi(protein));
+  if (quality) add_qa_metrics(doc.blocks.at(0), protein, *quality);
   std::ostringstream os;
-  gemmi::cif::write_cif_to_stream(os, gemmi::make_mmcif_document(to_gemmi(protein)));
+  gemmi::cif::write_cif_to_stream(os, doc);
   return os.str();
 }
 
-void write_protein(const Protein& protein, const std::string& path) {
+void write_protein(const Protein& protein, const std::string& path, const ModelQuality* quality) {
   const std::string base = lowercase(path);
   std::string text;
   if (gemmi::iends_with(base, ".pdb") || gemmi::iends_with(base, ".ent"))
     text = to_pdb(protein);
   else if (gemmi::iends_with(base, ".cif") || gemmi::iends_with(base, ".mmcif"))
-    text = to_mmcif(protein);
+    text = to_mmcif(protein, quality);
   else
     throw std::invalid_argument("cannot tell the structure format of '" + path +
                                 "' (use .pdb or .cif)");

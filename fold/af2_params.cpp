@@ -340,6 +340,16 @@ void throw_if_problems(const std::string& header,
   if (any) throw ParamImportError(os.str());
 }
 
+std::string ptm_head_hint(bool file_has_tm, bool config_has_tm) {
+  if (file_has_tm && !config_has_tm)
+    return " The file has a pTM head (a _ptm model) and the config has none: use the _ptm preset (e.g. --config "
+           "af2_model_1_ptm).";
+  if (!file_has_tm && config_has_tm)
+    return " The config has a pTM head and the file has none: use the preset without _ptm (e.g. --config "
+           "af2_model_1).";
+  return "";
+}
+
 std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model) {
   const AlphaFoldOptions& o = model.options;
   ModelTableBuilder t;
@@ -439,7 +449,10 @@ void load_af2_params(AlphaFoldImpl& model, const std::map<std::string, at::Tenso
     if (used.count(key) == 0) unused.push_back(key + " " + shape_str(value.sizes()));
   for (const auto& item : params)
     if (assigned.count(item.key()) == 0) unset.push_back(item.key());
-  throw_if_problems("AF2 parameters do not match the model:",
+  const bool file_tm = std::any_of(arrays.begin(), arrays.end(), [](const auto& kv) {
+    return kv.first.find("predicted_aligned_error_head") != std::string::npos;
+  });
+  throw_if_problems("AF2 parameters do not match the model:" + ptm_head_hint(file_tm, model.options.heads.tm_enabled()),
                     {{"block counts differ from the config", blocks},
                      {"missing AF2 keys", missing},
                      {"extra AF2 keys (not used by this config)", unused},

@@ -134,4 +134,9 @@ class ParamImportError : public std::runtime_error {
 void throw_if_problems(const std::string& header,
                        const std::vector<std::pair<std::string, std::vector<std::string>>>& lists);
 
+// The likeliest cause of a mismatch, as a sentence for the header above: parameters of a
+// _ptm model (which have a pTM head) under a config without one, or the reverse; "" when
+// the file and the config agree.
+std::string ptm_head_hint(bool file_has_tm, bool config_has_tm);
+
 }  // namespace fold::af2

@@ -90,7 +90,10 @@ void load_state_dict(AlphaFoldImpl& model, const std::map<std::string, at::Tenso
   }
   for (const auto& [name, t] : tensors)
     if (params.find(name) == nullptr) extra.push_back(name + " " + shape_str(t.sizes()));
-  af2::throw_if_problems(source + ": the parameters do not match the model built from the config:",
+  const bool file_tm = std::any_of(tensors.begin(), tensors.end(),
+                                  [](const auto& kv) { return kv.first.rfind("aux_heads.tm.", 0) == 0; });
+  af2::throw_if_problems(source + ": the parameters do not match the model built from the config." +
+                             af2::ptm_head_hint(file_tm, model.options.heads.tm_enabled()),
                          {{"missing", missing}, {"extra (not in this config's model)", extra}, {"mis-shaped", misshaped}});
   torch::NoGradGuard no_grad;
   for (const auto& item : params) {

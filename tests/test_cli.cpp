@@ -58,6 +58,45 @@ TEST(Cli, ThreadsOptionSetsThePool) {
   EXPECT_EQ(json::parse(r.out)["intra_op_threads"], 1);
 }
 
+TEST(Cli, ThreadsOptionWorksAfterTheSubcommandToo) {
+  const Outcome r = run_fold("info --json --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["intra_op_threads"], 1);
+}
+
+TEST(Cli, HelpShowsDefaults) {
+  const Outcome r = run_fold("predict --help");
+  ASSERT_EQ(r.code, 0) << r.err;
+  // --config's default and --device's, as CLI11 prints a captured default.
+  EXPECT_NE(r.out.find("TEXT=af2_model_1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("=cpu"), std::string::npos) << r.out;
+}
+
+// --device is checked while parsing: a malformed name, or a GPU this machine lacks, is
+// refused with one line naming the problem (no LibTorch error from deep in the run).
+TEST(Cli, DeviceIsValidated) {
+  const auto features = temp_path("x.npz"), params = temp_path("p.safetensors");
+  std::ofstream(features) << "";
+  std::ofstream(params) << "";
+  const Outcome gpu = run_fold("predict --device gpu --features '" + features.string() + "' --params '" +
+                               params.string() + "' --out '" + temp_path("out").string() + "'");
+  std::filesystem::remove(features);
+  std::filesystem::remove(params);
+  EXPECT_NE(gpu.code, 0);
+  EXPECT_NE(gpu.err.find("expected cpu, cuda or cuda:N, got 'gpu'"), std::string::npos) << gpu.err;
+  EXPECT_EQ(gpu.err.find("frame #"), std::string::npos) << gpu.err;
+  const Outcome info = run_fold("info --json");
+  ASSERT_EQ(info.code, 0) << info.err;
+  const size_t gpus = json::parse(info.out)["devices"].size() - 1;  // devices[0] is the CPU
+  const Outcome missing = run_fold("plan --n-res 64 --device cuda:99");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find(gpus == 0 ? "no CUDA device is visible" : "this machine has"), std::string::npos)
+      << missing.err;
+  // A plan for a GPU elsewhere needs only its memory size.
+  const Outcome elsewhere = run_fold("plan --config tiny --n-res 64 --device cuda --memory 80G");
+  EXPECT_EQ(elsewhere.code, 0) << elsewhere.err;
+}
+
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"info", "inspect", "config"}) {
     const Outcome r = run_fold(std::string(sub) + " --help");
@@ -157,6 +196,22 @@ TEST(Cli, BinaryGarbageExitsNonZero) {
     EXPECT_EQ(r.code, 1) << name << ": " << r.err;
     EXPECT_NE(r.err.find("fold: error"), std::string::npos) << name;
   }
+}
+
+// A structure whose coordinates are not finite is flagged per chain and the command fails.
+TEST(Cli, InspectRefusesNonFiniteCoordinates) {
+  const auto f = temp_path("nan.pdb");
+  std::ofstream(f) << "ATOM      1  N   ALA A   1         nan     nan     nan  1.00  0.00           N\n"
+                      "ATOM      2  CA  ALA A   1      11.104   6.134  -6.504  1.00  0.00           C\n"
+                      "ATOM      3  C   ALA A   1      11.639   6.071  -5.147  1.00  0.00           C\n"
+                      "END\n";
+  const Outcome r = run_fold("inspect '" + f.string() + "'");
+  std::filesystem::remove(f);
+  EXPECT_EQ(r.code, 1) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["chains"][0]["nonfinite_atoms"], 1);
+  ASSERT_EQ(j["problems"].size(), 1u);
+  EXPECT_NE(j["problems"][0]["error"].get<std::string>().find("non-finite"), std::string::npos);
 }
 
 TEST(Cli, UnknownExtensionAndMissingFileFail) {

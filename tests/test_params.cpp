@@ -3,10 +3,12 @@
 // tensors identical), rejects bad input naming the key, a real protein predicted from
 // FASTA + MSAs gives structures gemmi reads back, templates from hhr + mmCIF reach the
 // model and a saved feature batch predicts the same (round trip).
+#include <gemmi/cif.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -119,8 +121,24 @@ TEST(ParamsIo, NativeCheckpointRejectsWrongModel) {
     FAIL() << "expected an error";
   } catch (const af2::ParamImportError& e) {
     EXPECT_NE(std::string(e.what()).find("template_embedder"), std::string::npos) << e.what();
+    // The likeliest cause named: a _ptm model's parameters under a config without pTM.
+    EXPECT_NE(std::string(e.what()).find("--config af2_model_1_ptm"), std::string::npos) << e.what();
   }
   std::filesystem::remove(path);
+}
+
+// The reverse, through the AF2 importer: a config with a pTM head and AF2 parameters
+// without one.
+TEST(Af2Params, PtmConfigWithPlainParametersNamesThePreset) {
+  AlphaFold plain(AlphaFoldOptions::from_config(Config::load("tiny", {"model.template.enabled=true"})));
+  const auto arrays = af2::export_af2_params(*plain);
+  AlphaFold ptm = random_model(6);
+  try {
+    af2::load_af2_params(*ptm, arrays);
+    FAIL() << "expected an error";
+  } catch (const af2::ParamImportError& e) {
+    EXPECT_NE(std::string(e.what()).find("preset without _ptm"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Predict, FromFastaAndMsasOnARealProtein) {
@@ -152,6 +170,35 @@ TEST(Predict, FromFastaAndMsasOnARealProtein) {
   EXPECT_TRUE(j.contains("ptm"));
   EXPECT_GT(j.at("peak_memory_bytes").get<int64_t>(), 0);
   EXPECT_TRUE(j.at("timings_seconds").contains("evoformer"));
+  EXPECT_TRUE(nlohmann::json::parse(test::slurp(out / "timings.json")).contains("evoformer"));
+
+  // The PAE in AlphaFold DB's schema, as Python's json reads it: a list of one object, an
+  // N x N matrix of numbers to one decimal, and its maximum.
+  const std::string pae = (out / "6kwc_pae.json").string();
+  ASSERT_TRUE(std::filesystem::exists(pae));
+  const std::string check =
+      "python3 -c \"import json; d = json.load(open('" + pae + "')); assert isinstance(d, list) and len(d) == 1; "
+      "e = d[0]; m = e['predicted_aligned_error']; assert len(m) == " + std::to_string(n) +
+      " and all(len(r) == len(m) for r in m); "
+      "assert all(isinstance(v, (int, float)) and round(v, 1) == v for r in m for v in r); "
+      "assert isinstance(e['max_predicted_aligned_error'], float) and max(max(r) for r in m) <= "
+      "e['max_predicted_aligned_error'] + 0.05\"";
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+
+  // The mmCIF's ModelCIF QA metrics, read back by gemmi: pLDDT per residue (equal to the
+  // JSON's), its mean, and pTM.
+  gemmi::cif::Document doc = gemmi::cif::read_file((out / "6kwc.cif").string());
+  gemmi::cif::Block& block = doc.blocks.at(0);
+  gemmi::cif::Table local = block.find("_ma_qa_metric_local.", {"label_seq_id", "metric_value"});
+  ASSERT_EQ(local.length(), static_cast<size_t>(n));
+  for (size_t i = 0; i < local.length(); ++i) {
+    EXPECT_EQ(std::stoi(local[i][0]), static_cast<int>(i) + 1);
+    EXPECT_NEAR(std::stod(local[i][1]), j.at("plddt")[i].get<double>(), 0.006);
+  }
+  gemmi::cif::Table global = block.find("_ma_qa_metric_global.", {"metric_id", "metric_value"});
+  ASSERT_EQ(global.length(), 2u);
+  EXPECT_NEAR(std::stod(global[0][1]), j.at("mean_plddt").get<double>(), 0.006);
+  EXPECT_NEAR(std::stod(global[1][1]), j.at("ptm").get<double>(), 6e-5);
 
   // The bf16 trunk (structure module and heads in fp32) stays near the fp32 prediction.
   const auto bf16 = run_fold("predict --fasta '" + fasta + "' --msa '" + a3m + "' --msa '" + sto + "' --params '" +
@@ -216,6 +263,17 @@ TEST(Predict, WithTemplatesAndSavedFeaturesRoundTrip) {
                              " --save-outputs '" + (out / "c.npz").string() + "'");
   ASSERT_EQ(none.code, 0) << none.err;
   EXPECT_FALSE(torch::allclose(a.at("pair"), data::read_npz((out / "c.npz").string()).at("pair")));
+
+  // A batch LibTorch's own checks reject (a feature without its recycling axis) gives one
+  // message, not the C++ backtrace a c10::Error carries.
+  auto broken = features;
+  broken["residue_index"] = broken.at("residue_index").select(-1, 0);
+  data::write_npz((out / "broken.npz").string(), broken);
+  const auto bad = run_fold("predict --features '" + (out / "broken.npz").string() + "'" + common);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("'residue_index'"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find("Exception raised from"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find("frame #"), std::string::npos) << bad.err;
   test::remove_tree(out);
   for (const auto& p : {fasta, hhr, params}) std::filesystem::remove(p);
 }

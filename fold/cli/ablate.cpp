@@ -10,6 +10,7 @@
 
 #include "fold/ablation.h"
 #include "fold/cli/commands.h"
+#include "fold/cli/device_option.h"
 
 namespace fold::cli {
 
@@ -27,7 +28,7 @@ void add_ablate_command(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "Training steps per run (the first is a warm-up for the timing)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu | cuda")->capture_default_str();
+  add_device_option(cmd, o->device, "cpu | cuda | cuda:N");
   cmd->add_option("--precision", o->precision, "fp32 | bf16 | fp16")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
       ->capture_default_str();

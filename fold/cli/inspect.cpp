@@ -89,9 +89,11 @@ json inspect_hhr(const std::string& path, size_t max_records) {
   return {{"format", "hhr"}, {"hits", hits.size()}, {"top_hits", list}};
 }
 
-json inspect_structure(const std::string& path) {
+// Atoms with non-finite coordinates (a broken converter's "nan") make a chain a problem,
+// as an unreadable chain of a dataset is: listed, and the command fails.
+json inspect_structure(const std::string& path, bool* ok) {
   const data::StructureSummary s = data::summarize_structure(path);
-  json chains = json::array();
+  json chains = json::array(), problems = json::array();
   size_t protein_chains = 0;
   for (const auto& c : s.chains) {
     protein_chains += c.sequence_length > 0;
@@ -100,8 +102,14 @@ json inspect_structure(const std::string& path) {
                       {"amino_acid_residues", c.polymer_residues},
                       {"sequence_length", c.sequence_length},
                       {"atoms", c.atoms},
+                      {"nonfinite_atoms", c.nonfinite_atoms},
                       {"sequence", c.sequence}});
+    if (c.nonfinite_atoms > 0)
+      problems.push_back({{"chain", c.id},
+                          {"error", std::to_string(c.nonfinite_atoms) + " of " + std::to_string(c.atoms) +
+                                        " atoms have non-finite coordinates"}});
   }
+  *ok = problems.empty();
   json j = {{"format", s.format},
             {"models", s.models},
             // Stored as float (as AF2); printed to the 0.001 A the files give.
@@ -109,7 +117,8 @@ json inspect_structure(const std::string& path) {
             {"release_date", s.release_date.empty() ? json(nullptr) : json(s.release_date)},
             {"method", s.method.empty() ? json(nullptr) : json(s.method)},
             {"protein_chains", protein_chains},
-            {"chains", chains}};
+            {"chains", chains},
+            {"problems", problems}};
   return j;
 }
 
@@ -181,7 +190,7 @@ void add_inspect_command(CLI::App& app) {
     else if (ext == "hhr")
       j = inspect_hhr(*path, *max_records);
     else if (ext == "cif" || ext == "mmcif" || ext == "pdb" || ext == "ent")
-      j = inspect_structure(*path);
+      j = inspect_structure(*path, &ok);
     else
       throw CLI::ValidationError("FILE", "cannot tell the format of '" + *path +
                                              "' from its extension (fasta, a3m, a2m, sto, hhr, "
@@ -189,7 +198,7 @@ void add_inspect_command(CLI::App& app) {
     j["path"] = *path;
     std::cout << j.dump(2) << "\n";
     if (!ok) {
-      std::cerr << "fold inspect: " << j["problems"].size() << " chain(s) of " << *path << " cannot be read\n";
+      std::cerr << "fold inspect: " << j["problems"].size() << " chain(s) of " << *path << " cannot be used\n";
       throw CLI::RuntimeError(1);
     }
   });

@@ -10,6 +10,7 @@
 
 #include "fold/alphafold.h"
 #include "fold/cli/commands.h"
+#include "fold/cli/device_option.h"
 #include "fold/config.h"
 #include "fold/plan.h"
 #include "kernels/device_memory.h"
@@ -48,7 +49,8 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--chunk-size", a->chunk_size, "auto (the largest that fits) | none | N");
   cmd->add_flag("--low-memory", a->low_memory, "Attention streamed over keys, triangle multiplication in tiles (as fold predict --low-memory)");
   cmd->add_option("--memory", a->memory, "Memory budget, e.g. 80G (default: the device's free memory)");
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N: whose kernels and free memory to plan for");
+  add_device_option(cmd, a->device, "cpu | cuda | cuda:N: whose kernels and free memory to plan for (need not be here with --memory)",
+                    false);
   cmd->callback([a] {
     const Config config = Config::load(a->config, a->overrides);
     const AlphaFoldOptions model = AlphaFoldOptions::from_config(config);
@@ -56,6 +58,9 @@ void add_plan_command(CLI::App& app) {
     if (a->low_memory) policy.attention.low_memory = true;
     if (a->precision == "bf16") policy.storage = torch::kBFloat16;
     const c10::Device device(a->device);
+    if (a->memory.empty())
+      if (const std::string why = device_error(a->device, true); !why.empty())
+        throw CLI::ValidationError("--device", why + "; give --memory to plan for a device elsewhere");
     PlanShape shape;
     shape.n_res = a->n_res;
     shape.n_seq = a->n_seq >= 0 ? a->n_seq : config.get_int("data.predict.max_msa_clusters");

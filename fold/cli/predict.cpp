@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "data/npz.h"
 #include "data/protein.h"
 #include "fold/cli/commands.h"
+#include "fold/cli/device_option.h"
 #include "fold/config.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/predict.h"
@@ -41,6 +43,33 @@ data::FeatureDict loss_outputs(const Config& config, const data::FeatureDict& ba
   return loss::loss_arrays(r);
 }
 
+
+// Written whole or not at all (a temporary name, then renamed), failing loudly.
+void write_json_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text << "\n";
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// The predicted aligned error in AlphaFold DB's format: one object in a list, the [N, N]
+// matrix in Angstrom to one decimal, compact.
+void write_afdb_pae(const std::string& path, const at::Tensor& pae, double max_pae) {
+  const at::Tensor rounded = (pae.to(at::kDouble) * 10).round() / 10;
+  json rows = json::array();
+  for (int64_t i = 0; i < rounded.size(0); ++i) {
+    json row = json::array();
+    const at::Tensor r = rounded[i].contiguous();
+    for (int64_t k = 0; k < r.size(0); ++k) row.push_back(r.data_ptr<double>()[k]);
+    rows.push_back(std::move(row));
+  }
+  write_json_file(path, json::array({{{"predicted_aligned_error", rows},
+                                      {"max_predicted_aligned_error", std::round(max_pae * 100) / 100}}})
+                            .dump());
+}
 
 }  // namespace
 
@@ -82,7 +111,7 @@ void add_predict_command(CLI::App& app) {
                 "Stream attention over keys (never the full logits), run the triangle multiplication in tiles that hold "
                 "no pair-sized projection (more work), and park recycled tensors on the host");
   cmd->add_option("--precision", a->predict.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->add_option("--device", a->predict.device, "cpu | cuda | cuda:N");
+  add_device_option(cmd, a->predict.device, "cpu | cuda | cuda:N");
   cmd->add_option("--seed", a->seed, "Seed of the feature sampling (MSA clusters, masks)");
   cmd->add_option("--save-outputs", a->save_outputs, "Write every output array to this .npz");
   cmd->add_option("--save-features", a->save_features,
@@ -146,8 +175,12 @@ void add_predict_command(CLI::App& app) {
 
     const auto path = [&](const std::string& ext) { return (std::filesystem::path(a->out_dir) / (name + ext)).string(); };
     const data::Protein protein = prediction_to_protein(name, batch, out);
+    data::ModelQuality quality;
+    const std::vector<double> plddt = to_vector(out.at("plddt"));
+    quality.plddt.assign(plddt.begin(), plddt.end());
+    if (out.count("ptm_score")) quality.ptm = out.at("ptm_score").item<double>();
     data::write_protein(protein, path(".pdb"));
-    data::write_protein(protein, path(".cif"));
+    data::write_protein(protein, path(".cif"), &quality);
     if (!a->save_outputs.empty()) {
       data::FeatureDict saved = out;
       saved.insert(losses.begin(), losses.end());
@@ -157,13 +190,12 @@ void add_predict_command(CLI::App& app) {
     json j;
     j["name"] = name;
     j["sequence"] = protein.sequence();
-    j["plddt"] = to_vector(out.at("plddt"));
+    j["plddt"] = plddt;
     j["mean_plddt"] = out.at("plddt").mean().item<double>();
     if (out.count("predicted_aligned_error")) {
-      const at::Tensor pae = out.at("predicted_aligned_error");
-      json rows = json::array();
-      for (int64_t i = 0; i < pae.size(0); ++i) rows.push_back(to_vector(pae[i]));
-      j["predicted_aligned_error"] = rows;
+      write_afdb_pae(path("_pae.json"), out.at("predicted_aligned_error"),
+                     out.at("max_predicted_aligned_error").item<double>());
+      j["pae_file"] = path("_pae.json");
       j["max_predicted_aligned_error"] = out.at("max_predicted_aligned_error").item<double>();
       j["ptm"] = out.at("ptm_score").item<double>();
     }
@@ -175,6 +207,8 @@ void add_predict_command(CLI::App& app) {
     json timings = {{"features", feature_seconds}, {"load_params", load_seconds}};
     for (const auto& [stage, s] : report.stage_seconds) timings[stage] = s;
     j["timings_seconds"] = timings;
+    // AF2's timings.json, one prediction per output directory as AF2 lays them out.
+    write_json_file((std::filesystem::path(a->out_dir) / "timings.json").string(), timings.dump(4));
     j["peak_memory_bytes"] = report.peak_bytes;
     j["peak_memory_bytes_per_stage"] = report.stage_peak_bytes;
     j["device"] = report.device;
@@ -183,7 +217,7 @@ void add_predict_command(CLI::App& app) {
     j["low_memory"] = predictor.memory_policy().attention.low_memory;
     j["precision"] = a->predict.precision;
     j["params"] = a->params;
-    std::ofstream(path(".json")) << j.dump(2) << "\n";
+    write_json_file(path(".json"), j.dump(2));
     std::cout << "wrote " << path(".pdb") << ", " << path(".cif") << ", " << path(".json")
               << (a->save_outputs.empty() ? "" : ", " + a->save_outputs) << " (mean pLDDT "
               << j["mean_plddt"].get<double>() << ")\n";

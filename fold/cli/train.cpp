@@ -14,6 +14,7 @@
 #include "dap/dist_environment.h"
 #include "data/protein.h"
 #include "fold/cli/commands.h"
+#include "fold/cli/device_option.h"
 #include "fold/cli/id_list.h"
 #include "fold/config.h"
 #include "fold/predict.h"
@@ -88,7 +89,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--precision", a->precision, "fp32 | bf16 | fp16 (globals.precision)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   cmd->add_option("--checkpoint", a->checkpoint, "Activation checkpointing: none | block | every:K (train.checkpoint)");
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N");
+  add_device_option(cmd, a->device, "cpu | cuda | cuda:N");
   cmd->add_option("--workers", a->workers, "Data loader threads")->check(CLI::PositiveNumber);
   cmd->add_option("--stop-after", a->stop_after, "Stop after this many steps of this invocation (checkpointed)")
       ->check(CLI::NonNegativeNumber);
