@@ -46,11 +46,17 @@ DistEnvironment read_dist_environment(const std::function<const char*(const char
     env.local_rank = read_int(get, n.local).value_or(0);
     break;
   }
-  if (const char* addr = get("MASTER_ADDR"); addr != nullptr && *addr != '\0') {
+  // Under srun the node that launched the job step hosts task 0 when the step starts
+  // on it (the usual `salloc` / `sbatch` case), so it is the rendezvous unless
+  // MASTER_ADDR says otherwise.
+  const char* addr = get("MASTER_ADDR");
+  if ((addr == nullptr || *addr == '\0') && env.source == "slurm") addr = get("SLURM_LAUNCH_NODE_IPADDR");
+  if (addr != nullptr && *addr != '\0') {
     env.master_addr = addr;
   } else if (env.world_size > 1) {
     throw std::invalid_argument(env.source + " environment of " + std::to_string(env.world_size) +
-                                " processes: MASTER_ADDR is not set (the address of rank 0's rendezvous store)");
+                                " processes: MASTER_ADDR is not set (the address of rank 0's rendezvous store" +
+                                (env.source == "slurm" ? "; nor is SLURM_LAUNCH_NODE_IPADDR)" : ")"));
   }
   if (const auto port = read_int(get, "MASTER_PORT")) {
     if (*port < 1 || *port > 65535) throw std::invalid_argument("MASTER_PORT=" + std::to_string(*port) + " is not a TCP port");

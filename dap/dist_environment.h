@@ -2,7 +2,8 @@
 // a launcher exports: torchrun's (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 // MASTER_PORT, which `fold launch` also sets), or SLURM's (SLURM_PROCID, SLURM_NTASKS,
 // SLURM_LOCALID) or Open MPI's (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK) for the rank
-// and size, with MASTER_ADDR / MASTER_PORT for the rendezvous.
+// and size, with MASTER_ADDR / MASTER_PORT for the rendezvous (under SLURM, MASTER_ADDR
+// defaults to SLURM_LAUNCH_NODE_IPADDR).
 #pragma once
 
 #include <functional>

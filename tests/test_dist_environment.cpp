@@ -44,6 +44,11 @@ TEST(DistEnvironment, ReadsTorchrunSlurmAndOpenMpi) {
   EXPECT_EQ(s.source, "slurm");
   EXPECT_EQ(s.rank, 5);
   EXPECT_EQ(s.local_rank, 1);
+  EXPECT_EQ(s.master_addr, "n0");
+  // srun's launch node is the rendezvous when MASTER_ADDR is not given.
+  const DistEnvironment srun = read_dist_environment(env_of(
+      {{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_LAUNCH_NODE_IPADDR", "10.0.0.7"}}));
+  EXPECT_EQ(srun.master_addr, "10.0.0.7");
   const DistEnvironment o = read_dist_environment(env_of(
       {{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"MASTER_ADDR", "n0"}}));
   EXPECT_EQ(o.source, "openmpi");
@@ -63,6 +68,10 @@ TEST(DistEnvironment, RejectsBadInputNamingTheVariable) {
   EXPECT_NE(message({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK='x'"), std::string::npos);
   EXPECT_NE(message({{"RANK", "0"}}).find("WORLD_SIZE is missing"), std::string::npos);
   EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}}).find("MASTER_ADDR"), std::string::npos);
+  EXPECT_NE(message({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}}).find("SLURM_LAUNCH_NODE_IPADDR"), std::string::npos);
+  // The launch node is only SLURM's: a torchrun world does not take it.
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"SLURM_LAUNCH_NODE_IPADDR", "10.0.0.7"}}).find("MASTER_ADDR"),
+            std::string::npos);
   EXPECT_NE(message({{"MASTER_PORT", "70000"}}).find("MASTER_PORT"), std::string::npos);
 }
 

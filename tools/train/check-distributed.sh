@@ -6,7 +6,11 @@
 #                    one process accumulating D samples per step; also: the run's sharded
 #                    checkpoint half-way, resumed in one process, continues the same curve,
 #                    and each rank's optimizer state is its share of one process's
-# (both: P x D ranks). The logged losses must agree to fp32 tolerance. That tolerance over a
+# (both: P x D ranks), started by --launcher: `fold launch` (default), torchrun (PyTorch's
+# launcher, `torchrun --nproc-per-node N --no-python fold ...`; python3 -m
+# torch.distributed.run where no torchrun is on PATH) or slurm (the N processes started
+# by hand with the variables srun sets: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID,
+# SLURM_LAUNCH_NODE_IPADDR; no MASTER_ADDR). The logged losses must agree to fp32 tolerance. That tolerance over a
 # training run is measured, not assumed: a second one-process run with another thread count
 # (another summation order) gives the spread that rounding alone produces, as training
 # amplifies it and discrete steps (lDDT bins, the renamed ground truth) can flip. A
@@ -14,7 +18,7 @@
 # Data: --data H5 (e.g. the example set of tools/examples/make-dataset.sh), or by default
 # the 2q2k chains of ../shared/data converted with fold prepare.
 # usage: tools/train/check-distributed.sh [--fold BIN] [--data H5] [--steps N] [--dap P] [--dp D]
-#        [--zero S] [--tol T] [--work DIR]
+#        [--zero S] [--tol T] [--work DIR] [--launcher fold|torchrun|slurm]
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,6 +31,7 @@ dp=1
 zero=2
 tol=1e-4
 work=""
+launcher=fold
 while [ $# -gt 0 ]; do
   case "$1" in
     --fold) fold_bin="$2"; shift ;;
@@ -37,11 +42,20 @@ while [ $# -gt 0 ]; do
     --zero) zero="$2"; shift ;;
     --tol) tol="$2"; shift ;;
     --work) work="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --launcher) launcher="$2"; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "check-distributed.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
+case "$launcher" in
+  fold|slurm) ;;
+  torchrun)
+    if command -v torchrun > /dev/null; then torchrun=(torchrun)
+    elif python3 -c 'import torch.distributed.run' 2> /dev/null; then torchrun=(python3 -m torch.distributed.run)
+    else echo "check-distributed.sh: SKIP: no torchrun (PyTorch's wheel, which tools/setup.sh installs)" >&2; exit 77; fi ;;
+  *) echo "check-distributed.sh: --launcher must be fold, torchrun or slurm, got $launcher" >&2; exit 2 ;;
+esac
 nproc=$((dap * dp))
 [ "$nproc" -ge 2 ] || { echo "check-distributed.sh: --dap and/or --dp must make at least 2 ranks" >&2; exit 2; }
 [ -x "$fold_bin" ] || { echo "check-distributed.sh: no fold binary at $fold_bin" >&2; exit 1; }
@@ -68,10 +82,29 @@ log "one process accumulating $dp sample(s) per step, $steps steps"
 "$fold_bin" --threads 2 "${one[@]}" --out "$work/one" > /dev/null
 log "the same with one thread (the rounding spread)"
 "$fold_bin" --threads 1 "${one[@]}" --out "$work/control" > /dev/null
-log "$nproc ranks: dist.dap=$dap x $dp data-parallel (dist.zero=$zero), $steps steps"
+log "$nproc ranks under $launcher: dist.dap=$dap x $dp data-parallel (dist.zero=$zero), $steps steps"
 threads=$(( $(nproc) / nproc )); [ "$threads" -ge 1 ] || threads=1
-"$fold_bin" launch --nproc "$nproc" -- fold --threads "$threads" "${args[@]}" --out "$work/dist" \
-  --set dist.dap="$dap" --set dist.zero="$zero" --set train.checkpoint_every="$half" > /dev/null
+rank_args=("${args[@]}" --threads "$threads" --out "$work/dist" --set dist.dap="$dap" --set dist.zero="$zero"
+  --set train.checkpoint_every="$half")
+# A free port for the rendezvous, so parallel tests do not collide.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+case "$launcher" in
+  fold) "$fold_bin" launch --nproc "$nproc" -- fold "${rank_args[@]}" > /dev/null ;;
+  torchrun)
+    "${torchrun[@]}" --nproc-per-node "$nproc" --master-addr 127.0.0.1 --master-port "$port" --no-python \
+      "$fold_bin" "${rank_args[@]}" > "$work/torchrun.log" 2>&1 || { cat "$work/torchrun.log" >&2; exit 1; } ;;
+  slurm)
+    pids=()
+    for ((r = 0; r < nproc; r++)); do
+      env -u MASTER_ADDR -u RANK -u WORLD_SIZE -u LOCAL_RANK SLURM_PROCID=$r SLURM_NTASKS=$nproc SLURM_LOCALID=$r \
+        SLURM_LAUNCH_NODE_IPADDR=127.0.0.1 MASTER_PORT="$port" "$fold_bin" "${rank_args[@]}" > "$work/rank$r.log" 2>&1 &
+      pids+=($!)
+    done
+    for ((r = 0; r < nproc; r++)); do
+      wait "${pids[$r]}" || { cat "$work/rank$r.log" >&2; echo "check-distributed.sh: rank $r failed" >&2
+        kill "${pids[@]}" 2> /dev/null; exit 1; }
+    done ;;
+esac
 resumed=""
 if [ "$dp" -gt 1 ]; then
   log "its step-$half checkpoint resumed in one process, to step $steps"
