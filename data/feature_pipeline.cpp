@@ -213,8 +213,17 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
                                      PipelineReport* report) {
   if (inputs.msa_paths.empty()) throw std::invalid_argument("feature pipeline: give at least one MSA");
   std::vector<Msa> msas;
-  for (const auto& p : inputs.msa_paths) {
+  for (size_t i = 0; i < inputs.msa_paths.size(); ++i) {
+    const std::string& p = inputs.msa_paths[i];
     msas.push_back(read_msa(p));
+    // A database's depth limit keeps its first rows, the best hits (AF2's truncate()).
+    if (const size_t keep = i < inputs.msa_max_rows.size() ? inputs.msa_max_rows[i] : 0;
+        keep > 0 && msas.back().depth() > keep) {
+      Msa& m = msas.back();
+      m.sequences.resize(keep);
+      m.deletion_matrix.resize(keep);
+      m.descriptions.resize(std::min(keep, m.descriptions.size()));
+    }
     try {
       check_msa_query(inputs.sequence, msas.back());
     } catch (const std::invalid_argument& e) {

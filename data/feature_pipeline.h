@@ -46,6 +46,7 @@ struct PipelineOptions {
 struct InferenceInputs {
   std::string sequence;
   std::vector<std::string> msa_paths;  // a3m / Stockholm, merged in this order
+  std::vector<size_t> msa_max_rows;    // per msa_paths entry, the rows kept (0 or absent: all)
   std::string template_hits;           // .hhr; empty = no templates
   std::string template_mmcif_dir;
   std::string max_template_date;       // YYYY-MM-DD; empty = no cutoff

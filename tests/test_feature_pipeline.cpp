@@ -12,6 +12,7 @@
 #include "data/fasta.h"
 #include "data/feature_pipeline.h"
 #include "data/msa.h"
+#include "data/precomputed_alignments.h"
 #include "data/residue_constants.h"
 #include "structure_module/all_atom.h"
 #include "tests/hhr_text.h"
@@ -143,6 +144,48 @@ TEST(FeaturePipeline, MergesMsasWithoutDuplicates) {
   // The same file twice: the merge keeps one copy of every row.
   const auto base = make_sequence_and_msa_features(seq, merge_msas({msa, msa}));
   EXPECT_EQ(base.at("msa").size(0), make_sequence_and_msa_features(seq, merge_msas({msa})).at("msa").size(0));
+}
+
+// A database's depth limit keeps its first rows: with 5 rows the batch has 5 clusters,
+// not as many as the whole MSA gives.
+TEST(FeaturePipeline, DepthLimitKeepsTheFirstRows) {
+  const Inputs in;
+  FOLD_REQUIRE_FILE(in.fasta);
+  FOLD_REQUIRE_FILE(in.a3m);
+  const std::string seq = read_fasta(in.fasta).at(0).sequence;
+  InferenceInputs limited = msa_only(seq, in.a3m);
+  limited.msa_max_rows = {5};
+  const auto o = small_options();
+  EXPECT_EQ(build_inference_features(limited, o).at("msa_feat").size(0), 5);
+  EXPECT_GT(build_inference_features(msa_only(seq, in.a3m), o).at("msa_feat").size(0), 5);
+}
+
+// OpenFold's alignment folders as ../shared/data holds them: the MSAs in AF2's order with
+// AF2's depth limits, the hhr as template hits; uniprot_hits.sto (multimer) left out.
+TEST(PrecomputedAlignments, ReadsOpenFoldLayoutInAf2Order) {
+  const std::string two = test::shared_data("alignments/2q2k_A"), six = test::shared_data("alignments/6KWC_1");
+  FOLD_REQUIRE_FILE(two + "/uniref90_hits.sto");
+  FOLD_REQUIRE_FILE(six + "/hhsearch_output.hhr");
+  const PrecomputedAlignments a = read_precomputed_alignments(two);
+  ASSERT_EQ(a.msa_paths.size(), 3u);
+  EXPECT_EQ(std::filesystem::path(a.msa_paths[0]).filename(), "uniref90_hits.sto");
+  EXPECT_EQ(std::filesystem::path(a.msa_paths[1]).filename(), "bfd_uniclust_hits.a3m");
+  EXPECT_EQ(std::filesystem::path(a.msa_paths[2]).filename(), "mgnify_hits.sto");
+  EXPECT_EQ(a.max_rows, (std::vector<size_t>{10000, 0, 501}));
+  EXPECT_TRUE(a.template_hits.empty());
+  const PrecomputedAlignments b = read_precomputed_alignments(six);
+  ASSERT_EQ(b.msa_paths.size(), 2u);
+  EXPECT_EQ(std::filesystem::path(b.msa_paths[0]).filename(), "bfd_uniref_hits.a3m");
+  EXPECT_EQ(std::filesystem::path(b.template_hits).filename(), "hhsearch_output.hhr");
+  const auto empty = test::temp_path("no_alignments");
+  std::filesystem::create_directories(empty);
+  try {
+    read_precomputed_alignments(empty.string());
+    FAIL() << "a folder without MSAs was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("holds no MSA"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(empty);
 }
 
 TEST(FeaturePipeline, RejectsMsaOfAnotherSequence) {

@@ -200,6 +200,24 @@ TEST(Predict, FromFastaAndMsasOnARealProtein) {
   EXPECT_NEAR(std::stod(global[0][1]), j.at("mean_plddt").get<double>(), 0.006);
   EXPECT_NEAR(std::stod(global[1][1]), j.at("ptm").get<double>(), 6e-5);
 
+  // The same alignments through OpenFold's folder layout give the same prediction: the
+  // a3m as BFD's, the Stockholm file under a name without AF2's depth limit (so nothing is
+  // cut), and an hhr that is not used without an mmCIF folder.
+  const auto layout = out / "alignments";
+  std::filesystem::create_directories(layout);
+  std::filesystem::create_symlink(a3m, layout / "bfd_uniref_hits.a3m");
+  std::filesystem::create_symlink(sto, layout / "other_hits.sto");
+  std::filesystem::create_symlink(std::filesystem::path(a3m).parent_path() / "hhsearch_output.hhr",
+                                  layout / "hhsearch_output.hhr");
+  const auto dir = run_fold("predict --fasta '" + fasta + "' --alignment-dir '" + layout.string() + "' --params '" +
+                            params.string() +
+                            "' --config tiny" + set_args() + " --recycles 1 --out '" + (out / "dir").string() +
+                            "' --save-outputs '" + (out / "dir.npz").string() + "'");
+  ASSERT_EQ(dir.code, 0) << dir.err;
+  EXPECT_NE(dir.err.find("not used without --template-mmcif-dir"), std::string::npos) << dir.err;
+  EXPECT_TRUE(torch::equal(data::read_npz((out / "dir.npz").string()).at("final_atom_positions"),
+                           outputs.at("final_atom_positions")));
+
   // The bf16 trunk (structure module and heads in fp32) stays near the fp32 prediction.
   const auto bf16 = run_fold("predict --fasta '" + fasta + "' --msa '" + a3m + "' --msa '" + sto + "' --params '" +
                              params.string() + "' --config tiny" + set_args() + " --recycles 1 --precision bf16 --out '" +

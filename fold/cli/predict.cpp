@@ -13,6 +13,7 @@
 #include "data/fasta.h"
 #include "data/feature_pipeline.h"
 #include "data/npz.h"
+#include "data/precomputed_alignments.h"
 #include "data/protein.h"
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
@@ -76,7 +77,7 @@ void write_afdb_pae(const std::string& path, const at::Tensor& pae, double max_p
 void add_predict_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("predict", "Predict a structure (AlphaFold2 monomer inference)");
   struct Args {
-    std::string fasta, hhr, mmcif_dir, max_template_date, features, params, config = "af2_model_1", out_dir, save_outputs, save_features;
+    std::string fasta, hhr, alignment_dir, mmcif_dir, max_template_date, features, params, config = "af2_model_1", out_dir, save_outputs, save_features;
     std::vector<std::string> msas, overrides;
     PredictOptions predict;
     int64_t seed = 0;
@@ -85,9 +86,16 @@ void add_predict_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--fasta", a->fasta, "Query sequence (one record)")->check(CLI::ExistingFile);
-  cmd->add_option("--msa", a->msas, "MSA file, a3m or Stockholm (repeatable; merged and deduplicated)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--templates", a->hhr, "Template hits (.hhr)")->check(CLI::ExistingFile);
+  auto* msa_option = cmd->add_option("--msa", a->msas, "MSA file, a3m or Stockholm (repeatable; merged and deduplicated)")
+                         ->check(CLI::ExistingFile);
+  auto* templates = cmd->add_option("--templates", a->hhr, "Template hits (.hhr)")->check(CLI::ExistingFile);
+  cmd->add_option("--alignment-dir", a->alignment_dir,
+                  "OpenFold's precomputed alignments of the query (what `fold msa` writes): uniref90_hits.sto, "
+                  "bfd_uniclust_hits.a3m / bfd_uniref_hits.a3m, mgnify_hits.sto with AF2's depth limits, other "
+                  ".a3m / .sto, and pdb70_hits.hhr / hhsearch_output.hhr as the template hits")
+      ->check(CLI::ExistingDirectory)
+      ->excludes(msa_option)
+      ->excludes(templates);
   cmd->add_option("--template-mmcif-dir", a->mmcif_dir, "Folder of <pdb_id>.cif (or .cif.gz) for the template hits")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--max-template-date", a->max_template_date,
@@ -122,8 +130,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     using clock = std::chrono::steady_clock;
-    if (a->features.empty() && (a->fasta.empty() || a->msas.empty()))
-      throw CLI::ValidationError("predict", "give --fasta and at least one --msa, or --features");
+    if (a->features.empty() && (a->fasta.empty() || (a->msas.empty() && a->alignment_dir.empty())))
+      throw CLI::ValidationError("predict", "give --fasta with --alignment-dir or at least one --msa, or --features");
     if (!a->hhr.empty() && a->mmcif_dir.empty())
       throw CLI::ValidationError("--templates", "needs --template-mmcif-dir");
     if (a->loss && a->features.empty())
@@ -151,7 +159,16 @@ void add_predict_command(CLI::App& app) {
         throw std::invalid_argument(a->fasta + ": expected one sequence (monomer), found " +
                                     std::to_string(records.size()));
       name = std::filesystem::path(a->fasta).stem().string();
-      data::InferenceInputs inputs{records[0].sequence, a->msas, a->hhr, a->mmcif_dir, a->max_template_date};
+      data::InferenceInputs inputs{records[0].sequence, a->msas, {}, a->hhr, a->mmcif_dir, a->max_template_date};
+      if (!a->alignment_dir.empty()) {
+        const data::PrecomputedAlignments found = data::read_precomputed_alignments(a->alignment_dir);
+        inputs.msa_paths = found.msa_paths;
+        inputs.msa_max_rows = found.max_rows;
+        // The folder's hits become templates where their structures are given.
+        if (!a->mmcif_dir.empty()) inputs.template_hits = a->hhr = found.template_hits;
+        else if (!found.template_hits.empty() && !a->quiet)
+          std::cerr << "templates: " << found.template_hits << " not used without --template-mmcif-dir\n";
+      }
       data::PipelineOptions options = pipeline_options(config);
       options.seed = a->seed;
       if (a->predict.recycles >= 0) options.num_recycles = a->predict.recycles;
