@@ -71,12 +71,7 @@ LossOptions LossOptions::from_config(const Config& c) {
 LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch, const LossOptions& o) {
   const std::string who = "alphafold_loss";
   const auto in = [&](const char* name) { return feature(batch, name, who); };
-  // Low-precision inference leaves its pair heads' logits in bf16; the loss is computed
-  // in fp32 (or fp64) whatever they are stored in.
-  const auto out = [&](const char* name) {
-    const at::Tensor t = feature(outputs, name, who);
-    return t.is_floating_point() ? t.to(at::promote_types(t.scalar_type(), at::kFloat)) : t;
-  };
+  const auto out = [&](const char* name) { return feature(outputs, name, who); };
   // Every term sees the truth the same way: the renamed side chains that best fit the
   // final layer's atoms (Algorithm 26), the violations of those atoms.
   const at::Tensor final_atom14 = out("sm/positions").select(0, -1);
