@@ -426,13 +426,7 @@ void write_protein(const Protein& protein, const std::string& path, const ModelQ
   else
     throw std::invalid_argument("cannot tell the structure format of '" + path +
                                 "' (use .pdb or .cif)");
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
+  write_text_file(path, text);
 }
 
 }  // namespace fold::data

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 #include <vector>
 
 #include "data/parse_error.h"
@@ -58,6 +59,16 @@ std::string read_gzip(const std::string& path) {
 }
 
 }  // namespace
+
+void write_text_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
 
 std::string read_text_file(const std::string& path) {
   std::error_code ec;

@@ -13,6 +13,10 @@ namespace fold::data {
 // when the compressed stream is corrupt or truncated.
 std::string read_text_file(const std::string& path);
 
+// Writes `text` to `path` whole or not at all: to a temporary name beside it, then renamed,
+// so a reader never sees half a file. Throws std::runtime_error when the write fails.
+void write_text_file(const std::string& path, const std::string& text);
+
 // Throws ParseError(source, line, ...) when `text` holds a NUL byte or another control
 // character that never occurs in text files (anything below 0x20 except tab, line feed
 // and carriage return, and DEL 0x7f). Bytes >= 0x80 pass (UTF-8 in descriptions); the

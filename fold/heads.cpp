@@ -28,8 +28,8 @@ torch::Tensor head_by_rows(kernels::LinearModule& head, const torch::Tensor& x, 
 }
 
 // The pair heads' logits, [N, N, bins], are as large as the pair itself in bf16: they are
-// stored in the pair's type (as OpenFold's low-precision inference leaves them), which the
-// predictor converts to fp32 on the host.
+// stored in the pair's type (as OpenFold's low-precision inference leaves them), and stay
+// so on the host (fold/predict.h).
 torch::Tensor pair_head(kernels::LinearModule& head, const torch::Tensor& pair) {
   return head_by_rows(head, pair, pair.scalar_type());
 }

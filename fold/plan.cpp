@@ -202,8 +202,8 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   add("structure_module", outputs + masks,
       {normalised + logits, by_rows ? "IPA logits of a chunk of rows" : "normalised pair and IPA logits"});
   const int64_t bins = model.heads.distogram_no_bins();
-  // The distogram in the pair's type, from 64 rows at a time converted to fp32 when stored
-  // otherwise (heads.cpp).
+  // The distogram in the pair's type, its rows converted to fp32 when stored otherwise:
+  // 64 rows planned, an upper bound on the kMinChunkBytes blocks heads.cpp takes.
   add("heads", outputs,
       {n * n * bins * s + shape.n_seq * n * model.heads.masked_msa_c_out() * f +
            (z.storage == at::kFloat ? 0 : 64 * n * (c_z + bins) * f),

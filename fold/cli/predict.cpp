@@ -15,6 +15,7 @@
 #include "data/npz.h"
 #include "data/precomputed_alignments.h"
 #include "data/protein.h"
+#include "data/text_file.h"
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
 #include "fold/config.h"
@@ -45,17 +46,6 @@ data::FeatureDict loss_outputs(const Config& config, const data::FeatureDict& ba
 }
 
 
-// Written whole or not at all (a temporary name, then renamed), failing loudly.
-void write_json_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text << "\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 // The predicted aligned error in AlphaFold DB's format: one object in a list, the [N, N]
 // matrix in Angstrom to one decimal, compact.
 void write_afdb_pae(const std::string& path, const at::Tensor& pae, double max_pae) {
@@ -67,9 +57,9 @@ void write_afdb_pae(const std::string& path, const at::Tensor& pae, double max_p
     for (int64_t k = 0; k < r.size(0); ++k) row.push_back(r.data_ptr<double>()[k]);
     rows.push_back(std::move(row));
   }
-  write_json_file(path, json::array({{{"predicted_aligned_error", rows},
-                                      {"max_predicted_aligned_error", std::round(max_pae * 100) / 100}}})
-                            .dump());
+  const json afdb = json::array(
+      {{{"predicted_aligned_error", rows}, {"max_predicted_aligned_error", std::round(max_pae * 100) / 100}}});
+  data::write_text_file(path, afdb.dump() + "\n");
 }
 
 }  // namespace
@@ -225,7 +215,7 @@ void add_predict_command(CLI::App& app) {
     for (const auto& [stage, s] : report.stage_seconds) timings[stage] = s;
     j["timings_seconds"] = timings;
     // AF2's timings.json, one prediction per output directory as AF2 lays them out.
-    write_json_file((std::filesystem::path(a->out_dir) / "timings.json").string(), timings.dump(4));
+    data::write_text_file((std::filesystem::path(a->out_dir) / "timings.json").string(), timings.dump(4) + "\n");
     j["peak_memory_bytes"] = report.peak_bytes;
     j["peak_memory_bytes_per_stage"] = report.stage_peak_bytes;
     j["device"] = report.device;
@@ -234,7 +224,7 @@ void add_predict_command(CLI::App& app) {
     j["low_memory"] = predictor.memory_policy().attention.low_memory;
     j["precision"] = a->predict.precision;
     j["params"] = a->params;
-    write_json_file(path(".json"), j.dump(2));
+    data::write_text_file(path(".json"), j.dump(2) + "\n");
     std::cout << "wrote " << path(".pdb") << ", " << path(".cif") << ", " << path(".json")
               << (a->save_outputs.empty() ? "" : ", " + a->save_outputs) << " (mean pLDDT "
               << j["mean_plddt"].get<double>() << ")\n";
