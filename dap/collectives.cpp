@@ -128,15 +128,6 @@ struct FinishAllToAll : torch::autograd::Function<FinishAllToAll> {
   }
 };
 
-struct Reduce : torch::autograd::Function<Reduce> {
-  static at::Tensor forward(AutogradContext* /*ctx*/, const at::Tensor& x, int64_t group) {
-    at::Tensor out = x.clone(at::MemoryFormat::Contiguous);
-    Group::from_id(static_cast<int>(group)).all_reduce(out).wait();
-    return out;
-  }
-  static variable_list backward(AutogradContext* /*ctx*/, variable_list grad) { return {grad[0], {}}; }
-};
-
 }  // namespace
 
 at::Tensor scatter(const at::Tensor& x, int64_t dim, const Group& group) {
@@ -151,7 +142,6 @@ at::Tensor all_gather(const at::Tensor& x, int64_t dim, const Group& group) {
 at::Tensor all_to_all(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group) {
   return AllToAll::apply(x, wrap(split_dim, x), wrap(concat_dim, x), group.id());
 }
-at::Tensor reduce(const at::Tensor& x, const Group& group) { return Reduce::apply(x, group.id()); }
 
 PendingAllToAll::PendingAllToAll(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group)
     : x_(x), split_dim_(wrap(split_dim, x)), concat_dim_(wrap(concat_dim, x)), group_(group) {

@@ -1,4 +1,4 @@
-// Autograd-aware collectives along a tensor dimension (DESIGN.md 6), for Dynamic Axial
+// Autograd-aware collectives along a tensor dimension (ARCHITECTURE.md, Distribution), for Dynamic Axial
 // Parallelism: every rank of a group holds one equal slice of an axis. Convention (as in
 // Megatron-LM and FastFold): a *replicated* tensor has the same value and the same
 // gradient on every rank; a *split* tensor holds this rank's slice and its gradient.
@@ -8,7 +8,6 @@
 //   gather      split -> replicated                          backward: this rank's slice
 //   all_gather  split -> whole, consumed by this rank only   backward: reduce-scatter
 //   all_to_all  split along one axis -> split along another  backward: the inverse all-to-all
-//   reduce      partial sums -> replicated total             backward: identity
 //
 // The split axis must divide by the group size; callers with uneven extents pad to
 // padded_extent() and mask the padding (evoformer/axial_parallel.h does).
@@ -26,7 +25,6 @@ at::Tensor all_gather(const at::Tensor& x, int64_t dim, const Group& group);
 // x is whole along split_dim and split along concat_dim; the result is split along
 // split_dim and whole along concat_dim.
 at::Tensor all_to_all(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group);
-at::Tensor reduce(const at::Tensor& x, const Group& group);
 
 // An all_to_all issued now and finished by wait(), so independent work can run while
 // the data moves (FastFold's duality async operation). Differentiable like all_to_all.

@@ -179,6 +179,11 @@ Pending Group::all_reduce(const at::Tensor& t) const {
   return issue(*impl_, "all_reduce", impl_->pg->allreduce(ts));
 }
 
+Pending Group::barrier() const {
+  if (local(*impl_)) return {};
+  return issue(*impl_, "barrier", impl_->pg->barrier());
+}
+
 namespace {
 
 c10::intrusive_ptr<c10d::Store> connect_store(const DistEnvironment& env, std::chrono::milliseconds timeout) {

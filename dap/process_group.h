@@ -1,4 +1,4 @@
-// Process groups (DESIGN.md 6): LibTorch's c10d backends behind one small interface,
+// Process groups (ARCHITECTURE.md, Distribution): LibTorch's c10d backends behind one small interface,
 // Gloo for CPU tensors and NCCL for CUDA tensors, and the process grid
 // world = dp x dap of the trainer. A Group of size 1 (the default) is one process: every
 // collective is then a local copy, so single-process code runs the same calls.
@@ -65,6 +65,8 @@ class Group {
   Pending all_to_all(const at::Tensor& out, const at::Tensor& in) const;
   // In place, summed over ranks.
   Pending all_reduce(const at::Tensor& t) const;
+  // Done once every rank of the group has reached it.
+  Pending barrier() const;
 
   struct Impl;
 

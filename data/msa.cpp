@@ -308,4 +308,18 @@ Msa read_msa(const std::string& path) {
                    "(optionally .gz)");
 }
 
+void check_msa_query(const std::string& sequence, const Msa& msa) {
+  const auto n = static_cast<int64_t>(sequence.size());
+  if (n == 0) throw std::invalid_argument("feature pipeline: empty query sequence");
+  if (msa.depth() == 0) throw std::invalid_argument("feature pipeline: the MSA has no rows");
+  std::string query;
+  for (char ch : msa.sequences[0])
+    if (ch != '-') query += ch;
+  if (static_cast<int64_t>(msa.length()) != n || query != sequence)
+    throw std::invalid_argument("feature pipeline: the MSA's query row (" + query.substr(0, 40) +
+                                (query.size() > 40 ? "..." : "") + ", " + std::to_string(query.size()) +
+                                " residues) is not the target sequence (" + std::to_string(n) +
+                                " residues); the alignments belong to another sequence");
+}
+
 }  // namespace fold::data

@@ -57,4 +57,8 @@ Msa merge_msas(const std::vector<Msa>& msas, std::vector<int32_t>* row_source = 
 // ".gz". Any other extension is a ParseError.
 Msa read_msa(const std::string& path);
 
+// Throws std::invalid_argument when the MSA's query (its first row without gaps) is not
+// `sequence`: the alignments belong to another protein.
+void check_msa_query(const std::string& sequence, const Msa& msa);
+
 }  // namespace fold::data

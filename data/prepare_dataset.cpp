@@ -12,9 +12,9 @@
 #include <sstream>
 #include <thread>
 
-#include "data/feature_pipeline.h"
 #include "data/hhr.h"
 #include "data/msa.h"
+#include "data/msa_ids.h"
 #include "data/parse_error.h"
 #include "data/progress_bar.h"
 #include "data/residue_constants.h"

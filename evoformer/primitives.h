@@ -1,6 +1,8 @@
-// The building blocks every Evoformer module shares, as OpenFold's
-// openfold/model/primitives.py: Linear with the AF2 initialisers and LayerNorm (both
-// from kernels/nn.h), the attention mask bias, chunked evaluation and shared dropout.
+// The building blocks the model's modules share (evoformer/, structure_module/, fold/),
+// as OpenFold's openfold/model/primitives.py: Linear with the AF2 initialisers
+// (Supplement 1.11.4), the LayerNorm module over kernels::layer_norm, the attention mask
+// bias, chunked evaluation and shared dropout. Its own target, fold_primitives, below
+// both the Evoformer and the structure module (ARCHITECTURE.md).
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -11,19 +13,53 @@
 #include <functional>
 #include <optional>
 
-#include "kernels/nn.h"
-
 namespace fold::evoformer {
 
-// Linear with OpenFold's initialisers and the LayerNorm module (kernels/nn.h), under
-// the names this folder has always used.
-using kernels::init_linear;
-using kernels::LayerNorm;
-using kernels::LayerNormImpl;
-using kernels::LayerNormOptions;
-using kernels::LinearInit;
-using kernels::make_linear;
+// OpenFold's Linear `init=` names: default (LeCun truncated normal), relu (He truncated
+// normal), glorot (Xavier uniform), gating (weight 0, bias 1), normal (Kaiming normal,
+// linear gain), final (weight 0, bias 0). Biases start at 0 unless gating.
+enum class LinearInit { kDefault, kRelu, kGlorot, kGating, kNormal, kFinal };
 
+// A torch::nn::Linear (parameters `weight` [out, in] and `bias` [out], the names of
+// OpenFold's Linear, which subclasses nn.Linear) initialised as OpenFold does.
+torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias, LinearInit init);
+// Re-draws an existing Linear's parameters with `init`.
+void init_linear(torch::nn::LinearImpl& linear, LinearInit init);
+
+struct LayerNormOptions {
+  /* implicit */ LayerNormOptions(int64_t c) : c_(c) {}
+  TORCH_ARG(int64_t, c);
+  // AF2 (Haiku) and OpenFold both use 1e-5.
+  TORCH_ARG(double, eps) = 1e-5;
+};
+
+// LayerNorm over the last dim with `weight` (ones) and `bias` (zeros), OpenFold's names;
+// runs kernels::layer_norm (fp32 statistics for low-precision inputs).
+class LayerNormImpl : public torch::nn::Cloneable<LayerNormImpl> {
+ public:
+  explicit LayerNormImpl(const LayerNormOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  LayerNormOptions options;
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(LayerNorm);
+
+// A module holding one Linear named `linear`: the shape OpenFold gives its one-layer
+// embedders and heads (extra_msa_embedder.linear, template_pair_embedder.linear,
+// aux_heads.distogram.linear, ...), so that their state_dict names match.
+class LinearModuleImpl : public torch::nn::Cloneable<LinearModuleImpl> {
+ public:
+  LinearModuleImpl(int64_t c_in, int64_t c_out, LinearInit init);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x) { return linear(x); }
+
+  int64_t c_in, c_out;
+  LinearInit init;
+  torch::nn::Linear linear{nullptr};
+};
+TORCH_MODULE(LinearModule);
 
 // The additive attention bias of a {0, 1} mask: inf * (mask - 1), i.e. 0 where the mask
 // is 1 and -inf where it is 0 (AF2 and OpenFold use the finite inf = 1e9), in `dtype`.

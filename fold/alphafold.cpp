@@ -164,7 +164,7 @@ void AlphaFoldImpl::reset() {
   if (o.extra_msa_enabled) {
     extra_msa_embedder = register_module(
         "extra_msa_embedder",
-        kernels::LinearModule(o.extra_msa_c_in, o.extra_msa_stack.block().c_m(), kernels::LinearInit::kDefault));
+        evoformer::LinearModule(o.extra_msa_c_in, o.extra_msa_stack.block().c_m(), evoformer::LinearInit::kDefault));
     extra_msa_stack = register_module("extra_msa_stack", evoformer::ExtraMsaStack(o.extra_msa_stack));
   }
   evoformer = register_module("evoformer", evoformer::EvoformerStack(o.evoformer));

@@ -24,6 +24,7 @@
 #include "data/feature_dict.h"
 #include "evoformer/evoformer_block.h"
 #include "evoformer/memory_policy.h"
+#include "evoformer/primitives.h"
 #include "fold/config.h"
 #include "fold/extra_msa_features.h"
 #include "fold/heads.h"
@@ -31,7 +32,6 @@
 #include "fold/recycling_embedder.h"
 #include "fold/template_embedder.h"
 #include "kernels/attention.h"
-#include "kernels/nn.h"
 #include "structure_module/structure_module.h"
 
 namespace fold {
@@ -81,7 +81,7 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   void reset() override;
   // kernels.* / globals.low_memory_attention: the attention path of every module.
   void set_kernel_options(const kernels::AttentionOptions& kernel);
-  // Low-precision runs (DESIGN.md 3): the trunk (embedders, template, extra-MSA and
+  // Low-precision runs (ARCHITECTURE.md, Precision): the trunk (embedders, template, extra-MSA and
   // Evoformer stacks) in `dtype`; the structure module and the heads stay fp32.
   void set_trunk_dtype(c10::ScalarType dtype);
 
@@ -103,7 +103,7 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   InputEmbedder input_embedder{nullptr};
   RecyclingEmbedder recycling_embedder{nullptr};
   TemplateEmbedder template_embedder{nullptr};
-  kernels::LinearModule extra_msa_embedder{nullptr};
+  evoformer::LinearModule extra_msa_embedder{nullptr};
   evoformer::ExtraMsaStack extra_msa_stack{nullptr};
   evoformer::EvoformerStack evoformer{nullptr};
   structure::StructureModule structure_module{nullptr};

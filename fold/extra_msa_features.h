@@ -1,6 +1,6 @@
 // The extra MSA features AF2 embeds in Algorithm 2 line 15 (Supplement 1.2.9: residue
 // one-hot over 23 classes, has-deletion, deletion value), as OpenFold's
-// build_extra_msa_feat. The embedder itself is one Linear (kernels::LinearModule,
+// build_extra_msa_feat. The embedder itself is one Linear (evoformer::LinearModule,
 // OpenFold's ExtraMSAEmbedder.linear).
 #pragma once
 

@@ -7,8 +7,8 @@
 
 namespace fold {
 
-using kernels::LinearInit;
-using kernels::make_linear;
+using evoformer::LinearInit;
+using evoformer::make_linear;
 
 namespace {
 
@@ -17,7 +17,7 @@ namespace {
 // converted in blocks of rows of kMinChunkBytes, so no converted copy of it exists whole
 // (at N_res 1024, 64 rows of the MSA in fp32 were a quarter of a bf16 pair tensor). The
 // result is stored in `out_type`.
-torch::Tensor head_by_rows(kernels::LinearModule& head, const torch::Tensor& x, c10::ScalarType out_type) {
+torch::Tensor head_by_rows(evoformer::LinearModule& head, const torch::Tensor& x, c10::ScalarType out_type) {
   const auto dtype = head->linear->weight.scalar_type();
   if (x.scalar_type() == dtype) return head(x).to(out_type);
   const int64_t row_bytes = x.numel() / std::max<int64_t>(1, x.size(-3)) * static_cast<int64_t>(c10::elementSize(dtype));
@@ -30,7 +30,7 @@ torch::Tensor head_by_rows(kernels::LinearModule& head, const torch::Tensor& x, 
 // The pair heads' logits, [N, N, bins], are as large as the pair itself in bf16: they are
 // stored in the pair's type (as OpenFold's low-precision inference leaves them), and stay
 // so on the host (fold/predict.h).
-torch::Tensor pair_head(kernels::LinearModule& head, const torch::Tensor& pair) {
+torch::Tensor pair_head(evoformer::LinearModule& head, const torch::Tensor& pair) {
   return head_by_rows(head, pair, pair.scalar_type());
 }
 
@@ -63,7 +63,7 @@ PerResidueLddtCaPredictorImpl::PerResidueLddtCaPredictorImpl(int64_t c_in_, int6
 }
 
 void PerResidueLddtCaPredictorImpl::reset() {
-  layer_norm = register_module("layer_norm", kernels::LayerNorm(kernels::LayerNormOptions(c_in)));
+  layer_norm = register_module("layer_norm", evoformer::LayerNorm(evoformer::LayerNormOptions(c_in)));
   linear_1 = register_module("linear_1", make_linear(c_in, c_hidden, true, LinearInit::kRelu));
   linear_2 = register_module("linear_2", make_linear(c_hidden, c_hidden, true, LinearInit::kRelu));
   linear_3 = register_module("linear_3", make_linear(c_hidden, no_bins, true, LinearInit::kFinal));
@@ -78,7 +78,7 @@ AuxiliaryHeadsImpl::AuxiliaryHeadsImpl(const AuxiliaryHeadsOptions& options_) : 
 void AuxiliaryHeadsImpl::reset() {
   const auto& o = options;
   plddt = register_module("plddt", PerResidueLddtCaPredictor(o.c_s(), o.lddt_c_hidden(), o.lddt_no_bins()));
-  const auto head = [](int64_t c_in, int64_t c_out) { return kernels::LinearModule(c_in, c_out, LinearInit::kFinal); };
+  const auto head = [](int64_t c_in, int64_t c_out) { return evoformer::LinearModule(c_in, c_out, LinearInit::kFinal); };
   distogram = register_module("distogram", head(o.c_z(), o.distogram_no_bins()));
   masked_msa = register_module("masked_msa", head(o.c_m(), o.masked_msa_c_out()));
   experimentally_resolved = register_module("experimentally_resolved", head(o.c_s(), o.experimentally_resolved_c_out()));

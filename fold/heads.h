@@ -11,7 +11,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 
 namespace fold {
 
@@ -37,7 +37,7 @@ class PerResidueLddtCaPredictorImpl : public torch::nn::Cloneable<PerResidueLddt
   torch::Tensor forward(const torch::Tensor& s);  // [*, N, c_s] -> [*, N, no_bins]
 
   int64_t c_in, c_hidden, no_bins;
-  kernels::LayerNorm layer_norm{nullptr};
+  evoformer::LayerNorm layer_norm{nullptr};
   torch::nn::Linear linear_1{nullptr}, linear_2{nullptr}, linear_3{nullptr};
 };
 TORCH_MODULE(PerResidueLddtCaPredictor);
@@ -64,7 +64,7 @@ class AuxiliaryHeadsImpl : public torch::nn::Cloneable<AuxiliaryHeadsImpl> {
   AuxiliaryHeadsOptions options;
   PerResidueLddtCaPredictor plddt{nullptr};
   // One Linear each (final init): the distogram's logits are symmetrised in forward.
-  kernels::LinearModule distogram{nullptr}, masked_msa{nullptr}, experimentally_resolved{nullptr}, tm{nullptr};
+  evoformer::LinearModule distogram{nullptr}, masked_msa{nullptr}, experimentally_resolved{nullptr}, tm{nullptr};
 };
 TORCH_MODULE(AuxiliaryHeads);
 

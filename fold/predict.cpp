@@ -25,8 +25,8 @@ int64_t parse_chunk_size(const std::string& text) {
   return n;
 }
 
-data::PipelineOptions pipeline_options(const Config& c) {
-  data::PipelineOptions o;
+features::PipelineOptions pipeline_options(const Config& c) {
+  features::PipelineOptions o;
   o.max_msa_clusters = c.get_int("data.predict.max_msa_clusters");
   o.max_extra_msa = c.get_int("data.predict.max_extra_msa");
   o.max_templates = c.get_int("data.predict.max_templates");

@@ -11,10 +11,10 @@
 #include <string>
 
 #include "data/feature_dict.h"
-#include "data/feature_pipeline.h"
 #include "data/protein.h"
 #include "fold/alphafold.h"
 #include "fold/config.h"
+#include "fold/features/feature_pipeline.h"
 
 namespace fold {
 
@@ -46,7 +46,7 @@ struct PredictionReport {
 int64_t parse_chunk_size(const std::string& text);
 
 // data.predict.* / data.common.* / globals.seed -> the feature pipeline's options.
-data::PipelineOptions pipeline_options(const Config& config);
+features::PipelineOptions pipeline_options(const Config& config);
 
 // The predicted atom37 structure (final_atom_positions / final_atom_mask of `out`) as a
 // Protein named `name`, with pLDDT as every atom's B-factor; `batch` supplies aatype and

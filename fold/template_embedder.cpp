@@ -5,14 +5,14 @@
 #include <string>
 
 #include "data/residue_constants.h"
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 #include "structure_module/rigid.h"
 
 namespace fold {
 
 using data::require_feature;
-using kernels::LinearInit;
-using kernels::make_linear;
+using evoformer::LinearInit;
+using evoformer::make_linear;
 namespace rc = data::rc;
 
 namespace {
@@ -109,7 +109,7 @@ void TemplateEmbedderImpl::reset() {
   template_single_embedder = register_module("template_single_embedder", TemplateAngleEmbedder(o.angle_c_in(), o.c_m()));
   template_pair_embedder =
       register_module("template_pair_embedder",
-                      kernels::LinearModule(o.pair_c_in(), o.pair_stack().c_t(), LinearInit::kRelu));
+                      evoformer::LinearModule(o.pair_c_in(), o.pair_stack().c_t(), LinearInit::kRelu));
   template_pair_stack = register_module("template_pair_stack", evoformer::TemplatePairStack(o.pair_stack()));
   template_pointwise_att =
       register_module("template_pointwise_att", evoformer::TemplatePointwiseAttention(o.pointwise()));

@@ -14,9 +14,9 @@
 
 #include "data/feature_dict.h"
 #include "evoformer/memory_policy.h"
+#include "evoformer/primitives.h"
 #include "evoformer/template_pair_stack.h"
 #include "evoformer/template_pointwise_attention.h"
-#include "kernels/nn.h"
 
 namespace fold {
 
@@ -87,7 +87,7 @@ class TemplateEmbedderImpl : public torch::nn::Cloneable<TemplateEmbedderImpl> {
   TemplateAngleEmbedder template_single_embedder{nullptr};
   // Algorithm 2 line 9: one Linear of the pair features (AF2's ReLU initialiser,
   // although no ReLU follows).
-  kernels::LinearModule template_pair_embedder{nullptr};
+  evoformer::LinearModule template_pair_embedder{nullptr};
   evoformer::TemplatePairStack template_pair_stack{nullptr};
   evoformer::TemplatePointwiseAttention template_pointwise_att{nullptr};
 };

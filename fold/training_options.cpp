@@ -2,8 +2,8 @@
 
 namespace fold {
 
-data::TrainingOptions training_options(const Config& c) {
-  data::TrainingOptions o;
+features::TrainingOptions training_options(const Config& c) {
+  features::TrainingOptions o;
   o.crop_size = c.get_bool("data.train.crop") ? c.get_int("data.train.crop_size") : 0;
   o.spatial_crop_prob = c.get_float("data.train.spatial_crop_prob");
   o.max_msa_clusters = c.get_int("data.train.max_msa_clusters");

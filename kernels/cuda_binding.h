@@ -6,7 +6,7 @@
 #include <c10/util/Exception.h>
 #include <cuda_runtime_api.h>
 
-#include "kernels/cuda/softmax.h"  // DType
+#include "kernels/cuda/dtype.h"
 
 namespace fold::kernels {
 

@@ -2,12 +2,12 @@
 
 #include <torch/torch.h>
 
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 
 namespace fold::structure {
 
-using kernels::LinearInit;
-using kernels::make_linear;
+using evoformer::LinearInit;
+using evoformer::make_linear;
 
 AngleResnetBlockImpl::AngleResnetBlockImpl(int64_t c) : c_hidden(c) { reset(); }
 

@@ -2,14 +2,14 @@
 
 #include <torch/torch.h>
 
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 
 namespace fold::structure {
 
 BackboneUpdateImpl::BackboneUpdateImpl(int64_t c_s_) : c_s(c_s_) { reset(); }
 
 void BackboneUpdateImpl::reset() {
-  linear = register_module("linear", kernels::make_linear(c_s, 6, true, kernels::LinearInit::kFinal));
+  linear = register_module("linear", evoformer::make_linear(c_s, 6, true, evoformer::LinearInit::kFinal));
 }
 
 torch::Tensor BackboneUpdateImpl::forward(const torch::Tensor& s) {

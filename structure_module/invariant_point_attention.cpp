@@ -6,12 +6,12 @@
 
 #include <cmath>
 
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 
 namespace fold::structure {
 
-using kernels::LinearInit;
-using kernels::make_linear;
+using evoformer::LinearInit;
+using evoformer::make_linear;
 
 namespace {
 

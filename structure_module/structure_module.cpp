@@ -9,23 +9,23 @@
 
 namespace fold::structure {
 
-using kernels::LinearInit;
-using kernels::make_linear;
+using evoformer::LinearInit;
+using evoformer::make_linear;
 
 StructureModuleImpl::StructureModuleImpl(const StructureModuleOptions& o) : options(o) { reset(); }
 
 void StructureModuleImpl::reset() {
   const auto& o = options;
   // Registration order = OpenFold's state_dict order.
-  layer_norm_s = register_module("layer_norm_s", kernels::LayerNorm(o.c_s()));
-  layer_norm_z = register_module("layer_norm_z", kernels::LayerNorm(o.c_z()));
+  layer_norm_s = register_module("layer_norm_s", evoformer::LayerNorm(o.c_s()));
+  layer_norm_z = register_module("layer_norm_z", evoformer::LayerNorm(o.c_z()));
   linear_in = register_module("linear_in", make_linear(o.c_s(), o.c_s(), true, LinearInit::kDefault));
   ipa = register_module("ipa", InvariantPointAttention(InvariantPointAttentionOptions(
                                                            o.c_s(), o.c_z(), o.c_ipa(), o.no_heads_ipa(),
                                                            o.no_qk_points(), o.no_v_points())
                                                            .inf(o.inf())
                                                            .eps(o.epsilon())));
-  layer_norm_ipa = register_module("layer_norm_ipa", kernels::LayerNorm(o.c_s()));
+  layer_norm_ipa = register_module("layer_norm_ipa", evoformer::LayerNorm(o.c_s()));
   transition = register_module("transition", StructureModuleTransition(StructureModuleTransitionOptions(o.c_s())
                                                                           .no_layers(o.no_transition_layers())
                                                                           .dropout_rate(o.dropout_rate())));

@@ -22,7 +22,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 #include "structure_module/angle_resnet.h"
 #include "structure_module/backbone_update.h"
 #include "structure_module/invariant_point_attention.h"
@@ -67,7 +67,7 @@ class StructureModuleImpl : public torch::nn::Cloneable<StructureModuleImpl> {
   // single [*, N, c_s] and pair [*, N, N, c_z] (the Evoformer's outputs, before this
   // module's layer norms), aatype [*, N] (int64), mask [*, N] (float; all ones if
   // undefined). The inputs are cast to the parameters' dtype (fp32: the structure module
-  // never runs in low precision, DESIGN.md 3). Without autograd and with chunk_size > 0
+  // never runs in low precision, ARCHITECTURE.md, Precision). Without autograd and with chunk_size > 0
   // IPA works chunk_size query rows at a time, normalising just those rows of the pair
   // (NormalisedPair): a long protein's pair is not held twice (nor converted whole from
   // bf16) and its [H, N, N] logits never exist.
@@ -75,7 +75,7 @@ class StructureModuleImpl : public torch::nn::Cloneable<StructureModuleImpl> {
                                 const torch::Tensor& mask = {}, int64_t chunk_size = 0);
 
   StructureModuleOptions options;
-  kernels::LayerNorm layer_norm_s{nullptr}, layer_norm_z{nullptr}, layer_norm_ipa{nullptr};
+  evoformer::LayerNorm layer_norm_s{nullptr}, layer_norm_z{nullptr}, layer_norm_ipa{nullptr};
   torch::nn::Linear linear_in{nullptr};
   InvariantPointAttention ipa{nullptr};
   StructureModuleTransition transition{nullptr};

@@ -4,8 +4,8 @@
 
 namespace fold::structure {
 
-using kernels::LinearInit;
-using kernels::make_linear;
+using evoformer::LinearInit;
+using evoformer::make_linear;
 
 StructureModuleTransitionLayerImpl::StructureModuleTransitionLayerImpl(int64_t c_) : c(c_) { reset(); }
 
@@ -26,7 +26,7 @@ StructureModuleTransitionImpl::StructureModuleTransitionImpl(const StructureModu
 void StructureModuleTransitionImpl::reset() {
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.no_layers(); ++i) layers->push_back(StructureModuleTransitionLayer(options.c()));
-  layer_norm = register_module("layer_norm", kernels::LayerNorm(options.c()));
+  layer_norm = register_module("layer_norm", evoformer::LayerNorm(options.c()));
 }
 
 torch::Tensor StructureModuleTransitionImpl::forward(const torch::Tensor& s) {

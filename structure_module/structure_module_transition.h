@@ -11,7 +11,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
-#include "kernels/nn.h"
+#include "evoformer/primitives.h"
 
 namespace fold::structure {
 
@@ -41,7 +41,7 @@ class StructureModuleTransitionImpl : public torch::nn::Cloneable<StructureModul
 
   StructureModuleTransitionOptions options;
   torch::nn::ModuleList layers{nullptr};
-  kernels::LayerNorm layer_norm{nullptr};
+  evoformer::LayerNorm layer_norm{nullptr};
 };
 TORCH_MODULE(StructureModuleTransition);
 

@@ -36,7 +36,7 @@ TEST(Config, BaseIsAlphaFold2Model1) {
 // The training data options follow the preset (initial training: 1024 extra rows, the
 // clusters not reduced by templates) and single-key overrides.
 TEST(Config, TrainingOptionsFollowPresetAndOverrides) {
-  const data::TrainingOptions o = training_options(Config::load("initial_training"));
+  const features::TrainingOptions o = training_options(Config::load("initial_training"));
   EXPECT_EQ(o.crop_size, 256);
   EXPECT_EQ(o.max_msa_clusters, 128);
   EXPECT_EQ(o.max_extra_msa, 1024);
@@ -48,7 +48,7 @@ TEST(Config, TrainingOptionsFollowPresetAndOverrides) {
   EXPECT_EQ(o.max_template_hits, 20);
   EXPECT_FLOAT_EQ(o.max_resolution, 9.0f);
   EXPECT_EQ(o.spatial_crop_prob, 0.0);
-  const data::TrainingOptions changed = training_options(
+  const features::TrainingOptions changed = training_options(
       Config::load("initial_training", {"data.train.crop_size=128", "data.train.spatial_crop_prob=0.5"}));
   EXPECT_EQ(changed.crop_size, 128);
   EXPECT_EQ(changed.spatial_crop_prob, 0.5);

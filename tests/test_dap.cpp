@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
+#include <thread>
+
 #include "dap/collectives.h"
 #include "dap/process_group.h"
 #include "evoformer/evoformer_block.h"
@@ -38,6 +41,16 @@ TEST(Collectives, RanksFormTheGrid) {
   const Group& g = grid().dap();
   ASSERT_GT(g.size(), 1) << "run under fold launch --nproc >= 2";
   EXPECT_EQ(grid().world().size(), grid().dp().size() * g.size());
+}
+
+TEST(Collectives, BarrierReturnsOnlyOnceTheLastRankArrives) {
+  const Group& w = grid().world();
+  w.barrier().wait();  // a common start
+  const auto t0 = std::chrono::steady_clock::now();
+  if (w.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  w.barrier().wait();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(waited, 0.3) << "rank " << w.rank() << " passed the barrier before rank 0 reached it";
 }
 
 TEST(Collectives, ScatterThenGatherIsIdentityAndItsGradientIsTheWholeCotangent) {
@@ -82,18 +95,6 @@ TEST(Collectives, AllToAllMovesTheSplitAndItsBackwardMovesItBack) {
     (y * w.narrow(0, 2 * g.rank(), 2)).sum().backward();
     EXPECT_TRUE(torch::equal(mine.grad(), w.narrow(2, 3 * g.rank(), 3))) << "async " << async;
   }
-}
-
-TEST(Collectives, ReduceSumsPartialsAndPassesTheCotangentThrough) {
-  const Group& g = grid().dap();
-  torch::Tensor total = torch::zeros({5}, torch::kDouble);
-  for (int r = 0; r < g.size(); ++r) total += shared_randn({5}, 200 + r);
-  torch::Tensor mine = shared_randn({5}, 200 + g.rank()).requires_grad_();
-  const torch::Tensor w = shared_randn({5}, 6);
-  const torch::Tensor y = reduce(mine, g);
-  EXPECT_LE(rel_err(y, total), 1e-15);
-  (y * w).sum().backward();
-  EXPECT_TRUE(torch::equal(mine.grad(), w));
 }
 
 TEST(Collectives, RejectsAnExtentThatDoesNotDivide) {

@@ -10,16 +10,18 @@
 #include <fstream>
 
 #include "data/fasta.h"
-#include "data/feature_pipeline.h"
 #include "data/msa.h"
 #include "data/precomputed_alignments.h"
 #include "data/residue_constants.h"
+#include "fold/features/feature_pipeline.h"
 #include "structure_module/all_atom.h"
-#include "tests/hhr_text.h"
 #include "test_paths.h"
+#include "tests/hhr_text.h"
 
-namespace fold::data {
+namespace fold::features {
 namespace {
+
+using namespace data;
 
 struct Inputs {
   std::string fasta = test::shared_data("fasta/6kwc.fasta");
@@ -201,4 +203,4 @@ TEST(FeaturePipeline, RejectsMsaOfAnotherSequence) {
 }
 
 }  // namespace
-}  // namespace fold::data
+}  // namespace fold::features

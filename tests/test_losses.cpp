@@ -17,8 +17,8 @@
 
 #include "data/npz.h"
 #include "data/residue_constants.h"
-#include "data/training_sample.h"
 #include "fold/config.h"
+#include "fold/features/training_sample.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/loss/distogram_loss.h"
 #include "fold/loss/experimentally_resolved_loss.h"
@@ -552,7 +552,7 @@ Synthetic synthetic_case(torch::Dtype dtype, int64_t n = 5, int64_t layers = 2, 
   auto mask37 = structure::atom37_mask(aatype).to(dtype);
   mask37[n - 1][5] = 0;  // an unresolved atom
   Synthetic s;
-  s.batch = data::make_ground_truth_features(aatype, atom37.to(torch::kFloat), mask37.to(torch::kFloat));
+  s.batch = features::make_ground_truth_features(aatype, atom37.to(torch::kFloat), mask37.to(torch::kFloat));
   for (auto& [k, v] : s.batch)
     if (v.is_floating_point()) v = v.to(dtype);
   s.batch["aatype"] = aatype;

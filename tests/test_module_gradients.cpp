@@ -8,8 +8,7 @@
 //
 // The kernels' own finite-difference checks live with them and are not repeated here:
 // kernels::attention low_memory with pair bias and gate (test_attention.cpp),
-// kernels::layer_norm in x, weight and bias (test_layer_norm.cpp), kernels::softmax
-// (test_softmax.cpp; fp32 statistics by design, so only to fp32 accuracy).
+// kernels::layer_norm in x, weight and bias (test_layer_norm.cpp).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -22,6 +21,7 @@
 #include "evoformer/memory_policy.h"
 #include "evoformer/msa_attention.h"
 #include "evoformer/outer_product_mean.h"
+#include "evoformer/primitives.h"
 #include "evoformer/template_pair_stack.h"
 #include "evoformer/template_pointwise_attention.h"
 #include "evoformer/transition.h"
@@ -32,7 +32,6 @@
 #include "fold/recycling_embedder.h"
 #include "fold/template_embedder.h"
 #include "kernels/attention.h"
-#include "kernels/nn.h"
 #include "structure_module/all_atom.h"
 #include "structure_module/angle_resnet.h"
 #include "structure_module/backbone_update.h"
@@ -849,7 +848,7 @@ TEST(AttentionKernel, GradientMatchesFiniteDifferencesFp64OnEveryPath) {
 // check is in test_layer_norm.cpp), on a 3-D input.
 TEST(LayerNormModule, GradientMatchesFiniteDifferencesFp64) {
   torch::manual_seed(43);
-  kernels::LayerNorm m(CM);
+  evoformer::LayerNorm m(CM);
   test::prepare_fp64(*m);
   expect_gradients_match_finite_differences([&](const Ts& x) -> Ts { return {m(x[0])}; }, {{"x", rnd({S, N, CM})}},
                                             m.ptr().get());

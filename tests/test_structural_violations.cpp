@@ -23,7 +23,7 @@
 
 #include "data/protein.h"
 #include "data/residue_constants.h"
-#include "data/training_sample.h"
+#include "fold/features/training_sample.h"
 #include "fold/loss/structural_violations.h"
 #include "tests/test_paths.h"
 
@@ -257,7 +257,7 @@ RealStructure real_2q2k() {
   const torch::Tensor aatype = torch::tensor(std::vector<int64_t>(p.aatype.begin(), p.aatype.end()), torch::kLong);
   const torch::Tensor positions = torch::tensor(p.atom_positions).view({l, 37, 3});
   const torch::Tensor mask = torch::tensor(p.atom_mask).view({l, 37});
-  const FeatureDict g = data::make_ground_truth_features(aatype, positions, mask);
+  const FeatureDict g = features::make_ground_truth_features(aatype, positions, mask);
   const torch::Tensor exists = g.at("atom14_atom_exists");
   const torch::Tensor complete =
       (g.at("atom14_gt_exists") == exists).all(-1).logical_and(exists.sum(-1) > 0).nonzero().squeeze(-1);

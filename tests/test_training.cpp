@@ -12,9 +12,9 @@
 
 #include "data/chain_dataset.h"
 #include "data/safetensors.h"
-#include "data/training_sample.h"
 #include "fold/alphafold.h"
 #include "fold/config.h"
+#include "fold/features/training_sample.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/params_io.h"
 #include "fold/train/adam.h"
@@ -148,10 +148,10 @@ Config tiny_config() {
                                "data.eval.max_extra_msa=8"});
 }
 
-data::SampleParts tiny_sample(const Config& config, uint64_t seed) {
-  data::TrainingOptions o = training_options(config);
+features::SampleParts tiny_sample(const Config& config, uint64_t seed) {
+  features::TrainingOptions o = training_options(config);
   o.uniform_recycling = false;
-  return data::split_training_sample(data::make_training_sample(real_record(), o, seed));
+  return features::split_training_sample(features::make_training_sample(real_record(), o, seed));
 }
 
 // Low precision: the working copy holds the trunk in bf16/fp16 and the structure
@@ -166,9 +166,9 @@ TEST(MixedPrecision, WorkingCopyGradientsReachTheFp32Masters) {
     EXPECT_EQ(m.working()->evoformer->parameters()[0].scalar_type(), trunk_dtype(precision));
     EXPECT_EQ(m.working()->structure_module->parameters()[0].scalar_type(), torch::kFloat);
     EXPECT_EQ(m.master()->evoformer->parameters()[0].scalar_type(), torch::kFloat);
-    const data::SampleParts parts = tiny_sample(config, 3);
+    const features::SampleParts parts = tiny_sample(config, 3);
     const auto out = m.working()->forward(parts.inputs);
-    const auto losses = loss::alphafold_loss(out, data::last_iteration_batch(parts), loss::LossOptions::from_config(config));
+    const auto losses = loss::alphafold_loss(out, features::last_iteration_batch(parts), loss::LossOptions::from_config(config));
     ASSERT_TRUE(torch::isfinite(losses.total).item<bool>());
     (losses.total * 4.0).backward();
     ASSERT_TRUE(m.gradients_to_master(0.25));
@@ -278,7 +278,7 @@ struct ModelGradients {
   int64_t peak_bytes = 0;
 };
 
-ModelGradients gradients_under(const std::string& policy, const Config& config, const data::SampleParts& parts) {
+ModelGradients gradients_under(const std::string& policy, const Config& config, const features::SampleParts& parts) {
   torch::manual_seed(7);
   AlphaFold model(AlphaFoldOptions::from_config(config));
   model->train();
@@ -288,7 +288,7 @@ ModelGradients gradients_under(const std::string& policy, const Config& config, 
   kernels::reset_peak_memory(torch::kCPU);
   const int64_t before = kernels::memory_stats(torch::kCPU).current_bytes;
   const auto out = model->forward(parts.inputs, run);
-  const auto losses = loss::alphafold_loss(out, data::last_iteration_batch(parts), loss::LossOptions::from_config(config));
+  const auto losses = loss::alphafold_loss(out, features::last_iteration_batch(parts), loss::LossOptions::from_config(config));
   losses.total.backward();
   ModelGradients g;
   g.peak_bytes = kernels::memory_stats(torch::kCPU).peak_bytes - before;
@@ -308,7 +308,7 @@ TEST(GradientCheckpointing, SameLossAndGradientsAcrossPoliciesWithLowerPeakMemor
                                               "data.train.max_extra_msa=16", "data.common.max_recycling_iters=0",
                                               "model.evoformer_stack.no_blocks=4", "model.template.enabled=true",
                                               "data.common.use_templates=true"});
-  const data::SampleParts parts = tiny_sample(config, 4);
+  const features::SampleParts parts = tiny_sample(config, 4);
   const ModelGradients none = gradients_under("none", config, parts);
   for (const std::string policy : {"block", "every:2"}) {
     const ModelGradients other = gradients_under(policy, config, parts);

@@ -7,11 +7,13 @@
 #include <map>
 #include <sstream>
 
-#include "data/training_loader.h"
+#include "fold/features/training_loader.h"
 #include "tests/train_data_fixtures.h"
 
-namespace fold::data {
+namespace fold::features {
 namespace {
+
+using namespace data;
 
 namespace fs = std::filesystem;
 using fold::test::real_record;
@@ -54,7 +56,7 @@ TEST(TrainingLoader, SameSeedGivesIdenticalSamplesAcrossOneAndFourWorkers) {
   REQUIRE_2Q2K();
   const fs::path path = temp_path("loader.h5");
   const auto d = two_chain_dataset(path);
-  const ChainSampler sampler(d->entries(), options());
+  const ChainSampler sampler(d->entries(), options().max_resolution);
   const auto schedule = sampler.epoch(11, 0, 12);
   const auto one = load_all(d, schedule, 1), four = load_all(d, schedule, 4);
   ASSERT_EQ(one.size(), 12u);
@@ -141,7 +143,7 @@ TEST(ChainSampler, WeightsFollowLengthAndClusterSize) {
   }
   const fs::path clusters = temp_path("clusters.txt");
   std::ofstream(clusters) << "c1 c2\nc0\n";
-  const ChainSampler s(entries, TrainingOptions{}, clusters.string());
+  const ChainSampler s(entries, TrainingOptions{}.max_resolution, clusters.string());
   EXPECT_EQ(s.chains(), (std::vector<std::string>{"c0", "c1", "c2"}));
   ASSERT_EQ(s.excluded().size(), 1u);
   EXPECT_EQ(s.excluded()[0].first, "c3");
@@ -157,4 +159,4 @@ TEST(ChainSampler, WeightsFollowLengthAndClusterSize) {
 }
 
 }  // namespace
-}  // namespace fold::data
+}  // namespace fold::features

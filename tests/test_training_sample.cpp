@@ -6,17 +6,20 @@
 
 #include <cmath>
 
-#include "data/feature_pipeline.h"
+#include "data/chain_sampler.h"
+#include "data/hhr.h"
 #include "data/residue_constants.h"
-#include "data/training_sample.h"
+#include "fold/features/feature_pipeline.h"
+#include "fold/features/training_sample.h"
 #include "structure_module/all_atom.h"
 #include "structure_module/rigid.h"
-#include "data/hhr.h"
 #include "tests/hhr_text.h"
 #include "tests/train_data_fixtures.h"
 
-namespace fold::data {
+namespace fold::features {
 namespace {
+
+using namespace data;
 
 using fold::test::real_record;
 
@@ -278,4 +281,4 @@ TEST(TrainingSample, RejectsChainsWithoutResolvedResiduesOrTooCoarse) {
 }
 
 }  // namespace
-}  // namespace fold::data
+}  // namespace fold::features

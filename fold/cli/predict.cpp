@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "data/fasta.h"
-#include "data/feature_pipeline.h"
 #include "data/npz.h"
 #include "data/precomputed_alignments.h"
 #include "data/protein.h"
@@ -19,6 +18,7 @@
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
 #include "fold/config.h"
+#include "fold/features/feature_pipeline.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/predict.h"
 
@@ -131,7 +131,7 @@ void add_predict_command(CLI::App& app) {
     std::filesystem::create_directories(a->out_dir);
     const auto t0 = clock::now();
     data::FeatureDict batch;
-    data::PipelineReport pipeline;
+    features::PipelineReport pipeline;
     std::string name;
     if (!a->features.empty()) {
       batch = data::read_npz(a->features);
@@ -149,7 +149,7 @@ void add_predict_command(CLI::App& app) {
         throw std::invalid_argument(a->fasta + ": expected one sequence (monomer), found " +
                                     std::to_string(records.size()));
       name = std::filesystem::path(a->fasta).stem().string();
-      data::InferenceInputs inputs{records[0].sequence, a->msas, {}, a->hhr, a->mmcif_dir, a->max_template_date};
+      features::InferenceInputs inputs{records[0].sequence, a->msas, {}, a->hhr, a->mmcif_dir, a->max_template_date};
       if (!a->alignment_dir.empty()) {
         const data::PrecomputedAlignments found = data::read_precomputed_alignments(a->alignment_dir);
         inputs.msa_paths = found.msa_paths;
@@ -159,12 +159,12 @@ void add_predict_command(CLI::App& app) {
         else if (!found.template_hits.empty() && !a->quiet)
           std::cerr << "templates: " << found.template_hits << " not used without --template-mmcif-dir\n";
       }
-      data::PipelineOptions options = pipeline_options(config);
+      features::PipelineOptions options = pipeline_options(config);
       options.seed = a->seed;
       if (a->predict.recycles >= 0) options.num_recycles = a->predict.recycles;
       if (!a->hhr.empty() && !options.use_templates)
         std::cerr << "warning: --templates ignored: the config sets data.common.use_templates = false\n";
-      batch = data::build_inference_features(inputs, options, &pipeline);
+      batch = features::build_inference_features(inputs, options, &pipeline);
       for (const auto& s : pipeline.skipped_templates) std::cerr << "template skipped: " << s << "\n";
       if (!a->hhr.empty() && options.use_templates && !a->quiet)
         std::cerr << "templates: " << pipeline.templates.size() << " used\n";

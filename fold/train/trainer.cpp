@@ -18,10 +18,10 @@
 #include "dap/zero_sharding.h"
 #include "data/chain_dataset.h"
 #include "data/progress_bar.h"
-#include "data/training_loader.h"
-#include "data/training_sample.h"
 #include "evoformer/checkpoint.h"
 #include "fold/alphafold.h"
+#include "fold/features/training_loader.h"
+#include "fold/features/training_sample.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/params_io.h"
 #include "fold/predict.h"
@@ -111,12 +111,12 @@ struct Trainer::Impl {
   std::ostream& log;
   torch::Device device;
 
-  data::TrainingOptions data_options;
+  features::TrainingOptions data_options;
   std::shared_ptr<const data::ChainDataset> dataset;
   std::unique_ptr<data::ChainSampler> sampler;
   int64_t samples_per_epoch = 0;
   uint64_t run_seed = 0;
-  std::unique_ptr<data::TrainingLoader> loader;
+  std::unique_ptr<features::TrainingLoader> loader;
   std::ostringstream loader_log;
 
   std::unique_ptr<MixedPrecisionModel> model;
@@ -193,7 +193,7 @@ void Trainer::Impl::setup() {
 
   data_options = training_options(config);
   dataset = std::make_shared<const data::ChainDataset>(options.train_data);
-  sampler = std::make_unique<data::ChainSampler>(select_entries(*dataset, options.train_chains), data_options);
+  sampler = std::make_unique<data::ChainSampler>(select_entries(*dataset, options.train_chains), data_options.max_resolution);
   for (const auto& [chain, why] : sampler->excluded()) log << "[train] chain " << chain << " not sampled: " << why << "\n";
   if (sampler->chains().empty()) throw std::invalid_argument(options.train_data + ": no chain can be sampled");
   samples_per_epoch = config.get_int("train.samples_per_epoch");
@@ -249,7 +249,7 @@ void Trainer::Impl::setup_distribution() {
       << grid.dp().size() << " data-parallel rank(s), ZeRO stage " << zero << " (" << env.source << " environment)\n";
 }
 
-// Element-wise sums over `group` (a barrier too: every rank must reach it).
+// Element-wise sums over `group`.
 std::vector<double> Trainer::Impl::sum_over(const dap::Group& group, std::vector<double> values) {
   if (group.size() == 1) return values;
   const torch::Tensor t = torch::tensor(values, torch::kDouble).to(device);
@@ -308,7 +308,7 @@ void Trainer::Impl::start_loader() {
   l.device = device;
   l.run_seed = run_seed;
   l.ordered = config.get_bool("train.ordered_samples");
-  loader = std::make_unique<data::TrainingLoader>(dataset, std::move(schedule), data_options, l, &loader_log);
+  loader = std::make_unique<features::TrainingLoader>(dataset, std::move(schedule), data_options, l, &loader_log);
 }
 
 std::optional<data::LoadedSample> Trainer::Impl::next_sample() {
@@ -355,7 +355,7 @@ json Trainer::Impl::step() {
     const std::string where = "[train] step " + std::to_string(state.step + 1) + ": sample " +
                               std::to_string(sample->ref.epoch) + "/" + std::to_string(sample->ref.position) +
                               " (chain " + sample->ref.chain + ")";
-    // A bad sample is logged and skipped (DESIGN.md 3); only forward and loss are guarded,
+    // A bad sample is logged and skipped (ARCHITECTURE.md, Errors); only forward and loss are guarded,
     // so a failure never leaves half-accumulated gradients. A run of failures in a row is
     // a broken setup, not bad data, and stops the run.
     loss::LossBreakdown losses;
@@ -364,9 +364,9 @@ json Trainer::Impl::step() {
     torch::manual_seed(data::sample_seed(run_seed, sample->ref.epoch, sample->ref.position) ^ kModelRandomStream);
     peaks.begin();
     try {
-      const data::SampleParts parts = data::split_training_sample(sample->features);
+      const features::SampleParts parts = features::split_training_sample(sample->features);
       const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
-      losses = loss::alphafold_loss(outputs, data::last_iteration_batch(parts), loss_options);
+      losses = loss::alphafold_loss(outputs, features::last_iteration_batch(parts), loss_options);
       peaks.end(PhasePeaks::kForward);
     } catch (const std::exception& e) {
       log << where << " failed and is skipped: " << e.what() << "\n";
@@ -474,11 +474,11 @@ std::string Trainer::Impl::save() {
   }
   const dap::Group& world = grid.world();
   if (writer) begin_training_checkpoint(root, state.step);
-  sum_over(world, {0});
+  world.barrier().wait();
   // The ranks of a DAP group hold the same shard: its first rank writes it.
   if (grid.dap().rank() == 0)
     write_optimizer_shard(root, state.step, grid.dp().rank(), grid.dp().size(), adam->state());
-  sum_over(world, {0});
+  world.barrier().wait();
   return writer ? finish_training_checkpoint(root, c, grid.dp().size(), keep) : std::string();
 }
 

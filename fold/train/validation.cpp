@@ -4,14 +4,15 @@
 
 #include <ostream>
 
+#include "data/chain_sampler.h"
 #include "fold/params_io.h"
 #include "fold/training_options.h"
 #include "fold/validation_metrics.h"
 
 namespace fold::train {
 
-data::TrainingOptions evaluation_options(const Config& c) {
-  data::TrainingOptions o = training_options(c);
+features::TrainingOptions evaluation_options(const Config& c) {
+  features::TrainingOptions o = training_options(c);
   o.crop_size = c.get_bool("data.eval.crop") ? c.get_int("data.eval.crop_size") : 0;
   o.spatial_crop_prob = 0.0;
   o.max_msa_clusters = c.get_int("data.eval.max_msa_clusters");
@@ -26,10 +27,10 @@ data::TrainingOptions evaluation_options(const Config& c) {
 }
 
 Validator::Validator(std::shared_ptr<const data::ChainDataset> dataset, const std::vector<std::string>& chains,
-                     const data::TrainingOptions& options, uint64_t seed) {
+                     const features::TrainingOptions& options, uint64_t seed) {
   for (size_t i = 0; i < chains.size(); ++i) {
     try {
-      samples_.emplace_back(chains[i], data::make_training_sample(dataset->read(chains[i]), options,
+      samples_.emplace_back(chains[i], features::make_training_sample(dataset->read(chains[i]), options,
                                                                   data::sample_seed(seed, -1, static_cast<int64_t>(i))));
     } catch (const std::exception& e) {
       excluded_.emplace_back(chains[i], e.what());
@@ -50,7 +51,7 @@ ValidationResult Validator::evaluate(AlphaFoldImpl& model, const std::map<std::s
   scores_.clear();
   try {
     for (const auto& [chain, sample] : samples_) {
-      const data::SampleParts parts = data::split_training_sample(sample);
+      const features::SampleParts parts = features::split_training_sample(sample);
       data::FeatureDict inputs;
       for (const auto& [name, t] : parts.inputs) inputs[name] = t.to(device);
       RunOptions eval_run = run;

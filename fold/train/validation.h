@@ -16,15 +16,15 @@
 
 #include "data/chain_dataset.h"
 #include "data/feature_dict.h"
-#include "data/training_sample.h"
 #include "fold/alphafold.h"
 #include "fold/config.h"
+#include "fold/features/training_sample.h"
 
 namespace fold::train {
 
 // data.eval.* over the training transforms: the whole chain, fixed recycling, no block
 // deletion or template subsampling.
-data::TrainingOptions evaluation_options(const Config& config);
+features::TrainingOptions evaluation_options(const Config& config);
 
 struct ValidationResult {
   double lddt_ca = 0, gdt_ts = 0, drmsd = 0;  // means over the chains
@@ -42,7 +42,7 @@ class Validator {
  public:
   // Builds each chain's features once (seeded by `seed` and the chain's position).
   Validator(std::shared_ptr<const data::ChainDataset> dataset, const std::vector<std::string>& chains,
-            const data::TrainingOptions& options, uint64_t seed);
+            const features::TrainingOptions& options, uint64_t seed);
   // Chains that cannot be evaluated (e.g. nothing resolved), with the reason.
   const std::vector<std::pair<std::string, std::string>>& excluded() const { return excluded_; }
 

@@ -14,7 +14,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_row_stats.h"
-#include "kernels/cuda/softmax.h"  // DType
+#include "kernels/cuda/dtype.h"
 
 struct CUstream_st;
 

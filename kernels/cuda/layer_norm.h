@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/softmax.h"  // DType
+#include "kernels/cuda/dtype.h"
 
 struct CUstream_st;
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "data/training_loader.h"
+#include "fold/features/training_loader.h"
 
 namespace {
 
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   const std::string path = argv[1];
   std::vector<int> workers = {1, 2};
   int64_t samples = 24, seed = 0;
-  fold::data::TrainingOptions o;
+  fold::features::TrainingOptions o;
   o.crop_size = 256;
   o.max_msa_clusters = 128;
   o.max_extra_msa = 1024;
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     }
   }
   const auto dataset = std::make_shared<const fold::data::ChainDataset>(path);
-  const fold::data::ChainSampler sampler(dataset->entries(), o);
+  const fold::data::ChainSampler sampler(dataset->entries(), o.max_resolution);
   const auto schedule = sampler.epoch(seed, 0, samples);
   std::printf("dataset %s: %zu chains; crop %lld, %lld clusters, %lld extra rows; %lld samples; %d intra-op threads\n\n",
               path.c_str(), dataset->size(), static_cast<long long>(o.crop_size),
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     l.workers = w;
     l.queue_depth = static_cast<size_t>(2 * w);
     l.run_seed = static_cast<uint64_t>(seed);
-    fold::data::TrainingLoader loader(dataset, schedule, o, l, &std::cerr);
+    fold::features::TrainingLoader loader(dataset, schedule, o, l, &std::cerr);
     std::vector<double> latency;
     while (auto s = loader.next()) latency.push_back(s->seconds);
     const auto stats = loader.stats();

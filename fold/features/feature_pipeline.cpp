@@ -1,4 +1,4 @@
-#include "data/feature_pipeline.h"
+#include "fold/features/feature_pipeline.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -7,10 +7,13 @@
 #include <stdexcept>
 
 #include "data/hhr.h"
+#include "data/msa_ids.h"
 #include "data/residue_constants.h"
 #include "structure_module/all_atom.h"
 
-namespace fold::data {
+namespace fold::features {
+
+using namespace data;
 
 namespace {
 
@@ -25,35 +28,6 @@ at::Tensor squash_deletions(const at::Tensor& d) { return at::atan(d / 3.0) * (2
 at::Tensor take_rows(const at::Tensor& t, const at::Tensor& rows) { return t.index_select(0, rows); }
 
 }  // namespace
-
-void check_msa_query(const std::string& sequence, const Msa& msa) {
-  const auto n = static_cast<int64_t>(sequence.size());
-  if (n == 0) throw std::invalid_argument("feature pipeline: empty query sequence");
-  if (msa.depth() == 0) throw std::invalid_argument("feature pipeline: the MSA has no rows");
-  std::string query;
-  for (char ch : msa.sequences[0])
-    if (ch != '-') query += ch;
-  if (static_cast<int64_t>(msa.length()) != n || query != sequence)
-    throw std::invalid_argument("feature pipeline: the MSA's query row (" + query.substr(0, 40) +
-                                (query.size() > 40 ? "..." : "") + ", " + std::to_string(query.size()) +
-                                " residues) is not the target sequence (" + std::to_string(n) +
-                                " residues); the alignments belong to another sequence");
-}
-
-MsaIds msa_ids(const Msa& msa) {
-  const auto depth = static_cast<int64_t>(msa.depth()), n = static_cast<int64_t>(msa.length());
-  MsaIds out{at::empty({depth, n}, at::kByte), at::empty({depth, n}, at::kInt)};
-  uint8_t* ids = out.ids.data_ptr<uint8_t>();
-  int32_t* del = out.deletions.data_ptr<int32_t>();
-  for (int64_t r = 0; r < depth; ++r) {
-    for (int64_t j = 0; j < n; ++j) {
-      const int id = rc::msa_char_to_id(msa.sequences[r][j]);
-      ids[r * n + j] = static_cast<uint8_t>(id < 0 ? rc::kUnkRestype : id);
-      del[r * n + j] = msa.deletion_matrix[r][j];
-    }
-  }
-  return out;
-}
 
 FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa) {
   check_msa_query(sequence, msa);
@@ -269,4 +243,4 @@ FeatureDict stack_recycling_slices(const std::vector<FeatureDict>& slices, const
   return batch;
 }
 
-}  // namespace fold::data
+}  // namespace fold::features

@@ -27,7 +27,7 @@
 #include "data/chain_dataset.h"
 #include "data/feature_dict.h"
 
-namespace fold::data {
+namespace fold::features {
 
 struct TrainingOptions {
   int64_t crop_size = 256;         // data.train.crop_size; 0 = no crop
@@ -59,13 +59,9 @@ class SampleError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The sample's seed: a hash of (run seed, epoch, sample index), so neighbouring samples
-// get unrelated random streams.
-uint64_t sample_seed(uint64_t run_seed, int64_t epoch, int64_t index);
-
 // The residues kept by the crop, sorted chain indices [min(L, crop_size)]. A clamped-FAPE
 // sample's contiguous crop may start anywhere (OpenFold).
-at::Tensor crop_indices(const ChainRecord& record, const TrainingOptions& options, bool clamped, at::Generator& gen);
+at::Tensor crop_indices(const data::ChainRecord& record, const TrainingOptions& options, bool clamped, at::Generator& gen);
 
 // MSA block deletion on the rows of an [N, ...] MSA: the row indices kept (row 0 always).
 at::Tensor block_delete_msa_rows(int64_t depth, const TrainingOptions& options, at::Generator& gen);
@@ -74,21 +70,21 @@ at::Tensor block_delete_msa_rows(int64_t depth, const TrainingOptions& options, 
 // aatype [L]), as OpenFold's make_atom14_masks, make_atom14_positions,
 // atom37_to_frames, atom37_to_torsion_angles, make_pseudo_beta, get_backbone_frames,
 // get_chi_angles.
-FeatureDict make_ground_truth_features(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
+data::FeatureDict make_ground_truth_features(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
 
-FeatureDict make_training_sample(const ChainRecord& record, const TrainingOptions& options, uint64_t seed);
+data::FeatureDict make_training_sample(const data::ChainRecord& record, const TrainingOptions& options, uint64_t seed);
 
 // A training sample split into what the model reads (the input features, each with the
 // trailing recycling axis) and what only the loss reads (the ground truth and the
 // per-sample scalars resolution, use_clamped_fape, is_distillation, seq_length,
 // num_recycling_iters, which have no recycling axis).
 struct SampleParts {
-  FeatureDict inputs, ground_truth;
+  data::FeatureDict inputs, ground_truth;
 };
-SampleParts split_training_sample(const FeatureDict& sample);
+SampleParts split_training_sample(const data::FeatureDict& sample);
 
 // The loss's batch for the model's last iteration: the ground truth plus the last
 // recycling slice of every input (OpenFold's batch[..., -1]).
-FeatureDict last_iteration_batch(const SampleParts& parts);
+data::FeatureDict last_iteration_batch(const SampleParts& parts);
 
-}  // namespace fold::data
+}  // namespace fold::features

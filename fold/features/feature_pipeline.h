@@ -28,7 +28,7 @@
 #include "data/msa.h"
 #include "data/template_hit_features.h"
 
-namespace fold::data {
+namespace fold::features {
 
 struct PipelineOptions {
   int64_t max_msa_clusters = 512;  // data.predict.max_msa_clusters
@@ -57,23 +57,12 @@ struct PipelineReport {
   std::vector<std::string> skipped_templates;  // hits dropped, with the reason
 };
 
-// Throws std::invalid_argument when the MSA's query (its first row without gaps) is not
-// `sequence`: the alignments belong to another protein.
-void check_msa_query(const std::string& sequence, const Msa& msa);
-
-// An MSA as AF2 residue ids [N, L] (uint8: 0-19 residues, 20 unknown, 21 gap) and
-// deletion counts [N, L] (int32): the dataset's storage and the features' source.
-struct MsaIds {
-  at::Tensor ids, deletions;
-};
-MsaIds msa_ids(const Msa& msa);
-
 // The sequence features and merged MSA, before sampling (checks the query first).
-FeatureDict make_sequence_and_msa_features(const std::string& sequence, const Msa& msa);
+data::FeatureDict make_sequence_and_msa_features(const std::string& sequence, const data::Msa& msa);
 
 // The same from residue ids: aatype [L] and msa [N, L] (AF2 ids, any integer dtype),
 // deletions [N, L] (any numeric dtype); the training path starts here.
-FeatureDict sequence_and_msa_features(const at::Tensor& aatype, const at::Tensor& msa, const at::Tensor& deletions);
+data::FeatureDict sequence_and_msa_features(const at::Tensor& aatype, const at::Tensor& msa, const at::Tensor& deletions);
 
 // AF2's nearest_neighbor_clusters: for every extra row [E, L] the index of the centre
 // [C, L] it agrees with at the most positions (residues and X count, gaps and mask
@@ -82,19 +71,19 @@ at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tenso
                                       const at::Tensor& extra_mask);
 
 // One recycling iteration's sampled MSA features from make_sequence_and_msa_features.
-FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& options, uint64_t seed);
+data::FeatureDict sample_msa_features(const data::FeatureDict& base, const PipelineOptions& options, uint64_t seed);
 
 // The model's template_* features of the found templates ([T, ...], no recycling
 // axis; T = 0 gives empty tensors).
-FeatureDict make_template_features(int64_t n_res, const std::vector<TemplateFeatures>& templates);
+data::FeatureDict make_template_features(int64_t n_res, const std::vector<data::TemplateFeatures>& templates);
 
 // Per-iteration features [*] of each slice -> [*, slices]; `fixed` features (the same in
 // every iteration) repeated along the new trailing axis.
-FeatureDict stack_recycling_slices(const std::vector<FeatureDict>& slices, const FeatureDict& fixed);
+data::FeatureDict stack_recycling_slices(const std::vector<data::FeatureDict>& slices, const data::FeatureDict& fixed);
 
 // The whole batch: every feature with its trailing recycling axis. Templates are
 // searched when inputs.template_hits is set and options.use_templates.
-FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& options,
+data::FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& options,
                                      PipelineReport* report = nullptr);
 
-}  // namespace fold::data
+}  // namespace fold::features

@@ -1,4 +1,4 @@
-#include "data/training_sample.h"
+#include "fold/features/training_sample.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -8,12 +8,14 @@
 #include <set>
 #include <string>
 
-#include "data/feature_pipeline.h"
 #include "data/residue_constants.h"
 #include "data/template_hit_features.h"
+#include "fold/features/feature_pipeline.h"
 #include "structure_module/all_atom.h"
 
-namespace fold::data {
+namespace fold::features {
+
+using namespace data;
 
 namespace {
 
@@ -56,18 +58,6 @@ FeatureDict template_features(const ChainRecord& r, const TrainingOptions& o, at
 }
 
 }  // namespace
-
-uint64_t sample_seed(uint64_t run_seed, int64_t epoch, int64_t index) {
-  // splitmix64 over the three values in turn.
-  uint64_t x = run_seed;
-  for (uint64_t v : {static_cast<uint64_t>(epoch), static_cast<uint64_t>(index)}) {
-    x += 0x9e3779b97f4a7c15ULL + v;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-  }
-  return x;
-}
 
 at::Tensor block_delete_msa_rows(int64_t depth, const TrainingOptions& o, at::Generator& gen) {
   const auto block = static_cast<int64_t>(std::floor(depth * o.msa_fraction_per_block));
@@ -215,4 +205,4 @@ FeatureDict last_iteration_batch(const SampleParts& parts) {
   return batch;
 }
 
-}  // namespace fold::data
+}  // namespace fold::features
