@@ -1,4 +1,4 @@
-// Where this process sits in a distributed run (DESIGN.md 6), read from the variables
+// Where this process sits in a distributed run (ARCHITECTURE.md, Distribution), read from the variables
 // a launcher exports: torchrun's (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 // MASTER_PORT, which `fold launch` also sets), or SLURM's (SLURM_PROCID, SLURM_NTASKS,
 // SLURM_LOCALID) or Open MPI's (OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK) for the rank

@@ -1,4 +1,4 @@
-// `fold launch` (DESIGN.md 6): starts the ranks of this node as child processes with a
+// `fold launch` (ARCHITECTURE.md, Distribution): starts the ranks of this node as child processes with a
 // torchrun-compatible environment, prefixes each output line with its rank, and
 // supervises them: when one fails, the others are stopped (SIGTERM, then SIGKILL after
 // a grace period) and the launcher exits with the first failure's code.

@@ -1,4 +1,4 @@
-// Data parallelism with ZeRO (Rajbhandari et al. 2020, stages 0-2; DESIGN.md 6) over the
+// Data parallelism with ZeRO (Rajbhandari et al. 2020, stages 0-2; ARCHITECTURE.md, Distribution) over the
 // data-parallel group: every rank trains on its own samples with the same weights, and
 // the gradients are summed over the group before the update.
 //

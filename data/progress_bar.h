@@ -1,4 +1,4 @@
-// The one-line progress bar of long jobs (DESIGN.md 3: `fold prepare`, `fold train`):
+// The one-line progress bar of long jobs (ARCHITECTURE.md, Outputs: `fold prepare`, `fold train`):
 //   [########......] 12/40 <detail> | 1m05s elapsed, ETA 2m31s
 // redrawn in place on a terminal stream; silent when disabled. Thread-safe.
 #pragma once

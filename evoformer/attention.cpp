@@ -16,7 +16,7 @@ torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
   return x.view(shape).transpose(-2, -3);
 }
 
-// Softmax in fp32 for fp16/bf16 logits (DESIGN.md 3), in the logits' type otherwise.
+// Softmax in fp32 for fp16/bf16 logits (ARCHITECTURE.md, Precision), in the logits' type otherwise.
 torch::Tensor softmax_last(const torch::Tensor& a) {
   const bool low = a.scalar_type() == torch::kHalf || a.scalar_type() == torch::kBFloat16;
   return low ? torch::softmax(a, -1, torch::kFloat).to(a.scalar_type()) : torch::softmax(a, -1);

@@ -1,4 +1,4 @@
-// Dynamic Axial Parallelism (FastFold; DESIGN.md 6) for the Evoformer, extra-MSA and
+// Dynamic Axial Parallelism (FastFold; ARCHITECTURE.md, Distribution) for the Evoformer, extra-MSA and
 // template pair stacks. Every rank of a DAP group holds all parameters and one slice of
 // the activations, split along the axis the current sub-module does not reduce over:
 //

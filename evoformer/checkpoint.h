@@ -1,4 +1,4 @@
-// Activation (gradient) checkpointing, implemented once for every stack (DESIGN.md 3,
+// Activation (gradient) checkpointing, implemented once for every stack (ARCHITECTURE.md, Memory policy,
 // `train.checkpoint = none|block|every:K`): the forward of a segment runs without
 // recording a graph, keeping only the segment's inputs; backward recomputes the segment
 // with grad enabled and back-propagates the incoming gradients through the recomputed

@@ -13,7 +13,7 @@
 // and for the stacks blocks.{i} (+ linear for the Evoformer's single representation).
 // One block class serves both stacks, parameterised by the column-attention kind.
 //
-// Memory knobs (DESIGN.md 3), none of which changes the numbers: the stacks take one
+// Memory knobs (ARCHITECTURE.md, Memory policy), none of which changes the numbers: the stacks take one
 // MemoryPolicy (memory_policy.h: chunk size, checkpointing, in-place inference) and run
 // through the one stack runner (stack_runner.h); the attention kernel options
 // (low_memory) are set on the modules.

@@ -1,4 +1,4 @@
-// The memory policy (DESIGN.md 3): every knob that trades memory for time, as one
+// The memory policy (ARCHITECTURE.md, Memory policy): every knob that trades memory for time, as one
 // value. None of them changes the numbers beyond floating-point rounding; tests run
 // each module and stack under several policies and compare.
 //

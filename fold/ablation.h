@@ -1,4 +1,4 @@
-// `fold ablate` (DESIGN.md 8): the same training steps (same weights, same sample) under
+// `fold ablate`: the same training steps (same weights, same sample) under
 // several memory strategies and crop sizes, each run as its own `fold train` (under
 // `fold launch` for DAP), so a strategy that runs out of memory is reported, not fatal.
 // The results are compared (the losses must agree) and written as ablation.csv,

@@ -1,4 +1,4 @@
-// `fold plan` (DESIGN.md 3): the tensor memory one inference pass will need, predicted
+// `fold plan` (ARCHITECTURE.md, Memory policy): the tensor memory one inference pass will need, predicted
 // before anything is allocated, stage by stage (input embedder, templates, extra-MSA
 // stack, Evoformer, structure module, heads), from the model's sizes, the input's
 // shape and the memory policy; the chunk size that fits a memory budget; and the

@@ -7,7 +7,7 @@
 // `*` is the batch shape (e.g. [B, N_res]). Points are [*, 3]; the batch shapes
 // broadcast (add a dim to the frames with unsqueeze, as OpenFold's `r[..., None]`).
 // Everything is ATen ops, so differentiable in every input; no op here changes dtype
-// (the structure module runs in fp32, DESIGN.md 3).
+// (the structure module runs in fp32, ARCHITECTURE.md, Precision).
 #pragma once
 
 #include <ATen/core/Tensor.h>

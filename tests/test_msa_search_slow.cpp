@@ -2,7 +2,7 @@
 // human haemoglobin alpha (PDB 4HHB chain A) and ubiquitin (PDB 1UBQ), against the
 // 20,000-sequence UniProt sample that Debian's mmseqs2-examples ships (DB.fasta.gz,
 // fetched by tools/setup.sh), and the alignments land in OpenFold's layout, deep and
-// query first. Timings are printed for the record, not asserted (DESIGN.md 9).
+// query first. Timings are printed for the record, not asserted (ARCHITECTURE.md, Tests).
 #include <gtest/gtest.h>
 
 #include <chrono>

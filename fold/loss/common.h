@@ -1,5 +1,5 @@
 // What the loss terms of fold/loss/ share (OpenFold's openfold/utils/loss.py helpers):
-// the fp32 floor of the loss arithmetic (DESIGN.md 3: bf16/fp16 activations enter the
+// the fp32 floor of the loss arithmetic (ARCHITECTURE.md, Precision: bf16/fp16 activations enter the
 // losses as fp32, fp64 stays fp64 for gradient checks), the cross entropies against
 // class indices or probabilities, OpenFold's masked_mean and the resolution filter of
 // the confidence and experimentally-resolved terms.

@@ -7,7 +7,7 @@
 //
 // Frames are structure_module/rigid.h's Rigid; the model's trajectories come as
 // quaternion + translation [.., 7] (sm/frames) or 4x4 matrices (sm/sidechain_frames and
-// the ground truth). Arithmetic in fp32 or wider (DESIGN.md 3).
+// the ground truth). Arithmetic in fp32 or wider (ARCHITECTURE.md, Precision).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -1,4 +1,4 @@
-// `--precision fp32|bf16|fp16` for training (DESIGN.md 3): fp32 master weights always.
+// `--precision fp32|bf16|fp16` for training (ARCHITECTURE.md, Precision): fp32 master weights always.
 // In low precision a working copy of the model holds the trunk in bf16/fp16 (the
 // structure module, heads and losses stay fp32, LayerNorm and softmax statistics are fp32
 // inside the kernels); forward and backward run on the copy, its gradients are moved

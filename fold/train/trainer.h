@@ -1,4 +1,4 @@
-// `fold train` (DESIGN.md 8): AlphaFold2 training on the HDF5 chain dataset. One
+// `fold train`: AlphaFold2 training on the HDF5 chain dataset. One
 // optimizer step = grad_accumulation samples, each through the model with the
 // sample's own recycling count (gradients through the last iteration only), the AF2
 // loss (fold/loss/alphafold_loss.h), backward (scaled in fp16); then the gradients on

@@ -1,4 +1,4 @@
-// The native training checkpoint (DESIGN.md 3): a directory <root>/step-<8 digits> with
+// The native training checkpoint (ARCHITECTURE.md, Checkpoints): a directory <root>/step-<8 digits> with
 // model.safetensors (fp32 master weights, OpenFold names), optimizer.safetensors (Adam's
 // step and moments; with ZeRO one file per shard, optimizer-<r>-of-<n>.safetensors,
 // each a subset of the same names), ema.safetensors (the averaged weights) and

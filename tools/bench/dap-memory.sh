@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Per-rank peak memory of one training step under DAP 1, 2, 4 (DESIGN.md 6): `fold train`
+# Per-rank peak memory of one training step under DAP 1, 2, 4 (ARCHITECTURE.md, Distribution): `fold train`
 # for one step at one crop size, under `fold launch` for DAP > 1, on the CPU with the
 # tracking allocator. Prints a Markdown table: the step's peak on top of the resident
 # weights and optimizer state (activations, gradients, temporaries) per rank, and its
