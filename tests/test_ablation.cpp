@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "data/text_file.h"
-#include "fold/ablation.h"
+#include "fold/train/ablation.h"
 #include "test_paths.h"
 
 namespace fold {

@@ -8,10 +8,10 @@
 
 #include <cmath>
 
-#include "fold/alphafold.h"
-#include "fold/confidence.h"
 #include "fold/config.h"
-#include "fold/template_embedder.h"
+#include "fold/model/alphafold.h"
+#include "fold/model/confidence.h"
+#include "fold/model/template_embedder.h"
 
 namespace fold {
 namespace {

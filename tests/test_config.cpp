@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "fold/config.h"
-#include "fold/training_options.h"
+#include "fold/train/training_options.h"
 #include "test_paths.h"
 
 namespace fold {
@@ -38,9 +38,9 @@ TEST(Config, BaseIsAlphaFold2Model1) {
 TEST(Config, TrainingOptionsFollowPresetAndOverrides) {
   const features::TrainingOptions o = training_options(Config::load("initial_training"));
   EXPECT_EQ(o.crop_size, 256);
-  EXPECT_EQ(o.max_msa_clusters, 128);
-  EXPECT_EQ(o.max_extra_msa, 1024);
-  EXPECT_FALSE(o.reduce_msa_clusters_by_max_templates);
+  EXPECT_EQ(o.sampling.max_msa_clusters, 128);
+  EXPECT_EQ(o.sampling.max_extra_msa, 1024);
+  EXPECT_FALSE(o.sampling.reduce_msa_clusters_by_max_templates);
   EXPECT_TRUE(o.block_delete_msa);
   EXPECT_EQ(o.num_blocks, 5);
   EXPECT_DOUBLE_EQ(o.msa_fraction_per_block, 0.3);

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "fold/heads.h"
-#include "fold/input_embedder.h"
-#include "fold/recycling_embedder.h"
+#include "fold/model/heads.h"
+#include "fold/model/input_embedder.h"
+#include "fold/model/recycling_embedder.h"
 
 namespace fold {
 namespace {

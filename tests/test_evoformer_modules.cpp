@@ -15,12 +15,12 @@
 #include <memory>
 #include <string>
 
+#include "data/af2_module_params.h"
 #include "evoformer/msa_attention.h"
 #include "evoformer/outer_product_mean.h"
 #include "evoformer/transition.h"
-#include "evoformer/triangle_multiplication.h"
 #include "evoformer/triangle_attention.h"
-#include "fold/af2_params.h"
+#include "evoformer/triangle_multiplication.h"
 #include "tests/ref_modules.h"
 
 namespace fold::evoformer {

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "data/af2_module_params.h"
 #include "evoformer/checkpoint.h"
 #include "evoformer/evoformer_block.h"
 #include "evoformer/memory_policy.h"
 #include "evoformer/primitives.h"
 #include "kernels/device_memory.h"
-#include "fold/af2_params.h"
 #include "tests/ref_modules.h"
 
 namespace fold::evoformer {

@@ -37,9 +37,9 @@ InferenceInputs msa_only(const std::string& sequence, const std::string& msa) {
 
 PipelineOptions small_options() {
   PipelineOptions o;
-  o.max_msa_clusters = 16;
-  o.max_extra_msa = 40;
-  o.max_templates = 4;
+  o.sampling.max_msa_clusters = 16;
+  o.sampling.max_extra_msa = 40;
+  o.sampling.max_templates = 4;
   o.num_recycles = 2;
   return o;
 }
@@ -52,10 +52,10 @@ TEST(FeaturePipeline, SeededAndShapedAsAf2) {
   const auto o = small_options();
   const auto batch = build_inference_features(msa_only(seq, in.a3m), o);
   const auto n = static_cast<int64_t>(seq.size());
-  const int64_t clusters = o.max_msa_clusters - o.max_templates;  // reduced for template rows
+  const int64_t clusters = o.sampling.max_msa_clusters - o.sampling.max_templates;  // reduced for template rows
   EXPECT_EQ(batch.at("msa_feat").sizes(), (std::vector<int64_t>{clusters, n, 49, 3}));
   EXPECT_EQ(batch.at("target_feat").sizes(), (std::vector<int64_t>{n, 22, 3}));
-  EXPECT_EQ(batch.at("extra_msa").sizes(), (std::vector<int64_t>{o.max_extra_msa, n, 3}));
+  EXPECT_EQ(batch.at("extra_msa").sizes(), (std::vector<int64_t>{o.sampling.max_extra_msa, n, 3}));
   const auto again = build_inference_features(msa_only(seq, in.a3m), o);
   for (const auto& [name, t] : batch) EXPECT_TRUE(torch::equal(t, again.at(name))) << name;
   // Resampled per recycling iteration.
@@ -132,7 +132,7 @@ TEST(FeaturePipeline, TemplateFeaturesOfRealHits) {
 
   // Templates off in the config: no template features at all.
   auto off = o;
-  off.use_templates = false;
+  off.sampling.use_templates = false;
   EXPECT_EQ(build_inference_features(in, off).count("template_aatype"), 0u);
   std::filesystem::remove(hhr);
 }

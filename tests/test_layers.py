@@ -38,12 +38,12 @@ with tempfile.TemporaryDirectory(prefix="fold-layers-") as copy:
     expect(check(copy).returncode == 0, "the unmodified copy passes")
 
     with open(os.path.join(copy, "data", "fasta.cpp"), "a") as f:
-        f.write('\n#include "fold/alphafold.h"\n')
+        f.write('\n#include "fold/model/alphafold.h"\n')
     with open(os.path.join(copy, "evoformer", "transition.h"), "a") as f:
         f.write('\n#include "structure_module/rigid.h"\n')
     broken = check(copy)
     expect(broken.returncode == 1, "an upward and a sideways include fail the check")
-    expect("data/fasta.cpp" in broken.stdout and "fold/alphafold.h" in broken.stdout,
+    expect("data/fasta.cpp" in broken.stdout and "fold/model/alphafold.h" in broken.stdout,
            "the message names data/fasta.cpp and what it includes\n" + broken.stdout)
     expect("evoformer/transition.h" in broken.stdout and "structure_module/rigid.h" in broken.stdout,
            "the message names the sideways include of evoformer/transition.h")

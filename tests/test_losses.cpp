@@ -47,6 +47,14 @@ const auto kF64 = torch::dtype(torch::kFloat64);
 
 double value(const torch::Tensor& t) { return t.item<double>(); }
 
+// A term's options at their defaults (OpenFold's config) but for eps, as a case states it.
+template <typename Options>
+Options with_eps(double eps) {
+  Options o;
+  o.eps = eps;
+  return o;
+}
+
 // Rotation by `degrees` about z, [3, 3].
 torch::Tensor rot_z(double degrees, torch::TensorOptions options = kF64) {
   const double a = degrees * M_PI / 180.0, c = std::cos(a), s = std::sin(a);
@@ -331,15 +339,15 @@ TEST(TorsionAngleLoss, ChiErrorsPiPeriodicityAndAngleNormByHand) {
   u[0][0] = u[0][0] * 2;
   const double chi = (2 + 0 + 2 + 4) / (4 + mm);
   const double norm = 7 * (std::sqrt(4 + eps) - 1 + std::sqrt(1 + eps) - 1) / (14 + mm);
-  EXPECT_NEAR(value(supervised_chi_loss(angles, u, aatype, seq_mask, chi_mask, truth, 0.5, 0.01, eps)),
+  EXPECT_NEAR(value(supervised_chi_loss(angles, u, aatype, seq_mask, chi_mask, truth, with_eps<SupervisedChiLossOptions>(eps))),
               0.5 * chi + 0.01 * norm, 1e-12);
   // Two layers: the second perfect. The masked mean runs over both layers.
   auto perfect = angles.clone();
   perfect[0][0][3] = perfect[0][1][3] = torch::tensor({1.0, 0.0}, kF64);
   perfect[0][1][4] = torch::tensor({0.0, 1.0}, kF64);
   const auto two = torch::cat({angles, perfect}, 0);
-  EXPECT_NEAR(value(supervised_chi_loss(two, torch::cat({u, perfect}, 0), aatype, seq_mask, chi_mask, truth, 0.5, 0.01,
-                                        eps)),
+  EXPECT_NEAR(value(supervised_chi_loss(two, torch::cat({u, perfect}, 0), aatype, seq_mask, chi_mask, truth,
+                                        with_eps<SupervisedChiLossOptions>(eps))),
               0.5 * 8 / (8 + mm) + 0.01 * 7 * (std::sqrt(4 + eps) - 1 + 3 * (std::sqrt(1 + eps) - 1)) / (28 + mm),
               1e-12);
 }
@@ -357,7 +365,7 @@ TEST(TorsionAngleLoss, GradientMatchesFiniteDifferencesFp64) {
   expect_gradients_match_finite_differences(
       [&](const std::vector<torch::Tensor>& x) {
         const auto a = x[0] / x[0].norm(2, -1, true);
-        return std::vector<torch::Tensor>{supervised_chi_loss(a, x[0], aatype, seq_mask, chi_mask, truth, 0.5, 0.01, 1e-8)};
+        return std::vector<torch::Tensor>{supervised_chi_loss(a, x[0], aatype, seq_mask, chi_mask, truth)};
       },
       inputs, nullptr, fd_options());
 }
@@ -372,9 +380,12 @@ TEST(TorsionAngleLoss, AgreesWithOpenFold) {
     const auto u = in("unnormalized_angles_sin_cos").to(dtype).clone().requires_grad_(true);
     // The structure module's normalisation, as the reference call does it.
     const auto angles = u / torch::sqrt(torch::clamp_min(u.pow(2).sum(-1, true), 1e-12));
+    SupervisedChiLossOptions chi_options;
+    chi_options.chi_weight = h.at("chi_weight").get<double>();
+    chi_options.angle_norm_weight = h.at("angle_norm_weight").get<double>();
+    chi_options.eps = h.at("eps").get<double>();
     const auto loss = supervised_chi_loss(angles, u, in("aatype"), in("seq_mask").to(dtype), in("chi_mask").to(dtype),
-                                          in("chi_angles_sin_cos").to(dtype), h.at("chi_weight").get<double>(),
-                                          h.at("angle_norm_weight").get<double>(), h.at("eps").get<double>());
+                                          in("chi_angles_sin_cos").to(dtype), chi_options);
     const std::string out = f64 ? "out64/" : "out/", grad = f64 ? "grad64/" : "grad/";
     const auto tol = [&](const std::string& key) { return ref->tolerance(key); };  // as for FAPE
     EXPECT_LE(rel_err(loss, ref->get(out + "loss")), tol("out/loss")) << (f64 ? "fp64" : "fp32");
@@ -398,12 +409,12 @@ TEST(DistogramLoss, BinsAndMaskByHand) {
   logits[0][1][9] = logits[1][0][9] = 2.0;
   const double eps = 1e-6;
   const double self = std::log(64.0), pair = std::log(std::exp(2.0) + 63) - 2.0;
-  EXPECT_NEAR(value(distogram_loss(logits, x, mask, 2.3125, 21.6875, 64, eps)), (2 * self + 2 * pair) / (4 + eps),
+  EXPECT_NEAR(value(distogram_loss(logits, x, mask, with_eps<DistogramLossOptions>(eps))), (2 * self + 2 * pair) / (4 + eps),
               1e-12);
   // 3 A apart: 3 edges below 3 A (2.3125, 2.625, 2.9375) -> bin 3, whose logit is 0.
   const auto y = torch::tensor({{0.0, 0.0, 0.0}, {3.0, 0.0, 0.0}, {50.0, 0.0, 0.0}}, kF64);
   logits[0][1][3] = logits[1][0][3] = 1.0;
-  EXPECT_NEAR(value(distogram_loss(logits, y, mask, 2.3125, 21.6875, 64, eps)),
+  EXPECT_NEAR(value(distogram_loss(logits, y, mask, with_eps<DistogramLossOptions>(eps))),
               (2 * self + 2 * (std::log(std::exp(2.0) + std::exp(1.0) + 62) - 1.0)) / (4 + eps), 1e-12);
 }
 
@@ -417,7 +428,7 @@ TEST(MaskedMsaLoss, CrossEntropyOverCorruptedPositionsByHand) {
   logits[1][0][22] = std::log(28.0);
   const auto bert = torch::tensor({{0.0, 1.0}, {1.0, 0.0}}, kF64);
   const double eps = 1e-8;
-  EXPECT_NEAR(value(masked_msa_loss(logits, true_msa, bert, 23, eps)),
+  EXPECT_NEAR(value(masked_msa_loss(logits, true_msa, bert, with_eps<MaskedMsaLossOptions>(eps))),
               (std::log(25.0 / 3.0) + std::log(50.0 / 28.0)) / (2 + 2 * eps), 1e-12);
 }
 
@@ -436,10 +447,10 @@ TEST(PlddtLoss, BinnedLddtTargetsByHand) {
   const auto logits = (torch::arange(50, kF64) * 0.1).expand({4, 50}).contiguous();
   const double lse = ramp_lse(50, 0.1);
   const double expected = (3 * lse - 0.1 * (43 + 43 + 37)) / (3 + 1e-10);
-  EXPECT_NEAR(value(plddt_loss(logits, pred, truth, mask, torch::tensor(2.0, kF64), 15.0, 50, 0.1, 3.0, 1e-10)),
+  EXPECT_NEAR(value(plddt_loss(logits, pred, truth, mask, torch::tensor(2.0, kF64), with_eps<PlddtLossOptions>(1e-10))),
               expected, 1e-9);
   // Outside the resolution range: zero.
-  EXPECT_EQ(value(plddt_loss(logits, pred, truth, mask, torch::tensor(3.5, kF64), 15.0, 50, 0.1, 3.0, 1e-10)), 0.0);
+  EXPECT_EQ(value(plddt_loss(logits, pred, truth, mask, torch::tensor(3.5, kF64), with_eps<PlddtLossOptions>(1e-10))), 0.0);
 }
 
 TEST(ExperimentallyResolvedLoss, SigmoidCrossEntropyOverExistingAtomsByHand) {
@@ -450,9 +461,9 @@ TEST(ExperimentallyResolvedLoss, SigmoidCrossEntropyOverExistingAtomsByHand) {
   logits[0][1] = 2.0, logits[1][1] = -1.0, logits[1][5] = 9.0;  // the last does not exist
   resolved[0][0] = resolved[1][1] = 1;
   const double expected = (std::log(2.0) + std::log1p(std::exp(2.0)) + std::log1p(std::exp(1.0))) / (3 + 1e-8);
-  EXPECT_NEAR(value(experimentally_resolved_loss(logits, exists, resolved, torch::tensor(1.5, kF64), 0.1, 3.0, 1e-8)),
+  EXPECT_NEAR(value(experimentally_resolved_loss(logits, exists, resolved, torch::tensor(1.5, kF64))),
               expected, 1e-12);
-  EXPECT_EQ(value(experimentally_resolved_loss(logits, exists, resolved, torch::tensor(0.05, kF64), 0.1, 3.0, 1e-8)),
+  EXPECT_EQ(value(experimentally_resolved_loss(logits, exists, resolved, torch::tensor(0.05, kF64))),
             0.0);
 }
 
@@ -466,11 +477,10 @@ TEST(TmLoss, AlignedErrorBinsByHand) {
   const auto mask = torch::ones({2}, kF64);
   const auto logits = (torch::arange(64, kF64) * 0.1).expand({2, 2, 64}).contiguous();
   const double lse = ramp_lse(64, 0.1);
-  EXPECT_NEAR(value(tm_loss(logits, pred, truth, mask, torch::tensor(1.0, kF64), 31.0, 64, 0.1, 3.0, 1e-8)),
+  EXPECT_NEAR(value(tm_loss(logits, pred, truth, mask, torch::tensor(1.0, kF64))),
               (2 * lse + 2 * (lse - 1.2)) / (4 + 2e-8), 1e-12);
   // A masked frame leaves one pair.
-  EXPECT_NEAR(value(tm_loss(logits, pred, truth, torch::tensor({1.0, 0.0}, kF64), torch::tensor(1.0, kF64), 31.0, 64,
-                            0.1, 3.0, 1e-8)),
+  EXPECT_NEAR(value(tm_loss(logits, pred, truth, torch::tensor({1.0, 0.0}, kF64), torch::tensor(1.0, kF64))),
               lse / (1 + 2e-8), 1e-12);
 }
 
@@ -485,7 +495,7 @@ TEST(TmLoss, OwnFrameIsTheFirstBinWhateverTheFrame) {
     const auto logits = (torch::arange(64, o) * 0.1).expand({5, 5, 64}).contiguous();
     auto mask = torch::zeros({5}, o);
     mask[2] = 1;  // only the pair (2, 2)
-    EXPECT_NEAR(value(tm_loss(logits, pred, truth, mask, torch::tensor(1.0, o), 31.0, 64, 0.1, 3.0, 1e-8)),
+    EXPECT_NEAR(value(tm_loss(logits, pred, truth, mask, torch::tensor(1.0, o))),
                 ramp_lse(64, 0.1), 1e-5);
   }
 }
@@ -502,25 +512,25 @@ TEST(HeadLosses, GradientsMatchFiniteDifferencesFp64) {
                                               {{"logits", logits}}, nullptr, fd_options());
   };
   check("distogram", torch::randn({n, n, 64}, kF64),
-        [&](const torch::Tensor& l) { return distogram_loss(l, x, mask, 2.3125, 21.6875, 64, 1e-6); });
+        [&](const torch::Tensor& l) { return distogram_loss(l, x, mask, with_eps<DistogramLossOptions>(1e-6)); });
   const auto true_msa = torch::randint(0, 23, {3, n}, torch::kLong);
   const auto bert = (torch::rand({3, n}, kF64) > 0.5).to(torch::kFloat64);
   bert[0][0] = 1;
   check("masked_msa", torch::randn({3, n, 23}, kF64),
-        [&](const torch::Tensor& l) { return masked_msa_loss(l, true_msa, bert, 23, 1e-8); });
+        [&](const torch::Tensor& l) { return masked_msa_loss(l, true_msa, bert); });
   const auto truth37 = torch::randn({n, 37, 3}, kF64) * 4, pred37 = truth37 + torch::randn({n, 37, 3}, kF64);
   const auto mask37 = (torch::rand({n, 37}, kF64) > 0.2).to(torch::kFloat64);
   check("plddt", torch::randn({n, 50}, kF64), [&](const torch::Tensor& l) {
-    return plddt_loss(l, pred37, truth37, mask37, resolution, 15.0, 50, 0.1, 3.0, 1e-10);
+    return plddt_loss(l, pred37, truth37, mask37, resolution, with_eps<PlddtLossOptions>(1e-10));
   });
   const auto exists37 = (torch::rand({n, 37}, kF64) > 0.5).to(torch::kFloat64);
   check("experimentally_resolved", torch::randn({n, 37}, kF64), [&](const torch::Tensor& l) {
-    return experimentally_resolved_loss(l, exists37, mask37, resolution, 0.1, 3.0, 1e-8);
+    return experimentally_resolved_loss(l, exists37, mask37, resolution);
   });
   const auto affine = torch::cat({torch::randn({n, 4}, kF64), torch::randn({n, 3}, kF64) * 5}, -1);
   const auto frames = Rigid(Rotation(random_rotations({n})), torch::randn({n, 3}, kF64) * 5).to_tensor_4x4();
   check("tm", torch::randn({n, n, 64}, kF64), [&](const torch::Tensor& l) {
-    return tm_loss(l, affine, frames, mask, resolution, 31.0, 64, 0.1, 3.0, 1e-8);
+    return tm_loss(l, affine, frames, mask, resolution);
   });
 }
 
@@ -597,27 +607,27 @@ Synthetic synthetic_case(torch::Dtype dtype, int64_t n = 5, int64_t layers = 2, 
 
 LossOptions all_terms_options() {
   LossOptions o = LossOptions::from_config(Config::load("af2_model_1_ptm"));
-  o.violation_weight = 1.0;
-  o.experimentally_resolved_weight = 0.01;
+  o.violation.weight = 1.0;
+  o.experimentally_resolved.weight = 0.01;
   return o;
 }
 
 TEST(AlphaFoldLoss, FromConfigReadsTheLossSection) {
   const LossOptions base = LossOptions::from_config(Config());
-  EXPECT_EQ(base.distogram_weight, 0.3);
-  EXPECT_EQ(base.fape_eps, 1e-4);
-  EXPECT_EQ(base.masked_msa_weight, 2.0);
-  EXPECT_EQ(base.plddt_no_bins, 50);
-  EXPECT_EQ(base.violation_weight, 0.0);
-  EXPECT_FALSE(base.tm_enabled);
+  EXPECT_EQ(base.distogram.weight, 0.3);
+  EXPECT_EQ(base.fape.eps, 1e-4);
+  EXPECT_EQ(base.masked_msa.weight, 2.0);
+  EXPECT_EQ(base.plddt.no_bins, 50);
+  EXPECT_EQ(base.violation.weight, 0.0);
+  EXPECT_FALSE(base.tm.enabled);
   const LossOptions ptm = LossOptions::from_config(Config::load("af2_model_1_ptm"));
-  EXPECT_TRUE(ptm.tm_enabled);
-  EXPECT_EQ(ptm.tm_weight, 0.1);
+  EXPECT_TRUE(ptm.tm.enabled);
+  EXPECT_EQ(ptm.tm.weight, 0.1);
   const LossOptions fine = LossOptions::from_config(Config::load("finetuning"));
-  EXPECT_EQ(fine.violation_weight, 1.0);
-  EXPECT_EQ(fine.experimentally_resolved_weight, 0.01);
+  EXPECT_EQ(fine.violation.weight, 1.0);
+  EXPECT_EQ(fine.experimentally_resolved.weight, 0.01);
   const LossOptions set = LossOptions::from_config(Config::load("", {"loss.fape.sidechain.length_scale=7.5"}));
-  EXPECT_EQ(set.sidechain_length_scale, 7.5);
+  EXPECT_EQ(set.fape.sidechain_length_scale, 7.5);
 }
 
 TEST(AlphaFoldLoss, WeightedSumOfTheTermsScaledByCropSize) {
@@ -635,10 +645,10 @@ TEST(AlphaFoldLoss, WeightedSumOfTheTermsScaledByCropSize) {
   EXPECT_NEAR(value(r.terms.at("fape")), value(fape_loss(s.outputs, s.batch, renamed, fo)), 1e-12);
   EXPECT_NEAR(value(r.terms.at("distogram")),
               value(distogram_loss(s.outputs.at("distogram_logits"), s.batch.at("pseudo_beta"),
-                                   s.batch.at("pseudo_beta_mask"), 2.3125, 21.6875, 64, 1e-8)),
+                                   s.batch.at("pseudo_beta_mask"))),
               1e-12);
   ViolationOptions vo;
-  vo.violation_tolerance_factor = o.violation_tolerance_factor;
+  vo.violation_tolerance_factor = o.violation.violation_tolerance_factor;
   const auto violations = find_structural_violations(s.batch, s.outputs.at("sm/positions")[-1], vo);
   EXPECT_NEAR(value(r.terms.at("violation")), value(violation_loss(violations, s.batch.at("atom14_atom_exists"), vo)),
               1e-12);
@@ -657,8 +667,8 @@ TEST(AlphaFoldLoss, WeightedSumOfTheTermsScaledByCropSize) {
   EXPECT_NEAR(value(alphafold_loss(s.outputs, s.batch, o).total), sum * std::sqrt(3.0), 1e-12);
   // tm disabled: no tm term, and weight-0 terms stay reported but out of the total.
   LossOptions no_tm = o;
-  no_tm.tm_enabled = false;
-  no_tm.violation_weight = 0.0;
+  no_tm.tm.enabled = false;
+  no_tm.violation.weight = 0.0;
   const LossBreakdown r2 = alphafold_loss(s.outputs, s.batch, no_tm);
   EXPECT_FALSE(r2.terms.count("tm"));
   EXPECT_TRUE(r2.terms.count("violation"));

@@ -17,12 +17,12 @@
 #include "data/npz.h"
 #include "data/protein.h"
 #include "data/safetensors.h"
-#include "fold/af2_params.h"
-#include "fold/alphafold.h"
 #include "fold/config.h"
-#include "fold/params_io.h"
-#include "tests/hhr_text.h"
+#include "fold/model/af2_params.h"
+#include "fold/model/alphafold.h"
+#include "fold/model/params_io.h"
 #include "test_paths.h"
+#include "tests/hhr_text.h"
 
 namespace fold {
 namespace {

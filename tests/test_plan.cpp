@@ -9,9 +9,9 @@
 #include <iostream>
 #include <map>
 
-#include "fold/alphafold.h"
 #include "fold/config.h"
-#include "fold/plan.h"
+#include "fold/model/alphafold.h"
+#include "fold/predict/plan.h"
 #include "kernels/device_memory.h"
 
 namespace fold {

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include "data/af2_module_params.h"
 #include "data/npz.h"
 #include "data/protein.h"
 #include "data/residue_constants.h"
@@ -23,7 +24,6 @@
 #include "structure_module/invariant_point_attention.h"
 #include "structure_module/rigid.h"
 #include "structure_module/structure_module.h"
-#include "fold/af2_params.h"
 #include "tests/ref_modules.h"
 
 namespace fold::structure {

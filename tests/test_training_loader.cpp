@@ -32,8 +32,8 @@ TrainingOptions options() {
   TrainingOptions o;
   o.crop_size = 40;
   o.spatial_crop_prob = 0.5;
-  o.max_msa_clusters = 8;
-  o.max_extra_msa = 16;
+  o.sampling.max_msa_clusters = 8;
+  o.sampling.max_extra_msa = 16;
   return o;
 }
 

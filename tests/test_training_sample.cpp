@@ -29,8 +29,8 @@ TrainingOptions small_crop(double spatial) {
   TrainingOptions o;
   o.crop_size = 32;
   o.spatial_crop_prob = spatial;
-  o.max_msa_clusters = 8;
-  o.max_extra_msa = 16;
+  o.sampling.max_msa_clusters = 8;
+  o.sampling.max_extra_msa = 16;
   return o;
 }
 
@@ -139,7 +139,7 @@ TEST(TrainingSample, MaskedMsaFollowsTheConfiguredFractions) {
   REQUIRE_2Q2K();
   const ChainRecord r = real_record();
   const FeatureDict base = sequence_and_msa_features(r.aatype, r.msa, r.deletion_matrix);
-  PipelineOptions o;
+  SamplingOptions o;
   o.use_templates = false;
   o.max_msa_clusters = 1000;  // every row a centre
   const at::Tensor profile = base.at("hhblits_profile");

@@ -8,9 +8,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "fold/ablation.h"
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
+#include "fold/train/ablation.h"
 
 namespace fold::cli {
 

@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "fold/alphafold.h"
 #include "fold/cli/commands.h"
 #include "fold/config.h"
-#include "fold/params_io.h"
+#include "fold/model/alphafold.h"
+#include "fold/model/params_io.h"
 
 namespace fold::cli {
 

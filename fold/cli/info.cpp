@@ -15,8 +15,8 @@
 #include <string>
 
 #include "fold/cli/commands.h"
-#include "fold/alphafold.h"
 #include "fold/config.h"
+#include "fold/model/alphafold.h"
 #include "kernels/attention.h"
 #include "kernels/devices.h"
 

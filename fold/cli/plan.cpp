@@ -8,11 +8,12 @@
 #include <iostream>
 #include <sstream>
 
-#include "fold/alphafold.h"
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
 #include "fold/config.h"
-#include "fold/plan.h"
+#include "fold/model/alphafold.h"
+#include "fold/predict/plan.h"
+#include "fold/predict/predict.h"
 #include "kernels/device_memory.h"
 
 namespace fold::cli {
@@ -68,14 +69,7 @@ void add_plan_command(CLI::App& app) {
     shape.n_templ = a->n_templ;
     if (shape.n_seq < 1) throw CLI::ValidationError("--n-seq", "must be positive");
 
-    // The weights as the run holds them: the trunk in the storage type, the structure
-    // module and heads in fp32.
-    AlphaFold af(model);
-    int64_t weights = 0;
-    for (const auto& child : af->named_children()) {
-      const bool fp32 = child.key() == "structure_module" || child.key() == "aux_heads" || !policy.storage;
-      for (const auto& p : child.value()->parameters()) weights += p.numel() * (fp32 ? 4 : 2);
-    }
+    const int64_t weights = resident_weight_bytes(model, policy);
     const int64_t memory = a->memory.empty() ? kernels::available_bytes(device) : parse_memory_size(a->memory);
     const int64_t budget = memory - weights;
 
@@ -85,7 +79,7 @@ void add_plan_command(CLI::App& app) {
       none_fits = policy.chunk_size == 0;
       if (none_fits) policy.chunk_size = 1;
     } else {
-      policy.chunk_size = a->chunk_size == "none" ? 0 : std::stoll(a->chunk_size);
+      policy.chunk_size = parse_chunk_size(a->chunk_size);
     }
     const MemoryPlan plan = plan_inference(model, shape, policy, device.type());
     std::cout << "plan: " << a->config << ", N_res " << shape.n_res << ", N_seq " << shape.n_seq << ", N_extra "

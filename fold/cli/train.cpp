@@ -13,13 +13,13 @@
 
 #include "dap/dist_environment.h"
 #include "data/protein.h"
+#include "data/training_checkpoint.h"
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
 #include "fold/cli/id_list.h"
 #include "fold/config.h"
-#include "fold/predict.h"
+#include "fold/predict/predict.h"
 #include "fold/train/trainer.h"
-#include "fold/train/training_checkpoint.h"
 
 namespace fold::cli {
 
@@ -46,7 +46,7 @@ Config resolve(Args& a) {
   if (!a.checkpoint.empty()) overrides.push_back("train.checkpoint=" + a.checkpoint);
   if (a.resume.empty()) return Config::load(a.config, overrides);
 
-  const std::string dir = train::latest_checkpoint(a.resume);
+  const std::string dir = data::latest_checkpoint(a.resume);
   if (dir.empty()) throw std::invalid_argument("--resume " + a.resume + ": no complete checkpoint there");
   if (a.out.empty()) a.out = fs::is_regular_file(fs::path(a.resume) / "run.json") ? a.resume : fs::path(dir).parent_path().parent_path().string();
   std::ifstream run_file(fs::path(a.out) / "run.json");
@@ -59,7 +59,7 @@ Config resolve(Args& a) {
   }
   Config config;
   if (a.config.empty()) {
-    const train::TrainingCheckpoint c = train::load_training_checkpoint(dir);
+    const data::TrainingCheckpoint c = data::load_training_checkpoint(dir);
     config.merge(c.state.config_toml, dir + "/state.json");
     for (const auto& o : overrides) config.set(o);
   } else {

@@ -70,7 +70,22 @@ at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tenso
   return agreement.argmax(1);
 }
 
-FeatureDict sample_msa_features(const FeatureDict& base, const PipelineOptions& o, uint64_t seed) {
+SamplingOptions SamplingOptions::from_config(const Config& c, const std::string& mode) {
+  SamplingOptions o;
+  const std::string section = "data." + mode + ".";
+  o.max_msa_clusters = c.get_int(section + "max_msa_clusters");
+  o.max_extra_msa = c.get_int(section + "max_extra_msa");
+  o.max_templates = c.get_int(section + "max_templates");
+  o.masked_msa_replace_fraction = c.get_float(section + "masked_msa_replace_fraction");
+  o.reduce_msa_clusters_by_max_templates = c.get_bool("data.common.reduce_msa_clusters_by_max_templates");
+  o.use_templates = c.get_bool("data.common.use_templates");
+  o.profile_prob = c.get_float("data.common.masked_msa.profile_prob");
+  o.same_prob = c.get_float("data.common.masked_msa.same_prob");
+  o.uniform_prob = c.get_float("data.common.masked_msa.uniform_prob");
+  return o;
+}
+
+FeatureDict sample_msa_features(const FeatureDict& base, const SamplingOptions& o, uint64_t seed) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const at::Tensor& msa = base.at("msa");
   const at::Tensor& deletions = base.at("deletion_matrix");
@@ -206,11 +221,11 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
   }
   const FeatureDict base = make_sequence_and_msa_features(inputs.sequence, merge_msas(msas));
   FeatureDict templates;
-  if (o.use_templates && !inputs.template_hits.empty()) {
+  if (o.sampling.use_templates && !inputs.template_hits.empty()) {
     TemplateSearchOptions search;
     search.mmcif_dir = inputs.template_mmcif_dir;
     search.max_template_date = inputs.max_template_date;
-    search.max_hits = o.max_templates;
+    search.max_hits = o.sampling.max_templates;
     const TemplateSearchResult found =
         find_template_features(inputs.sequence, read_hhr(inputs.template_hits), search);
     templates = make_template_features(static_cast<int64_t>(inputs.sequence.size()), found.templates);
@@ -222,7 +237,7 @@ FeatureDict build_inference_features(const InferenceInputs& inputs, const Pipeli
   std::vector<FeatureDict> slices;
   for (int64_t r = 0; r <= o.num_recycles; ++r) {
     const uint64_t seed = static_cast<uint64_t>(o.seed) * 1000003u + (o.resample_msa_in_recycling ? r : 0);
-    slices.push_back(sample_msa_features(base, o, seed));
+    slices.push_back(sample_msa_features(base, o.sampling, seed));
   }
   // Templates are not resampled: the same slice in every iteration.
   return stack_recycling_slices(slices, templates);

@@ -27,17 +27,28 @@
 #include "data/feature_dict.h"
 #include "data/msa.h"
 #include "data/template_hit_features.h"
+#include "fold/config.h"
 
 namespace fold::features {
 
-struct PipelineOptions {
-  int64_t max_msa_clusters = 512;  // data.predict.max_msa_clusters
-  int64_t max_extra_msa = 5120;    // data.predict.max_extra_msa
-  int64_t max_templates = 4;       // data.predict.max_templates
+// What one mode of the data pipeline samples (OpenFold's data.predict, data.train and
+// data.eval sections, with data.common): the MSA cluster centres, extra-MSA rows and
+// templates kept, and the BERT-style masking of the MSA. Defaults: data.predict's.
+struct SamplingOptions {
+  int64_t max_msa_clusters = 512;
+  int64_t max_extra_msa = 5120;
+  int64_t max_templates = 4;
   bool reduce_msa_clusters_by_max_templates = true;
-  bool use_templates = true;       // data.common.use_templates
+  bool use_templates = true;
   double masked_msa_replace_fraction = 0.15;
   double profile_prob = 0.1, same_prob = 0.1, uniform_prob = 0.1;
+
+  // `mode`: "predict", "train" or "eval".
+  static SamplingOptions from_config(const Config& config, const std::string& mode);
+};
+
+struct PipelineOptions {
+  SamplingOptions sampling;  // data.predict
   bool resample_msa_in_recycling = true;
   int64_t num_recycles = 3;  // data.common.max_recycling_iters: slices = num_recycles + 1
   int64_t seed = 0;
@@ -71,7 +82,7 @@ at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tenso
                                       const at::Tensor& extra_mask);
 
 // One recycling iteration's sampled MSA features from make_sequence_and_msa_features.
-data::FeatureDict sample_msa_features(const data::FeatureDict& base, const PipelineOptions& options, uint64_t seed);
+data::FeatureDict sample_msa_features(const data::FeatureDict& base, const SamplingOptions& options, uint64_t seed);
 
 // The model's template_* features of the found templates ([T, ...], no recycling
 // axis; T = 0 gives empty tensors).

@@ -40,7 +40,7 @@ void crop_slice(FeatureDict& f, const at::Tensor& keep) {
 
 FeatureDict template_features(const ChainRecord& r, const TrainingOptions& o, at::Generator& gen) {
   std::vector<TemplateFeatures> chosen;
-  if (o.use_templates && !o.template_mmcif_dir.empty() && !r.template_hits.empty() && o.max_templates > 0) {
+  if (o.sampling.use_templates && !o.template_mmcif_dir.empty() && !r.template_hits.empty() && o.sampling.max_templates > 0) {
     TemplateSearchOptions search;
     search.mmcif_dir = o.template_mmcif_dir;
     // A template may not postdate the chain it helps to predict.
@@ -48,8 +48,8 @@ FeatureDict template_features(const ChainRecord& r, const TrainingOptions& o, at
     search.max_hits = o.max_template_hits;
     const TemplateSearchResult found = find_template_features(r.sequence, r.template_hits, search);
     const auto available = static_cast<int64_t>(found.templates.size());
-    const int64_t count = o.subsample_templates ? uniform_int(gen, 0, std::min(available, o.max_templates))
-                                                : std::min(available, o.max_templates);
+    const int64_t count = o.subsample_templates ? uniform_int(gen, 0, std::min(available, o.sampling.max_templates))
+                                                : std::min(available, o.sampling.max_templates);
     const at::Tensor order = o.subsample_templates ? at::randperm(available, gen, at::kLong)
                                                    : at::arange(available, at::kLong);
     for (int64_t i = 0; i < count; ++i) chosen.push_back(found.templates[order[i].item<int64_t>()]);
@@ -154,19 +154,9 @@ FeatureDict make_training_sample(const ChainRecord& r, const TrainingOptions& o,
   const FeatureDict templates = template_features(r, o, gen);
   const at::Tensor keep = crop_indices(r, o, clamped, gen);
 
-  PipelineOptions msa_options;
-  msa_options.max_msa_clusters = o.max_msa_clusters;
-  msa_options.max_extra_msa = o.max_extra_msa;
-  msa_options.max_templates = o.max_templates;
-  msa_options.reduce_msa_clusters_by_max_templates = o.reduce_msa_clusters_by_max_templates;
-  msa_options.use_templates = o.use_templates;
-  msa_options.masked_msa_replace_fraction = o.masked_msa_replace_fraction;
-  msa_options.profile_prob = o.profile_prob;
-  msa_options.same_prob = o.same_prob;
-  msa_options.uniform_prob = o.uniform_prob;
   std::vector<FeatureDict> per_slice;
   for (int64_t s = 0; s < slices; ++s) {
-    per_slice.push_back(sample_msa_features(base, msa_options, draw_seed(gen)));
+    per_slice.push_back(sample_msa_features(base, o.sampling, draw_seed(gen)));
     crop_slice(per_slice.back(), keep);
   }
   FeatureDict cropped_templates;

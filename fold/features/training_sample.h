@@ -26,26 +26,21 @@
 
 #include "data/chain_dataset.h"
 #include "data/feature_dict.h"
+#include "fold/features/feature_pipeline.h"
 
 namespace fold::features {
 
 struct TrainingOptions {
   int64_t crop_size = 256;         // data.train.crop_size; 0 = no crop
   double spatial_crop_prob = 0.0;  // data.train.spatial_crop_prob
-  int64_t max_msa_clusters = 128;  // data.train.max_msa_clusters
-  int64_t max_extra_msa = 5120;    // data.train.max_extra_msa
-  int64_t max_templates = 4;       // data.train.max_templates
+  SamplingOptions sampling{128};   // data.train: max_msa_clusters 128, the rest as data.predict
   int64_t max_template_hits = 20;  // data.train.shuffle_top_k_prefiltered: hits considered
   bool subsample_templates = true;
-  bool use_templates = true;
-  bool reduce_msa_clusters_by_max_templates = true;
   std::string template_mmcif_dir;  // empty = no templates
   bool block_delete_msa = true;
   double msa_fraction_per_block = 0.3;
   int64_t num_blocks = 5;
   bool randomize_num_blocks = false;
-  double masked_msa_replace_fraction = 0.15;
-  double profile_prob = 0.1, same_prob = 0.1, uniform_prob = 0.1;
   int64_t max_recycling_iters = 3;
   bool uniform_recycling = true;
   double clamp_prob = 0.9;

@@ -4,67 +4,26 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iostream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "fold/loss/common.h"
-#include "fold/loss/distogram_loss.h"
-#include "fold/loss/experimentally_resolved_loss.h"
-#include "fold/loss/fape.h"
-#include "fold/loss/masked_msa_loss.h"
-#include "fold/loss/plddt_loss.h"
-#include "fold/loss/structural_violations.h"
-#include "fold/loss/tm_loss.h"
-#include "fold/loss/torsion_angle_loss.h"
 
 namespace fold::loss {
 
 LossOptions LossOptions::from_config(const Config& c) {
   LossOptions o;
-  o.distogram_min_bin = c.get_float("loss.distogram.min_bin");
-  o.distogram_max_bin = c.get_float("loss.distogram.max_bin");
-  o.distogram_no_bins = c.get_int("loss.distogram.no_bins");
-  o.distogram_eps = c.get_float("loss.distogram.eps");
-  o.distogram_weight = c.get_float("loss.distogram.weight");
-  o.experimentally_resolved_eps = c.get_float("loss.experimentally_resolved.eps");
-  o.experimentally_resolved_min_resolution = c.get_float("loss.experimentally_resolved.min_resolution");
-  o.experimentally_resolved_max_resolution = c.get_float("loss.experimentally_resolved.max_resolution");
-  o.experimentally_resolved_weight = c.get_float("loss.experimentally_resolved.weight");
-  o.fape_eps = c.get_float("loss.fape.eps");
-  o.fape_weight = c.get_float("loss.fape.weight");
-  o.backbone_clamp_distance = c.get_float("loss.fape.backbone.clamp_distance");
-  o.backbone_loss_unit_distance = c.get_float("loss.fape.backbone.loss_unit_distance");
-  o.backbone_weight = c.get_float("loss.fape.backbone.weight");
-  o.sidechain_clamp_distance = c.get_float("loss.fape.sidechain.clamp_distance");
-  o.sidechain_length_scale = c.get_float("loss.fape.sidechain.length_scale");
-  o.sidechain_weight = c.get_float("loss.fape.sidechain.weight");
-  o.plddt_min_resolution = c.get_float("loss.plddt_loss.min_resolution");
-  o.plddt_max_resolution = c.get_float("loss.plddt_loss.max_resolution");
-  o.plddt_cutoff = c.get_float("loss.plddt_loss.cutoff");
-  o.plddt_no_bins = c.get_int("loss.plddt_loss.no_bins");
-  o.plddt_eps = c.get_float("loss.plddt_loss.eps");
-  o.plddt_weight = c.get_float("loss.plddt_loss.weight");
-  o.masked_msa_num_classes = c.get_int("loss.masked_msa.num_classes");
-  o.masked_msa_eps = c.get_float("loss.masked_msa.eps");
-  o.masked_msa_weight = c.get_float("loss.masked_msa.weight");
-  o.chi_weight = c.get_float("loss.supervised_chi.chi_weight");
-  o.angle_norm_weight = c.get_float("loss.supervised_chi.angle_norm_weight");
-  o.supervised_chi_eps = c.get_float("loss.supervised_chi.eps");
-  o.supervised_chi_weight = c.get_float("loss.supervised_chi.weight");
-  o.violation_tolerance_factor = c.get_float("loss.violation.violation_tolerance_factor");
-  o.clash_overlap_tolerance = c.get_float("loss.violation.clash_overlap_tolerance");
-  o.average_clashes = c.get_bool("loss.violation.average_clashes");
-  o.violation_eps = c.get_float("loss.violation.eps");
-  o.violation_weight = c.get_float("loss.violation.weight");
-  o.tm_enabled = c.get_bool("loss.tm.enabled");
-  o.tm_max_bin = c.get_float("loss.tm.max_bin");
-  o.tm_no_bins = c.get_int("loss.tm.no_bins");
-  o.tm_min_resolution = c.get_float("loss.tm.min_resolution");
-  o.tm_max_resolution = c.get_float("loss.tm.max_resolution");
-  o.tm_eps = c.get_float("loss.tm.eps");
-  o.tm_weight = c.get_float("loss.tm.weight");
+  o.distogram = DistogramLossOptions::from_config(c);
+  o.experimentally_resolved = ExperimentallyResolvedLossOptions::from_config(c);
+  o.fape = FapeOptions::from_config(c);
+  o.plddt = PlddtLossOptions::from_config(c);
+  o.masked_msa = MaskedMsaLossOptions::from_config(c);
+  o.supervised_chi = SupervisedChiLossOptions::from_config(c);
+  o.violation = ViolationOptions::from_config(c);
+  o.tm = TmLossOptions::from_config(c);
   return o;
 }
 
@@ -75,55 +34,53 @@ LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::Featu
   // Every term sees the truth the same way: the renamed side chains that best fit the
   // final layer's atoms (Algorithm 26), the violations of those atoms.
   const at::Tensor final_atom14 = out("sm/positions").select(0, -1);
-  ViolationOptions violation_options;
-  violation_options.violation_tolerance_factor = o.violation_tolerance_factor;
-  violation_options.clash_overlap_tolerance = o.clash_overlap_tolerance;
-  violation_options.eps = o.violation_eps;
-  violation_options.average_clashes = o.average_clashes;
-  const std::map<std::string, at::Tensor> violations =
-      find_structural_violations(batch, final_atom14, violation_options);
+  const std::map<std::string, at::Tensor> violations = find_structural_violations(batch, final_atom14, o.violation);
   const RenamedGroundTruth renamed = compute_renamed_ground_truth(batch, final_atom14);
 
-  FapeOptions fape;
-  fape.backbone_clamp_distance = o.backbone_clamp_distance;
-  fape.backbone_loss_unit_distance = o.backbone_loss_unit_distance;
-  fape.backbone_weight = o.backbone_weight;
-  fape.sidechain_clamp_distance = o.sidechain_clamp_distance;
-  fape.sidechain_length_scale = o.sidechain_length_scale;
-  fape.sidechain_weight = o.sidechain_weight;
-  fape.eps = o.fape_eps;
-
-  // OpenFold's order and names, each with its weight.
-  std::vector<std::pair<std::string, double>> weights;
-  LossBreakdown r;
-  const auto add = [&](const std::string& name, double weight, const at::Tensor& value) {
-    r.terms[name] = value;
-    weights.emplace_back(name, weight);
+  // The table of terms, in OpenFold's order and with its names: whether the term is on,
+  // its weight, and its value from the outputs, the batch and its own options.
+  struct Term {
+    const char* name;
+    bool enabled;
+    double weight;
+    std::function<at::Tensor()> value;
   };
-  add("distogram", o.distogram_weight,
-      distogram_loss(out("distogram_logits"), in("pseudo_beta"), in("pseudo_beta_mask"), o.distogram_min_bin,
-                     o.distogram_max_bin, o.distogram_no_bins, o.distogram_eps));
-  add("experimentally_resolved", o.experimentally_resolved_weight,
-      experimentally_resolved_loss(out("experimentally_resolved_logits"), in("atom37_atom_exists"),
-                                   in("all_atom_mask"), in("resolution"), o.experimentally_resolved_min_resolution,
-                                   o.experimentally_resolved_max_resolution, o.experimentally_resolved_eps));
-  add("fape", o.fape_weight, fape_loss(outputs, batch, renamed, fape));
-  add("plddt_loss", o.plddt_weight,
-      plddt_loss(out("lddt_logits"), out("final_atom_positions"), in("all_atom_positions"), in("all_atom_mask"),
-                 in("resolution"), o.plddt_cutoff, o.plddt_no_bins, o.plddt_min_resolution, o.plddt_max_resolution,
-                 o.plddt_eps));
-  add("masked_msa", o.masked_msa_weight,
-      masked_msa_loss(out("masked_msa_logits"), in("true_msa"), in("bert_mask"), o.masked_msa_num_classes,
-                      o.masked_msa_eps));
-  add("supervised_chi", o.supervised_chi_weight,
-      supervised_chi_loss(out("sm/angles"), out("sm/unnormalized_angles"), in("aatype"), in("seq_mask"),
-                          in("chi_mask"), in("chi_angles_sin_cos"), o.chi_weight, o.angle_norm_weight,
-                          o.supervised_chi_eps));
-  add("violation", o.violation_weight, violation_loss(violations, in("atom14_atom_exists"), violation_options));
-  if (o.tm_enabled)
-    add("tm", o.tm_weight,
-        tm_loss(out("tm_logits"), out("final_affine_tensor"), in("backbone_rigid_tensor"), in("backbone_rigid_mask"),
-                in("resolution"), o.tm_max_bin, o.tm_no_bins, o.tm_min_resolution, o.tm_max_resolution, o.tm_eps));
+  const std::vector<Term> table = {
+      {"distogram", true, o.distogram.weight,
+       [&] { return distogram_loss(out("distogram_logits"), in("pseudo_beta"), in("pseudo_beta_mask"), o.distogram); }},
+      {"experimentally_resolved", true, o.experimentally_resolved.weight,
+       [&] {
+         return experimentally_resolved_loss(out("experimentally_resolved_logits"), in("atom37_atom_exists"),
+                                             in("all_atom_mask"), in("resolution"), o.experimentally_resolved);
+       }},
+      {"fape", true, o.fape.weight, [&] { return fape_loss(outputs, batch, renamed, o.fape); }},
+      {"plddt_loss", true, o.plddt.weight,
+       [&] {
+         return plddt_loss(out("lddt_logits"), out("final_atom_positions"), in("all_atom_positions"),
+                           in("all_atom_mask"), in("resolution"), o.plddt);
+       }},
+      {"masked_msa", true, o.masked_msa.weight,
+       [&] { return masked_msa_loss(out("masked_msa_logits"), in("true_msa"), in("bert_mask"), o.masked_msa); }},
+      {"supervised_chi", true, o.supervised_chi.weight,
+       [&] {
+         return supervised_chi_loss(out("sm/angles"), out("sm/unnormalized_angles"), in("aatype"), in("seq_mask"),
+                                    in("chi_mask"), in("chi_angles_sin_cos"), o.supervised_chi);
+       }},
+      {"violation", true, o.violation.weight,
+       [&] { return violation_loss(violations, in("atom14_atom_exists"), o.violation); }},
+      {"tm", o.tm.enabled, o.tm.weight,
+       [&] {
+         return tm_loss(out("tm_logits"), out("final_affine_tensor"), in("backbone_rigid_tensor"),
+                        in("backbone_rigid_mask"), in("resolution"), o.tm);
+       }},
+  };
+  LossBreakdown r;
+  std::vector<std::pair<std::string, double>> weights;
+  for (const Term& term : table) {
+    if (!term.enabled) continue;
+    r.terms[term.name] = term.value();
+    weights.emplace_back(term.name, term.weight);
+  }
 
   // A non-finite term is left out of the total, as OpenFold does ("loss is NaN.
   // Skipping..."); it stays in `terms` for the log to show. One host sync for all.

@@ -2,7 +2,8 @@
 // backbone + side-chain FAPE, torsion angles, distogram, masked MSA, pLDDT,
 // experimentally resolved, structural violations and (the _ptm presets) TM, with the
 // weights of the config's [loss] section, as OpenFold's AlphaFoldLoss
-// (openfold/utils/loss.py). Each term lives in its own file of fold/loss/.
+// (openfold/utils/loss.py). Each term lives in its own file of fold/loss/, with the
+// options struct of its config section; alphafold_loss is the table of terms.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -12,30 +13,28 @@
 
 #include "data/feature_dict.h"
 #include "fold/config.h"
+#include "fold/loss/distogram_loss.h"
+#include "fold/loss/experimentally_resolved_loss.h"
+#include "fold/loss/fape.h"
+#include "fold/loss/masked_msa_loss.h"
+#include "fold/loss/plddt_loss.h"
+#include "fold/loss/structural_violations.h"
+#include "fold/loss/tm_loss.h"
+#include "fold/loss/torsion_angle_loss.h"
 
 namespace fold::loss {
 
-// The [loss] section of the config (OpenFold's names and defaults).
+// The [loss] section of the config: one options struct per term, each read from its
+// own subsection (OpenFold's names and defaults) and holding the term's weight.
 struct LossOptions {
-  double distogram_min_bin = 2.3125, distogram_max_bin = 21.6875, distogram_eps = 1e-8, distogram_weight = 0.3;
-  int64_t distogram_no_bins = 64;
-  double experimentally_resolved_eps = 1e-8, experimentally_resolved_min_resolution = 0.1,
-         experimentally_resolved_max_resolution = 3.0, experimentally_resolved_weight = 0.0;
-  double fape_eps = 1e-4, fape_weight = 1.0;
-  double backbone_clamp_distance = 10.0, backbone_loss_unit_distance = 10.0, backbone_weight = 0.5;
-  double sidechain_clamp_distance = 10.0, sidechain_length_scale = 10.0, sidechain_weight = 0.5;
-  double plddt_min_resolution = 0.1, plddt_max_resolution = 3.0, plddt_cutoff = 15.0, plddt_eps = 1e-8,
-         plddt_weight = 0.01;
-  int64_t plddt_no_bins = 50;
-  int64_t masked_msa_num_classes = 23;
-  double masked_msa_eps = 1e-8, masked_msa_weight = 2.0;
-  double chi_weight = 0.5, angle_norm_weight = 0.01, supervised_chi_eps = 1e-8, supervised_chi_weight = 1.0;
-  double violation_tolerance_factor = 12.0, clash_overlap_tolerance = 1.5, violation_eps = 1e-8,
-         violation_weight = 0.0;
-  bool average_clashes = false;
-  bool tm_enabled = false;
-  double tm_max_bin = 31.0, tm_min_resolution = 0.1, tm_max_resolution = 3.0, tm_eps = 1e-8, tm_weight = 0.0;
-  int64_t tm_no_bins = 64;
+  DistogramLossOptions distogram;
+  ExperimentallyResolvedLossOptions experimentally_resolved;
+  FapeOptions fape;
+  PlddtLossOptions plddt;  // loss.plddt_loss
+  MaskedMsaLossOptions masked_msa;
+  SupervisedChiLossOptions supervised_chi;
+  ViolationOptions violation;
+  TmLossOptions tm;  // a term only when tm.enabled (the _ptm presets)
 
   static LossOptions from_config(const Config& config);
 };

@@ -6,19 +6,29 @@
 
 namespace fold::loss {
 
-at::Tensor distogram_loss(const at::Tensor& logits_in, const at::Tensor& pseudo_beta, const at::Tensor& pseudo_beta_mask,
-                          double min_bin, double max_bin, int64_t no_bins, double eps) {
+DistogramLossOptions DistogramLossOptions::from_config(const Config& c) {
+  DistogramLossOptions o;
+  o.min_bin = c.get_float("loss.distogram.min_bin");
+  o.max_bin = c.get_float("loss.distogram.max_bin");
+  o.no_bins = c.get_int("loss.distogram.no_bins");
+  o.eps = c.get_float("loss.distogram.eps");
+  o.weight = c.get_float("loss.distogram.weight");
+  return o;
+}
+
+at::Tensor distogram_loss(const at::Tensor& logits_in, const at::Tensor& pseudo_beta,
+                          const at::Tensor& pseudo_beta_mask, const DistogramLossOptions& o) {
   const at::Tensor logits = loss_precision(logits_in);
   const at::Tensor x = loss_precision(pseudo_beta).to(logits.scalar_type());
   // Squared distances against squared edges, so no square root is taken.
-  const at::Tensor edges = at::linspace(min_bin, max_bin, no_bins - 1, logits.options()).pow(2);
+  const at::Tensor edges = at::linspace(o.min_bin, o.max_bin, o.no_bins - 1, logits.options()).pow(2);
   const at::Tensor d2 = (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1, true);  // [*, N, N, 1]
   const at::Tensor true_bins = (d2 > edges).sum(-1);
   const at::Tensor errors = softmax_cross_entropy(logits, true_bins);
   const at::Tensor m = loss_precision(pseudo_beta_mask).to(logits.scalar_type());
   const at::Tensor square_mask = m.unsqueeze(-1) * m.unsqueeze(-2);
   // Row sums first, each divided by the total, as OpenFold (fp16-friendly partial sums).
-  const at::Tensor denom = eps + square_mask.sum({-1, -2});
+  const at::Tensor denom = o.eps + square_mask.sum({-1, -2});
   return ((errors * square_mask).sum(-1) / denom.unsqueeze(-1)).sum(-1).mean();
 }
 

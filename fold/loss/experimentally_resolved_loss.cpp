@@ -6,15 +6,24 @@
 
 namespace fold::loss {
 
+ExperimentallyResolvedLossOptions ExperimentallyResolvedLossOptions::from_config(const Config& c) {
+  ExperimentallyResolvedLossOptions o;
+  o.min_resolution = c.get_float("loss.experimentally_resolved.min_resolution");
+  o.max_resolution = c.get_float("loss.experimentally_resolved.max_resolution");
+  o.eps = c.get_float("loss.experimentally_resolved.eps");
+  o.weight = c.get_float("loss.experimentally_resolved.weight");
+  return o;
+}
+
 at::Tensor experimentally_resolved_loss(const at::Tensor& logits_in, const at::Tensor& atom37_atom_exists,
                                         const at::Tensor& all_atom_mask, const at::Tensor& resolution,
-                                        double min_resolution, double max_resolution, double eps) {
+                                        const ExperimentallyResolvedLossOptions& o) {
   const at::Tensor logits = loss_precision(logits_in);
   const at::Tensor exists = loss_precision(atom37_atom_exists).to(logits.scalar_type());
   const at::Tensor errors = sigmoid_cross_entropy(logits, loss_precision(all_atom_mask));
-  const at::Tensor per_residue = (errors * exists).sum(-1) / (eps + exists.sum({-1, -2})).unsqueeze(-1);
+  const at::Tensor per_residue = (errors * exists).sum(-1) / (o.eps + exists.sum({-1, -2})).unsqueeze(-1);
   const at::Tensor loss = per_residue.sum(-1);
-  return (loss * resolution_filter(loss_precision(resolution), min_resolution, max_resolution, loss)).mean();
+  return (loss * resolution_filter(loss_precision(resolution), o.min_resolution, o.max_resolution, loss)).mean();
 }
 
 }  // namespace fold::loss

@@ -140,6 +140,19 @@ RenamedGroundTruth compute_renamed_ground_truth(const data::FeatureDict& batch, 
   return r;
 }
 
+FapeOptions FapeOptions::from_config(const Config& c) {
+  FapeOptions o;
+  o.backbone_clamp_distance = c.get_float("loss.fape.backbone.clamp_distance");
+  o.backbone_loss_unit_distance = c.get_float("loss.fape.backbone.loss_unit_distance");
+  o.backbone_weight = c.get_float("loss.fape.backbone.weight");
+  o.sidechain_clamp_distance = c.get_float("loss.fape.sidechain.clamp_distance");
+  o.sidechain_length_scale = c.get_float("loss.fape.sidechain.length_scale");
+  o.sidechain_weight = c.get_float("loss.fape.sidechain.weight");
+  o.eps = c.get_float("loss.fape.eps");
+  o.weight = c.get_float("loss.fape.weight");
+  return o;
+}
+
 at::Tensor fape_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch, const RenamedGroundTruth& renamed,
                      const FapeOptions& o) {
   const std::string who = "fape_loss";

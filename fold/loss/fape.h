@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "data/feature_dict.h"
+#include "fold/config.h"
 #include "structure_module/rigid.h"
 
 namespace fold::loss {
@@ -73,13 +74,19 @@ struct RenamedGroundTruth {
 RenamedGroundTruth compute_renamed_ground_truth(const data::FeatureDict& batch, const at::Tensor& atom14_pred_positions,
                                                 double eps = 1e-10);
 
-// OpenFold's fape_loss: backbone_weight * backbone_loss(sm/frames) + sidechain_weight *
-// sidechain_loss(sm/sidechain_frames, sm/positions), averaged over the batch, [].
+// OpenFold's config section loss.fape (with its backbone and sidechain subsections):
+// the term's settings and its weight in the total.
 struct FapeOptions {
   double backbone_clamp_distance = 10.0, backbone_loss_unit_distance = 10.0, backbone_weight = 0.5;
   double sidechain_clamp_distance = 10.0, sidechain_length_scale = 10.0, sidechain_weight = 0.5;
   double eps = 1e-4;
+  double weight = 1.0;
+
+  static FapeOptions from_config(const Config& config);
 };
+
+// OpenFold's fape_loss: backbone_weight * backbone_loss(sm/frames) + sidechain_weight *
+// sidechain_loss(sm/sidechain_frames, sm/positions), averaged over the batch, [].
 at::Tensor fape_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch, const RenamedGroundTruth& renamed,
                      const FapeOptions& options);
 

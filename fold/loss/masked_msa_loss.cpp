@@ -9,17 +9,25 @@
 
 namespace fold::loss {
 
+MaskedMsaLossOptions MaskedMsaLossOptions::from_config(const Config& c) {
+  MaskedMsaLossOptions o;
+  o.num_classes = c.get_int("loss.masked_msa.num_classes");
+  o.eps = c.get_float("loss.masked_msa.eps");
+  o.weight = c.get_float("loss.masked_msa.weight");
+  return o;
+}
+
 at::Tensor masked_msa_loss(const at::Tensor& logits_in, const at::Tensor& true_msa, const at::Tensor& bert_mask,
-                           int64_t num_classes, double eps) {
+                           const MaskedMsaLossOptions& o) {
   const at::Tensor logits = loss_precision(logits_in);
-  if (logits.size(-1) != num_classes)
+  if (logits.size(-1) != o.num_classes)
     throw std::invalid_argument("masked_msa_loss: logits have " + std::to_string(logits.size(-1)) +
-                                " classes, loss.masked_msa.num_classes is " + std::to_string(num_classes));
+                                " classes, loss.masked_msa.num_classes is " + std::to_string(o.num_classes));
   const at::Tensor errors = softmax_cross_entropy(logits, true_msa);
   const at::Tensor m = loss_precision(bert_mask).to(logits.scalar_type());
   // OpenFold's fp16-friendly form: per-row sums over a half-scaled count, scaled back.
   constexpr double scale = 0.5;
-  const at::Tensor denom = eps + (scale * m).sum({-1, -2});
+  const at::Tensor denom = o.eps + (scale * m).sum({-1, -2});
   return ((errors * m).sum(-1) / denom.unsqueeze(-1)).sum(-1).mul(scale).mean();
 }
 

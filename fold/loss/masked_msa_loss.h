@@ -7,11 +7,22 @@
 
 #include <cstdint>
 
+#include "fold/config.h"
+
 namespace fold::loss {
+
+// OpenFold's config section loss.masked_msa: the term's settings and its weight in the total.
+struct MaskedMsaLossOptions {
+  int64_t num_classes = 23;
+  double eps = 1e-8;
+  double weight = 2.0;
+
+  static MaskedMsaLossOptions from_config(const Config& config);
+};
 
 // logits [*, S, N, num_classes], true_msa [*, S, N] (class indices), bert_mask [*, S, N]
 // (1 = corrupted, scored). Mean over the scored positions, then over the batch: [].
 at::Tensor masked_msa_loss(const at::Tensor& logits, const at::Tensor& true_msa, const at::Tensor& bert_mask,
-                           int64_t num_classes = 23, double eps = 1e-8);
+                           const MaskedMsaLossOptions& options = {});
 
 }  // namespace fold::loss

@@ -258,6 +258,16 @@ std::map<std::string, at::Tensor> within_residue_violations(const at::Tensor& at
           {"per_atom_num_clash", per_atom_num_clash}};
 }
 
+ViolationOptions ViolationOptions::from_config(const Config& c) {
+  ViolationOptions o;
+  o.violation_tolerance_factor = c.get_float("loss.violation.violation_tolerance_factor");
+  o.clash_overlap_tolerance = c.get_float("loss.violation.clash_overlap_tolerance");
+  o.average_clashes = c.get_bool("loss.violation.average_clashes");
+  o.eps = c.get_float("loss.violation.eps");
+  o.weight = c.get_float("loss.violation.weight");
+  return o;
+}
+
 std::map<std::string, at::Tensor> find_structural_violations(const data::FeatureDict& batch,
                                                              const at::Tensor& atom14_pred_positions,
                                                              const ViolationOptions& options) {

@@ -29,12 +29,18 @@
 #include <string>
 
 #include "data/feature_dict.h"
+#include "fold/config.h"
 
 namespace fold::loss {
 
+// OpenFold's config section loss.violation: the checks' tolerances and the term's weight
+// in the total.
 struct ViolationOptions {
   double violation_tolerance_factor = 12.0, clash_overlap_tolerance = 1.5, eps = 1e-8;
   bool average_clashes = false;
+  double weight = 0.0;
+
+  static ViolationOptions from_config(const Config& config);
 };
 
 // Eq. 44-45. pred_atom_positions [*, N, 14 (or 37), 3], pred_atom_mask [*, N, 14/37]

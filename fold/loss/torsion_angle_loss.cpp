@@ -23,10 +23,18 @@ at::Tensor chi_pi_periodic_table(const at::TensorOptions& options) {
 
 }  // namespace
 
+SupervisedChiLossOptions SupervisedChiLossOptions::from_config(const Config& c) {
+  SupervisedChiLossOptions o;
+  o.chi_weight = c.get_float("loss.supervised_chi.chi_weight");
+  o.angle_norm_weight = c.get_float("loss.supervised_chi.angle_norm_weight");
+  o.eps = c.get_float("loss.supervised_chi.eps");
+  o.weight = c.get_float("loss.supervised_chi.weight");
+  return o;
+}
+
 at::Tensor supervised_chi_loss(const at::Tensor& angles_sin_cos, const at::Tensor& unnormalized_angles_sin_cos,
                                const at::Tensor& aatype, const at::Tensor& seq_mask, const at::Tensor& chi_mask,
-                               const at::Tensor& chi_angles_sin_cos, double chi_weight, double angle_norm_weight,
-                               double eps) {
+                               const at::Tensor& chi_angles_sin_cos, const SupervisedChiLossOptions& o) {
   const at::Tensor angles = loss_precision(angles_sin_cos);
   const at::Tensor pred_chi = angles.narrow(-2, 3, rc::kNumChi);  // [L, *, N, 4, 2]
   const at::Tensor periodic =
@@ -41,10 +49,10 @@ at::Tensor supervised_chi_loss(const at::Tensor& angles_sin_cos, const at::Tenso
       masked_mean(loss_precision(chi_mask).unsqueeze(-3), sq_error.movedim(0, -3), {-1, -2, -3});
 
   const at::Tensor u = loss_precision(unnormalized_angles_sin_cos);
-  const at::Tensor norm_error = (at::sqrt(u.pow(2).sum(-1) + eps) - 1.0).abs();  // [L, *, N, 7]
+  const at::Tensor norm_error = (at::sqrt(u.pow(2).sum(-1) + o.eps) - 1.0).abs();  // [L, *, N, 7]
   const at::Tensor norm_loss = masked_mean(loss_precision(seq_mask).unsqueeze(-2).unsqueeze(-1),
                                            norm_error.movedim(0, -3), {-1, -2, -3});
-  return (chi_weight * chi_loss + angle_norm_weight * norm_loss).mean();
+  return (o.chi_weight * chi_loss + o.angle_norm_weight * norm_loss).mean();
 }
 
 }  // namespace fold::loss

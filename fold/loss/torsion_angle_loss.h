@@ -7,7 +7,19 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "fold/config.h"
+
 namespace fold::loss {
+
+// OpenFold's config section loss.supervised_chi: the term's settings and its weight in the total.
+struct SupervisedChiLossOptions {
+  double chi_weight = 0.5;
+  double angle_norm_weight = 0.01;
+  double eps = 1e-8;
+  double weight = 1.0;
+
+  static SupervisedChiLossOptions from_config(const Config& config);
+};
 
 // angles_sin_cos / unnormalized_angles_sin_cos [L, *, N, 7, 2] (sm/angles,
 // sm/unnormalized_angles; the torsion order pre-omega, phi, psi, chi1..chi4), aatype
@@ -17,7 +29,6 @@ namespace fold::loss {
 // means over (layers, residues, angles) with OpenFold's masked_mean. Returns [].
 at::Tensor supervised_chi_loss(const at::Tensor& angles_sin_cos, const at::Tensor& unnormalized_angles_sin_cos,
                                const at::Tensor& aatype, const at::Tensor& seq_mask, const at::Tensor& chi_mask,
-                               const at::Tensor& chi_angles_sin_cos, double chi_weight, double angle_norm_weight,
-                               double eps = 1e-6);
+                               const at::Tensor& chi_angles_sin_cos, const SupervisedChiLossOptions& options = {});
 
 }  // namespace fold::loss

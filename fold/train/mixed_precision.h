@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "fold/alphafold.h"
+#include "fold/model/alphafold.h"
 
 namespace fold::train {
 

@@ -18,21 +18,20 @@
 #include "dap/zero_sharding.h"
 #include "data/chain_dataset.h"
 #include "data/progress_bar.h"
+#include "data/training_checkpoint.h"
 #include "evoformer/checkpoint.h"
-#include "fold/alphafold.h"
 #include "fold/features/training_loader.h"
 #include "fold/features/training_sample.h"
 #include "fold/loss/alphafold_loss.h"
-#include "fold/params_io.h"
-#include "fold/predict.h"
+#include "fold/model/alphafold.h"
+#include "fold/model/params_io.h"
 #include "fold/train/adam.h"
 #include "fold/train/loss_scaler.h"
 #include "fold/train/lr_schedule.h"
 #include "fold/train/mixed_precision.h"
-#include "fold/train/training_checkpoint.h"
+#include "fold/train/training_options.h"
 #include "fold/train/validation.h"
 #include "fold/train/weight_ema.h"
-#include "fold/training_options.h"
 #include "kernels/device_memory.h"
 
 namespace fold::train {
@@ -99,6 +98,14 @@ class PhasePeaks {
   int64_t peak_[3] = {-1, -1, -1};
 };
 
+// What the samples of one step add up to on this rank (after sum_over_data_parallel:
+// on every data-parallel rank together).
+struct StepSums {
+  std::map<std::string, double> terms;
+  double loss = 0;
+  int64_t used = 0, residues = 0;
+};
+
 json validation_json(const ValidationResult& v) {
   return {{"lddt_ca", v.lddt_ca}, {"gdt_ts", v.gdt_ts}, {"drmsd", v.drmsd}, {"chains", v.chains}};
 }
@@ -137,7 +144,7 @@ struct Trainer::Impl {
   dap::ProcessGrid grid;
   int zero = 0;
   bool writer = true;
-  TrainingState state;
+  data::TrainingState state;
   std::ofstream jsonl;
   static constexpr int kMaxConsecutiveFailures = 8;
   int consecutive_failures = 0;
@@ -159,10 +166,16 @@ struct Trainer::Impl {
   void setup_distribution();
   std::vector<double> sum_over(const dap::Group& group, std::vector<double> values);
   void add_per_rank(json& record, const std::vector<std::string>& fields);
-  void restore(const TrainingCheckpoint& checkpoint);
+  void restore(const data::TrainingCheckpoint& checkpoint);
   std::optional<data::LoadedSample> next_sample();
   void start_loader();
+  // One training step: `accumulation` samples forward and backward (train_on), the
+  // gradients summed over DAP and data-parallel ranks, then one optimizer update
+  // (update_weights) unless a gradient is non-finite; returns the step's log record.
   json step();
+  void train_on(const data::LoadedSample& sample, double scale, PhasePeaks& peaks, StepSums& sums);
+  bool sum_over_data_parallel(StepSums& sums, bool finite_here);
+  double update_weights(double lr, int64_t used);
   std::string save();
 };
 
@@ -273,7 +286,7 @@ void Trainer::Impl::add_per_rank(json& record, const std::vector<std::string>& f
   }
 }
 
-void Trainer::Impl::restore(const TrainingCheckpoint& c) {
+void Trainer::Impl::restore(const data::TrainingCheckpoint& c) {
   const std::string where = "checkpoint step " + std::to_string(c.state.step);
   load_state_dict(*model->master(), c.model, where);
   model->master_to_working();
@@ -290,7 +303,7 @@ void Trainer::Impl::restore(const TrainingCheckpoint& c) {
   if (state.precision != config.get_string("globals.precision"))
     throw std::invalid_argument(where + " was trained in " + state.precision + "; resume it in the same precision");
   scaler.restore(state.loss_scale, state.loss_scale_clean_steps);
-  set_cpu_rng_state(state.cpu_rng);
+  data::set_cpu_rng_state(state.cpu_rng);
 }
 
 void Trainer::Impl::start_loader() {
@@ -333,6 +346,81 @@ std::optional<data::LoadedSample> Trainer::Impl::next_sample() {
   return std::nullopt;
 }
 
+void Trainer::Impl::train_on(const data::LoadedSample& sample, double scale, PhasePeaks& peaks, StepSums& sums) {
+  const std::string where = "[train] step " + std::to_string(state.step + 1) + ": sample " +
+                            std::to_string(sample.ref.epoch) + "/" + std::to_string(sample.ref.position) + " (chain " +
+                            sample.ref.chain + ")";
+  // A bad sample is logged and skipped (ARCHITECTURE.md, Errors); only forward and loss are guarded,
+  // so a failure never leaves half-accumulated gradients. A run of failures in a row is
+  // a broken setup, not bad data, and stops the run.
+  loss::LossBreakdown losses;
+  // Dropout draws from a per-sample stream: the same masks whichever rank or step of an
+  // accumulation takes the sample (and after a resume).
+  torch::manual_seed(data::sample_seed(run_seed, sample.ref.epoch, sample.ref.position) ^ kModelRandomStream);
+  peaks.begin();
+  try {
+    const features::SampleParts parts = features::split_training_sample(sample.features);
+    const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
+    losses = loss::alphafold_loss(outputs, features::last_iteration_batch(parts), loss_options);
+    peaks.end(PhasePeaks::kForward);
+  } catch (const std::exception& e) {
+    log << where << " failed and is skipped: " << e.what() << "\n";
+    ++skipped_before;
+    if (++consecutive_failures >= kMaxConsecutiveFailures)
+      throw std::runtime_error("train: " + std::to_string(consecutive_failures) + " samples in a row failed; last: " +
+                               e.what());
+    return;
+  }
+  consecutive_failures = 0;
+  const double value = losses.total.item<double>();
+  if (!std::isfinite(value)) {
+    log << where << ": non-finite loss, sample skipped\n";
+    ++skipped_before;
+    return;
+  }
+  peaks.begin();
+  (losses.total * (scale / static_cast<double>(accumulation))).backward();
+  peaks.end(PhasePeaks::kBackward);
+  sums.residues += sample.features.at("aatype").size(0);
+  sums.loss += value;
+  ++sums.used;
+  for (const auto& [name, t] : losses.terms) sums.terms[name] += t.item<double>();
+}
+
+bool Trainer::Impl::sum_over_data_parallel(StepSums& sums, bool finite_here) {
+  // What the data-parallel ranks did together: samples used, their loss, ranks with
+  // non-finite gradients (one of those skips the step everywhere), ranks with no sample.
+  const std::vector<double> together = sum_over(
+      grid.dp(), {static_cast<double>(sums.used), sums.loss, sums.used > 0 && !finite_here ? 1.0 : 0.0,
+                  sums.used > 0 ? 0.0 : 1.0});
+  sums.used = static_cast<int64_t>(together[0]);
+  sums.loss = together[1];
+  if (together[3] == 0) {
+    std::vector<double> values;
+    for (const auto& [name, v] : sums.terms) values.push_back(v);
+    values = sum_over(grid.dp(), values);
+    size_t i = 0;
+    for (auto& [name, v] : sums.terms) v = values[i++];
+  } else {
+    sums.terms.clear();  // some rank has no terms to add
+  }
+  return sums.used > 0 && together[2] == 0;
+}
+
+double Trainer::Impl::update_weights(double lr, int64_t used) {
+  // The mean over every sample used (each rank's loss was divided by the planned
+  // accumulation): a skipped sample does not shrink the step.
+  sharding->reduce_gradients(static_cast<double>(accumulation) / static_cast<double>(used));
+  const double grad_norm = sharding->gradient_norm();
+  // As torch.nn.utils.clip_grad_norm_.
+  if (clip_norm > 0 && clip_norm / (grad_norm + 1e-6) < 1) sharding->scale_gradients(clip_norm / (grad_norm + 1e-6));
+  adam->step(lr);
+  sharding->gather_parameters();
+  ema->update(model->master_parameters());
+  model->master_to_working();
+  return grad_norm;
+}
+
 json Trainer::Impl::step() {
   const auto t0 = std::chrono::steady_clock::now();
   const double lr = schedule.at(state.step);
@@ -343,88 +431,23 @@ json Trainer::Impl::step() {
   // The peak of each phase (forward, backward, optimizer step), and what the step adds on
   // top of the resident weights and optimizer state (activations, gradients, temporaries).
   PhasePeaks peaks(device);
-  std::map<std::string, double> terms;
-  double loss_sum = 0, data_wait = 0;
-  int64_t used = 0, residues = 0;
+  StepSums sums;
+  double data_wait = 0;
   json samples = json::array();
   for (int64_t a = 0; a < accumulation; ++a) {
     auto sample = next_sample();
     if (!sample) throw std::runtime_error("train: the dataset yields no samples (every sample failed)");
     data_wait += loader->stats().last_wait_seconds;
     samples.push_back(sample->ref.chain);
-    const std::string where = "[train] step " + std::to_string(state.step + 1) + ": sample " +
-                              std::to_string(sample->ref.epoch) + "/" + std::to_string(sample->ref.position) +
-                              " (chain " + sample->ref.chain + ")";
-    // A bad sample is logged and skipped (ARCHITECTURE.md, Errors); only forward and loss are guarded,
-    // so a failure never leaves half-accumulated gradients. A run of failures in a row is
-    // a broken setup, not bad data, and stops the run.
-    loss::LossBreakdown losses;
-    // Dropout draws from a per-sample stream: the same masks whichever rank or step of an
-    // accumulation takes the sample (and after a resume).
-    torch::manual_seed(data::sample_seed(run_seed, sample->ref.epoch, sample->ref.position) ^ kModelRandomStream);
-    peaks.begin();
-    try {
-      const features::SampleParts parts = features::split_training_sample(sample->features);
-      const data::FeatureDict outputs = model->working()->forward(parts.inputs, run_options);
-      losses = loss::alphafold_loss(outputs, features::last_iteration_batch(parts), loss_options);
-      peaks.end(PhasePeaks::kForward);
-    } catch (const std::exception& e) {
-      log << where << " failed and is skipped: " << e.what() << "\n";
-      ++skipped_before;
-      if (++consecutive_failures >= kMaxConsecutiveFailures)
-        throw std::runtime_error("train: " + std::to_string(consecutive_failures) + " samples in a row failed; last: " +
-                                 e.what());
-      continue;
-    }
-    consecutive_failures = 0;
-    const double value = losses.total.item<double>();
-    if (!std::isfinite(value)) {
-      log << where << ": non-finite loss, sample skipped\n";
-      ++skipped_before;
-      continue;
-    }
-    peaks.begin();
-    (losses.total * (scale / static_cast<double>(accumulation))).backward();
-    peaks.end(PhasePeaks::kBackward);
-    residues += sample->features.at("aatype").size(0);
-    loss_sum += value;
-    ++used;
-    for (const auto& [name, t] : losses.terms) terms[name] += t.item<double>();
+    train_on(*sample, scale, peaks, sums);
   }
   peaks.begin();
   // The stacks' blocks saw only this rank's slice of the activations.
   dap::all_reduce_gradients(model->working()->axially_split_parameters(), grid.dap());
-  const bool finite_here = used > 0 && model->gradients_to_master(1.0 / scale);
-  // What the data-parallel ranks did together: samples used, their loss, ranks with
-  // non-finite gradients (one of those skips the step everywhere), ranks with no sample.
-  const std::vector<double> together =
-      sum_over(grid.dp(), {static_cast<double>(used), loss_sum, used > 0 && !finite_here ? 1.0 : 0.0, used > 0 ? 0.0 : 1.0});
-  const auto used_total = static_cast<int64_t>(together[0]);
-  loss_sum = together[1];
-  const bool finite = used_total > 0 && together[2] == 0;
-  if (together[3] == 0) {
-    std::vector<double> values;
-    for (const auto& [name, v] : terms) values.push_back(v);
-    values = sum_over(grid.dp(), values);
-    size_t i = 0;
-    for (auto& [name, v] : terms) v = values[i++];
-  } else {
-    terms.clear();  // some rank has no terms to add
-  }
-  bool stepped = fp16 ? scaler.update(finite) : finite;
-  double grad_norm = std::nan("");
-  if (stepped) {
-    // The mean over every sample used (each rank's loss was divided by the planned
-    // accumulation): a skipped sample does not shrink the step.
-    sharding->reduce_gradients(static_cast<double>(accumulation) / static_cast<double>(used_total));
-    grad_norm = sharding->gradient_norm();
-    // As torch.nn.utils.clip_grad_norm_.
-    if (clip_norm > 0 && clip_norm / (grad_norm + 1e-6) < 1) sharding->scale_gradients(clip_norm / (grad_norm + 1e-6));
-    adam->step(lr);
-    sharding->gather_parameters();
-    ema->update(model->master_parameters());
-    model->master_to_working();
-  }
+  const bool finite_here = sums.used > 0 && model->gradients_to_master(1.0 / scale);
+  const bool finite = sum_over_data_parallel(sums, finite_here);
+  const bool stepped = fp16 ? scaler.update(finite) : finite;
+  const double grad_norm = stepped ? update_weights(lr, sums.used) : std::nan("");
   model->zero_grad();
   peaks.end(PhasePeaks::kOptimizer);
   ++state.step;
@@ -432,13 +455,13 @@ json Trainer::Impl::step() {
   state.loss_scale_clean_steps = scaler.clean_steps();
 
   json record = {{"step", state.step}, {"lr", lr}, {"samples", samples}, {"stepped", stepped}};
-  record["loss"] = used_total > 0 ? json(loss_sum / used_total) : json(nullptr);
+  record["loss"] = sums.used > 0 ? json(sums.loss / sums.used) : json(nullptr);
   json per_term = json::object();
-  for (const auto& [name, v] : terms) per_term[name] = v / used_total;
+  for (const auto& [name, v] : sums.terms) per_term[name] = v / sums.used;
   record["losses"] = per_term;
   record["grad_norm"] = std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr);
   record["loss_scale"] = state.loss_scale;
-  record["residues"] = residues;
+  record["residues"] = sums.residues;
   record["step_seconds"] = seconds_since(t0);
   record["data_wait_seconds"] = data_wait;
   record["communication_seconds"] = dap::communication_seconds() - communication_before;
@@ -448,16 +471,15 @@ json Trainer::Impl::step() {
     add_per_rank(record, {"peak_memory_bytes", "peak_step_memory_bytes", "peak_forward_bytes", "peak_backward_bytes",
                           "peak_optimizer_bytes", "optimizer_state_bytes", "communication_seconds", "step_seconds"});
   if (!stepped)
-    log << "[train] step " << state.step << ": "
-        << (used_total == 0 ? "no usable sample" : "non-finite gradients") << ", update skipped"
-        << (fp16 ? ", loss scale now " + std::to_string(scaler.scale()) : std::string()) << "\n";
+    log << "[train] step " << state.step << ": " << (sums.used == 0 ? "no usable sample" : "non-finite gradients")
+        << ", update skipped" << (fp16 ? ", loss scale now " + std::to_string(scaler.scale()) : std::string()) << "\n";
   return record;
 }
 
 std::string Trainer::Impl::save() {
   const std::string root = (fs::path(options.out_dir) / "checkpoints").string();
-  state.cpu_rng = cpu_rng_state();
-  TrainingCheckpoint c;
+  state.cpu_rng = data::cpu_rng_state();
+  data::TrainingCheckpoint c;
   if (writer) {
     c.model = state_dict(*model->master());
     c.ema = ema->weights();
@@ -470,16 +492,16 @@ std::string Trainer::Impl::save() {
   if (!sharding->sharded()) {
     if (!writer) return {};  // every rank holds the same weights and optimizer state
     c.optimizer = adam->state();
-    return save_training_checkpoint(root, c, keep);
+    return data::save_training_checkpoint(root, c, keep);
   }
   const dap::Group& world = grid.world();
-  if (writer) begin_training_checkpoint(root, state.step);
+  if (writer) data::begin_training_checkpoint(root, state.step);
   world.barrier().wait();
   // The ranks of a DAP group hold the same shard: its first rank writes it.
   if (grid.dap().rank() == 0)
-    write_optimizer_shard(root, state.step, grid.dp().rank(), grid.dp().size(), adam->state());
+    data::write_optimizer_shard(root, state.step, grid.dp().rank(), grid.dp().size(), adam->state());
   world.barrier().wait();
-  return writer ? finish_training_checkpoint(root, c, grid.dp().size(), keep) : std::string();
+  return writer ? data::finish_training_checkpoint(root, c, grid.dp().size(), keep) : std::string();
 }
 
 Trainer::Trainer(const Config& config, TrainerOptions options, std::ostream& log)
@@ -491,10 +513,10 @@ TrainingSummary Trainer::run() {
   Impl& t = *impl_;
   t.setup();
   if (!t.options.resume.empty()) {
-    const std::string dir = latest_checkpoint(t.options.resume);
+    const std::string dir = data::latest_checkpoint(t.options.resume);
     if (dir.empty()) throw std::invalid_argument("--resume " + t.options.resume + ": no complete checkpoint there");
     t.log << "[train] resuming from " << dir << "\n";
-    t.restore(load_training_checkpoint(dir));
+    t.restore(data::load_training_checkpoint(dir));
   }
   TrainingSummary summary;
   summary.first_step = t.state.step;

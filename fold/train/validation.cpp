@@ -5,9 +5,9 @@
 #include <ostream>
 
 #include "data/chain_sampler.h"
-#include "fold/params_io.h"
-#include "fold/training_options.h"
-#include "fold/validation_metrics.h"
+#include "fold/loss/validation_metrics.h"
+#include "fold/model/params_io.h"
+#include "fold/train/training_options.h"
 
 namespace fold::train {
 
@@ -15,12 +15,9 @@ features::TrainingOptions evaluation_options(const Config& c) {
   features::TrainingOptions o = training_options(c);
   o.crop_size = c.get_bool("data.eval.crop") ? c.get_int("data.eval.crop_size") : 0;
   o.spatial_crop_prob = 0.0;
-  o.max_msa_clusters = c.get_int("data.eval.max_msa_clusters");
-  o.max_extra_msa = c.get_int("data.eval.max_extra_msa");
-  o.max_templates = c.get_int("data.eval.max_templates");
+  o.sampling = features::SamplingOptions::from_config(c, "eval");
   o.subsample_templates = false;
   o.block_delete_msa = false;
-  o.masked_msa_replace_fraction = c.get_float("data.eval.masked_msa_replace_fraction");
   o.uniform_recycling = false;
   o.max_resolution = 0.0f;  // score every chain asked for
   return o;

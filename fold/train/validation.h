@@ -16,9 +16,9 @@
 
 #include "data/chain_dataset.h"
 #include "data/feature_dict.h"
-#include "fold/alphafold.h"
 #include "fold/config.h"
 #include "fold/features/training_sample.h"
+#include "fold/model/alphafold.h"
 
 namespace fold::train {
 

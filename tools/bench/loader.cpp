@@ -42,15 +42,15 @@ int main(int argc, char** argv) {
   int64_t samples = 24, seed = 0;
   fold::features::TrainingOptions o;
   o.crop_size = 256;
-  o.max_msa_clusters = 128;
-  o.max_extra_msa = 1024;
+  o.sampling.max_msa_clusters = 128;
+  o.sampling.max_extra_msa = 1024;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--workers") workers = int_list(value);
     else if (key == "--samples") samples = std::stoll(value);
     else if (key == "--crop") o.crop_size = std::stoll(value);
-    else if (key == "--clusters") o.max_msa_clusters = std::stoll(value);
-    else if (key == "--extra") o.max_extra_msa = std::stoll(value);
+    else if (key == "--clusters") o.sampling.max_msa_clusters = std::stoll(value);
+    else if (key == "--extra") o.sampling.max_extra_msa = std::stoll(value);
     else if (key == "--seed") seed = std::stoll(value);
     else {
       std::cerr << "fold_bench_loader: unknown option " << key << "\n";
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   const auto schedule = sampler.epoch(seed, 0, samples);
   std::printf("dataset %s: %zu chains; crop %lld, %lld clusters, %lld extra rows; %lld samples; %d intra-op threads\n\n",
               path.c_str(), dataset->size(), static_cast<long long>(o.crop_size),
-              static_cast<long long>(o.max_msa_clusters), static_cast<long long>(o.max_extra_msa),
+              static_cast<long long>(o.sampling.max_msa_clusters), static_cast<long long>(o.sampling.max_extra_msa),
               static_cast<long long>(samples), at::get_num_threads());
   std::printf("| workers | samples/s | latency median (s) | latency mean (s) | latency max (s) | mean wait per take (s) |\n");
   std::printf("|---|---|---|---|---|---|\n");

@@ -19,8 +19,8 @@
 #include <map>
 #include <sstream>
 
-#include "fold/alphafold.h"
 #include "fold/config.h"
+#include "fold/model/alphafold.h"
 #include "kernels/device_memory.h"
 #include "kernels/devices.h"
 

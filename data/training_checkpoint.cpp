@@ -1,4 +1,4 @@
-#include "fold/train/training_checkpoint.h"
+#include "data/training_checkpoint.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -18,7 +18,7 @@
 #include "data/safetensors.h"
 #include "data/text_file.h"
 
-namespace fold::train {
+namespace fold::data {
 
 namespace fs = std::filesystem;
 
@@ -212,4 +212,4 @@ void set_cpu_rng_state(const std::string& hex) {
   gen.set_state(state);
 }
 
-}  // namespace fold::train
+}  // namespace fold::data

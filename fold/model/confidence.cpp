@@ -1,4 +1,4 @@
-#include "fold/confidence.h"
+#include "fold/model/confidence.h"
 
 #include <ATen/ATen.h>
 

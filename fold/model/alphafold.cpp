@@ -1,11 +1,11 @@
-#include "fold/alphafold.h"
+#include "fold/model/alphafold.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
 #include <optional>
 
-#include "fold/confidence.h"
+#include "fold/model/confidence.h"
 #include "structure_module/all_atom.h"
 
 namespace fold {

@@ -1,27 +1,24 @@
-// AlphaFold2's released parameters (params_model_*.npz, Haiku) <-> our (OpenFold)
-// parameter names: the one explicit mapping table, per module kind and for the whole
-// model.
+// AlphaFold2's released parameters (params_model_*.npz, Haiku) per module: the table
+// from AF2's names and layouts to ours (OpenFold's state_dict names), one per module kind,
+// and the loader that applies one. fold/model/af2_params composes them into the whole
+// model's table; the module tests load reference weights with them.
 //
 // AF2 names a module's weights `<scope>/<submodule>//<name>` (e.g. `.../
 // msa_row_attention_with_pair_bias/attention//query_w`), stores linear weights as
 // [in, ..., out] with heads split out, and stacks the blocks of a stack on a leading
 // axis. One table per module kind lists, for every parameter, the AF2 leaf suffix (the
 // part after `<scope>/`), our state_dict name, the transform between the two layouts
-// and how AF2 splits the flattened dimension; the model table composes them under the
-// AF2 scopes of Algorithm 2 (as OpenFold's import_weights.generate_translation_dict).
+// and how AF2 splits the flattened dimension. The tables are names and layouts only: this
+// file is part of the parameter file format, below the modules it names.
 #pragma once
 
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
+#include <initializer_list>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
-
-namespace fold {
-class AlphaFoldImpl;
-}
 
 namespace fold::af2 {
 
@@ -83,6 +80,15 @@ enum class ModuleKind {
 
 std::vector<ParamMapping> param_table(ModuleKind kind, const TableDims& dims = {});
 
+// Building blocks of tables: AF2's Linear (weights [in, out], bias [out]) and LayerNorm
+// (scale, offset) as one table each, and tables joined in order.
+std::vector<ParamMapping> linear_entries(const std::string& af2, const std::string& ours);
+std::vector<ParamMapping> layer_norm_entries(const std::string& af2, const std::string& ours);
+std::vector<ParamMapping> concat(std::initializer_list<std::vector<ParamMapping>> parts);
+
+// A shape as the loaders' messages print it: [2, 3].
+std::string shape_str(at::IntArrayRef shape);
+
 // An AF2 array in our layout (shape-agnostic; the loader checks the shape) and back.
 at::Tensor to_torch_layout(const at::Tensor& af2, Transform transform);
 at::Tensor to_af2_layout(const at::Tensor& ours, Transform transform, int64_t groups);
@@ -96,47 +102,5 @@ at::Tensor to_af2_layout(const at::Tensor& ours, Transform transform, int64_t gr
 void load_module_params(torch::nn::Module& module, const std::map<std::string, at::Tensor>& arrays,
                         const std::string& scope, const std::vector<ParamMapping>& table,
                         const std::string& key_prefix = "param/", const std::string& name_prefix = "");
-
-// ---- The whole model ---------------------------------------------------------------
-
-// One AF2 array of the model: a plain array, or (blocks > 0) a stack whose slice b on
-// axis 0 is our `names[b]`.
-struct ModelParam {
-  std::string af2_key;             // "alphafold/alphafold_iteration/evoformer/..."
-  std::vector<std::string> names;  // one name, or one per block
-  Transform transform;
-  int64_t groups = 0;
-  bool stacked = false;
-  std::string config_key;  // stacked: the config key that sets the block count
-};
-
-// Every AF2 array of an AlphaFold model built with `model`'s options (templates and the
-// TM head only when enabled), in a fixed order.
-std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model);
-
-// Sets every parameter of `model` from AF2 arrays (keys as in the .npz). All-or-nothing:
-// throws ParamImportError listing every missing key, unused (extra) key, mis-shaped
-// array and block-count mismatch (a stack's leading axis against the config) before
-// anything is copied.
-void load_af2_params(AlphaFoldImpl& model, const std::map<std::string, at::Tensor>& arrays);
-
-// The model's parameters under AF2's keys and layout (fp32, CPU): the inverse of
-// load_af2_params.
-std::map<std::string, at::Tensor> export_af2_params(AlphaFoldImpl& model);
-
-class ParamImportError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Throws ParamImportError with `header` and every non-empty list of problems (title,
-// items; at most 40 items shown per list); returns when all lists are empty.
-void throw_if_problems(const std::string& header,
-                       const std::vector<std::pair<std::string, std::vector<std::string>>>& lists);
-
-// The likeliest cause of a mismatch, as a sentence for the header above: parameters of a
-// _ptm model (which have a pTM head) under a config without one, or the reverse; "" when
-// the file and the config agree.
-std::string ptm_head_hint(bool file_has_tm, bool config_has_tm);
 
 }  // namespace fold::af2

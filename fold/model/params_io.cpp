@@ -1,4 +1,4 @@
-#include "fold/params_io.h"
+#include "fold/model/params_io.h"
 
 #include <torch/serialize.h>
 #include <torch/torch.h>
@@ -15,8 +15,8 @@
 
 #include "data/npz.h"
 #include "data/safetensors.h"
-#include "fold/af2_params.h"
-#include "fold/train/training_checkpoint.h"
+#include "data/training_checkpoint.h"
+#include "fold/model/af2_params.h"
 
 namespace fold {
 
@@ -175,7 +175,7 @@ void load_params(AlphaFoldImpl& model, const std::string& path) {
       load_state_dict(model, read_openfold_state_dict(path), path);
       return;
     case ParamsFormat::kTrainingRun: {
-      const std::string checkpoint = train::latest_checkpoint(path);
+      const std::string checkpoint = data::latest_checkpoint(path);
       if (checkpoint.empty())
         throw std::invalid_argument("parameters " + path + ": a directory, but no complete training checkpoint in it");
       const std::string ema = (std::filesystem::path(checkpoint) / "ema.safetensors").string();

@@ -1,12 +1,12 @@
-#include "fold/predict.h"
+#include "fold/predict/predict.h"
 
 #include <torch/torch.h>
 
 #include <iostream>
 #include <sstream>
 
-#include "fold/params_io.h"
-#include "fold/plan.h"
+#include "fold/model/params_io.h"
+#include "fold/predict/plan.h"
 #include "kernels/device_memory.h"
 
 
@@ -27,15 +27,7 @@ int64_t parse_chunk_size(const std::string& text) {
 
 features::PipelineOptions pipeline_options(const Config& c) {
   features::PipelineOptions o;
-  o.max_msa_clusters = c.get_int("data.predict.max_msa_clusters");
-  o.max_extra_msa = c.get_int("data.predict.max_extra_msa");
-  o.max_templates = c.get_int("data.predict.max_templates");
-  o.reduce_msa_clusters_by_max_templates = c.get_bool("data.common.reduce_msa_clusters_by_max_templates");
-  o.use_templates = c.get_bool("data.common.use_templates");
-  o.masked_msa_replace_fraction = c.get_float("data.predict.masked_msa_replace_fraction");
-  o.profile_prob = c.get_float("data.common.masked_msa.profile_prob");
-  o.same_prob = c.get_float("data.common.masked_msa.same_prob");
-  o.uniform_prob = c.get_float("data.common.masked_msa.uniform_prob");
+  o.sampling = features::SamplingOptions::from_config(c, "predict");
   o.resample_msa_in_recycling = c.get_bool("data.common.resample_msa_in_recycling");
   o.num_recycles = c.get_int("data.common.max_recycling_iters");
   o.seed = c.get_int("globals.seed");

@@ -1,4 +1,4 @@
-#include "fold/heads.h"
+#include "fold/model/heads.h"
 
 #include <torch/torch.h>
 

@@ -1,4 +1,4 @@
-#include "fold/template_embedder.h"
+#include "fold/model/template_embedder.h"
 
 #include <torch/torch.h>
 

@@ -1,6 +1,6 @@
-#include "fold/recycling_embedder.h"
+#include "fold/model/recycling_embedder.h"
 
-#include "fold/template_embedder.h"
+#include "fold/model/template_embedder.h"
 
 #include <torch/torch.h>
 

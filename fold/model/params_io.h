@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "fold/alphafold.h"
+#include "fold/model/alphafold.h"
 
 namespace fold {
 

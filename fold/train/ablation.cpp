@@ -1,4 +1,4 @@
-#include "fold/ablation.h"
+#include "fold/train/ablation.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -205,17 +205,81 @@ bool compare_ablation_losses(std::vector<AblationRun>& runs, double tolerance) {
   return agree;
 }
 
+namespace {
+
+// A memory strategy's text, its policy and the overrides that select it.
+struct Strategy {
+  std::string name;
+  evoformer::MemoryPolicy policy;
+  std::vector<std::string> overrides;
+};
+
+// One sample for every run: the named chain, or the dataset's longest, so the crops cut
+// the most residues.
+data::ChainEntry ablation_chain(const data::ChainDataset& dataset, const std::string& wanted) {
+  data::ChainEntry chosen;
+  for (const auto& e : dataset.entries())
+    if (wanted.empty() ? e.length > chosen.length : e.id == wanted) chosen = e;
+  if (chosen.length == 0) throw std::invalid_argument(dataset.path() + ": no chain '" + wanted + "'");
+  return chosen;
+}
+
+// `fold train` of one crop under one strategy, on `chain` alone, under `fold launch` in
+// its own folder; the run's figures from its log.jsonl, or why it failed.
+AblationRun run_one(const AblationOptions& o, int64_t crop, const Strategy& s, const std::string& chain, int cores,
+                    std::ostream& log) {
+  AblationRun run;
+  run.crop = crop;
+  run.strategy = s.name;
+  const int ranks = static_cast<int>(s.policy.dap);
+  run.ranks = ranks;
+  const fs::path dir = fs::path(o.out) / "runs" / run_name(crop, s.name);
+  data::remove_tree(dir.string());
+  fs::create_directories(dir);
+  dap::LaunchOptions launch;
+  launch.nproc = ranks;
+  launch.command = {"fold", "--threads", std::to_string(std::max(1, cores / ranks)), "train", "--config", o.config,
+                    "--data", o.data, "--chains", chain, "--steps", std::to_string(o.steps), "--quiet",
+                    "--out", (dir / "train").string(), "--device", o.device, "--precision", o.precision};
+  std::vector<std::string> sets{"data.train.crop_size=" + std::to_string(crop), "train.log_every=1",
+                                "train.checkpoint_every=0", "train.validate_every=0", "train.samples_per_epoch=1",
+                                "train.ordered_samples=true"};
+  for (const auto& v : s.overrides) sets.push_back(v);
+  for (const auto& v : o.overrides) sets.push_back(v);
+  for (const auto& v : sets) {
+    launch.command.push_back("--set");
+    launch.command.push_back(v);
+  }
+  log << "[ablate] crop " << crop << ", " << s.name << " ... " << std::flush;
+  const int rc = launch_logged(launch, dir / "output.log");
+  const std::string output = read_all(dir / "output.log");
+  const bool logged = read_ablation_log((dir / "train" / "log.jsonl").string(), run);
+  if (rc == 0 && logged && static_cast<int>(run.losses.size()) == o.steps) {
+    run.status = "ok";
+  } else {
+    // A killed rank (the kernel's OOM killer) or an allocator's out-of-memory error.
+    run.status = rc == 137 || mentions_out_of_memory(output) ? "OOM" : "failed";
+    run.detail = rc != 0 ? "exit " + std::to_string(rc) + ": " + failure_line(output)
+                         : "only " + std::to_string(run.losses.size()) + " of " + std::to_string(o.steps) +
+                               " steps have a loss: " + failure_line(output);
+  }
+  log << run.status;
+  if (run.status == "ok")
+    log << ": peak " << fixed(run.peak_bytes / 1048576.0, 1) << " MiB/rank, " << fixed(run.step_seconds, 2)
+        << " s/step, loss " << run.losses.front();
+  else
+    log << " (" << run.detail << "; " << (dir / "output.log").string() << ")";
+  log << "\n";
+  return run;
+}
+
+}  // namespace
+
 Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   if (o.data.empty()) throw std::invalid_argument("ablate: a training dataset is needed (--data)");
   if (o.out.empty()) throw std::invalid_argument("ablate: an output directory is needed (--out)");
   if (o.steps < 1) throw std::invalid_argument("ablate: --steps must be >= 1");
-  // Each strategy's text, its policy and the overrides that select it (bad parts fail
-  // here, before any run).
-  struct Strategy {
-    std::string name;
-    evoformer::MemoryPolicy policy;
-    std::vector<std::string> overrides;
-  };
+  // Bad strategies or crops fail here, before any run.
   std::vector<Strategy> strategies;
   for (const auto& text : o.strategies) {
     const evoformer::MemoryPolicy policy = evoformer::MemoryPolicy::parse(text);
@@ -224,69 +288,14 @@ Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   for (const int64_t crop : o.crops)
     if (crop < 1) throw std::invalid_argument("ablate: crop sizes must be positive");
 
-  // One sample for every run: the named chain, or the dataset's longest, so the crops
-  // cut the most residues.
-  const data::ChainDataset dataset(o.data);
-  std::string chain;
-  int64_t length = 0;
-  for (const auto& e : dataset.entries())
-    if (o.chain.empty() ? e.length > length : e.id == o.chain) {
-      chain = e.id;
-      length = e.length;
-    }
-  if (length == 0) throw std::invalid_argument(o.data + ": no chain '" + o.chain + "'");
-  log << "[ablate] sample: chain " << chain << " (" << length << " residues) of " << o.data << "\n";
+  const data::ChainEntry chain = ablation_chain(data::ChainDataset(o.data), o.chain);
+  log << "[ablate] sample: chain " << chain.id << " (" << chain.length << " residues) of " << o.data << "\n";
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   fs::create_directories(fs::path(o.out) / "runs");
   std::vector<AblationRun> runs;
-  for (const int64_t crop : o.crops) {
-    for (const Strategy& s : strategies) {
-      AblationRun run;
-      run.crop = crop;
-      run.strategy = s.name;
-      const int ranks = static_cast<int>(s.policy.dap);
-      run.ranks = ranks;
-      const fs::path dir = fs::path(o.out) / "runs" / run_name(crop, s.name);
-      data::remove_tree(dir.string());
-      fs::create_directories(dir);
-      dap::LaunchOptions launch;
-      launch.nproc = ranks;
-      launch.command = {"fold", "--threads", std::to_string(std::max(1, cores / ranks)), "train", "--config", o.config,
-                        "--data", o.data, "--chains", chain, "--steps", std::to_string(o.steps), "--quiet",
-                        "--out", (dir / "train").string(), "--device", o.device, "--precision", o.precision};
-      std::vector<std::string> sets{"data.train.crop_size=" + std::to_string(crop), "train.log_every=1",
-                                    "train.checkpoint_every=0", "train.validate_every=0", "train.samples_per_epoch=1",
-                                    "train.ordered_samples=true"};
-      for (const auto& v : s.overrides) sets.push_back(v);
-      for (const auto& v : o.overrides) sets.push_back(v);
-      for (const auto& v : sets) {
-        launch.command.push_back("--set");
-        launch.command.push_back(v);
-      }
-      log << "[ablate] crop " << crop << ", " << s.name << " ... " << std::flush;
-      const int rc = launch_logged(launch, dir / "output.log");
-      const std::string output = read_all(dir / "output.log");
-      const bool logged = read_ablation_log((dir / "train" / "log.jsonl").string(), run);
-      if (rc == 0 && logged && static_cast<int>(run.losses.size()) == o.steps) {
-        run.status = "ok";
-      } else {
-        // A killed rank (the kernel's OOM killer) or an allocator's out-of-memory error.
-        run.status = rc == 137 || mentions_out_of_memory(output) ? "OOM" : "failed";
-        run.detail = rc != 0 ? "exit " + std::to_string(rc) + ": " + failure_line(output)
-                             : "only " + std::to_string(run.losses.size()) + " of " + std::to_string(o.steps) +
-                                   " steps have a loss: " + failure_line(output);
-      }
-      log << run.status;
-      if (run.status == "ok")
-        log << ": peak " << fixed(run.peak_bytes / 1048576.0, 1) << " MiB/rank, " << fixed(run.step_seconds, 2)
-            << " s/step, loss " << run.losses.front();
-      else
-        log << " (" << run.detail << "; " << (dir / "output.log").string() << ")";
-      log << "\n";
-      runs.push_back(run);
-    }
-  }
+  for (const int64_t crop : o.crops)
+    for (const Strategy& s : strategies) runs.push_back(run_one(o, crop, s, chain.id, cores, log));
   const bool agree = compare_ablation_losses(runs, o.tolerance);
   std::ostringstream header;
   char date[32];
@@ -294,8 +303,8 @@ Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M", std::localtime(&now));
   header << "- date: " << date << "\n- device: " << describe_device(o.device, cores) << "\n- build: " << describe_build()
          << "\n- config: " << o.config << ", precision " << o.precision << ", " << o.steps
-         << " step(s) per run, one sample per step: chain " << chain << " (" << length << " residues) of " << o.data
-         << "\n";
+         << " step(s) per run, one sample per step: chain " << chain.id << " (" << chain.length << " residues) of "
+         << o.data << "\n";
   write_ablation_csv(runs, (fs::path(o.out) / "ablation.csv").string());
   write_ablation_markdown(runs, o, header.str(), agree, (fs::path(o.out) / "ablation.md").string());
   std::string why;

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "evoformer/memory_policy.h"
-#include "fold/alphafold.h"
+#include "fold/model/alphafold.h"
 
 namespace fold {
 
@@ -41,7 +41,6 @@ struct StagePlan {
 struct MemoryPlan {
   std::vector<StagePlan> stages;
   int64_t peak_bytes = 0;    // the largest stage peak (beyond the weights)
-  int64_t weight_bytes = 0;  // the parameters as the run holds them
   int64_t chunk_size = 0;    // the chunk size planned with (0 = none)
   int64_t pair_bytes = 0;    // one pair tensor (N_res^2 x c_z) in the storage type
 };
@@ -61,6 +60,10 @@ int64_t plan_chunk_size(const AlphaFoldOptions& model, const PlanShape& shape, e
 // chooses, peaks within `budget` bytes beyond the weights; MSA depths as in `depths`.
 int64_t largest_fitting_n_res(const AlphaFoldOptions& model, const PlanShape& depths,
                               const evoformer::MemoryPolicy& policy, c10::DeviceType device, int64_t budget);
+
+// The parameters of `model` as a run under `policy` holds them: the trunk in the
+// policy's storage type, the structure module and heads in fp32 (builds the model once).
+int64_t resident_weight_bytes(const AlphaFoldOptions& model, const evoformer::MemoryPolicy& policy);
 
 // "80G", "512M", "1.5T", "1073741824" -> bytes; std::invalid_argument otherwise.
 int64_t parse_memory_size(const std::string& text);

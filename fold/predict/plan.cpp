@@ -1,4 +1,4 @@
-#include "fold/plan.h"
+#include "fold/predict/plan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -240,6 +240,16 @@ int64_t largest_fitting_n_res(const AlphaFoldOptions& model, const PlanShape& de
     (fits(mid) ? lo : hi) = mid;
   }
   return lo;
+}
+
+int64_t resident_weight_bytes(const AlphaFoldOptions& model, const evoformer::MemoryPolicy& policy) {
+  AlphaFold af(model);
+  int64_t bytes = 0;
+  for (const auto& child : af->named_children()) {
+    const bool fp32 = child.key() == "structure_module" || child.key() == "aux_heads" || !policy.storage;
+    for (const auto& p : child.value()->parameters()) bytes += p.numel() * (fp32 ? 4 : 2);
+  }
+  return bytes;
 }
 
 int64_t parse_memory_size(const std::string& text) {

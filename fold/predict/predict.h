@@ -12,9 +12,9 @@
 
 #include "data/feature_dict.h"
 #include "data/protein.h"
-#include "fold/alphafold.h"
 #include "fold/config.h"
 #include "fold/features/feature_pipeline.h"
+#include "fold/model/alphafold.h"
 
 namespace fold {
 

@@ -1,4 +1,4 @@
-#include "fold/input_embedder.h"
+#include "fold/model/input_embedder.h"
 
 #include <torch/torch.h>
 

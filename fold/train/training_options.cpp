@@ -1,4 +1,4 @@
-#include "fold/training_options.h"
+#include "fold/train/training_options.h"
 
 namespace fold {
 
@@ -6,21 +6,13 @@ features::TrainingOptions training_options(const Config& c) {
   features::TrainingOptions o;
   o.crop_size = c.get_bool("data.train.crop") ? c.get_int("data.train.crop_size") : 0;
   o.spatial_crop_prob = c.get_float("data.train.spatial_crop_prob");
-  o.max_msa_clusters = c.get_int("data.train.max_msa_clusters");
-  o.max_extra_msa = c.get_int("data.train.max_extra_msa");
-  o.max_templates = c.get_int("data.train.max_templates");
+  o.sampling = features::SamplingOptions::from_config(c, "train");
   o.max_template_hits = c.get_int("data.train.shuffle_top_k_prefiltered");
   o.subsample_templates = c.get_bool("data.train.subsample_templates");
-  o.use_templates = c.get_bool("data.common.use_templates");
-  o.reduce_msa_clusters_by_max_templates = c.get_bool("data.common.reduce_msa_clusters_by_max_templates");
   o.block_delete_msa = c.get_bool("data.train.block_delete_msa");
   o.msa_fraction_per_block = c.get_float("data.common.block_delete_msa.msa_fraction_per_block");
   o.num_blocks = c.get_int("data.common.block_delete_msa.num_blocks");
   o.randomize_num_blocks = c.get_bool("data.common.block_delete_msa.randomize_num_blocks");
-  o.masked_msa_replace_fraction = c.get_float("data.train.masked_msa_replace_fraction");
-  o.profile_prob = c.get_float("data.common.masked_msa.profile_prob");
-  o.same_prob = c.get_float("data.common.masked_msa.same_prob");
-  o.uniform_prob = c.get_float("data.common.masked_msa.uniform_prob");
   o.max_recycling_iters = c.get_int("data.common.max_recycling_iters");
   o.uniform_recycling = c.get_bool("data.train.uniform_recycling");
   o.clamp_prob = c.get_float("data.train.clamp_prob");

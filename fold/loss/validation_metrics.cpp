@@ -1,4 +1,4 @@
-#include "fold/validation_metrics.h"
+#include "fold/loss/validation_metrics.h"
 
 #include <ATen/ATen.h>
 

@@ -13,7 +13,7 @@
 #include <map>
 #include <string>
 
-namespace fold::train {
+namespace fold::data {
 
 struct TrainingState {
   int64_t step = 0;                   // optimizer steps done
@@ -58,4 +58,4 @@ bool is_training_checkpoint(const std::string& dir);
 std::string cpu_rng_state();
 void set_cpu_rng_state(const std::string& hex);
 
-}  // namespace fold::train
+}  // namespace fold::data

@@ -1,4 +1,4 @@
-#include "fold/extra_msa_features.h"
+#include "fold/model/extra_msa_features.h"
 
 #include <torch/torch.h>
 
