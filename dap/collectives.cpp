@@ -13,7 +13,7 @@ using torch::autograd::variable_list;
 int64_t wrap(int64_t dim, const at::Tensor& x) { return dim < 0 ? dim + x.dim() : dim; }
 
 // The rank's slice of a whole tensor along dim.
-at::Tensor local_slice(const at::Tensor& x, int64_t dim, const Group& g) {
+at::Tensor local_slice(const at::Tensor& x, int64_t dim, const dist::Group& g) {
   TORCH_CHECK(x.size(dim) % g.size() == 0, "dap: extent ", x.size(dim), " of dim ", dim,
               " does not divide by the group size ", g.size(), " (pad it first)");
   const int64_t n = x.size(dim) / g.size();
@@ -21,7 +21,7 @@ at::Tensor local_slice(const at::Tensor& x, int64_t dim, const Group& g) {
 }
 
 // [size, *x.shape] received from every rank, concatenated along dim.
-at::Tensor all_gather_raw(const at::Tensor& x, int64_t dim, const Group& g) {
+at::Tensor all_gather_raw(const at::Tensor& x, int64_t dim, const dist::Group& g) {
   if (g.size() == 1) return x.clone();
   const at::Tensor in = x.contiguous();
   std::vector<int64_t> shape{g.size()};
@@ -32,7 +32,7 @@ at::Tensor all_gather_raw(const at::Tensor& x, int64_t dim, const Group& g) {
 }
 
 // Sum over ranks of this rank's slice along dim.
-at::Tensor reduce_scatter_raw(const at::Tensor& x, int64_t dim, const Group& g) {
+at::Tensor reduce_scatter_raw(const at::Tensor& x, int64_t dim, const dist::Group& g) {
   if (g.size() == 1) return x.clone();
   TORCH_CHECK(x.size(dim) % g.size() == 0, "dap: extent ", x.size(dim), " does not divide by ", g.size());
   const at::Tensor in = at::stack(x.chunk(g.size(), dim), 0).contiguous();
@@ -42,7 +42,7 @@ at::Tensor reduce_scatter_raw(const at::Tensor& x, int64_t dim, const Group& g) 
 }
 
 // Splits x along split_dim into `size` chunks stacked on dim 0, ready for all_to_all.
-at::Tensor all_to_all_input(const at::Tensor& x, int64_t split_dim, const Group& g) {
+at::Tensor all_to_all_input(const at::Tensor& x, int64_t split_dim, const dist::Group& g) {
   TORCH_CHECK(x.size(split_dim) % g.size() == 0, "dap: all_to_all extent ", x.size(split_dim), " of dim ", split_dim,
               " does not divide by the group size ", g.size(), " (pad it first)");
   return at::stack(x.chunk(g.size(), split_dim), 0).contiguous();
@@ -52,7 +52,7 @@ at::Tensor all_to_all_output(const at::Tensor& received, int64_t concat_dim) {
   return at::cat(received.unbind(0), concat_dim);
 }
 
-at::Tensor all_to_all_raw(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& g) {
+at::Tensor all_to_all_raw(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const dist::Group& g) {
   if (g.size() == 1) return x.clone();
   const at::Tensor in = all_to_all_input(x, split_dim, g);
   at::Tensor out = at::empty_like(in);
@@ -60,16 +60,16 @@ at::Tensor all_to_all_raw(const at::Tensor& x, int64_t split_dim, int64_t concat
   return all_to_all_output(out, concat_dim);
 }
 
-void save(AutogradContext* ctx, const Group& g, int64_t a, int64_t b = 0) {
+void save(AutogradContext* ctx, const dist::Group& g, int64_t a, int64_t b = 0) {
   ctx->saved_data["group"] = static_cast<int64_t>(g.id());
   ctx->saved_data["a"] = a;
   ctx->saved_data["b"] = b;
 }
-Group group_of(AutogradContext* ctx) { return Group::from_id(static_cast<int>(ctx->saved_data["group"].toInt())); }
+dist::Group group_of(AutogradContext* ctx) { return dist::Group::from_id(static_cast<int>(ctx->saved_data["group"].toInt())); }
 
 struct Scatter : torch::autograd::Function<Scatter> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t dim, int64_t group) {
-    const Group g = Group::from_id(static_cast<int>(group));
+    const dist::Group g = dist::Group::from_id(static_cast<int>(group));
     save(ctx, g, dim);
     return local_slice(x, dim, g).clone();
   }
@@ -80,7 +80,7 @@ struct Scatter : torch::autograd::Function<Scatter> {
 
 struct Gather : torch::autograd::Function<Gather> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t dim, int64_t group) {
-    const Group g = Group::from_id(static_cast<int>(group));
+    const dist::Group g = dist::Group::from_id(static_cast<int>(group));
     save(ctx, g, dim);
     return all_gather_raw(x, dim, g);
   }
@@ -91,7 +91,7 @@ struct Gather : torch::autograd::Function<Gather> {
 
 struct AllGather : torch::autograd::Function<AllGather> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t dim, int64_t group) {
-    const Group g = Group::from_id(static_cast<int>(group));
+    const dist::Group g = dist::Group::from_id(static_cast<int>(group));
     save(ctx, g, dim);
     return all_gather_raw(x, dim, g);
   }
@@ -105,7 +105,7 @@ struct AllGather : torch::autograd::Function<AllGather> {
 struct AllToAll : torch::autograd::Function<AllToAll> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t split_dim, int64_t concat_dim,
                             int64_t group) {
-    const Group g = Group::from_id(static_cast<int>(group));
+    const dist::Group g = dist::Group::from_id(static_cast<int>(group));
     save(ctx, g, split_dim, concat_dim);
     return all_to_all_raw(x, split_dim, concat_dim, g);
   }
@@ -119,7 +119,7 @@ struct AllToAll : torch::autograd::Function<AllToAll> {
 struct FinishAllToAll : torch::autograd::Function<FinishAllToAll> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& /*x*/, const at::Tensor& received,
                             int64_t split_dim, int64_t concat_dim, int64_t group) {
-    save(ctx, Group::from_id(static_cast<int>(group)), split_dim, concat_dim);
+    save(ctx, dist::Group::from_id(static_cast<int>(group)), split_dim, concat_dim);
     return all_to_all_output(received, concat_dim);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
@@ -130,20 +130,20 @@ struct FinishAllToAll : torch::autograd::Function<FinishAllToAll> {
 
 }  // namespace
 
-at::Tensor scatter(const at::Tensor& x, int64_t dim, const Group& group) {
+at::Tensor scatter(const at::Tensor& x, int64_t dim, const dist::Group& group) {
   return Scatter::apply(x, wrap(dim, x), group.id());
 }
-at::Tensor gather(const at::Tensor& x, int64_t dim, const Group& group) {
+at::Tensor gather(const at::Tensor& x, int64_t dim, const dist::Group& group) {
   return Gather::apply(x, wrap(dim, x), group.id());
 }
-at::Tensor all_gather(const at::Tensor& x, int64_t dim, const Group& group) {
+at::Tensor all_gather(const at::Tensor& x, int64_t dim, const dist::Group& group) {
   return AllGather::apply(x, wrap(dim, x), group.id());
 }
-at::Tensor all_to_all(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group) {
+at::Tensor all_to_all(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const dist::Group& group) {
   return AllToAll::apply(x, wrap(split_dim, x), wrap(concat_dim, x), group.id());
 }
 
-PendingAllToAll::PendingAllToAll(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group)
+PendingAllToAll::PendingAllToAll(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const dist::Group& group)
     : x_(x), split_dim_(wrap(split_dim, x)), concat_dim_(wrap(concat_dim, x)), group_(group) {
   const at::Tensor in = all_to_all_input(x.detach(), split_dim_, group_);
   received_ = at::empty_like(in);
@@ -166,7 +166,7 @@ at::Tensor pad_to(const at::Tensor& x, int64_t dim, int64_t extent) {
   return at::cat({x, at::zeros(shape, x.options())}, dim);
 }
 
-void all_reduce_gradients(const std::vector<at::Tensor>& params, const Group& group) {
+void all_reduce_gradients(const std::vector<at::Tensor>& params, const dist::Group& group) {
   if (group.size() == 1) return;
   std::vector<at::Tensor> grads;
   for (const auto& p : params)

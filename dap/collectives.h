@@ -19,25 +19,25 @@
 
 namespace fold::dap {
 
-at::Tensor scatter(const at::Tensor& x, int64_t dim, const Group& group);
-at::Tensor gather(const at::Tensor& x, int64_t dim, const Group& group);
-at::Tensor all_gather(const at::Tensor& x, int64_t dim, const Group& group);
+at::Tensor scatter(const at::Tensor& x, int64_t dim, const dist::Group& group);
+at::Tensor gather(const at::Tensor& x, int64_t dim, const dist::Group& group);
+at::Tensor all_gather(const at::Tensor& x, int64_t dim, const dist::Group& group);
 // x is whole along split_dim and split along concat_dim; the result is split along
 // split_dim and whole along concat_dim.
-at::Tensor all_to_all(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group);
+at::Tensor all_to_all(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const dist::Group& group);
 
 // An all_to_all issued now and finished by wait(), so independent work can run while
 // the data moves (FastFold's duality async operation). Differentiable like all_to_all.
 class PendingAllToAll {
  public:
-  PendingAllToAll(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const Group& group);
+  PendingAllToAll(const at::Tensor& x, int64_t split_dim, int64_t concat_dim, const dist::Group& group);
   at::Tensor wait();
 
  private:
   at::Tensor x_, received_;
   int64_t split_dim_, concat_dim_;
-  Group group_;
-  Pending pending_;
+  dist::Group group_;
+  dist::Pending pending_;
 };
 
 // The smallest multiple of `parts` >= n.
@@ -47,6 +47,6 @@ at::Tensor pad_to(const at::Tensor& x, int64_t dim, int64_t extent);
 
 // Sums the gradients of `params` over the group in one flattened all-reduce (the
 // gradients of parameters used on split activations are partial on each rank).
-void all_reduce_gradients(const std::vector<at::Tensor>& params, const Group& group);
+void all_reduce_gradients(const std::vector<at::Tensor>& params, const dist::Group& group);
 
 }  // namespace fold::dap

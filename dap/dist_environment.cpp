@@ -4,7 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
-namespace fold::dap {
+namespace fold::dist {
 
 namespace {
 
@@ -65,4 +65,4 @@ DistEnvironment read_dist_environment(const std::function<const char*(const char
   return env;
 }
 
-}  // namespace fold::dap
+}  // namespace fold::dist

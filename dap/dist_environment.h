@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-namespace fold::dap {
+namespace fold::dist {
 
 struct DistEnvironment {
   int rank = 0, world_size = 1, local_rank = 0;
@@ -23,4 +23,4 @@ struct DistEnvironment {
 // multi-process run without MASTER_ADDR) is a std::invalid_argument naming the variable.
 DistEnvironment read_dist_environment(const std::function<const char*(const char*)>& getenv_fn = {});
 
-}  // namespace fold::dap
+}  // namespace fold::dist

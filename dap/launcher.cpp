@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-namespace fold::dap {
+namespace fold::launcher {
 
 namespace {
 
@@ -257,4 +257,4 @@ int launch(const LaunchOptions& o) {
   return shutdown.code();
 }
 
-}  // namespace fold::dap
+}  // namespace fold::launcher

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace fold::dap {
+namespace fold::launcher {
 
 struct LaunchOptions {
   int nproc = 1;                       // ranks on this node
@@ -22,4 +22,4 @@ struct LaunchOptions {
 // signal for a killed rank). Bad options are std::invalid_argument.
 int launch(const LaunchOptions& options);
 
-}  // namespace fold::dap
+}  // namespace fold::launcher

@@ -17,7 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace fold::dap {
+namespace fold::dist {
 
 struct Group::Impl {
   int rank = 0, size = 1, id = 0;
@@ -226,4 +226,4 @@ ProcessGrid ProcessGrid::create(const DistEnvironment& env, int dap_size, Backen
   return grid;
 }
 
-}  // namespace fold::dap
+}  // namespace fold::dist

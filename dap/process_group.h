@@ -16,7 +16,7 @@
 
 #include "dap/dist_environment.h"
 
-namespace fold::dap {
+namespace fold::dist {
 
 // An issued collective; wait() blocks until its output may be read (and rethrows its
 // error, e.g. a timeout). A default Pending is already complete.
@@ -96,4 +96,4 @@ class ProcessGrid {
   Group world_, dp_, dap_;
 };
 
-}  // namespace fold::dap
+}  // namespace fold::dist

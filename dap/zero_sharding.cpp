@@ -8,13 +8,13 @@
 #include <numeric>
 #include <stdexcept>
 
-namespace fold::dap {
+namespace fold::zero {
 
 namespace {
 constexpr int kEveryone = -1;
 }
 
-ZeroSharding::ZeroSharding(std::vector<std::pair<std::string, at::Tensor>> params, const Group& dp, int stage)
+ZeroSharding::ZeroSharding(std::vector<std::pair<std::string, at::Tensor>> params, const dist::Group& dp, int stage)
     : group_(dp), stage_(stage) {
   if (stage < 0 || stage > 2) throw std::invalid_argument("dist.zero: expected 0, 1 or 2, got " + std::to_string(stage));
   for (auto& [name, p] : params) slots_.push_back({name, p, kEveryone, 0});
@@ -129,4 +129,4 @@ void ZeroSharding::gather_parameters() {
       s.param.copy_(all.narrow(0, s.owner * segment_ + s.offset, s.param.numel()).view_as(s.param));
 }
 
-}  // namespace fold::dap
+}  // namespace fold::zero

@@ -24,12 +24,12 @@
 
 #include "dap/process_group.h"
 
-namespace fold::dap {
+namespace fold::zero {
 
 class ZeroSharding {
  public:
   // `params`: the fp32 master parameters, in the same order and shapes on every rank.
-  ZeroSharding(std::vector<std::pair<std::string, at::Tensor>> params, const Group& dp, int stage);
+  ZeroSharding(std::vector<std::pair<std::string, at::Tensor>> params, const dist::Group& dp, int stage);
 
   int stage() const { return stage_; }
   // Whether ranks own parts (stage >= 1 with more than one rank).
@@ -56,9 +56,9 @@ class ZeroSharding {
     int64_t offset = 0;  // in the owner's segment of the flat buffer
   };
   std::vector<Slot> slots_;
-  Group group_;
+  dist::Group group_;
   int stage_;
   int64_t segment_ = 0;  // elements per rank in the flat buffer
 };
 
-}  // namespace fold::dap
+}  // namespace fold::zero

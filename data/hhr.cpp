@@ -210,8 +210,8 @@ bool is_annotation(std::string_view line, char kind) {
          starts_with(line, p + " Consensus");
 }
 
-TemplateHit parse_hit(const std::vector<Line>& lines, size_t begin, size_t end,
-                      const std::string& source) {
+// The hit's first three lines: "No <n>", ">name" and the summary.
+TemplateHit parse_hit_header(const std::vector<Line>& lines, size_t begin, size_t end, const std::string& source) {
   const Line& first = lines[begin];
   if (end - begin < 3) {
     throw ParseError(source, first.number,
@@ -243,7 +243,13 @@ TemplateHit parse_hit(const std::vector<Line>& lines, size_t begin, size_t end,
   hit.sum_probs = summary.sum_probs;
   hit.probability = summary.probability;
   hit.e_value = summary.e_value;
+  return hit;
+}
 
+TemplateHit parse_hit(const std::vector<Line>& lines, size_t begin, size_t end,
+                      const std::string& source) {
+  const Line& first = lines[begin];
+  TemplateHit hit = parse_hit_header(lines, begin, end, source);
   std::optional<long> block_length;
   for (size_t l = begin + 3; l < end; ++l) {
     const Line& line = lines[l];

@@ -139,15 +139,61 @@ Msa parse_a3m(std::string_view text, const std::string& source) {
 // neither adds a column nor a deletion; duplicate rows are removed after parsing by
 // merge_msas (make_msa_features' first-occurrence rule); and truncation to a maximum
 // number of sequences is a caller's policy, not part of parsing.
-Msa parse_stockholm(std::string_view text, const std::string& source) {
-  require_text(text, source);
-  if (is_blank(text)) throw ParseError(source, 0, "empty file: not a Stockholm alignment");
+namespace {
 
+// A Stockholm alignment's rows as written: names in first-appearance order (the first
+// is the query), each row's text concatenated over blocks.
+struct StockholmRows {
   std::vector<std::string> names;
   std::vector<std::string> rows;
   std::vector<long> first_line;
   std::unordered_map<std::string, size_t> index_of;
 
+  void append(std::string_view name, std::string_view seq, long line_no) {
+    auto [it, inserted] = index_of.emplace(std::string(name), names.size());
+    if (inserted) {
+      names.emplace_back(name);
+      rows.emplace_back();
+      first_line.push_back(line_no);
+    }
+    rows[it->second].append(seq);
+  }
+};
+
+// "<name> <aligned text>": exactly two whitespace-separated fields, the text letters,
+// '-' or '.'. `raw` is the untrimmed line, for the column in the message.
+void read_sequence_line(std::string_view line, std::string_view raw, long line_no, const std::string& source,
+                        StockholmRows& out) {
+  size_t name_end = 0;
+  while (name_end < line.size() && !is_space(line[name_end])) ++name_end;
+  size_t seq_begin = name_end;
+  while (seq_begin < line.size() && is_space(line[seq_begin])) ++seq_begin;
+  size_t seq_end = seq_begin;
+  while (seq_end < line.size() && !is_space(line[seq_end])) ++seq_end;
+  if (seq_begin == line.size() || seq_end != line.size()) {
+    throw ParseError(source, line_no,
+                     "expected a sequence line '<name> <aligned sequence>' with exactly "
+                     "two fields");
+  }
+  const std::string_view name = line.substr(0, name_end);
+  const std::string_view seq = line.substr(seq_begin);
+  for (size_t i = 0; i < seq.size(); ++i) {
+    const char c = seq[i];
+    if (!is_letter(c) && !is_sto_gap(c)) {
+      const size_t column = static_cast<size_t>(seq.data() - raw.data()) + i + 1;
+      throw ParseError(source, line_no,
+                       "invalid character " + describe_char(c) + " at column " +
+                           std::to_string(column) + " in the row of '" + std::string(name) +
+                           "' (expected letters, '-' or '.')");
+    }
+  }
+  out.append(name, seq, line_no);
+}
+
+// The header, markup, sequence lines and the "//" end; checks a complete, non-empty
+// alignment whose rows all have the query's length.
+StockholmRows read_stockholm_rows(std::string_view text, const std::string& source) {
+  StockholmRows out;
   bool seen_header = false;
   bool ended = false;
   LineReader reader(text);
@@ -174,73 +220,50 @@ Msa parse_stockholm(std::string_view text, const std::string& source) {
       continue;
     }
     if (line.front() == '#') continue;  // markup, including "#=GC RF"
-
-    // "<name> <aligned text>": exactly two whitespace-separated fields.
-    size_t name_end = 0;
-    while (name_end < line.size() && !is_space(line[name_end])) ++name_end;
-    size_t seq_begin = name_end;
-    while (seq_begin < line.size() && is_space(line[seq_begin])) ++seq_begin;
-    size_t seq_end = seq_begin;
-    while (seq_end < line.size() && !is_space(line[seq_end])) ++seq_end;
-    if (seq_begin == line.size() || seq_end != line.size()) {
-      throw ParseError(source, line_no,
-                       "expected a sequence line '<name> <aligned sequence>' with exactly "
-                       "two fields");
-    }
-    const std::string_view name = line.substr(0, name_end);
-    const std::string_view seq = line.substr(seq_begin);
-    for (size_t i = 0; i < seq.size(); ++i) {
-      const char c = seq[i];
-      if (!is_letter(c) && !is_sto_gap(c)) {
-        const size_t column = static_cast<size_t>(seq.data() - raw.data()) + i + 1;
-        throw ParseError(source, line_no,
-                         "invalid character " + describe_char(c) + " at column " +
-                             std::to_string(column) + " in the row of '" + std::string(name) +
-                             "' (expected letters, '-' or '.')");
-      }
-    }
-    auto [it, inserted] = index_of.emplace(std::string(name), names.size());
-    if (inserted) {
-      names.emplace_back(name);
-      rows.emplace_back();
-      first_line.push_back(line_no);
-    }
-    rows[it->second].append(seq);
+    read_sequence_line(line, raw, line_no, source, out);
   }
 
   if (!seen_header) throw ParseError(source, 0, "empty file: not a Stockholm alignment");
-  if (names.empty()) throw ParseError(source, 0, "no sequences in the alignment");
+  if (out.names.empty()) throw ParseError(source, 0, "no sequences in the alignment");
   if (!ended) {
     throw ParseError(source, reader.line_number(),
                      "missing '//' at the end of the alignment (truncated file?)");
   }
-
-  const std::string& query = rows.front();
-  for (size_t r = 1; r < rows.size(); ++r) {
-    if (rows[r].size() != query.size()) {
-      throw ParseError(source, first_line[r],
-                       "row '" + names[r] + "' has " + std::to_string(rows[r].size()) +
-                           " alignment columns, but the query '" + names.front() + "' has " +
+  const std::string& query = out.rows.front();
+  for (size_t r = 1; r < out.rows.size(); ++r) {
+    if (out.rows[r].size() != query.size()) {
+      throw ParseError(source, out.first_line[r],
+                       "row '" + out.names[r] + "' has " + std::to_string(out.rows[r].size()) +
+                           " alignment columns, but the query '" + out.names.front() + "' has " +
                            std::to_string(query.size()) + " (unequal row lengths)");
     }
   }
-  std::vector<size_t> keep;
-  for (size_t c = 0; c < query.size(); ++c) {
-    if (!is_sto_gap(query[c])) keep.push_back(c);
-  }
-  if (keep.empty()) {
-    throw ParseError(source, first_line.front(),
-                     "query '" + names.front() + "' has no residues (only gaps)");
+  return out;
+}
+
+}  // namespace
+
+Msa parse_stockholm(std::string_view text, const std::string& source) {
+  require_text(text, source);
+  if (is_blank(text)) throw ParseError(source, 0, "empty file: not a Stockholm alignment");
+  StockholmRows read = read_stockholm_rows(text, source);
+
+  const std::string& query = read.rows.front();
+  size_t kept = 0;
+  for (char c : query) kept += !is_sto_gap(c);
+  if (kept == 0) {
+    throw ParseError(source, read.first_line.front(),
+                     "query '" + read.names.front() + "' has no residues (only gaps)");
   }
 
   Msa msa;
-  msa.sequences.reserve(rows.size());
-  msa.deletion_matrix.reserve(rows.size());
-  for (const std::string& row : rows) {
+  msa.sequences.reserve(read.rows.size());
+  msa.deletion_matrix.reserve(read.rows.size());
+  for (const std::string& row : read.rows) {
     std::string aligned;
-    aligned.reserve(keep.size());
+    aligned.reserve(kept);
     std::vector<int32_t> deletions;
-    deletions.reserve(keep.size());
+    deletions.reserve(kept);
     int32_t pending = 0;
     for (size_t c = 0; c < row.size(); ++c) {
       const char res = row[c];
@@ -255,7 +278,7 @@ Msa parse_stockholm(std::string_view text, const std::string& source) {
     msa.sequences.push_back(std::move(aligned));
     msa.deletion_matrix.push_back(std::move(deletions));
   }
-  msa.descriptions = std::move(names);
+  msa.descriptions = std::move(read.names);
   return msa;
 }
 

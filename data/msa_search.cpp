@@ -429,6 +429,50 @@ std::vector<std::string> jackhmmer_command(const std::string& binary, const std:
           "-N", std::to_string(iterations), query_fasta, database};
 }
 
+namespace {
+
+// Each database a pending search needs, readied once for the tool: jackhmmer reads a
+// gunzipped copy of a .gz, MMseqs2 a createdb database. `work_dir` holds them.
+void prepare_databases(std::vector<Database>& dbs, const std::set<const Database*>& needed, const MsaSearchOptions& o,
+                       const std::string& tool_path, const std::string& work_dir) {
+  for (auto& db : dbs) {
+    if (needed.count(&db) == 0) continue;
+    const std::string prepared = work_dir + "/db-" + std::to_string(&db - dbs.data()) + "-" + db.name;
+    if (o.tool == MsaTool::kJackhmmer && ends_with(db.path, ".gz")) {
+      gunzip_to(db.path, prepared + ".fasta", o.cancel);
+      db.search_path = prepared + ".fasta";
+    } else if (o.tool == MsaTool::kMmseqs && !is_mmseqs_db(db.path)) {
+      // Once per database, not per query: createdb of a large database is expensive.
+      run_tool({tool_path, "createdb", db.path, prepared}, prepared + ".log", "mmseqs createdb of " + db.path,
+               o.cancel);
+      db.search_path = prepared;
+    }
+  }
+}
+
+// After the searches: an interruption, or the searches that failed, as one error.
+void throw_on_failures(const std::vector<MsaSearchResult>& results, size_t pending, const MsaSearchOptions& o) {
+  if (cancelled(o.cancel)) {
+    size_t done = 0;
+    for (const auto& r : results) done += !r.skipped && r.error.empty() && r.depth > 0;
+    throw MsaSearchError("interrupted: " + std::to_string(done) + " of " + std::to_string(pending) +
+                         " searches finished and were kept; run the same command again to do the rest");
+  }
+  std::string failures;
+  size_t failed = 0;
+  for (const auto& r : results) {
+    if (r.error.empty()) continue;
+    ++failed;
+    failures += "\n" + r.id + " / " + r.database + ": " + r.error;
+  }
+  if (failed > 0) {
+    throw MsaSearchError(std::to_string(failed) + " of " + std::to_string(results.size()) +
+                         " searches failed (the others' alignments are written):" + failures);
+  }
+}
+
+}  // namespace
+
 std::vector<MsaSearchResult> run_msa_search(const MsaSearchOptions& o,
                                             const std::function<void(const MsaSearchResult&)>& on_done) {
   if (o.jobs < 1) throw MsaSearchError("--jobs must be at least 1");
@@ -462,19 +506,7 @@ std::vector<MsaSearchResult> run_msa_search(const MsaSearchOptions& o,
   if (pending.empty()) return results;
 
   TempDir work(o.tmp_dir);
-  for (auto& db : dbs) {
-    if (needed.count(&db) == 0) continue;
-    const std::string prepared = work.path() + "/db-" + std::to_string(&db - dbs.data()) + "-" + db.name;
-    if (o.tool == MsaTool::kJackhmmer && ends_with(db.path, ".gz")) {
-      gunzip_to(db.path, prepared + ".fasta", o.cancel);
-      db.search_path = prepared + ".fasta";
-    } else if (o.tool == MsaTool::kMmseqs && !is_mmseqs_db(db.path)) {
-      // Once per database, not per query: createdb of a large database is expensive.
-      run_tool({tool_path, "createdb", db.path, prepared}, prepared + ".log", "mmseqs createdb of " + db.path,
-               o.cancel);
-      db.search_path = prepared;
-    }
-  }
+  prepare_databases(dbs, needed, o, tool_path, work.path());
 
   const unsigned hw = std::thread::hardware_concurrency();
   const int total_cpus = o.cpus > 0 ? o.cpus : static_cast<int>(hw > 0 ? hw : 1);
@@ -505,23 +537,7 @@ std::vector<MsaSearchResult> run_msa_search(const MsaSearchOptions& o,
   worker();
   for (auto& t : threads) t.join();
 
-  if (cancelled(o.cancel)) {
-    size_t done = 0;
-    for (const auto& r : results) done += !r.skipped && r.error.empty() && r.depth > 0;
-    throw MsaSearchError("interrupted: " + std::to_string(done) + " of " + std::to_string(pending.size()) +
-                         " searches finished and were kept; run the same command again to do the rest");
-  }
-  std::string failures;
-  size_t failed = 0;
-  for (const auto& r : results) {
-    if (r.error.empty()) continue;
-    ++failed;
-    failures += "\n" + r.id + " / " + r.database + ": " + r.error;
-  }
-  if (failed > 0) {
-    throw MsaSearchError(std::to_string(failed) + " of " + std::to_string(tasks.size()) +
-                         " searches failed (the others' alignments are written):" + failures);
-  }
+  throw_on_failures(results, pending.size(), o);
   return results;
 }
 

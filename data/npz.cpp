@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <unistd.h>
 
@@ -438,6 +438,119 @@ void for_each_block(const at::Tensor& t, const std::function<void(const char*, s
   }
 }
 
+// The .npy header of array `t` as stored (bf16 widened to float32).
+std::string npy_header(const at::Tensor& t, at::ScalarType stored) {
+  std::string shape;
+  for (int64_t d : t.sizes()) shape += std::to_string(d) + ", ";
+  // "(5, 11, 256)" and "(7,)", as NumPy writes them.
+  if (!shape.empty()) shape.resize(shape.size() - (t.dim() == 1 ? 1 : 2));
+  std::string header = "{'descr': '" + descr_of(stored) + "', 'fortran_order': False, 'shape': (" +
+                       (t.dim() == 0 ? std::string() : shape) + "), }";
+  // NumPy pads the header with spaces so the data starts on a 64-byte boundary.
+  const size_t total = 10 + header.size() + 1;
+  header += std::string((64 - total % 64) % 64, ' ') + "\n";
+  std::string npy = "\x93NUMPY";
+  npy += '\x01';
+  npy += '\x00';
+  put(npy, header.size(), 2);
+  return npy + header;
+}
+
+// One stored (uncompressed) member's place in the archive. Zip64 (sizes and offsets in
+// an extra field) only where 32 bits cannot hold them.
+struct MemberEntry {
+  std::string name;
+  uLong crc;
+  uint64_t size, local_offset;
+  bool big() const { return size >= kMax32; }
+  bool far() const { return local_offset >= kMax32; }
+};
+
+std::string local_file_header(const MemberEntry& m) {
+  const bool big = m.big();
+  std::string local;
+  put(local, kLocalHeader, 4);
+  put(local, big ? 45 : 20, 2);  // version needed
+  put(local, 0, 2);               // flags
+  put(local, 0, 2);               // stored
+  put(local, 0, 4);               // time, date
+  put(local, m.crc, 4);
+  put(local, big ? kMax32 : m.size, 4);
+  put(local, big ? kMax32 : m.size, 4);
+  put(local, m.name.size(), 2);
+  put(local, big ? 20 : 0, 2);
+  local += m.name;
+  if (big) {
+    put(local, 1, 2);
+    put(local, 16, 2);
+    put(local, m.size, 8);
+    put(local, m.size, 8);
+  }
+  return local;
+}
+
+std::string central_directory_entry(const MemberEntry& m) {
+  const bool big = m.big(), far = m.far();
+  std::string extra;
+  if (big || far) {
+    std::string fields;
+    if (big) put(fields, m.size, 8), put(fields, m.size, 8);
+    if (far) put(fields, m.local_offset, 8);
+    put(extra, 1, 2);
+    put(extra, fields.size(), 2);
+    extra += fields;
+  }
+  std::string central;
+  put(central, kCentralHeader, 4);
+  put(central, big || far ? 45 : 20, 2);  // made by
+  put(central, big || far ? 45 : 20, 2);  // needed
+  put(central, 0, 2);
+  put(central, 0, 2);
+  put(central, 0, 4);
+  put(central, m.crc, 4);
+  put(central, big ? kMax32 : m.size, 4);
+  put(central, big ? kMax32 : m.size, 4);
+  put(central, m.name.size(), 2);
+  put(central, extra.size(), 2);
+  put(central, 0, 2);  // comment
+  put(central, 0, 2);  // disk
+  put(central, 0, 2);  // internal attributes
+  put(central, 0, 4);  // external attributes
+  put(central, far ? kMax32 : m.local_offset, 4);
+  return central + m.name + extra;
+}
+
+// The records after the central directory of `count` entries, `central_size` bytes at
+// `dir_offset`: zip64's end record and locator where 16/32-bit fields overflow, then
+// the classic end record.
+std::string end_of_central_directory(uint64_t count, uint64_t central_size, uint64_t dir_offset) {
+  std::string end;
+  if (count >= 0xffff || dir_offset >= kMax32 || central_size >= kMax32) {
+    put(end, kZip64End, 4);
+    put(end, 44, 8);  // the record's size after this field
+    put(end, 45, 2);
+    put(end, 45, 2);
+    put(end, 0, 4);
+    put(end, 0, 4);
+    put(end, count, 8);
+    put(end, count, 8);
+    put(end, central_size, 8);
+    put(end, dir_offset, 8);
+    put(end, kZip64EndLocator, 4);
+    put(end, 0, 4);
+    put(end, dir_offset + central_size, 8);  // where the zip64 end record starts
+    put(end, 1, 4);
+  }
+  put(end, kEndOfCentralDir, 4);
+  put(end, 0, 4);  // disk numbers
+  put(end, std::min<uint64_t>(count, 0xffff), 2);
+  put(end, std::min<uint64_t>(count, 0xffff), 2);
+  put(end, std::min<uint64_t>(central_size, kMax32), 4);
+  put(end, std::min<uint64_t>(dir_offset, kMax32), 4);
+  put(end, 0, 2);
+  return end;
+}
+
 }  // namespace
 
 void write_npz(const std::string& path, const std::map<std::string, at::Tensor>& arrays) {
@@ -459,110 +572,25 @@ void write_npz(const std::string& path, const std::map<std::string, at::Tensor>&
     offset += n;
   };
   std::string central;
-  uint64_t count = 0;
   for (const auto& [name, tensor] : arrays) {
     const at::Tensor t = tensor.detach().cpu().contiguous();
     const at::ScalarType stored = t.scalar_type() == at::kBFloat16 ? at::kFloat : t.scalar_type();
-    std::string shape;
-    for (int64_t d : t.sizes()) shape += std::to_string(d) + ", ";
-    // "(5, 11, 256)" and "(7,)", as NumPy writes them.
-    if (!shape.empty()) shape.resize(shape.size() - (t.dim() == 1 ? 1 : 2));
-    std::string header = "{'descr': '" + descr_of(stored) + "', 'fortran_order': False, 'shape': (" +
-                         (t.dim() == 0 ? std::string() : shape) + "), }";
-    // NumPy pads the header with spaces so the data starts on a 64-byte boundary.
-    const size_t total = 10 + header.size() + 1;
-    header += std::string((64 - total % 64) % 64, ' ') + "\n";
-    std::string npy = "\x93NUMPY";
-    npy += '\x01';
-    npy += '\x00';
-    put(npy, header.size(), 2);
-    npy += header;
-    const uint64_t size = npy.size() + static_cast<uint64_t>(t.numel()) * c10::elementSize(stored);
+    const std::string npy = npy_header(t, stored);
     // The CRC first (one pass over the array in memory), so the local header is final
     // when written and the data go straight from the tensor to the file.
     uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(npy.data()), static_cast<uInt>(npy.size()));
     for_each_block(t, [&](const char* p, size_t n) { crc = crc32(crc, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)); });
-    // Zip64 (sizes and offsets in an extra field) only where 32 bits cannot hold them.
-    const bool big = size >= kMax32, far = offset >= kMax32;
-    const std::string member = name + ".npy";
-    std::string local;
-    put(local, kLocalHeader, 4);
-    put(local, big ? 45 : 20, 2);  // version needed
-    put(local, 0, 2);               // flags
-    put(local, 0, 2);               // stored
-    put(local, 0, 4);               // time, date
-    put(local, crc, 4);
-    put(local, big ? kMax32 : size, 4);
-    put(local, big ? kMax32 : size, 4);
-    put(local, member.size(), 2);
-    put(local, big ? 20 : 0, 2);
-    local += member;
-    if (big) {
-      put(local, 1, 2);
-      put(local, 16, 2);
-      put(local, size, 8);
-      put(local, size, 8);
-    }
-    const uint64_t local_offset = offset;
+    const uint64_t size = npy.size() + static_cast<uint64_t>(t.numel()) * c10::elementSize(stored);
+    const MemberEntry member{name + ".npy", crc, size, offset};
+    const std::string local = local_file_header(member);
     write(local.data(), local.size());
     write(npy.data(), npy.size());
     for_each_block(t, write);
-    std::string extra;
-    if (big || far) {
-      std::string fields;
-      if (big) put(fields, size, 8), put(fields, size, 8);
-      if (far) put(fields, local_offset, 8);
-      put(extra, 1, 2);
-      put(extra, fields.size(), 2);
-      extra += fields;
-    }
-    put(central, kCentralHeader, 4);
-    put(central, big || far ? 45 : 20, 2);  // made by
-    put(central, big || far ? 45 : 20, 2);  // needed
-    put(central, 0, 2);
-    put(central, 0, 2);
-    put(central, 0, 4);
-    put(central, crc, 4);
-    put(central, big ? kMax32 : size, 4);
-    put(central, big ? kMax32 : size, 4);
-    put(central, member.size(), 2);
-    put(central, extra.size(), 2);
-    put(central, 0, 2);  // comment
-    put(central, 0, 2);  // disk
-    put(central, 0, 2);  // internal attributes
-    put(central, 0, 4);  // external attributes
-    put(central, far ? kMax32 : local_offset, 4);
-    central += member;
-    central += extra;
-    ++count;
+    central += central_directory_entry(member);
   }
   const uint64_t dir_offset = offset;
   write(central.data(), central.size());
-  std::string end;
-  if (count >= 0xffff || dir_offset >= kMax32 || central.size() >= kMax32) {
-    const uint64_t z64 = offset;
-    put(end, kZip64End, 4);
-    put(end, 44, 8);  // the record's size after this field
-    put(end, 45, 2);
-    put(end, 45, 2);
-    put(end, 0, 4);
-    put(end, 0, 4);
-    put(end, count, 8);
-    put(end, count, 8);
-    put(end, central.size(), 8);
-    put(end, dir_offset, 8);
-    put(end, kZip64EndLocator, 4);
-    put(end, 0, 4);
-    put(end, z64, 8);
-    put(end, 1, 4);
-  }
-  put(end, kEndOfCentralDir, 4);
-  put(end, 0, 4);  // disk numbers
-  put(end, std::min<uint64_t>(count, 0xffff), 2);
-  put(end, std::min<uint64_t>(count, 0xffff), 2);
-  put(end, std::min<uint64_t>(central.size(), kMax32), 4);
-  put(end, std::min<uint64_t>(dir_offset, kMax32), 4);
-  put(end, 0, 2);
+  const std::string end = end_of_central_directory(arrays.size(), central.size(), dir_offset);
   write(end.data(), end.size());
   if (!out.flush()) throw std::runtime_error("write_npz: cannot write " + tmp);
   out.close();

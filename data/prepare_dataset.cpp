@@ -138,6 +138,67 @@ ChainRecord make_chain_record(const std::string& id, const Protein& chain, const
   return r;
 }
 
+namespace {
+
+// What converting one structure file gave.
+struct FileOutcome {
+  std::vector<PrepareProblem> failed, filtered;
+  std::vector<std::string> warnings, added;
+  size_t already = 0;  // chains the dataset already holds
+};
+
+// The chains of one structure file into `writer`: those in `wanted` (all when empty)
+// and not in `present`, within the resolution limit; a chain or file that fails is
+// listed with its reason, never thrown.
+FileOutcome convert_structure_file(const fs::path& file, const std::string& entry, const PrepareOptions& o,
+                                   const std::set<std::string>& wanted, const std::set<std::string>& present,
+                                   ChainDatasetWriter& writer) {
+  FileOutcome out;
+  try {
+    const StructureSummary s = summarize_structure(file.string());
+    if (std::none_of(s.chains.begin(), s.chains.end(), [](const ChainSummary& c) { return c.polymer_residues > 0; }))
+      throw std::invalid_argument("no protein chain with observed residues");
+    for (const auto& c : s.chains) {
+      if (c.polymer_residues == 0) continue;
+      const std::string id = entry + "_" + c.id;
+      if (!wanted.empty() && !wanted.count(id)) continue;
+      if (present.count(id)) {
+        ++out.already;
+        continue;
+      }
+      if (o.max_resolution > 0 && s.resolution > o.max_resolution) {
+        std::ostringstream why;
+        why << "chain " << c.id << ": resolution " << s.resolution << " A is worse than " << o.max_resolution << " A";
+        out.filtered.push_back({file.string(), why.str()});
+        continue;
+      }
+      try {
+        Protein chain = read_protein(file.string(), {c.id});
+        chain.name = file.filename().string();
+        const std::string dir = o.alignment_dir.empty() ? "" : (fs::path(o.alignment_dir) / id).string();
+        writer.add(make_chain_record(id, chain, dir, &out.warnings));
+        out.added.push_back(id);
+      } catch (const ParseError& e) {
+        out.failed.push_back({e.file(), "chain " + id + ": " + e.problem()});
+      } catch (const std::exception& e) {
+        out.failed.push_back({file.string(), e.what()});
+      }
+    }
+  } catch (const ParseError& e) {
+    out.failed.push_back({file.string(), e.problem()});
+  } catch (const std::exception& e) {
+    out.failed.push_back({file.string(), e.what()});
+  }
+  return out;
+}
+
+template <typename T>
+void append(std::vector<T>& to, const std::vector<T>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+}  // namespace
+
 PrepareSummary prepare_dataset(const PrepareOptions& o, std::ostream& log) {
   if (o.structure_dir.empty() || !fs::is_directory(o.structure_dir))
     throw std::invalid_argument("fold prepare: structure folder '" + o.structure_dir + "' does not exist");
@@ -163,57 +224,17 @@ PrepareSummary prepare_dataset(const PrepareOptions& o, std::ostream& log) {
   ProgressBar bar(log, static_cast<int64_t>(inputs.size()), o.progress);
   std::atomic<size_t> chains_added{0};
   std::atomic<size_t> next{0};
-
-  const auto convert = [&](const fs::path& file, const std::string& entry) {
-    std::vector<PrepareProblem> failed, filtered;
-    std::vector<std::string> warnings, added;
-    size_t already = 0;
-    try {
-      const StructureSummary s = summarize_structure(file.string());
-      if (std::none_of(s.chains.begin(), s.chains.end(), [](const ChainSummary& c) { return c.polymer_residues > 0; }))
-        throw std::invalid_argument("no protein chain with observed residues");
-      for (const auto& c : s.chains) {
-        if (c.polymer_residues == 0) continue;
-        const std::string id = entry + "_" + c.id;
-        if (!wanted.empty() && !wanted.count(id)) continue;
-        if (present.count(id)) {
-          ++already;
-          continue;
-        }
-        if (o.max_resolution > 0 && s.resolution > o.max_resolution) {
-          std::ostringstream why;
-          why << "chain " << c.id << ": resolution " << s.resolution << " A is worse than " << o.max_resolution << " A";
-          filtered.push_back({file.string(), why.str()});
-          continue;
-        }
-        try {
-          Protein chain = read_protein(file.string(), {c.id});
-          chain.name = file.filename().string();
-          const std::string dir = o.alignment_dir.empty() ? "" : (fs::path(o.alignment_dir) / id).string();
-          const ChainRecord record = make_chain_record(id, chain, dir, &warnings);
-          writer.add(record);
-          added.push_back(id);
-        } catch (const ParseError& e) {
-          failed.push_back({e.file(), "chain " + id + ": " + e.problem()});
-        } catch (const std::exception& e) {
-          failed.push_back({file.string(), e.what()});
-        }
-      }
-    } catch (const ParseError& e) {
-      failed.push_back({file.string(), e.problem()});
-    } catch (const std::exception& e) {
-      failed.push_back({file.string(), e.what()});
-    }
-    bar.advance("files, " + std::to_string(chains_added += added.size()) + " chains");
-    std::lock_guard<std::mutex> lock(summary_mutex);
-    summary.already_present += already;
-    summary.added.insert(summary.added.end(), added.begin(), added.end());
-    summary.failed.insert(summary.failed.end(), failed.begin(), failed.end());
-    summary.filtered.insert(summary.filtered.end(), filtered.begin(), filtered.end());
-    summary.warnings.insert(summary.warnings.end(), warnings.begin(), warnings.end());
-  };
   const auto worker = [&] {
-    for (size_t i = next++; i < inputs.size(); i = next++) convert(inputs[i].first, inputs[i].second);
+    for (size_t i = next++; i < inputs.size(); i = next++) {
+      const FileOutcome r = convert_structure_file(inputs[i].first, inputs[i].second, o, wanted, present, writer);
+      bar.advance("files, " + std::to_string(chains_added += r.added.size()) + " chains");
+      std::lock_guard<std::mutex> lock(summary_mutex);
+      summary.already_present += r.already;
+      append(summary.added, r.added);
+      append(summary.failed, r.failed);
+      append(summary.filtered, r.filtered);
+      append(summary.warnings, r.warnings);
+    }
   };
   std::vector<std::thread> threads;
   for (int t = 1; t < std::min<int>(o.jobs, static_cast<int>(inputs.size())); ++t) threads.emplace_back(worker);

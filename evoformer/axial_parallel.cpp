@@ -4,7 +4,7 @@
 
 namespace fold::evoformer {
 
-AxialParallel::AxialParallel(dap::Group group, int64_t n_seq, int64_t n_res)
+AxialParallel::AxialParallel(dist::Group group, int64_t n_seq, int64_t n_res)
     : group_(std::move(group)),
       n_seq_(n_seq),
       n_res_(n_res),

@@ -31,9 +31,9 @@ namespace fold::evoformer {
 class AxialParallel {
  public:
   // group: the DAP group; n_seq, n_res: the whole, unpadded extents of the stack input.
-  AxialParallel(dap::Group group, int64_t n_seq, int64_t n_res);
+  AxialParallel(dist::Group group, int64_t n_seq, int64_t n_res);
 
-  const dap::Group& group() const { return group_; }
+  const dist::Group& group() const { return group_; }
   int64_t n_seq() const { return n_seq_; }
   int64_t n_res() const { return n_res_; }
 
@@ -58,7 +58,7 @@ class AxialParallel {
   torch::Tensor leave_pair(const torch::Tensor& z) const;
 
  private:
-  dap::Group group_;
+  dist::Group group_;
   int64_t n_seq_, n_res_, n_seq_padded_, n_res_padded_;
 };
 

@@ -98,7 +98,7 @@ torch::Tensor PairStackImpl::forward(const torch::Tensor& z_in, const torch::Ten
     // Columnwise: OpenFold's rowwise dropout on the transposed pair. Under DAP the
     // ending node attends within columns, so the pair moves to a column split and back.
     if (dap) {
-      const dap::Group& g = dap->group();
+      const dist::Group& g = dap->group();
       const torch::Tensor columns = dap::all_to_all(z, -2, -3, g);
       z = z + dropout(dap::all_to_all(tri_att_end(columns, cols_mask, chunk_size, dap), -3, -2, g), kColumnwise);
     } else {
@@ -256,7 +256,7 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward_split(const
                                                                            const torch::Tensor& msa_mask,
                                                                            const torch::Tensor& pair_mask,
                                                                            int64_t chunk_size, const AxialParallel& dap) {
-  const dap::Group& g = dap.group();
+  const dist::Group& g = dap.group();
   // Row attention on this rank's sequences.
   const torch::Tensor seq_mask = dap.local(msa_mask, -2);
   torch::Tensor m = m_rows + dap.shared_dropout(msa_att_row(m_rows, z_in, seq_mask, chunk_size, &dap),
@@ -291,7 +291,7 @@ void EvoformerStackImpl::set_kernel_options(const kernels::AttentionOptions& ker
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> EvoformerStackImpl::forward(
     torch::Tensor m, torch::Tensor z, const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-    const MemoryPolicy& policy, const dap::Group& dap) {
+    const MemoryPolicy& policy, const dist::Group& dap) {
   auto [m_out, z_out] =
       run_stack(evoformer_blocks(blocks), std::move(m), std::move(z), msa_mask, pair_mask, policy, dap);
   // The single representation from the first MSA row (the target sequence).
@@ -317,7 +317,7 @@ void ExtraMsaStackImpl::set_kernel_options(const kernels::AttentionOptions& kern
 
 torch::Tensor ExtraMsaStackImpl::forward(torch::Tensor a, torch::Tensor z, const torch::Tensor& msa_mask,
                                          const torch::Tensor& pair_mask, const MemoryPolicy& policy,
-                                         const dap::Group& dap) {
+                                         const dist::Group& dap) {
   StackBlocks b = evoformer_blocks(blocks);
   b.returns_msa = false;
   return run_stack(b, std::move(a), std::move(z), msa_mask, pair_mask, policy, dap).second;

@@ -180,7 +180,7 @@ class EvoformerStackImpl : public torch::nn::Cloneable<EvoformerStackImpl> {
                                                                   const torch::Tensor& msa_mask,
                                                                   const torch::Tensor& pair_mask,
                                                                   const MemoryPolicy& policy = {},
-                                                                  const dap::Group& dap = {});
+                                                                  const dist::Group& dap = {});
 
   EvoformerStackOptions options;
   torch::nn::ModuleList blocks{nullptr};
@@ -205,7 +205,7 @@ class ExtraMsaStackImpl : public torch::nn::Cloneable<ExtraMsaStackImpl> {
   // a [*, S_extra, N, c_e], z, masks, policy as the Evoformer -> the updated z.
   torch::Tensor forward(torch::Tensor a, torch::Tensor z, const torch::Tensor& msa_mask,
                         const torch::Tensor& pair_mask, const MemoryPolicy& policy = {},
-                        const dap::Group& dap = {});
+                        const dist::Group& dap = {});
 
   ExtraMsaStackOptions options;
   torch::nn::ModuleList blocks{nullptr};

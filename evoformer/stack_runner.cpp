@@ -57,7 +57,7 @@ std::vector<torch::Tensor> run_checkpointed(const StackBlocks& blocks, std::vect
 
 std::pair<torch::Tensor, torch::Tensor> run_stack(const StackBlocks& blocks, torch::Tensor m, torch::Tensor z,
                                                   const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                                  const MemoryPolicy& policy, const dap::Group& group) {
+                                                  const MemoryPolicy& policy, const dist::Group& group) {
   if (policy.inplace && group.size() == 1 && !blocks.training && !torch::GradMode::is_enabled()) {
     if (m.defined()) m = writable(std::move(m));
     z = writable(std::move(z));

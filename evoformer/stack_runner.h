@@ -51,6 +51,6 @@ struct StackBlocks {
 // still holds never changes.
 std::pair<torch::Tensor, torch::Tensor> run_stack(const StackBlocks& blocks, torch::Tensor m, torch::Tensor z,
                                                   const torch::Tensor& msa_mask, const torch::Tensor& pair_mask,
-                                                  const MemoryPolicy& policy, const dap::Group& group);
+                                                  const MemoryPolicy& policy, const dist::Group& group);
 
 }  // namespace fold::evoformer

@@ -36,7 +36,7 @@ void TemplatePairStackImpl::set_kernel_options(const kernels::AttentionOptions& 
 }
 
 torch::Tensor TemplatePairStackImpl::forward(const torch::Tensor& t, const torch::Tensor& pair_mask,
-                                             const MemoryPolicy& policy, const dap::Group& group) {
+                                             const MemoryPolicy& policy, const dist::Group& group) {
   TORCH_CHECK(t.dim() >= 4 && t.size(-1) == options.c_t() && t.size(-2) == t.size(-3),
               "TemplatePairStack: t must be [*, N_templ, N, N, ", options.c_t(), "], got ", t.sizes());
   const int64_t templ_dim = t.dim() - 4;

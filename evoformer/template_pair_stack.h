@@ -46,7 +46,7 @@ class TemplatePairStackImpl : public torch::nn::Cloneable<TemplatePairStackImpl>
   // runner (stack_runner.h) under `policy`. With a DAP group of size > 1 the blocks run
   // on row splits (axial_parallel.h); their parameter gradients are partial.
   torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& pair_mask, const MemoryPolicy& policy = {},
-                        const dap::Group& dap = {});
+                        const dist::Group& dap = {});
 
   TemplatePairStackOptions options;
   torch::nn::ModuleList blocks{nullptr};

@@ -22,6 +22,39 @@ torch::Tensor heads_first(const torch::Tensor& x, int64_t trailing) {
   return t.transpose(-2, -3);
 }
 
+// Residues [start, start + len) of `whole` along `axis` from `part`; `whole` is
+// allocated for all n residues on first use.
+void fill_rows(torch::Tensor& whole, const torch::Tensor& part, int64_t axis, int64_t n, int64_t start) {
+  if (!whole.defined()) {
+    auto shape = part.sizes().vec();
+    shape[part.dim() + axis] = n;
+    whole = torch::empty(shape, part.options());
+  }
+  whole.narrow(axis, start, part.size(axis)).copy_(part);
+}
+
+// The shapes attend() needs: s [*, N, c_s], the pair whole [*, N, N, c_z] or as rows
+// covering N, mask [*, N] and frames of batch shape [*, N].
+void check_inputs(const InvariantPointAttentionOptions& options, const torch::Tensor& s, const NormalisedPair& pair,
+                  const Rigid& frames, const torch::Tensor& mask) {
+  TORCH_CHECK(s.dim() >= 2 && s.size(-1) == options.c_s(), "InvariantPointAttention: s must be [*, N, ",
+              options.c_s(), "], got ", s.sizes());
+  const int64_t n = s.size(-2);
+  if (pair.whole.defined()) {
+    const torch::Tensor& z = pair.whole;
+    TORCH_CHECK(z.dim() == s.dim() + 1 && z.size(-1) == options.c_z() && z.size(-2) == n && z.size(-3) == n,
+                "InvariantPointAttention: z must be [*, N, N, ", options.c_z(), "] with s ", s.sizes(), ", got ",
+                z.sizes());
+  } else {
+    TORCH_CHECK(pair.rows && pair.n == n, "InvariantPointAttention: the pair's rows must cover N = ", n);
+  }
+  TORCH_CHECK(mask.sizes() == s.sizes().slice(0, s.dim() - 1), "InvariantPointAttention: mask ", mask.sizes(),
+              " must be s's [*, N] ", s.sizes());
+  TORCH_CHECK(frames.trans().sizes().slice(0, frames.trans().dim() - 1) == mask.sizes(),
+              "InvariantPointAttention: frames of batch shape ", frames.trans().sizes(), " must match [*, N] ",
+              mask.sizes());
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -78,30 +111,10 @@ torch::Tensor InvariantPointAttentionImpl::forward(const torch::Tensor& s, const
 
 torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const NormalisedPair& pair,
                                                    const Rigid& frames, const torch::Tensor& mask) {
-  const int64_t n_pair = pair.whole.defined() ? pair.whole.size(-2) : pair.n;
-  // Row by row: fn(start, length) over the pair's rows, one chunk at a time.
-  const auto each_row_chunk = [&](const std::function<void(int64_t, int64_t)>& fn) {
-    const int64_t step = pair.chunk_size > 0 ? pair.chunk_size : n_pair;
-    for (int64_t start = 0; start < n_pair; start += step) fn(start, std::min(step, n_pair - start));
-  };
   const int64_t h = options.no_heads(), c = options.c_hidden(), pq = options.no_qk_points(),
                 pv = options.no_v_points();
-  TORCH_CHECK(s.dim() >= 2 && s.size(-1) == options.c_s(), "InvariantPointAttention: s must be [*, N, ",
-              options.c_s(), "], got ", s.sizes());
+  check_inputs(options, s, pair, frames, mask);
   const int64_t n = s.size(-2);
-  if (pair.whole.defined()) {
-    const torch::Tensor& z = pair.whole;
-    TORCH_CHECK(z.dim() == s.dim() + 1 && z.size(-1) == options.c_z() && z.size(-2) == n && z.size(-3) == n,
-                "InvariantPointAttention: z must be [*, N, N, ", options.c_z(), "] with s ", s.sizes(), ", got ",
-                z.sizes());
-  } else {
-    TORCH_CHECK(pair.rows && pair.n == n, "InvariantPointAttention: the pair's rows must cover N = ", n);
-  }
-  TORCH_CHECK(mask.sizes() == s.sizes().slice(0, s.dim() - 1), "InvariantPointAttention: mask ", mask.sizes(),
-              " must be s's [*, N] ", s.sizes());
-  TORCH_CHECK(frames.trans().sizes().slice(0, frames.trans().dim() - 1) == mask.sizes(),
-              "InvariantPointAttention: frames of batch shape ", frames.trans().sizes(), " must match [*, N] ",
-              mask.sizes());
 
   // Scalar queries, keys, values [*, N, H, C].
   auto head_shape = s.sizes().vec();
@@ -158,21 +171,16 @@ torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const 
   if (pair.whole.defined()) {
     std::tie(o, o_pt_global, o_pair) = rows(0, n, pair.whole);
   } else {
-    // Outputs per residue are small ([*, N, H * (C + c_z)]): filled chunk by chunk.
-    each_row_chunk([&](int64_t start, int64_t len) {
+    // Outputs per residue are small ([*, N, H * (C + c_z)]): filled chunk by chunk of the
+    // pair's rows.
+    const int64_t step = pair.chunk_size > 0 ? pair.chunk_size : n;
+    for (int64_t start = 0; start < n; start += step) {
+      const int64_t len = std::min(step, n - start);
       const auto [o_r, pt_r, pair_r] = rows(start, len, pair.rows(start, len));
-      const auto fill = [&](torch::Tensor& whole, const torch::Tensor& part) {
-        if (!whole.defined()) {
-          auto shape = part.sizes().vec();
-          shape[part.dim() - (part.dim() == o_r.dim() ? 2 : 4)] = n;
-          whole = torch::empty(shape, part.options());
-        }
-        whole.narrow(part.dim() == o_r.dim() ? -2 : -4, start, len).copy_(part);
-      };
-      fill(o, o_r);
-      fill(o_pt_global, pt_r);
-      fill(o_pair, pair_r);
-    });
+      fill_rows(o, o_r, -2, n, start);
+      fill_rows(o_pt_global, pt_r, -4, n, start);
+      fill_rows(o_pair, pair_r, -2, n, start);
+    }
   }
   const torch::Tensor o_pt = frames.unsqueeze(-1).unsqueeze(-1).invert_apply(o_pt_global);
   // [*, N, H * P_v] norms and 3 x [*, N, H * P_v] coordinates.

@@ -17,12 +17,12 @@ namespace {
 
 using evoformer::CheckpointPolicy;
 
-const ProcessGrid& grid() {
-  static const ProcessGrid g = [] {
+const dist::ProcessGrid& grid() {
+  static const dist::ProcessGrid g = [] {
     // The ranks share this machine's cores: one thread each avoids oversubscription.
     at::set_num_threads(1);
-    const DistEnvironment env = read_dist_environment();
-    return ProcessGrid::create(env, env.world_size, Backend::kGloo, std::chrono::seconds(60));
+    const dist::DistEnvironment env = dist::read_dist_environment();
+    return dist::ProcessGrid::create(env, env.world_size, dist::Backend::kGloo, std::chrono::seconds(60));
   }();
   return g;
 }
@@ -38,13 +38,13 @@ torch::Tensor shared_randn(std::vector<int64_t> shape, int64_t seed) {
 }
 
 TEST(Collectives, RanksFormTheGrid) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   ASSERT_GT(g.size(), 1) << "run under fold launch --nproc >= 2";
   EXPECT_EQ(grid().world().size(), grid().dp().size() * g.size());
 }
 
 TEST(Collectives, BarrierReturnsOnlyOnceTheLastRankArrives) {
-  const Group& w = grid().world();
+  const dist::Group& w = grid().world();
   w.barrier().wait();  // a common start
   const auto t0 = std::chrono::steady_clock::now();
   if (w.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(400));
@@ -54,7 +54,7 @@ TEST(Collectives, BarrierReturnsOnlyOnceTheLastRankArrives) {
 }
 
 TEST(Collectives, ScatterThenGatherIsIdentityAndItsGradientIsTheWholeCotangent) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   const int64_t k = g.size();
   torch::Tensor x = shared_randn({3, 2 * k, 5}, 1).requires_grad_();
   const torch::Tensor w = shared_randn({3, 2 * k, 5}, 2);
@@ -67,7 +67,7 @@ TEST(Collectives, ScatterThenGatherIsIdentityAndItsGradientIsTheWholeCotangent) 
 }
 
 TEST(Collectives, AllGatherBackwardIsReduceScatterOfEveryRanksCotangent) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   const int64_t k = g.size();
   const torch::Tensor whole = shared_randn({4, 3 * k}, 3);
   torch::Tensor mine = whole.narrow(1, 3 * g.rank(), 3).clone().requires_grad_();
@@ -83,7 +83,7 @@ TEST(Collectives, AllGatherBackwardIsReduceScatterOfEveryRanksCotangent) {
 }
 
 TEST(Collectives, AllToAllMovesTheSplitAndItsBackwardMovesItBack) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   const int64_t k = g.size();
   const torch::Tensor whole = shared_randn({2 * k, 3, 3 * k}, 4);
   const torch::Tensor w = shared_randn({2 * k, 3, 3 * k}, 5);
@@ -98,7 +98,7 @@ TEST(Collectives, AllToAllMovesTheSplitAndItsBackwardMovesItBack) {
 }
 
 TEST(Collectives, RejectsAnExtentThatDoesNotDivide) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   const torch::Tensor x = torch::zeros({2, g.size() * 3 + 1});
   EXPECT_THROW(scatter(x, 1, g), c10::Error);
   EXPECT_EQ(padded_extent(g.size() * 3 + 1, g.size()), g.size() * 4);
@@ -169,7 +169,7 @@ void expect_same(const Result& dap, const Result& one, const std::string& what) 
 
 template <typename Stack>
 Result grads_of(Stack& stack, const std::vector<torch::Tensor>& outputs, const std::vector<torch::Tensor>& cotangents,
-                const std::vector<torch::Tensor>& inputs, const Group& group) {
+                const std::vector<torch::Tensor>& inputs, const dist::Group& group) {
   torch::Tensor loss = torch::zeros({});
   for (size_t i = 0; i < outputs.size(); ++i) loss = loss + (outputs[i] * cotangents[i]).sum();
   loss.backward();
@@ -205,7 +205,7 @@ evoformer::MemoryPolicy policy_of(const StackCase& c, int64_t chunk_size = 0) {
   return p;
 }
 
-Result run_evoformer(evoformer::EvoformerStack& stack, const Inputs& in, const StackCase& c, const Group& g) {
+Result run_evoformer(evoformer::EvoformerStack& stack, const Inputs& in, const StackCase& c, const dist::Group& g) {
   torch::Tensor m = in.m.clone().requires_grad_(), z = in.z.clone().requires_grad_();
   torch::manual_seed(99);  // the dropout draws
   auto [mo, zo, so] = stack(m, z, in.msa_mask, in.pair_mask, policy_of(c, /*chunk_size=*/c.n > 12 ? 5 : 0), g);
@@ -215,19 +215,19 @@ Result run_evoformer(evoformer::EvoformerStack& stack, const Inputs& in, const S
 }
 
 TEST(DapStacks, EvoformerStackEqualsOneProcess) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   for (const StackCase& c : kCases) {
     evoformer::EvoformerStack stack(evoformer::EvoformerStackOptions(block_options(), 3, 12));
     randomize(stack, 21);
     c.train ? stack->train() : stack->eval();
     const Inputs in = make_inputs(c.s, c.n, 16, 8);
-    const Result one = run_evoformer(stack, in, c, Group());
+    const Result one = run_evoformer(stack, in, c, dist::Group());
     const Result split = run_evoformer(stack, in, c, g);
     expect_same(split, one, "Evoformer DAP " + std::to_string(g.size()) + ", " + describe(c));
   }
 }
 
-Result run_extra(evoformer::ExtraMsaStack& stack, const Inputs& in, const StackCase& c, const Group& g) {
+Result run_extra(evoformer::ExtraMsaStack& stack, const Inputs& in, const StackCase& c, const dist::Group& g) {
   torch::Tensor m = in.m.clone().requires_grad_(), z = in.z.clone().requires_grad_();
   torch::manual_seed(99);
   const torch::Tensor zo = stack(m, z, in.msa_mask, in.pair_mask, policy_of(c), g);
@@ -235,19 +235,19 @@ Result run_extra(evoformer::ExtraMsaStack& stack, const Inputs& in, const StackC
 }
 
 TEST(DapStacks, ExtraMsaStackEqualsOneProcess) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   for (const StackCase& c : kCases) {
     evoformer::ExtraMsaStack stack(evoformer::ExtraMsaStackOptions(block_options().c_hidden_msa_att(4), 2));
     randomize(stack, 22);
     c.train ? stack->train() : stack->eval();
     const Inputs in = make_inputs(c.s * 3, c.n, 16, 8);
-    expect_same(run_extra(stack, in, c, g), run_extra(stack, in, c, Group()),
+    expect_same(run_extra(stack, in, c, g), run_extra(stack, in, c, dist::Group()),
                 "extra-MSA DAP " + std::to_string(g.size()) + ", " + describe(c));
   }
 }
 
 Result run_template(evoformer::TemplatePairStack& stack, const torch::Tensor& t_in, const torch::Tensor& mask,
-                    const torch::Tensor& cot, const StackCase& c, const Group& g) {
+                    const torch::Tensor& cot, const StackCase& c, const dist::Group& g) {
   torch::Tensor t = t_in.clone().requires_grad_();
   torch::manual_seed(99);
   const torch::Tensor out = stack(t, mask, policy_of(c), g);
@@ -255,7 +255,7 @@ Result run_template(evoformer::TemplatePairStack& stack, const torch::Tensor& t_
 }
 
 TEST(DapStacks, TemplatePairStackEqualsOneProcess) {
-  const Group& g = grid().dap();
+  const dist::Group& g = grid().dap();
   for (const StackCase& c : kCases) {
     evoformer::TemplatePairStack stack(evoformer::TemplatePairStackOptions()
                                            .c_t(8)
@@ -268,7 +268,7 @@ TEST(DapStacks, TemplatePairStackEqualsOneProcess) {
     const Inputs in = make_inputs(2, c.n, 8, 8);
     torch::manual_seed(13);
     const torch::Tensor t = torch::randn({2, c.n, c.n, 8}), cot = torch::randn({2, c.n, c.n, 8});
-    expect_same(run_template(stack, t, in.pair_mask, cot, c, g), run_template(stack, t, in.pair_mask, cot, c, Group()),
+    expect_same(run_template(stack, t, in.pair_mask, cot, c, g), run_template(stack, t, in.pair_mask, cot, c, dist::Group()),
                 "template pair stack DAP " + std::to_string(g.size()) + ", " + describe(c));
   }
 }

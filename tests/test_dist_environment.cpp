@@ -1,6 +1,5 @@
-// dap/dist_environment, dap/launcher and the process groups' lifetime: the launcher
-// variables are read (and bad ones rejected with the variable named), `fold launch`
-// semantics hold, and released groups behave as documented.
+// dap/dist_environment and the process groups' lifetime: the launcher variables are read
+// (and bad ones rejected with the variable named), and released groups behave as documented.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,10 +9,9 @@
 #include <string>
 
 #include "dap/dist_environment.h"
-#include "dap/launcher.h"
 #include "dap/process_group.h"
 
-namespace fold::dap {
+namespace fold::dist {
 namespace {
 
 std::function<const char*(const char*)> env_of(const std::map<std::string, std::string>& vars) {
@@ -101,35 +99,5 @@ TEST(ProcessGroups, ConnectedGroupWorksAndAReleasedGroupOfOneCopiesLocally) {
   EXPECT_TRUE(at::equal(t, in));
 }
 
-TEST(Launcher, EveryRankSucceedsGivesZero) {
-  LaunchOptions o;
-  o.nproc = 3;
-  o.command = {"sh", "-c", "test \"$WORLD_SIZE\" = 3 && test \"$RANK\" = \"$LOCAL_RANK\" && test -n \"$MASTER_PORT\""};
-  EXPECT_EQ(launch(o), 0);
-}
-
-TEST(Launcher, FirstFailureStopsTheOthersAndGivesItsCode) {
-  LaunchOptions o;
-  o.nproc = 3;
-  o.grace_seconds = 2;
-  // Rank 1 fails at once; the others would run for a minute unless stopped.
-  o.command = {"sh", "-c", "if [ \"$RANK\" = 1 ]; then exit 7; fi; sleep 60"};
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(launch(o), 7);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
-}
-
-TEST(Launcher, RejectsBadOptions) {
-  LaunchOptions o;
-  o.nproc = 2;
-  EXPECT_THROW(launch(o), std::invalid_argument);  // no command
-  o.command = {"true"};
-  o.nnodes = 2;
-  EXPECT_THROW(launch(o), std::invalid_argument);  // several nodes without --master
-  o.nnodes = 1;
-  o.node_rank = 1;
-  EXPECT_THROW(launch(o), std::invalid_argument);
-}
-
 }  // namespace
-}  // namespace fold::dap
+}  // namespace fold::dist

@@ -1,4 +1,4 @@
-// One NCCL process group of a single process (dap::Group::connect) through every
+// One NCCL process group of a single process (dist::Group::connect) through every
 // collective the DAP and ZeRO code uses, on the GPU (gpu label): with one rank each
 // collective is the identity, so any difference is the backend or our wrapper moving
 // the wrong bytes. The multi-rank semantics are test_dap's, over Gloo.
@@ -8,7 +8,7 @@
 #include "dap/dist_environment.h"
 #include "dap/process_group.h"
 
-namespace fold::dap {
+namespace fold::dist {
 namespace {
 
 // The group is released before the test program exits, as fold's main does; left to
@@ -86,4 +86,4 @@ TEST(NcclGroup, IsAnErrorWithoutAGpu) {
 }
 
 }  // namespace
-}  // namespace fold::dap
+}  // namespace fold::dist

@@ -1,6 +1,6 @@
 // The trainer's parts (fold/train/): Adam, the learning-rate schedule, the weight EMA,
-// the fp16 loss scaler, mixed precision, gradient checkpointing of the whole model, and
-// resuming a run.
+// the fp16 loss scaler, mixed precision, gradient checkpointing of the whole model, the
+// log's step records, and resuming a run.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -22,6 +22,7 @@
 #include "fold/train/loss_scaler.h"
 #include "fold/train/lr_schedule.h"
 #include "fold/train/mixed_precision.h"
+#include "fold/train/step_record.h"
 #include "fold/train/trainer.h"
 #include "fold/train/training_options.h"
 #include "fold/train/weight_ema.h"
@@ -308,6 +309,64 @@ TEST(Trainer, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   }
   EXPECT_EQ(records, 4);
   for (const fs::path& p : {data, a, b}) remove_tree(p);
+}
+
+// Round trip: a step record written as a log line reads back the same, per-rank figures
+// and validation included, and a skipped step's nones stay none. Lines that are not a
+// step's (a validation-only line, text that is not JSON, a field of the wrong type) read
+// as none.
+TEST(StepRecord, RoundTripsThroughALogLineAndRejectsOtherLines) {
+  StepRecord r;
+  r.step = 7;
+  r.lr = 1e-3;
+  r.samples = {"2q2k_A"};
+  r.stepped = true;
+  r.loss = 2.5;
+  r.losses = {{"fape", 1.25}, {"distogram", 3.0}};
+  r.grad_norm = 0.75;
+  r.loss_scale = 1024;
+  r.residues = 48;
+  r.step_seconds = 1.5;
+  r.data_wait_seconds = 0.25;
+  r.communication_seconds = 0.125;
+  r.peak_forward_bytes = 100;
+  r.peak_backward_bytes = 300;
+  r.peak_optimizer_bytes = 200;
+  r.peak_memory_bytes = 300;
+  r.peak_step_memory_bytes = 50;
+  r.optimizer_state_bytes = 64;
+  RankFigures other = r.figures();
+  other.peak_memory_bytes = 900;
+  other.peak_step_memory_bytes = 70;
+  r.ranks = {r.figures(), other};
+  r.validation = ValidationResult{0.5, 0.25, 3.0, 2};
+  const std::optional<StepRecord> back = StepRecord::parse(r.to_json_line());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->to_json_line(), r.to_json_line());
+  EXPECT_EQ(back->step, 7);
+  EXPECT_EQ(back->samples, r.samples);
+  EXPECT_EQ(*back->loss, 2.5);
+  EXPECT_EQ(back->losses, r.losses);
+  EXPECT_EQ(*back->peak_backward_bytes, 300);
+  ASSERT_EQ(back->ranks.size(), 2u);
+  EXPECT_EQ(back->largest_peak_bytes(), 900);
+  EXPECT_EQ(back->largest_step_peak_bytes(), 70);
+  ASSERT_TRUE(back->validation);
+  EXPECT_EQ(back->validation->chains, 2);
+
+  StepRecord skipped;
+  skipped.step = 8;
+  const std::optional<StepRecord> s = StepRecord::parse(skipped.to_json_line());
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->stepped);
+  EXPECT_FALSE(s->loss);
+  EXPECT_FALSE(s->grad_norm);
+  EXPECT_FALSE(s->peak_memory_bytes);
+  EXPECT_EQ(s->largest_peak_bytes(), -1);
+
+  EXPECT_FALSE(StepRecord::parse(validation_line(8, ValidationResult{})));
+  EXPECT_FALSE(StepRecord::parse("not json"));
+  EXPECT_FALSE(StepRecord::parse(R"({"stepped": true, "samples": 3})"));
 }
 
 // Bad input is refused with a message naming it: no steps configured, an unknown

@@ -10,14 +10,14 @@
 #include "dap/zero_sharding.h"
 #include "fold/train/adam.h"
 
-namespace fold::dap {
+namespace fold::zero {
 namespace {
 
-const ProcessGrid& grid() {
-  static const ProcessGrid g = [] {
+const dist::ProcessGrid& grid() {
+  static const dist::ProcessGrid g = [] {
     at::set_num_threads(1);  // the ranks share this machine's cores
-    const DistEnvironment env = read_dist_environment();
-    return ProcessGrid::create(env, /*dap_size=*/1, Backend::kGloo, std::chrono::seconds(60));
+    const dist::DistEnvironment env = dist::read_dist_environment();
+    return dist::ProcessGrid::create(env, /*dap_size=*/1, dist::Backend::kGloo, std::chrono::seconds(60));
   }();
   return g;
 }
@@ -77,7 +77,7 @@ Trained reference(int64_t ranks) {
 class ZeroStages : public ::testing::TestWithParam<int> {};
 
 TEST_P(ZeroStages, DataParallelStepsEqualOneProcessAccumulatingEveryRanksBatch) {
-  const Group& dp = grid().dp();
+  const dist::Group& dp = grid().dp();
   ASSERT_GT(dp.size(), 1) << "run under fold launch --nproc >= 2";
   auto net = std::make_shared<Net>();
   ZeroSharding sharding(net->named(), dp, GetParam());
@@ -113,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(Stages, ZeroStages, ::testing::Values(0, 1, 2),
                          [](const ::testing::TestParamInfo<int>& info) { return "stage" + std::to_string(info.param); });
 
 TEST(ZeroSharding, OptimizerStateBytesPerRankShrinkByTheDpSize) {
-  const Group& dp = grid().dp();
+  const dist::Group& dp = grid().dp();
   auto net = std::make_shared<Net>();
   ZeroSharding sharding(net->named(), dp, 2);
   train::Adam adam(sharding.owned(), train::AdamOptions{});
@@ -146,4 +146,4 @@ TEST(ZeroSharding, RejectsAnUnknownStage) {
 }
 
 }  // namespace
-}  // namespace fold::dap
+}  // namespace fold::zero

@@ -12,7 +12,7 @@ namespace fold::cli {
 
 void add_launch_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("launch", "Run a command as the ranks of a distributed job (torchrun-compatible)");
-  auto o = std::make_shared<dap::LaunchOptions>();
+  auto o = std::make_shared<launcher::LaunchOptions>();
   auto master = std::make_shared<std::string>();
   cmd->add_option("--nproc", o->nproc, "Ranks on this node")->required()->check(CLI::PositiveNumber);
   cmd->add_option("--nnodes", o->nnodes, "Nodes of the job")->check(CLI::PositiveNumber);
@@ -27,7 +27,7 @@ void add_launch_command(CLI::App& app) {
       o->master_addr = master->substr(0, colon);
       o->master_port = std::atoi(master->substr(colon + 1).c_str());
     }
-    const int code = dap::launch(*o);
+    const int code = launcher::launch(*o);
     if (code != 0) std::exit(code);
   });
 }

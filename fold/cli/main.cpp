@@ -33,9 +33,9 @@ int main(int argc, char** argv) {
   fold::cli::add_launch_command(app);
   fold::cli::add_ablate_command(app);
   fold::cli::add_plan_command(app);
-  // Before main returns, while CUDA is still up (dap::release_process_groups says why).
+  // Before main returns, while CUDA is still up (dist::release_process_groups says why).
   struct ReleaseProcessGroups {
-    ~ReleaseProcessGroups() { fold::dap::release_process_groups(); }
+    ~ReleaseProcessGroups() { fold::dist::release_process_groups(); }
   } release_process_groups;
   try {
     app.parse(argc, argv);

@@ -101,7 +101,7 @@ void add_train_command(CLI::App& app) {
     if (a->out.empty()) throw CLI::ValidationError("train", "give --out (the run directory) or --resume");
     fs::create_directories(a->out);
     // Under fold launch, rank 0 writes the run's files; the others only train.
-    const bool writer = dap::read_dist_environment().rank == 0;
+    const bool writer = dist::read_dist_environment().rank == 0;
     if (a->resume.empty() && writer) {
       std::ofstream run(fs::path(a->out) / "run.json");
       run << json{{"data", a->data}, {"chains", a->chains}, {"valid_data", a->valid_data}, {"valid_chains", a->valid_chains}}

@@ -27,6 +27,32 @@ LossOptions LossOptions::from_config(const Config& c) {
   return o;
 }
 
+namespace {
+
+// The weighted sum of the terms named in `weights`. A non-finite term is left out of the
+// total, as OpenFold does ("loss is NaN. Skipping..."); it stays in `terms` for the log
+// to show. One host sync for all.
+at::Tensor weighted_sum_of_finite(const std::map<std::string, at::Tensor>& terms,
+                                  const std::vector<std::pair<std::string, double>>& weights) {
+  std::vector<at::Tensor> values;
+  for (const auto& [name, w] : weights) values.push_back(terms.at(name).reshape({}));
+  const at::Tensor finite = at::isfinite(at::stack(values)).cpu();
+  at::Tensor total;
+  for (size_t k = 0; k < weights.size(); ++k) {
+    const auto& [name, weight] = weights[k];
+    if (!finite[static_cast<int64_t>(k)].item<bool>()) {
+      std::cerr << "warning: " << name << " loss is not finite; left out of the total\n";
+      continue;
+    }
+    if (weight == 0.0) continue;
+    const at::Tensor term = weight * values[k];
+    total = total.defined() ? total + term : term;
+  }
+  return total.defined() ? total : at::zeros({}, values.front().options());
+}
+
+}  // namespace
+
 LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch, const LossOptions& o) {
   const std::string who = "alphafold_loss";
   const auto in = [&](const char* name) { return feature(batch, name, who); };
@@ -82,23 +108,7 @@ LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::Featu
     weights.emplace_back(term.name, term.weight);
   }
 
-  // A non-finite term is left out of the total, as OpenFold does ("loss is NaN.
-  // Skipping..."); it stays in `terms` for the log to show. One host sync for all.
-  std::vector<at::Tensor> values;
-  for (const auto& [name, w] : weights) values.push_back(r.terms.at(name).reshape({}));
-  const at::Tensor finite = at::isfinite(at::stack(values)).cpu();
-  at::Tensor total;
-  for (size_t k = 0; k < weights.size(); ++k) {
-    const auto& [name, weight] = weights[k];
-    if (!finite[static_cast<int64_t>(k)].item<bool>()) {
-      std::cerr << "warning: " << name << " loss is not finite; left out of the total\n";
-      continue;
-    }
-    if (weight == 0.0) continue;
-    const at::Tensor term = weight * values[k];
-    total = total.defined() ? total + term : term;
-  }
-  if (!total.defined()) total = at::zeros({}, values.front().options());
+  const at::Tensor total = weighted_sum_of_finite(r.terms, weights);
 
   // Supplement 1.9: scaled by the square root of the crop size, or of the (mean)
   // sequence length when the chain is shorter than the crop.

@@ -50,92 +50,106 @@ class StageTimer {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// Reads of the config's model.* section.
+struct ModelSection {
+  const Config& c;
+  int64_t i(const std::string& k) const { return c.get_int("model." + k); }
+  double f(const std::string& k) const { return c.get_float("model." + k); }
+  bool b(const std::string& k) const { return c.get_bool("model." + k); }
+};
+
+TemplateEmbedderOptions template_embedder_options(const ModelSection& m) {
+  const std::string tps = "template.template_pair_stack.";
+  const std::string tpa = "template.template_pointwise_attention.";
+  TORCH_CHECK(m.i("template.template_pair_embedder.c_out") == m.i(tps + "c_t"),
+              "config: model.template.template_pair_embedder.c_out must equal template_pair_stack.c_t");
+  return TemplateEmbedderOptions()
+      .c_m(m.i("template.template_single_embedder.c_out"))
+      .angle_c_in(m.i("template.template_single_embedder.c_in"))
+      .pair_c_in(m.i("template.template_pair_embedder.c_in"))
+      .distogram_min_bin(m.f("template.distogram.min_bin"))
+      .distogram_max_bin(m.f("template.distogram.max_bin"))
+      .distogram_no_bins(m.i("template.distogram.no_bins"))
+      .use_unit_vector(m.b("template.use_unit_vector"))
+      .embed_angles(m.b("template.embed_angles"))
+      .inf(m.f("template.inf"))
+      .eps(m.f("template.eps"))
+      .pair_stack(evoformer::TemplatePairStackOptions()
+                      .c_t(m.i(tps + "c_t"))
+                      .c_hidden_tri_att(m.i(tps + "c_hidden_tri_att"))
+                      .c_hidden_tri_mul(m.i(tps + "c_hidden_tri_mul"))
+                      .no_blocks(m.i(tps + "no_blocks"))
+                      .no_heads(m.i(tps + "no_heads"))
+                      .pair_transition_n(m.i(tps + "pair_transition_n"))
+                      .dropout_rate(m.f(tps + "dropout_rate"))
+                      .inf(m.f(tps + "inf")))
+      .pointwise(evoformer::TemplatePointwiseAttentionOptions()
+                     .c_t(m.i(tpa + "c_t"))
+                     .c_z(m.i(tpa + "c_z"))
+                     .c_hidden(m.i(tpa + "c_hidden"))
+                     .no_heads(m.i(tpa + "no_heads"))
+                     .inf(m.f(tpa + "inf")));
+}
+
+structure::StructureModuleOptions structure_module_options(const ModelSection& m) {
+  const std::string sm = "structure_module.";
+  return structure::StructureModuleOptions()
+      .c_s(m.i(sm + "c_s"))
+      .c_z(m.i(sm + "c_z"))
+      .c_ipa(m.i(sm + "c_ipa"))
+      .c_resnet(m.i(sm + "c_resnet"))
+      .no_heads_ipa(m.i(sm + "no_heads_ipa"))
+      .no_qk_points(m.i(sm + "no_qk_points"))
+      .no_v_points(m.i(sm + "no_v_points"))
+      .dropout_rate(m.f(sm + "dropout_rate"))
+      .no_blocks(m.i(sm + "no_blocks"))
+      .no_transition_layers(m.i(sm + "no_transition_layers"))
+      .no_resnet_blocks(m.i(sm + "no_resnet_blocks"))
+      .no_angles(m.i(sm + "no_angles"))
+      .trans_scale_factor(m.f(sm + "trans_scale_factor"))
+      .epsilon(m.f(sm + "epsilon"))
+      .inf(m.f(sm + "inf"));
+}
+
 }  // namespace
 
 AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
-  const auto i = [&](const std::string& k) { return c.get_int("model." + k); };
-  const auto f = [&](const std::string& k) { return c.get_float("model." + k); };
-  const auto b = [&](const std::string& k) { return c.get_bool("model." + k); };
+  const ModelSection m{c};
   AlphaFoldOptions o;
-  o.input_embedder = InputEmbedderOptions(i("input_embedder.c_m"), i("input_embedder.c_z"))
-                         .tf_dim(i("input_embedder.tf_dim"))
-                         .msa_dim(i("input_embedder.msa_dim"))
-                         .relpos_k(i("input_embedder.relpos_k"));
-  o.recycling_embedder = RecyclingEmbedderOptions(i("recycling_embedder.c_m"), i("recycling_embedder.c_z"))
-                             .min_bin(f("recycling_embedder.min_bin"))
-                             .max_bin(f("recycling_embedder.max_bin"))
-                             .no_bins(i("recycling_embedder.no_bins"))
-                             .inf(f("recycling_embedder.inf"));
+  o.input_embedder = InputEmbedderOptions(m.i("input_embedder.c_m"), m.i("input_embedder.c_z"))
+                         .tf_dim(m.i("input_embedder.tf_dim"))
+                         .msa_dim(m.i("input_embedder.msa_dim"))
+                         .relpos_k(m.i("input_embedder.relpos_k"));
+  o.recycling_embedder = RecyclingEmbedderOptions(m.i("recycling_embedder.c_m"), m.i("recycling_embedder.c_z"))
+                             .min_bin(m.f("recycling_embedder.min_bin"))
+                             .max_bin(m.f("recycling_embedder.max_bin"))
+                             .no_bins(m.i("recycling_embedder.no_bins"))
+                             .inf(m.f("recycling_embedder.inf"));
 
-  o.templates_enabled = b("template.enabled");
-  const std::string tps = "template.template_pair_stack.";
-  const std::string tpa = "template.template_pointwise_attention.";
-  TORCH_CHECK(i("template.template_pair_embedder.c_out") == i(tps + "c_t"),
-              "config: model.template.template_pair_embedder.c_out must equal template_pair_stack.c_t");
-  o.template_embedder = TemplateEmbedderOptions()
-                            .c_m(i("template.template_single_embedder.c_out"))
-                            .angle_c_in(i("template.template_single_embedder.c_in"))
-                            .pair_c_in(i("template.template_pair_embedder.c_in"))
-                            .distogram_min_bin(f("template.distogram.min_bin"))
-                            .distogram_max_bin(f("template.distogram.max_bin"))
-                            .distogram_no_bins(i("template.distogram.no_bins"))
-                            .use_unit_vector(b("template.use_unit_vector"))
-                            .embed_angles(b("template.embed_angles"))
-                            .inf(f("template.inf"))
-                            .eps(f("template.eps"))
-                            .pair_stack(evoformer::TemplatePairStackOptions()
-                                            .c_t(i(tps + "c_t"))
-                                            .c_hidden_tri_att(i(tps + "c_hidden_tri_att"))
-                                            .c_hidden_tri_mul(i(tps + "c_hidden_tri_mul"))
-                                            .no_blocks(i(tps + "no_blocks"))
-                                            .no_heads(i(tps + "no_heads"))
-                                            .pair_transition_n(i(tps + "pair_transition_n"))
-                                            .dropout_rate(f(tps + "dropout_rate"))
-                                            .inf(f(tps + "inf")))
-                            .pointwise(evoformer::TemplatePointwiseAttentionOptions()
-                                           .c_t(i(tpa + "c_t"))
-                                           .c_z(i(tpa + "c_z"))
-                                           .c_hidden(i(tpa + "c_hidden"))
-                                           .no_heads(i(tpa + "no_heads"))
-                                           .inf(f(tpa + "inf")));
+  o.templates_enabled = m.b("template.enabled");
+  o.template_embedder = template_embedder_options(m);
 
-  o.extra_msa_enabled = b("extra_msa.enabled");
-  o.extra_msa_c_in = i("extra_msa.extra_msa_embedder.c_in");
-  TORCH_CHECK(i("extra_msa.extra_msa_embedder.c_out") == i("extra_msa.extra_msa_stack.c_m"),
+  o.extra_msa_enabled = m.b("extra_msa.enabled");
+  o.extra_msa_c_in = m.i("extra_msa.extra_msa_embedder.c_in");
+  TORCH_CHECK(m.i("extra_msa.extra_msa_embedder.c_out") == m.i("extra_msa.extra_msa_stack.c_m"),
               "config: model.extra_msa.extra_msa_embedder.c_out must equal extra_msa_stack.c_m");
   o.extra_msa_stack = evoformer::ExtraMsaStackOptions(block_options(c, "model.extra_msa.extra_msa_stack"),
-                                                      i("extra_msa.extra_msa_stack.no_blocks"));
+                                                      m.i("extra_msa.extra_msa_stack.no_blocks"));
   o.evoformer = evoformer::EvoformerStackOptions(block_options(c, "model.evoformer_stack"),
-                                                 i("evoformer_stack.no_blocks"), i("evoformer_stack.c_s"));
+                                                 m.i("evoformer_stack.no_blocks"), m.i("evoformer_stack.c_s"));
 
-  const std::string sm = "structure_module.";
-  o.structure_module = structure::StructureModuleOptions()
-                           .c_s(i(sm + "c_s"))
-                           .c_z(i(sm + "c_z"))
-                           .c_ipa(i(sm + "c_ipa"))
-                           .c_resnet(i(sm + "c_resnet"))
-                           .no_heads_ipa(i(sm + "no_heads_ipa"))
-                           .no_qk_points(i(sm + "no_qk_points"))
-                           .no_v_points(i(sm + "no_v_points"))
-                           .dropout_rate(f(sm + "dropout_rate"))
-                           .no_blocks(i(sm + "no_blocks"))
-                           .no_transition_layers(i(sm + "no_transition_layers"))
-                           .no_resnet_blocks(i(sm + "no_resnet_blocks"))
-                           .no_angles(i(sm + "no_angles"))
-                           .trans_scale_factor(f(sm + "trans_scale_factor"))
-                           .epsilon(f(sm + "epsilon"))
-                           .inf(f(sm + "inf"));
+  o.structure_module = structure_module_options(m);
   o.heads = AuxiliaryHeadsOptions()
-                .c_s(i("heads.lddt.c_in"))
-                .lddt_c_hidden(i("heads.lddt.c_hidden"))
-                .lddt_no_bins(i("heads.lddt.no_bins"))
-                .c_z(i("heads.distogram.c_z"))
-                .distogram_no_bins(i("heads.distogram.no_bins"))
-                .c_m(i("heads.masked_msa.c_m"))
-                .masked_msa_c_out(i("heads.masked_msa.c_out"))
-                .experimentally_resolved_c_out(i("heads.experimentally_resolved.c_out"))
-                .tm_enabled(b("heads.tm.enabled"))
-                .tm_no_bins(i("heads.tm.no_bins"));
+                .c_s(m.i("heads.lddt.c_in"))
+                .lddt_c_hidden(m.i("heads.lddt.c_hidden"))
+                .lddt_no_bins(m.i("heads.lddt.no_bins"))
+                .c_z(m.i("heads.distogram.c_z"))
+                .distogram_no_bins(m.i("heads.distogram.no_bins"))
+                .c_m(m.i("heads.masked_msa.c_m"))
+                .masked_msa_c_out(m.i("heads.masked_msa.c_out"))
+                .experimentally_resolved_c_out(m.i("heads.experimentally_resolved.c_out"))
+                .tm_enabled(m.b("heads.tm.enabled"))
+                .tm_no_bins(m.i("heads.tm.no_bins"));
   o.tm_max_bin = c.get_float("loss.tm.max_bin");
   return o;
 }
@@ -183,87 +197,145 @@ void AlphaFoldImpl::set_trunk_dtype(c10::ScalarType dtype) {
     if (child.key() != "structure_module" && child.key() != "aux_heads") child.value()->to(dtype);
 }
 
+struct AlphaFoldImpl::Trunk {
+  torch::Device device;
+  torch::ScalarType dtype;
+  const evoformer::MemoryPolicy& memory;
+  const RunOptions& run;
+  // Without autograd (and without dropout: in eval mode) the residual updates of the
+  // trunk happen in place (memory_policy.h).
+  bool inplace;
+  int64_t n;     // residues
+  int64_t c_z;
+  // Rows of the pair the embedders take at once (pair rows in the trunk's type).
+  int64_t pair_rows;
+
+  torch::Tensor cast(const torch::Tensor& t) const { return t.to(device, dtype); }
+};
+
+torch::Tensor AlphaFoldImpl::embed_pair(const FeatureDict& f, const Recycled& recycled, const torch::Tensor& aatype,
+                                        const Trunk& t, torch::Tensor& m_first_row_update) {
+  torch::Tensor z = input_embedder->pair(t.cast(require_feature(f, "target_feat", kWho)),
+                                         require_feature(f, "residue_index", kWho).to(t.device), t.pair_rows);
+  const torch::Tensor m_prev = recycled.m_first_row.defined()
+                                   ? t.cast(recycled.m_first_row)
+                                   : torch::zeros({t.n, options.input_embedder.c_m()}, z.options());
+  const torch::Tensor x_prev = structure::pseudo_beta(
+      aatype, recycled.x.defined() ? t.cast(recycled.x) : torch::zeros({t.n, 37, 3}, z.options()));
+  if (t.inplace) {
+    recycling_embedder->add_pair_update_(z, recycled.z, x_prev, t.pair_rows);
+    m_first_row_update = recycling_embedder->layer_norm_m(m_prev);
+    return z;
+  }
+  const torch::Tensor z_prev = recycled.z.defined() ? t.cast(recycled.z) : torch::zeros({t.n, t.n, t.c_z}, z.options());
+  torch::Tensor z_update;
+  std::tie(m_first_row_update, z_update) = recycling_embedder(m_prev, z_prev, x_prev);
+  return z + z_update;
+}
+
+torch::Tensor AlphaFoldImpl::add_templates(const FeatureDict& f, torch::Tensor z, const torch::Tensor& pair_mask,
+                                           const Trunk& t, torch::Tensor& single, torch::Tensor& single_mask) {
+  FeatureDict templates;
+  for (const auto& [name, x] : f)
+    if (name.rfind("template_", 0) == 0) templates[name] = x.is_floating_point() ? t.cast(x) : x.to(t.device);
+  const TemplateEmbedding te = template_embedder(templates, z, pair_mask, t.memory, t.run.dap);
+  single = te.single;
+  single_mask = te.single_mask;
+  return t.inplace ? z.add_(te.pair) : z + te.pair;
+}
+
+torch::Tensor AlphaFoldImpl::add_extra_msa(const FeatureDict& f, torch::Tensor z, const torch::Tensor& pair_mask,
+                                           const Trunk& t) {
+  FeatureDict extra;
+  for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
+    extra[name] = require_feature(f, name, kWho).to(t.device);
+  // In place, embedded chunk by chunk of sequences: the features (an int64 one-hot
+  // first) are several times the embedding's size.
+  const int64_t n_extra = extra["extra_msa"].size(-2);
+  const int64_t extra_rows = t.inplace ? t.memory.chunked_rows(t.n * 23 * 8, n_extra, t.device.type()) : 0;
+  torch::Tensor a = evoformer::chunked(n_extra, extra_rows, -3, [&](int64_t start, int64_t len) {
+    FeatureDict rows;
+    for (const auto& [name, x] : extra) rows[name] = x.narrow(-2, start, len);
+    return extra_msa_embedder(t.cast(build_extra_msa_feat(rows)));
+  });
+  // Moved in: an in-place stack overwrites them instead of copying.
+  return extra_msa_stack(std::move(a), std::move(z), t.cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask,
+                         t.memory, t.run.dap);
+}
+
+FeatureDict AlphaFoldImpl::structure_outputs(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& s,
+                                             const torch::Tensor& aatype, const torch::Tensor& seq_mask, int64_t n_seq,
+                                             const Trunk& t) {
+  FeatureDict out;
+  // The structure module and heads run in fp32 whatever the trunk's precision. In place,
+  // the pair and the MSA stay in the trunk's type: the structure module and the heads
+  // convert them row by row (a bf16 pair is not copied whole into fp32).
+  out["msa"] = t.inplace ? m.narrow(-3, 0, n_seq) : m.narrow(-3, 0, n_seq).to(torch::kFloat);
+  out["msa_first_row"] = m.select(-3, 0).to(torch::kFloat);
+  out["pair"] = t.inplace ? z : z.to(torch::kFloat);
+  out["single"] = s.to(torch::kFloat);
+  // Query rows of the structure module's pair input at once (in fp32).
+  const int64_t query_rows = t.inplace ? t.memory.chunked_rows(t.n * t.c_z * 4, t.n, t.device.type()) : 0;
+  const structure::StructureModuleOutput sm =
+      structure_module(out["single"], out["pair"], aatype, seq_mask.to(torch::kFloat), query_rows);
+  out["sm/frames"] = sm.frames;
+  out["sm/sidechain_frames"] = sm.sidechain_frames;
+  out["sm/unnormalized_angles"] = sm.unnormalized_angles;
+  out["sm/angles"] = sm.angles;
+  out["sm/positions"] = sm.positions;
+  out["sm/states"] = sm.states;
+  out["sm/single"] = sm.single;
+  out["final_atom_positions"] = structure::atom14_to_atom37(sm.positions.select(0, -1), aatype);
+  out["final_atom_mask"] = structure::atom37_mask(aatype);
+  out["final_affine_tensor"] = sm.frames.select(0, -1);
+  return out;
+}
+
 FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, int index, const RunOptions& run) {
   StageTimer timer(run, index);
-  const torch::Tensor& aatype = require_feature(f, "aatype", kWho);
   const torch::Tensor& target_feat = require_feature(f, "target_feat", kWho);
   const torch::Tensor& msa_feat = require_feature(f, "msa_feat", kWho);
   const auto dtype = input_embedder->linear_tf_m->weight.scalar_type();
   const auto device = input_embedder->linear_tf_m->weight.device();
-  const auto cast = [&](const torch::Tensor& t) { return t.to(device, dtype); };
   const int64_t n = target_feat.size(-2);
-  const int64_t n_seq = msa_feat.size(-3);
-  const torch::Tensor seq_mask = cast(require_feature(f, "seq_mask", kWho));
-  const torch::Tensor pair_mask = seq_mask.unsqueeze(-1) * seq_mask.unsqueeze(-2);
-  torch::Tensor msa_mask = cast(require_feature(f, "msa_mask", kWho));
-
-  const evoformer::MemoryPolicy& memory = run.memory;
-  // Without autograd (and without dropout: in eval mode) the residual updates of the
-  // trunk happen in place (memory_policy.h).
-  const bool inplace = memory.inplace && !torch::GradMode::is_enabled() && !is_training();
-  // Rows of the pair the embedders and the structure module take at once (pair rows
-  // in the trunk's type, or in fp32 for the structure module).
   const int64_t c_z = options.input_embedder.c_z();
-  const int64_t pair_rows = memory.chunked_rows(n * c_z * static_cast<int64_t>(c10::elementSize(dtype)), n, device.type());
+  const evoformer::MemoryPolicy& memory = run.memory;
+  const Trunk t{device,
+                dtype,
+                memory,
+                run,
+                memory.inplace && !torch::GradMode::is_enabled() && !is_training(),
+                n,
+                c_z,
+                memory.chunked_rows(n * c_z * static_cast<int64_t>(c10::elementSize(dtype)), n, device.type())};
+  const torch::Tensor seq_mask = t.cast(require_feature(f, "seq_mask", kWho));
+  const torch::Tensor pair_mask = seq_mask.unsqueeze(-1) * seq_mask.unsqueeze(-2);
+  torch::Tensor msa_mask = t.cast(require_feature(f, "msa_mask", kWho));
+  const torch::Tensor aatype = require_feature(f, "aatype", kWho).to(device);
+
   // The pair first: the MSA is built only after the extra-MSA stack, which needs just
   // the pair, so that it and the extra MSA are never held together (the peak of a long
-  // protein; fold/plan.cpp models the same order).
-  torch::Tensor z = input_embedder->pair(cast(target_feat), require_feature(f, "residue_index", kWho).to(device), pair_rows);
-  const torch::Tensor aatype_d = aatype.to(device);
-  const torch::Tensor m_prev = recycled.m_first_row.defined() ? recycled.m_first_row.to(device, dtype)
-                                                               : torch::zeros({n, options.input_embedder.c_m()}, z.options());
-  const torch::Tensor x_prev = structure::pseudo_beta(
-      aatype_d, recycled.x.defined() ? recycled.x.to(device, dtype) : torch::zeros({n, 37, 3}, z.options()));
+  // protein; fold/predict/plan.cpp models the same order).
   torch::Tensor m_first_row_update;
-  if (inplace) {
-    recycling_embedder->add_pair_update_(z, recycled.z, x_prev, pair_rows);
-    m_first_row_update = recycling_embedder->layer_norm_m(m_prev);
-  } else {
-    const torch::Tensor z_prev =
-        recycled.z.defined() ? recycled.z.to(device, dtype) : torch::zeros({n, n, c_z}, z.options());
-    torch::Tensor z_update;
-    std::tie(m_first_row_update, z_update) = recycling_embedder(m_prev, z_prev, x_prev);
-    z = z + z_update;
-  }
+  torch::Tensor z = embed_pair(f, recycled, aatype, t, m_first_row_update);
   recycled = {};
   timer.done("input_embedder");
-
   // No template features, or zero templates (no hits): nothing to add, exactly as
   // all-masked templates would give.
   torch::Tensor template_single, template_single_mask;
   const auto templ = f.find("template_aatype");
   if (template_embedder && templ != f.end() && templ->second.size(0) > 0) {
-    FeatureDict templates;
-    for (const auto& [name, t] : f)
-      if (name.rfind("template_", 0) == 0) templates[name] = t.is_floating_point() ? cast(t) : t.to(device);
-    const TemplateEmbedding te = template_embedder(templates, z, pair_mask, memory, run.dap);
-    z = inplace ? z.add_(te.pair) : z + te.pair;
-    template_single = te.single;
-    template_single_mask = te.single_mask;
+    z = add_templates(f, std::move(z), pair_mask, t, template_single, template_single_mask);
     timer.done("templates");
   }
   // An MSA no deeper than the cluster count leaves no extra sequences: no update.
   if (extra_msa_stack && require_feature(f, "extra_msa", kWho).size(0) > 0) {
-    FeatureDict extra;
-    for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
-      extra[name] = require_feature(f, name, kWho).to(device);
-    // In place, embedded chunk by chunk of sequences: the features (an int64 one-hot
-    // first) are several times the embedding's size.
-    const int64_t n_extra = extra["extra_msa"].size(-2);
-    const int64_t extra_rows = inplace ? memory.chunked_rows(n * 23 * 8, n_extra, device.type()) : 0;
-    torch::Tensor a = evoformer::chunked(n_extra, extra_rows, -3, [&](int64_t start, int64_t len) {
-      FeatureDict rows;
-      for (const auto& [name, t] : extra) rows[name] = t.narrow(-2, start, len);
-      return extra_msa_embedder(cast(build_extra_msa_feat(rows)));
-    });
-    // Moved in: an in-place stack overwrites them instead of copying.
-    z = extra_msa_stack(std::move(a), std::move(z), cast(require_feature(f, "extra_msa_mask", kWho)), pair_mask,
-                        memory, run.dap);
+    z = add_extra_msa(f, std::move(z), pair_mask, t);
     timer.done("extra_msa_stack");
   }
 
-  torch::Tensor m = input_embedder->msa(cast(target_feat), cast(msa_feat));
-  if (inplace) {
+  torch::Tensor m = input_embedder->msa(t.cast(target_feat), t.cast(msa_feat));
+  if (t.inplace) {
     m.select(-3, 0).add_(m_first_row_update);
   } else {
     m = torch::cat({m.narrow(-3, 0, 1) + m_first_row_update.unsqueeze(-3), m.narrow(-3, 1, m.size(-3) - 1)}, -3);
@@ -275,33 +347,11 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   auto [m_out, z_out, s] = evoformer(std::move(m), std::move(z), msa_mask, pair_mask, memory, run.dap);
   timer.done("evoformer");
 
-  FeatureDict out;
-  // The structure module and heads run in fp32 whatever the trunk's precision. In place,
-  // the pair and the MSA stay in the trunk's type: the structure module and the heads
-  // convert them row by row (a bf16 pair is not copied whole into fp32).
-  out["msa"] = inplace ? m_out.narrow(-3, 0, n_seq) : m_out.narrow(-3, 0, n_seq).to(torch::kFloat);
-  out["msa_first_row"] = m_out.select(-3, 0).to(torch::kFloat);
-  out["pair"] = inplace ? z_out : z_out.to(torch::kFloat);
-  out["single"] = s.to(torch::kFloat);
-  const int64_t query_rows = inplace ? memory.chunked_rows(n * c_z * 4, n, device.type()) : 0;
-  const structure::StructureModuleOutput sm =
-      structure_module(out["single"], out["pair"], aatype_d, seq_mask.to(torch::kFloat), query_rows);
-  out["sm/frames"] = sm.frames;
-  out["sm/sidechain_frames"] = sm.sidechain_frames;
-  out["sm/unnormalized_angles"] = sm.unnormalized_angles;
-  out["sm/angles"] = sm.angles;
-  out["sm/positions"] = sm.positions;
-  out["sm/states"] = sm.states;
-  out["sm/single"] = sm.single;
-  out["final_atom_positions"] = structure::atom14_to_atom37(sm.positions.select(0, -1), aatype_d);
-  out["final_atom_mask"] = structure::atom37_mask(aatype_d);
-  out["final_affine_tensor"] = sm.frames.select(0, -1);
+  FeatureDict out = structure_outputs(m_out, z_out, s, aatype, seq_mask, msa_feat.size(-3), t);
   timer.done("structure_module");
 
   // Stop-gradient on everything recycled; optionally parked on the host.
-  const auto keep = [&](const torch::Tensor& t) {
-    return memory.offload ? t.detach().to(torch::kCPU) : t.detach();
-  };
+  const auto keep = [&](const torch::Tensor& x) { return memory.offload ? x.detach().to(torch::kCPU) : x.detach(); };
   recycled.m_first_row = keep(out["msa_first_row"]);
   recycled.z = keep(out["pair"]);
   recycled.x = keep(out["final_atom_positions"]);

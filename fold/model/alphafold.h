@@ -62,7 +62,7 @@ struct RunOptions {
   // The DAP group the Evoformer, extra-MSA and template pair stacks split their
   // activations over (size 1: none). Every rank runs the whole model on the same batch;
   // afterwards the gradients of axially_split_parameters() are partial per rank.
-  dap::Group dap;
+  dist::Group dap;
   int64_t iterations = 0;                     // 0: one per slice of the recycling axis
   // Called after each stage of each iteration ("input_embedder", "templates",
   // "extra_msa_stack", "evoformer", "structure_module", "heads") with its wall time.
@@ -113,8 +113,24 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   struct Recycled {
     torch::Tensor m_first_row, z, x;  // undefined before the first iteration
   };
+  struct Trunk;  // one iteration's device, type and memory settings (alphafold.cpp)
   // One pass of Algorithm 2 on one slice of the batch; updates `recycled`.
   data::FeatureDict iteration(const data::FeatureDict& features, Recycled& recycled, int index, const RunOptions& run);
+  // Its stages, in order. The pair embedding with the recycled pair and positions added
+  // (lines 5-6, 14-15); `m_first_row_update` gets the recycled first MSA row's update.
+  torch::Tensor embed_pair(const data::FeatureDict& features, const Recycled& recycled, const torch::Tensor& aatype,
+                           const Trunk& trunk, torch::Tensor& m_first_row_update);
+  // The template pair stack's update added to `z` (lines 7-13); the template rows of the
+  // MSA in `single` and `single_mask`.
+  torch::Tensor add_templates(const data::FeatureDict& features, torch::Tensor z, const torch::Tensor& pair_mask,
+                              const Trunk& trunk, torch::Tensor& single, torch::Tensor& single_mask);
+  // The extra-MSA stack's update of `z` (lines 16-17).
+  torch::Tensor add_extra_msa(const data::FeatureDict& features, torch::Tensor z, const torch::Tensor& pair_mask,
+                              const Trunk& trunk);
+  // The structure module on the Evoformer's outputs (lines 18-21), with the output dict.
+  data::FeatureDict structure_outputs(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& s,
+                                      const torch::Tensor& aatype, const torch::Tensor& seq_mask, int64_t n_seq,
+                                      const Trunk& trunk);
 };
 TORCH_MODULE(AlphaFold);
 

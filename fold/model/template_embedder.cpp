@@ -122,7 +122,7 @@ void TemplateEmbedderImpl::set_kernel_options(const kernels::AttentionOptions& k
 
 TemplateEmbedding TemplateEmbedderImpl::forward(const data::FeatureDict& f, const torch::Tensor& z,
                                                 const torch::Tensor& pair_mask, const evoformer::MemoryPolicy& policy,
-                                                const dap::Group& dap) {
+                                                const dist::Group& dap) {
   const at::Tensor& aatype = require_feature(f, "template_aatype", kWho);
   const at::Tensor template_mask = require_feature(f, "template_mask", kWho).to(z.scalar_type());
   TORCH_CHECK(aatype.dim() >= 2 && aatype.size(-1) == z.size(-2), kWho, ": template_aatype must be [*, N_templ, ",

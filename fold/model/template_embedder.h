@@ -81,7 +81,7 @@ class TemplateEmbedderImpl : public torch::nn::Cloneable<TemplateEmbedderImpl> {
   // and with embed_angles the template torsion features); z [*, N, N, c_z];
   // pair_mask [*, N, N].
   TemplateEmbedding forward(const data::FeatureDict& features, const torch::Tensor& z, const torch::Tensor& pair_mask,
-                            const evoformer::MemoryPolicy& policy = {}, const dap::Group& dap = {});
+                            const evoformer::MemoryPolicy& policy = {}, const dist::Group& dap = {});
 
   TemplateEmbedderOptions options;
   TemplateAngleEmbedder template_single_embedder{nullptr};

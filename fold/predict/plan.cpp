@@ -116,6 +116,34 @@ Step msa_transient(const evoformer::EvoformerBlockOptions& b, const Sizes& z, in
   return largest({row, column, msa_transition, opm});
 }
 
+// The template embedder's largest transient beyond the pair: the pair stack on the
+// stacked templates, their pair features, or the pointwise attention.
+Step templates_step(const AlphaFoldOptions& model, int64_t n_templ, const Sizes& z) {
+  const int64_t n = z.n, s = z.s, pair = n * n * z.c_z * s;
+  const auto& t = model.template_embedder.pair_stack();
+  const int64_t c_t = t.c_t(), templ = n_templ * n * n * c_t * s;
+  const Step stack{2 * templ + n * n * c_t * s + pair_transient(t.block(), z).bytes, "template pair stack"};
+  const Step features{2 * templ + 3 * 88 * n * n * s, "template pair features"};
+  const Step pointwise{templ + 2 * pair, "template pointwise attention"};
+  return largest({stack, features, pointwise});
+}
+
+// The extra-MSA stack's largest transient beyond the pair: embedding the features, or a
+// block's MSA or pair half beside the extra MSA's activations.
+Step extra_msa_step(const AlphaFoldOptions& model, int64_t n_extra, const Sizes& z) {
+  const int64_t n = z.n, s = z.s, f = z.f;
+  const auto& b = model.extra_msa_stack.block();
+  const int64_t e = n_extra, a = e * n * b.c_m() * s;
+  // Embedded chunk by chunk of sequences (alphafold.cpp): the int64 one-hot, its fp32
+  // copy, the features joined and cast.
+  const int64_t er = z.rows_of(n * 23 * z.l, e);
+  const Step embed{a + er * n * (23 * z.l + 23 * f + 25 * f + 25 * s), "extra-MSA features"};
+  const Step msa_half = msa_transient(b, z, e), pair_half = pair_transient(b, z);
+  // The last block's pair half runs without the extra MSA (stack_runner.h).
+  const int64_t a_in_pair_half = model.extra_msa_stack.no_blocks() > 1 ? a : 0;
+  return largest({embed, {a + msa_half.bytes, msa_half.what}, {a_in_pair_half + pair_half.bytes, pair_half.what}});
+}
+
 }  // namespace
 
 MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape, const evoformer::MemoryPolicy& policy,
@@ -160,28 +188,10 @@ MemoryPlan plan_inference(const AlphaFoldOptions& model, const PlanShape& shape,
   }
   // The templates' single rows wait for the MSA.
   const int64_t template_single = (rows - shape.n_seq) * n * c_m * s;
-  if (templates) {
-    const auto& t = model.template_embedder.pair_stack();
-    const int64_t c_t = t.c_t(), templ = shape.n_templ * n * n * c_t * s;
-    evoformer::EvoformerBlockOptions b = t.block();
-    const Step stack{2 * templ + n * n * c_t * s + pair_transient(b, z).bytes, "template pair stack"};
-    const Step features{2 * templ + 3 * 88 * n * n * s, "template pair features"};
-    const Step pointwise{templ + 2 * pair, "template pointwise attention"};
-    add("templates", pair + masks, largest({stack, features, pointwise}));
-  }
-  if (model.extra_msa_enabled && shape.n_extra > 0) {
-    const auto& b = model.extra_msa_stack.block();
-    const int64_t e = shape.n_extra, a = e * n * b.c_m() * s;
-    // Embedded chunk by chunk of sequences (alphafold.cpp): the int64 one-hot, its fp32
-    // copy, the features joined and cast.
-    const int64_t er = z.rows_of(n * 23 * z.l, e);
-    const Step embed{a + er * n * (23 * z.l + 23 * f + 25 * f + 25 * s), "extra-MSA features"};
-    const Step msa_half = msa_transient(b, z, e), pair_half = pair_transient(b, z);
-    // The last block's pair half runs without the extra MSA (stack_runner.h).
-    const int64_t a_in_pair_half = model.extra_msa_stack.no_blocks() > 1 ? a : 0;
-    add("extra_msa_stack", pair + masks + template_single + e * n * s,
-        largest({embed, {a + msa_half.bytes, msa_half.what}, {a_in_pair_half + pair_half.bytes, pair_half.what}}));
-  }
+  if (templates) add("templates", pair + masks, templates_step(model, shape.n_templ, z));
+  if (model.extra_msa_enabled && shape.n_extra > 0)
+    add("extra_msa_stack", pair + masks + template_single + shape.n_extra * n * s,
+        extra_msa_step(model, shape.n_extra, z));
   const Step evo = largest({msa_transient(evo_block, z, rows), pair_transient(evo_block, z)});
   add("evoformer", pair + masks, largest({{template_single > 0 ? 2 * msa : msa, "MSA embedding (and the templates' rows joined)"},
                                                 {msa + evo.bytes, evo.what}}));

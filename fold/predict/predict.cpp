@@ -58,23 +58,18 @@ Predictor::Predictor(const Config& config, const std::string& params_path, const
   model_->set_kernel_options(policy_.attention);
 }
 
-data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionReport* report) {
-  // Inference mode, not just no-grad: the kernels take their inference-only paths
-  // (kernels/attention.h), which a checkpoint's no-grad forward must not.
-  c10::InferenceMode inference;
-  const at::Tensor& msa_feat = data::require_feature(batch, "msa_feat", "predict");
+RunOptions Predictor::run_options(const data::FeatureDict& batch) {
   const at::Tensor& aatype = data::require_feature(batch, "aatype", "predict");
   const int64_t n_res = aatype.size(0);
-
   RunOptions run;
   run.memory = policy_;
   run.memory.auto_chunk = false;
-  // The planner (fold/plan.h) sizes `auto` chunks and refuses, before anything is
+  // The planner (fold/predict/plan.h) sizes `auto` chunks and refuses, before anything is
   // allocated, a run it predicts cannot fit the device's free memory (the weights are
   // already loaded, so what is free is what the run may use).
   PlanShape shape;
   shape.n_res = n_res;
-  shape.n_seq = msa_feat.size(0);
+  shape.n_seq = data::require_feature(batch, "msa_feat", "predict").size(0);
   shape.n_extra = batch.count("extra_msa") ? batch.at("extra_msa").size(0) : 0;
   shape.n_templ = batch.count("template_aatype") ? batch.at("template_aatype").size(0) : 0;
   const int64_t free_bytes = kernels::available_bytes(device_);
@@ -107,7 +102,16 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
                                   std::to_string(run.iterations) + " slices of the features' recycling axis; they have " +
                                   std::to_string(slices));
   }
-  const int64_t iterations = run.iterations > 0 ? run.iterations : slices;
+  if (run.iterations == 0) run.iterations = slices;
+  return run;
+}
+
+data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionReport* report) {
+  // Inference mode, not just no-grad: the kernels take their inference-only paths
+  // (kernels/attention.h), which a checkpoint's no-grad forward must not.
+  c10::InferenceMode inference;
+  RunOptions run = run_options(batch);
+  const int64_t iterations = run.iterations;
   PredictionReport local;
   PredictionReport& r = report ? *report : local;
   r = {};

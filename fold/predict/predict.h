@@ -69,6 +69,10 @@ class Predictor {
   const evoformer::MemoryPolicy& memory_policy() const { return policy_; }
 
  private:
+  // The run's memory policy (`auto` chunks sized by the planner, a run planned not to
+  // fit refused) and iteration count for `batch`.
+  RunOptions run_options(const data::FeatureDict& batch);
+
   Config config_;
   PredictOptions options_;
   evoformer::MemoryPolicy policy_;

@@ -13,7 +13,6 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -22,12 +21,12 @@
 #include "dap/launcher.h"
 #include "data/chain_dataset.h"
 #include "data/text_file.h"
+#include "fold/train/step_record.h"
 #include "kernels/devices.h"
 
 namespace fold {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
 namespace {
 
@@ -36,15 +35,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// The largest of record[field] and record[field_per_rank] (null: none).
-double largest_rank(const json& record, const std::string& field) {
-  double best = -1;
-  if (record.contains(field) && record[field].is_number()) best = record[field].get<double>();
-  if (record.contains(field + "_per_rank"))
-    for (const auto& v : record[field + "_per_rank"]) best = std::max(best, v.get<double>());
-  return best;
 }
 
 bool mentions_out_of_memory(const std::string& text) {
@@ -76,7 +66,7 @@ std::string read_all(const fs::path& path) {
 }
 
 // Runs the ranks of `command` with this process's stdout and stderr sent to `log_path`.
-int launch_logged(const dap::LaunchOptions& options, const fs::path& log_path) {
+int launch_logged(const launcher::LaunchOptions& options, const fs::path& log_path) {
   std::fflush(stdout);
   std::fflush(stderr);
   const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -88,7 +78,7 @@ int launch_logged(const dap::LaunchOptions& options, const fs::path& log_path) {
   int rc = 0;
   std::string error;
   try {
-    rc = dap::launch(options);
+    rc = launcher::launch(options);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -158,28 +148,27 @@ std::vector<std::string> training_overrides(const evoformer::MemoryPolicy& p) {
 
 bool read_ablation_log(const std::string& path, AblationRun& run) {
   std::ifstream in(path);
-  std::vector<json> records;
+  std::vector<train::StepRecord> records;
   for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    json r = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (r.is_object() && r.contains("loss") && r["loss"].is_number()) records.push_back(std::move(r));
+    std::optional<train::StepRecord> r = train::StepRecord::parse(line);
+    if (r && r->loss) records.push_back(std::move(*r));
   }
   if (records.empty()) return false;
   run.losses.clear();
   std::vector<double> times;
   double communication = 0, time = 0;
   for (size_t i = 0; i < records.size(); ++i) {
-    const json& r = records[i];
-    run.losses.push_back(r["loss"].get<double>());
-    run.peak_bytes = std::max(run.peak_bytes, largest_rank(r, "peak_memory_bytes"));
-    run.step_peak_bytes = std::max(run.step_peak_bytes, largest_rank(r, "peak_step_memory_bytes"));
+    const train::StepRecord& r = records[i];
+    run.losses.push_back(*r.loss);
+    run.peak_bytes = std::max(run.peak_bytes, r.largest_peak_bytes());
+    run.step_peak_bytes = std::max(run.step_peak_bytes, r.largest_step_peak_bytes());
     // The first step allocates and warms up: it stands in only when it is the only one.
     if (i == 0 && records.size() > 1) continue;
-    times.push_back(r["step_seconds"].get<double>());
-    time += r["step_seconds"].get<double>();
-    communication += r.value("communication_seconds", 0.0);
+    times.push_back(r.step_seconds);
+    time += r.step_seconds;
+    communication += r.communication_seconds;
   }
-  run.residues = records.front().value("residues", int64_t{0});
+  run.residues = records.front().residues;
   run.step_seconds = median(times);
   run.communication_share = time > 0 ? communication / time : 0;
   return true;
@@ -236,7 +225,7 @@ AblationRun run_one(const AblationOptions& o, int64_t crop, const Strategy& s, c
   const fs::path dir = fs::path(o.out) / "runs" / run_name(crop, s.name);
   data::remove_tree(dir.string());
   fs::create_directories(dir);
-  dap::LaunchOptions launch;
+  launcher::LaunchOptions launch;
   launch.nproc = ranks;
   launch.command = {"fold", "--threads", std::to_string(std::max(1, cores / ranks)), "train", "--config", o.config,
                     "--data", o.data, "--chains", chain, "--steps", std::to_string(o.steps), "--quiet",

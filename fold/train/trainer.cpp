@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -29,6 +29,7 @@
 #include "fold/train/loss_scaler.h"
 #include "fold/train/lr_schedule.h"
 #include "fold/train/mixed_precision.h"
+#include "fold/train/step_record.h"
 #include "fold/train/training_options.h"
 #include "fold/train/validation.h"
 #include "fold/train/weight_ema.h"
@@ -37,7 +38,6 @@
 namespace fold::train {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
 namespace {
 
@@ -80,15 +80,14 @@ class PhasePeaks {
   void end(Phase phase) {
     if (available_) peak_[phase] = std::max(peak_[phase], kernels::memory_stats(device_).peak_bytes);
   }
-  void write(json& record) const {
-    const char* names[] = {"peak_forward_bytes", "peak_backward_bytes", "peak_optimizer_bytes"};
-    int64_t peak = -1;
-    for (int p = 0; p < 3; ++p) {
-      record[names[p]] = peak_[p] >= 0 ? json(peak_[p]) : json(nullptr);
-      peak = std::max(peak, peak_[p]);
-    }
-    record["peak_memory_bytes"] = peak >= 0 ? json(peak) : json(nullptr);
-    record["peak_step_memory_bytes"] = peak >= 0 ? json(peak - resident_) : json(nullptr);
+  void write(StepRecord& record) const {
+    const auto known = [](int64_t v) { return v >= 0 ? std::optional<int64_t>(v) : std::nullopt; };
+    record.peak_forward_bytes = known(peak_[kForward]);
+    record.peak_backward_bytes = known(peak_[kBackward]);
+    record.peak_optimizer_bytes = known(peak_[kOptimizer]);
+    const int64_t peak = *std::max_element(peak_, peak_ + 3);
+    record.peak_memory_bytes = known(peak);
+    record.peak_step_memory_bytes = peak >= 0 ? std::optional<int64_t>(peak - resident_) : std::nullopt;
   }
 
  private:
@@ -106,9 +105,6 @@ struct StepSums {
   int64_t used = 0, residues = 0;
 };
 
-json validation_json(const ValidationResult& v) {
-  return {{"lddt_ca", v.lddt_ca}, {"gdt_ts", v.gdt_ts}, {"drmsd", v.drmsd}, {"chains", v.chains}};
-}
 
 }  // namespace
 
@@ -127,7 +123,7 @@ struct Trainer::Impl {
   std::ostringstream loader_log;
 
   std::unique_ptr<MixedPrecisionModel> model;
-  std::unique_ptr<dap::ZeroSharding> sharding;
+  std::unique_ptr<zero::ZeroSharding> sharding;
   std::unique_ptr<Adam> adam;  // over the parameters this rank owns
   std::unique_ptr<WeightEma> ema;
   DynamicLossScaler scaler;
@@ -141,7 +137,7 @@ struct Trainer::Impl {
   // draws; the data-parallel ranks take turns through the sample schedule and sum their
   // gradients (ZeRO stage `zero`). Rank 0 alone writes the log, the checkpoints' weights
   // and state; with a sharded optimizer each DP rank of DAP rank 0 writes its shard.
-  dap::ProcessGrid grid;
+  dist::ProcessGrid grid;
   int zero = 0;
   bool writer = true;
   data::TrainingState state;
@@ -164,15 +160,15 @@ struct Trainer::Impl {
 
   void setup();
   void setup_distribution();
-  std::vector<double> sum_over(const dap::Group& group, std::vector<double> values);
-  void add_per_rank(json& record, const std::vector<std::string>& fields);
+  std::vector<double> sum_over(const dist::Group& group, std::vector<double> values);
+  std::vector<RankFigures> gather_rank_figures(const RankFigures& mine);
   void restore(const data::TrainingCheckpoint& checkpoint);
   std::optional<data::LoadedSample> next_sample();
   void start_loader();
   // One training step: `accumulation` samples forward and backward (train_on), the
   // gradients summed over DAP and data-parallel ranks, then one optimizer update
   // (update_weights) unless a gradient is non-finite; returns the step's log record.
-  json step();
+  StepRecord step();
   void train_on(const data::LoadedSample& sample, double scale, PhasePeaks& peaks, StepSums& sums);
   bool sum_over_data_parallel(StepSums& sums, bool finite_here);
   double update_weights(double lr, int64_t used);
@@ -228,7 +224,7 @@ void Trainer::Impl::setup() {
   adam_options.beta1 = config.get_float("optimizer.beta1");
   adam_options.beta2 = config.get_float("optimizer.beta2");
   adam_options.eps = config.get_float("optimizer.eps");
-  sharding = std::make_unique<dap::ZeroSharding>(model->master_parameters(), grid.dp(), zero);
+  sharding = std::make_unique<zero::ZeroSharding>(model->master_parameters(), grid.dp(), zero);
   adam = std::make_unique<Adam>(sharding->owned(), adam_options);
   ema = std::make_unique<WeightEma>(model->master_parameters(), config.get_float("optimizer.ema_decay"));
   state.precision = precision;
@@ -245,7 +241,7 @@ void Trainer::Impl::setup() {
 }
 
 void Trainer::Impl::setup_distribution() {
-  const dap::DistEnvironment env = dap::read_dist_environment();
+  const dist::DistEnvironment env = dist::read_dist_environment();
   const auto dap_size = static_cast<int>(run_options.memory.dap);
   if (dap_size > env.world_size)
     throw ConfigError("dist.dap=" + std::to_string(dap_size) + " needs " + std::to_string(dap_size) +
@@ -255,7 +251,7 @@ void Trainer::Impl::setup_distribution() {
   if (zero < 0 || zero > 2) throw ConfigError("dist.zero must be 0, 1 or 2, got " + std::to_string(zero));
   if (!env.distributed()) return;
   if (device.is_cuda()) device = torch::Device(torch::kCUDA, env.local_rank);
-  grid = dap::ProcessGrid::create(env, dap_size, device.is_cuda() ? dap::Backend::kNccl : dap::Backend::kGloo);
+  grid = dist::ProcessGrid::create(env, dap_size, device.is_cuda() ? dist::Backend::kNccl : dist::Backend::kGloo);
   run_options.dap = grid.dap();
   writer = env.rank == 0;
   log << "[train] rank " << env.rank << " of " << env.world_size << ": DAP group of " << dap_size << ", "
@@ -263,7 +259,7 @@ void Trainer::Impl::setup_distribution() {
 }
 
 // Element-wise sums over `group`.
-std::vector<double> Trainer::Impl::sum_over(const dap::Group& group, std::vector<double> values) {
+std::vector<double> Trainer::Impl::sum_over(const dist::Group& group, std::vector<double> values) {
   if (group.size() == 1) return values;
   const torch::Tensor t = torch::tensor(values, torch::kDouble).to(device);
   group.all_reduce(t).wait();
@@ -271,19 +267,17 @@ std::vector<double> Trainer::Impl::sum_over(const dap::Group& group, std::vector
   return {back.data_ptr<double>(), back.data_ptr<double>() + back.numel()};
 }
 
-// record[<field>_per_rank]: every rank's record[<field>] (a number; null: -1), gathered
-// over the world.
-void Trainer::Impl::add_per_rank(json& record, const std::vector<std::string>& fields) {
-  const dap::Group& world = grid.world();
-  std::vector<double> mine;
-  for (const auto& f : fields) mine.push_back(record[f].is_null() ? -1.0 : record[f].get<double>());
+// Every rank's figures for this step, in rank order, gathered over the world.
+std::vector<RankFigures> Trainer::Impl::gather_rank_figures(const RankFigures& mine) {
+  const dist::Group& world = grid.world();
   const torch::Tensor all =
-      dap::gather(torch::tensor(mine, torch::kDouble).unsqueeze(0).to(device), 0, world).cpu();  // [world, fields]
-  for (size_t i = 0; i < fields.size(); ++i) {
-    json values = json::array();
-    for (int r = 0; r < world.size(); ++r) values.push_back(all[r][static_cast<int64_t>(i)].item<double>());
-    record[fields[i] + "_per_rank"] = values;
+      dap::gather(torch::tensor(mine.values(), torch::kDouble).unsqueeze(0).to(device), 0, world).cpu();  // [world, fields]
+  std::vector<RankFigures> out;
+  for (int r = 0; r < world.size(); ++r) {
+    const torch::Tensor row = all[r].contiguous();
+    out.push_back(RankFigures::from_values({row.data_ptr<double>(), row.data_ptr<double>() + row.numel()}));
   }
+  return out;
 }
 
 void Trainer::Impl::restore(const data::TrainingCheckpoint& c) {
@@ -421,19 +415,19 @@ double Trainer::Impl::update_weights(double lr, int64_t used) {
   return grad_norm;
 }
 
-json Trainer::Impl::step() {
+StepRecord Trainer::Impl::step() {
   const auto t0 = std::chrono::steady_clock::now();
   const double lr = schedule.at(state.step);
   const bool fp16 = model->precision() == Precision::kFp16;
   const double scale = fp16 ? scaler.scale() : 1.0;
-  const double communication_before = dap::communication_seconds();
+  const double communication_before = dist::communication_seconds();
   model->zero_grad();
   // The peak of each phase (forward, backward, optimizer step), and what the step adds on
   // top of the resident weights and optimizer state (activations, gradients, temporaries).
   PhasePeaks peaks(device);
   StepSums sums;
   double data_wait = 0;
-  json samples = json::array();
+  std::vector<std::string> samples;
   for (int64_t a = 0; a < accumulation; ++a) {
     auto sample = next_sample();
     if (!sample) throw std::runtime_error("train: the dataset yields no samples (every sample failed)");
@@ -454,22 +448,22 @@ json Trainer::Impl::step() {
   state.loss_scale = fp16 ? scaler.scale() : 1.0;
   state.loss_scale_clean_steps = scaler.clean_steps();
 
-  json record = {{"step", state.step}, {"lr", lr}, {"samples", samples}, {"stepped", stepped}};
-  record["loss"] = sums.used > 0 ? json(sums.loss / sums.used) : json(nullptr);
-  json per_term = json::object();
-  for (const auto& [name, v] : sums.terms) per_term[name] = v / sums.used;
-  record["losses"] = per_term;
-  record["grad_norm"] = std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr);
-  record["loss_scale"] = state.loss_scale;
-  record["residues"] = sums.residues;
-  record["step_seconds"] = seconds_since(t0);
-  record["data_wait_seconds"] = data_wait;
-  record["communication_seconds"] = dap::communication_seconds() - communication_before;
+  StepRecord record;
+  record.step = state.step;
+  record.lr = lr;
+  record.samples = std::move(samples);
+  record.stepped = stepped;
+  if (sums.used > 0) record.loss = sums.loss / sums.used;
+  for (const auto& [name, v] : sums.terms) record.losses[name] = v / sums.used;
+  if (std::isfinite(grad_norm)) record.grad_norm = grad_norm;
+  record.loss_scale = state.loss_scale;
+  record.residues = sums.residues;
+  record.step_seconds = seconds_since(t0);
+  record.data_wait_seconds = data_wait;
+  record.communication_seconds = dist::communication_seconds() - communication_before;
   peaks.write(record);
-  record["optimizer_state_bytes"] = adam->state_bytes();
-  if (grid.world().size() > 1)
-    add_per_rank(record, {"peak_memory_bytes", "peak_step_memory_bytes", "peak_forward_bytes", "peak_backward_bytes",
-                          "peak_optimizer_bytes", "optimizer_state_bytes", "communication_seconds", "step_seconds"});
+  record.optimizer_state_bytes = adam->state_bytes();
+  if (grid.world().size() > 1) record.ranks = gather_rank_figures(record.figures());
   if (!stepped)
     log << "[train] step " << state.step << ": " << (sums.used == 0 ? "no usable sample" : "non-finite gradients")
         << ", update skipped" << (fp16 ? ", loss scale now " + std::to_string(scaler.scale()) : std::string()) << "\n";
@@ -494,7 +488,7 @@ std::string Trainer::Impl::save() {
     c.optimizer = adam->state();
     return data::save_training_checkpoint(root, c, keep);
   }
-  const dap::Group& world = grid.world();
+  const dist::Group& world = grid.world();
   if (writer) data::begin_training_checkpoint(root, state.step);
   world.barrier().wait();
   // The ranks of a DAP group hold the same shard: its first rank writes it.
@@ -528,30 +522,30 @@ TrainingSummary Trainer::run() {
   data::ProgressBar bar(std::cerr, target - summary.first_step, t.options.progress && t.writer);
   bool saved_last = false, validated_last = false;
   while (t.state.step < target) {
-    json record = t.step();
+    StepRecord record = t.step();
     saved_last = false;
-    if (!record["stepped"].get<bool>()) ++summary.skipped_steps;
-    if (!record["loss"].is_null()) summary.final_loss = record["loss"].get<double>();
+    if (!record.stepped) ++summary.skipped_steps;
+    if (record.loss) summary.final_loss = *record.loss;
     const bool validate = t.validator && t.validate_every > 0 && t.state.step % t.validate_every == 0;
     validated_last = validate;
     if (validate) {
       summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
-      record["validation"] = validation_json(summary.validation);
+      record.validation = summary.validation;
     }
-    if (validate || t.state.step % t.log_every == 0 || t.state.step == target) t.jsonl << record.dump() << "\n" << std::flush;
+    if (validate || t.state.step % t.log_every == 0 || t.state.step == target) t.jsonl << record.to_json_line() << "\n" << std::flush;
     if (t.checkpoint_every > 0 && t.state.step % t.checkpoint_every == 0) {
       summary.last_checkpoint = t.save();
       saved_last = true;
     }
     std::ostringstream detail;
     detail << "steps (step " << t.state.step << " of " << t.max_steps << ")";
-    if (!record["loss"].is_null()) detail << ", loss " << std::fixed << std::setprecision(3) << record["loss"].get<double>();
+    if (record.loss) detail << ", loss " << std::fixed << std::setprecision(3) << *record.loss;
     bar.advance(detail.str());
   }
   // The run ends with its model scored, whatever the validation interval.
   if (t.validator && !validated_last) {
     summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
-    t.jsonl << json{{"step", t.state.step}, {"validation", validation_json(summary.validation)}}.dump() << "\n" << std::flush;
+    t.jsonl << validation_line(t.state.step, summary.validation) << "\n" << std::flush;
   }
   if (t.validator) summary.chain_scores = t.validator->last_scores();
   if (!saved_last) summary.last_checkpoint = t.save();

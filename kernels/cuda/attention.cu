@@ -231,10 +231,24 @@ __device__ __forceinline__ int clamp_rows(int64_t remaining, int tile) {
   return remaining < tile ? static_cast<int>(remaining) : tile;
 }
 
+// The logit of query i against key j from their product: scaled, both biases added.
+template <typename T>
+__device__ __forceinline__ float biased_logit(const Problem<T>& p, const int64_t (&bias_base)[2], float product,
+                                              int64_t i, int64_t j) {
+  float x = p.scale * product;
+#pragma unroll
+  for (int b = 0; b < 2; ++b) {
+    if (p.bias[b] != nullptr)
+      x += bias_value(p.bias[b], p.bias_dtype[b], bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]);
+  }
+  return x;
+}
+
 // --- forward ---------------------------------------------------------------------------
 
 template <typename T, int D>
 struct FwdShape {
+  static constexpr int kD = D;
   static constexpr bool kTC = !std::is_same<T, float>::value;
   static constexpr int kWarps = 4, kThreads = kWarps * kWarp;
   static constexpr int kBQ = 16 * kWarps, kBK = 32;
@@ -256,6 +270,82 @@ struct FwdShape {
   static_assert(kRowScale - kK >= sizeof(float) * kBQ * kLdO, "output staging does not fit");
   static_assert(kK % 32 == 0 && kV % 32 == 0 && kS % 32 == 0 && kP % 32 == 0, "wmma needs 32-byte alignment");
 };
+
+// One warp's 16 x 16 block a b^T (a, b: 16 rows of Depth in pitch ld) stored to `dst`.
+template <typename Ops, int Depth, typename T>
+__device__ __forceinline__ void warp_product(const T* a, const T* b, float* dst, int ld, int ld_dst) {
+  typename Ops::Acc acc;
+  Ops::zero(acc);
+  Ops::template mma<wmma::row_major, wmma::col_major, Depth>(acc, a, ld, b, ld);
+  Ops::store(dst, ld_dst, acc);
+}
+
+// A warp's 16 query rows (`q`, from query i0) against the key tile (`k`, from key k0):
+// the logits into `ws`, scaled and biased in a layout where lanes walk along keys, so
+// bias reads coalesce. Keys and rows past the end get -inf: probability exactly 0.
+template <typename S, typename Ops, typename T>
+__device__ __forceinline__ void forward_logits(const Problem<T>& p, const int64_t (&bias_base)[2], const T* q,
+                                               const T* k, float* ws, int64_t i0, int64_t k0) {
+  const int lane = threadIdx.x % kWarp;
+#pragma unroll
+  for (int n = 0; n < S::kBK / 16; ++n)
+    warp_product<Ops, S::kD>(q, k + n * 16 * S::kLdX, ws + n * 16, S::kLdX, S::kLdS);
+  __syncwarp();
+  for (int idx = lane; idx < 16 * S::kBK; idx += kWarp) {
+    const int rr = idx / S::kBK, cc = idx % S::kBK;
+    const int64_t i = i0 + rr, j = k0 + cc;
+    float& x = ws[rr * S::kLdS + cc];
+    x = i < p.q_len && j < p.k_len ? biased_logit(p, bias_base, x, i, j) : -INFINITY;
+  }
+  __syncwarp();
+}
+
+// One key tile's online-softmax step on a row of logits `srow`: the probabilities into
+// `prow` (fp32: over the logits), the running max `m` and this lane's running sum `l`
+// updated. Each lane covers alternate keys (`half`); one shuffle combines the pair's
+// maxima (a 2-lane butterfly, cheaper than a CUB reduction plus a broadcast). Returns
+// the factor on the row's earlier output.
+template <int BK, typename T>
+__device__ __forceinline__ float online_softmax_step(const float* srow, T* prow, int half, float& m, float& l) {
+  float tile_max = -INFINITY;
+#pragma unroll
+  for (int t = 0; t < BK / 2; ++t) tile_max = fmaxf(tile_max, srow[2 * t + half]);
+  tile_max = fmaxf(tile_max, __shfl_xor_sync(kFullMask, tile_max, 1));
+  const float m_new = fmaxf(m, tile_max);
+  // While every logit so far is -inf, shift by 0: exp(-inf - -inf) would be NaN, and
+  // exp(-inf - 0) = 0 keeps o and l at exactly 0.
+  const float shift = m_new == -INFINITY ? 0.0f : m_new;
+  const float alpha = __expf(m - shift);
+  float sum = 0.0f;
+#pragma unroll
+  for (int t = 0; t < BK / 2; ++t) {
+    const int cc = 2 * t + half;
+    const float pv = __expf(srow[cc] - shift);
+    prow[cc] = from_float<T>(pv);  // fp32: overwrites the logit this lane just read
+    sum += pv;
+  }
+  l = l * alpha + sum;
+  m = m_new;
+  return alpha;
+}
+
+// A warp's `valid` output rows from `stage` (times the row factors `scale`) to `o` at
+// `base`, and to `out` gated (without a gate, an `out` buffer, optional then, simply
+// receives o). The 16 rows are contiguous in memory: lanes walk them linearly.
+template <int D, typename T>
+__device__ __forceinline__ void write_output(const Problem<T>& p, const float* stage, int ld, const float* scale,
+                                             int64_t base, int valid, T* o, T* out) {
+  const int lane = threadIdx.x % kWarp, c = p.head_dim;
+  for (int idx = lane; idx < 16 * D; idx += kWarp) {
+    const int rr = idx / D, d = idx % D;
+    if (rr < valid && d < c) {
+      const float val = stage[rr * ld + d] * scale[rr];
+      const int64_t off = base + static_cast<int64_t>(rr) * c + d;
+      o[off] = from_float<T>(val);
+      if (out != nullptr) out[off] = from_float<T>(p.gate != nullptr ? val * sigmoid(to_float(p.gate[off])) : val);
+    }
+  }
+}
 
 template <typename T, int D>
 __global__ void __launch_bounds__(FwdShape<T, D>::kThreads)
@@ -307,57 +397,8 @@ __global__ void __launch_bounds__(FwdShape<T, D>::kThreads)
     __syncthreads();
     if (!active) continue;
 
-#pragma unroll
-    for (int n = 0; n < S::kBK / 16; ++n) {
-      Acc s;
-      Ops::zero(s);
-      Ops::template mma<wmma::row_major, wmma::col_major, D>(s, sq + wrow * S::kLdX, S::kLdX, sk + n * 16 * S::kLdX,
-                                                             S::kLdX);
-      Ops::store(ws + n * 16, S::kLdS, s);
-    }
-    __syncwarp();
-
-    // Scale and biases in a layout where lanes walk along keys, so bias reads coalesce.
-    // Keys past the end (and rows past the end) get -inf: probability exactly 0.
-    for (int idx = lane; idx < 16 * S::kBK; idx += kWarp) {
-      const int rr = idx / S::kBK, cc = idx % S::kBK;
-      const int64_t i = q0 + wrow + rr, j = k0 + cc;
-      float x = -INFINITY;
-      if (i < Q && j < K) {
-        x = p.scale * ws[rr * S::kLdS + cc];
-#pragma unroll
-        for (int b = 0; b < 2; ++b) {
-          if (p.bias[b] != nullptr)
-            x += bias_value(p.bias[b], p.bias_dtype[b], bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]);
-        }
-      }
-      ws[rr * S::kLdS + cc] = x;
-    }
-    __syncwarp();
-
-    // Online softmax. Each lane covers alternate keys of its row; one shuffle combines the
-    // pair's maxima (a 2-lane butterfly, cheaper than a CUB reduction plus a broadcast).
-    float* srow = ws + r * S::kLdS;
-    T* prow = wp + r * S::kLdP;
-    float tile_max = -INFINITY;
-#pragma unroll
-    for (int t = 0; t < S::kBK / 2; ++t) tile_max = fmaxf(tile_max, srow[2 * t + half]);
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(kFullMask, tile_max, 1));
-    const float m_new = fmaxf(m, tile_max);
-    // While every logit so far is -inf, shift by 0: exp(-inf - -inf) would be NaN, and
-    // exp(-inf - 0) = 0 keeps o and l at exactly 0.
-    const float shift = m_new == -INFINITY ? 0.0f : m_new;
-    const float alpha = __expf(m - shift);
-    float sum = 0.0f;
-#pragma unroll
-    for (int t = 0; t < S::kBK / 2; ++t) {
-      const int cc = 2 * t + half;
-      const float pv = __expf(srow[cc] - shift);
-      prow[cc] = from_float<T>(pv);  // fp32: overwrites the logit this lane just read
-      sum += pv;
-    }
-    l = l * alpha + sum;
-    m = m_new;
+    forward_logits<S, Ops>(p, bias_base, sq + wrow * S::kLdX, sk, ws, q0 + wrow, k0);
+    const float alpha = online_softmax_step<S::kBK>(ws + r * S::kLdS, wp + r * S::kLdP, half, m, l);
     if (half == 0) wscale[r] = alpha;
     __syncwarp();
 
@@ -379,18 +420,7 @@ __global__ void __launch_bounds__(FwdShape<T, D>::kThreads)
     if (q0 + wrow + r < Q) stats[bh * Q + q0 + wrow + r] = finish_row_stats(m, l);
   }
   __syncwarp();
-  // The warp's 16 output rows are contiguous in memory: lanes walk them linearly.
-  const int64_t base = (bh * Q + q0 + wrow) * c;
-  for (int idx = lane; idx < 16 * D; idx += kWarp) {
-    const int rr = idx / D, d = idx % D;
-    if (q0 + wrow + rr < Q && d < c) {
-      const float val = stage[rr * S::kLdO + d] * wscale[rr];
-      const int64_t off = base + static_cast<int64_t>(rr) * c + d;
-      o[off] = from_float<T>(val);
-      // Without a gate, an `out` buffer (optional then) simply receives o.
-      if (out != nullptr) out[off] = from_float<T>(p.gate != nullptr ? val * sigmoid(to_float(p.gate[off])) : val);
-    }
-  }
+  write_output<D>(p, stage, S::kLdO, wscale, (bh * Q + q0 + wrow) * c, clamp_rows(Q - q0 - wrow, 16), o, out);
 }
 
 // --- backward ----------------------------------------------------------------------------
@@ -427,6 +457,7 @@ __global__ void __launch_bounds__(kPrepWarps * kWarp)
 
 template <typename T, int D>
 struct BwdShape {
+  static constexpr int kD = D;
   static constexpr bool kTC = !std::is_same<T, float>::value;
   // fp32 halves the key tile: fp32 k and v tiles of 64 keys alone would take 34 KB.
   static constexpr int kWarps = kTC ? 4 : 2, kThreads = kWarps * kWarp;
@@ -469,6 +500,86 @@ __device__ __forceinline__ void write_rows(const typename Ops::Acc (&acc)[D / 16
   __syncwarp();
 }
 
+// The query tile of `valid` rows from global row `row0`: q, the gated output gradient
+// d_o, and the rows' statistics and delta (padding rows: p = 0, delta = 0).
+template <typename S, typename T>
+__device__ __forceinline__ void load_query_tile(const Problem<T>& p, const T* d_out, const RowStats* stats,
+                                                const float* delta, int64_t row0, int valid, T* sq, T* sdo,
+                                                RowStats* sstats, float* sdelta) {
+  const int c = p.head_dim;
+  load_tile<S::kBQ, S::kD>(sq, S::kLdX, p.q + row0 * c, valid, c);
+  load_grad_tile<S::kBQ, S::kD>(sdo, S::kLdX, d_out + row0 * c, p.gate != nullptr ? p.gate + row0 * c : nullptr,
+                                valid, c);
+  for (int rr = threadIdx.x; rr < S::kBQ; rr += S::kThreads) {
+    sstats[rr] = rr < valid ? stats[row0 + rr] : RowStats{0.0f, -INFINITY};
+    sdelta[rr] = rr < valid ? delta[row0 + rr] : 0.0f;
+  }
+}
+
+// acc[n] += a^T b[:, 16n:16n+16] over the query tile: a is this warp's 16 columns of a
+// [kBQ, kLdP] tile, b a [kBQ, kLdX] tile.
+template <typename S, typename Ops, typename T>
+__device__ __forceinline__ void accumulate_transposed(typename Ops::Acc (&acc)[S::kD / 16], const T* a, const T* b) {
+#pragma unroll
+  for (int n = 0; n < S::kD / 16; ++n)
+    Ops::template mma<wmma::col_major, wmma::row_major, S::kBQ>(acc[n], a, S::kLdP, b + n * 16, S::kLdX);
+}
+
+// On this warp's 16 key columns (from `wkey` in the tile at key k0) of the query tile at
+// q0: p recomputed from the logits `ss` and the row statistics, ds = p * (dp - delta),
+// and ds added to the bias gradients. Every warp writes its p and ds columns (zeros
+// outside the sequence) since dq reads all.
+template <typename S, typename T>
+__device__ __forceinline__ void backward_probabilities(const Problem<T>& p, const int64_t (&bias_base)[2],
+                                                       const int64_t (&grad_base)[2], float* const (&dbias)[2],
+                                                       const float* ss, const float* sdp, const RowStats* sstats,
+                                                       const float* sdelta, T* sp, T* sds, int64_t q0, int64_t k0,
+                                                       int wkey) {
+  const int lane = threadIdx.x % kWarp;
+  for (int idx = lane; idx < S::kBQ * 16; idx += kWarp) {
+    const int rr = idx / 16, cc = wkey + idx % 16;
+    const int64_t i = q0 + rr, j = k0 + cc;
+    float pv = 0.0f, ds = 0.0f;
+    if (i < p.q_len && j < p.k_len) {
+      const RowStats row = sstats[rr];
+      // A fully masked row has p = 0: skip its bias reads.
+      if (row.log_sum != -INFINITY)
+        pv = recomputed_probability(biased_logit(p, bias_base, ss[rr * S::kLdS + cc], i, j), row);
+      ds = pv * (sdp[rr * S::kLdS + cc] - sdelta[rr]);
+      if (ds != 0.0f) {
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          if (dbias[b] != nullptr)
+            atomicAdd(dbias[b] + grad_base[b] + i * p.grad_stride[b][3] + j * p.grad_stride[b][4], ds);
+        }
+      }
+    }
+    // fp32: p and ds overwrite the logit and dp this lane just read.
+    sp[rr * S::kLdP + cc] = from_float<T>(pv);
+    sds[rr * S::kLdP + cc] = from_float<T>(ds);
+  }
+  __syncwarp();
+}
+
+// dq (partial over this key tile) = scale * ds k, one 16-column block per warp, staged
+// in `sdq` and added to the fp32 accumulator of the tile's `valid` query rows.
+template <typename S, typename Ops, typename T>
+__device__ __forceinline__ void accumulate_dq(const T* sds, const T* sk, float* sdq, float* dq_rows, int valid, int c,
+                                              float scale) {
+  const int warp = threadIdx.x / kWarp;
+  for (int n = warp; n < S::kD / 16; n += S::kWarps) {
+    typename Ops::Acc a;
+    Ops::zero(a);
+    Ops::template mma<wmma::row_major, wmma::row_major, S::kBK>(a, sds, S::kLdP, sk + n * 16, S::kLdX);
+    Ops::store(sdq + n * 16, S::kLdO, a);
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < S::kBQ * S::kD; idx += S::kThreads) {
+    const int rr = idx / S::kD, d = idx % S::kD;
+    if (rr < valid && d < c) atomicAdd(dq_rows + static_cast<int64_t>(rr) * c + d, scale * sdq[rr * S::kLdO + d]);
+  }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
     attention_backward_kernel(const Problem<T> p, const T* __restrict__ d_out, const RowStats* __restrict__ stats,
@@ -490,7 +601,7 @@ __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
   RowStats* sstats = reinterpret_cast<RowStats*>(smem + S::kStats);
   float* sdelta = reinterpret_cast<float*>(smem + S::kDelta);
 
-  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  const int warp = threadIdx.x / kWarp;
   const int c = p.head_dim;
   const int64_t Q = p.q_len, K = p.k_len;
   const int64_t n_tiles = ceil_div(K, S::kBK);
@@ -520,82 +631,26 @@ __global__ void __launch_bounds__(BwdShape<T, D>::kThreads)
     __syncthreads();  // the previous query tile (q, d_o, ds, dq staging) is consumed
     const int qvalid = clamp_rows(Q - q0, S::kBQ);
     const int64_t row0 = bh * Q + q0;
-    load_tile<S::kBQ, D>(sq, S::kLdX, p.q + row0 * c, qvalid, c);
-    load_grad_tile<S::kBQ, D>(sdo, S::kLdX, d_out + row0 * c, p.gate != nullptr ? p.gate + row0 * c : nullptr,
-                              qvalid, c);
-    for (int rr = threadIdx.x; rr < S::kBQ; rr += S::kThreads) {
-      sstats[rr] = rr < qvalid ? stats[row0 + rr] : RowStats{0.0f, -INFINITY};
-      sdelta[rr] = rr < qvalid ? delta[row0 + rr] : 0.0f;
-    }
+    load_query_tile<S>(p, d_out, stats, delta, row0, qvalid, sq, sdo, sstats, sdelta);
     __syncthreads();
 
     if (active) {
-      Acc s, dp;
-      Ops::zero(s);
-      Ops::template mma<wmma::row_major, wmma::col_major, D>(s, sq, S::kLdX, sk + wkey * S::kLdX, S::kLdX);
-      Ops::store(ss + wkey, S::kLdS, s);
-      Ops::zero(dp);
-      Ops::template mma<wmma::row_major, wmma::col_major, D>(dp, sdo, S::kLdX, sv + wkey * S::kLdX, S::kLdX);
-      Ops::store(sdp + wkey, S::kLdS, dp);
+      // This warp's 16 key columns of the logits q k^T and of dp = d_o v^T.
+      warp_product<Ops, D>(sq, sk + wkey * S::kLdX, ss + wkey, S::kLdX, S::kLdS);
+      warp_product<Ops, D>(sdo, sv + wkey * S::kLdX, sdp + wkey, S::kLdX, S::kLdS);
     }
     __syncwarp();
 
-    // p from the row statistics, ds = p * (dp - delta) on this warp's 16 key columns. Every
-    // warp writes its p and ds columns (zeros outside the sequence) since dq reads all.
-    for (int idx = lane; idx < S::kBQ * 16; idx += kWarp) {
-      const int rr = idx / 16, cc = wkey + idx % 16;
-      const int64_t i = q0 + rr, j = k0 + cc;
-      float pv = 0.0f, ds = 0.0f;
-      if (i < Q && j < K) {
-        const RowStats row = sstats[rr];
-        if (row.log_sum != -INFINITY) {  // a fully masked row has p = 0: skip its bias reads
-          float x = p.scale * ss[rr * S::kLdS + cc];
-#pragma unroll
-          for (int b = 0; b < 2; ++b) {
-            if (p.bias[b] != nullptr)
-            x += bias_value(p.bias[b], p.bias_dtype[b], bias_base[b] + i * p.stride[b][3] + j * p.stride[b][4]);
-          }
-          pv = recomputed_probability(x, row);
-        }
-        ds = pv * (sdp[rr * S::kLdS + cc] - sdelta[rr]);
-        if (ds != 0.0f) {
-#pragma unroll
-          for (int b = 0; b < 2; ++b) {
-            if (dbias[b] != nullptr)
-              atomicAdd(dbias[b] + grad_base[b] + i * p.grad_stride[b][3] + j * p.grad_stride[b][4], ds);
-          }
-        }
-      }
-      // fp32: p and ds overwrite the logit and dp this lane just read.
-      sp[rr * S::kLdP + cc] = from_float<T>(pv);
-      sds[rr * S::kLdP + cc] = from_float<T>(ds);
-    }
-    __syncwarp();
+    backward_probabilities<S>(p, bias_base, grad_base, dbias, ss, sdp, sstats, sdelta, sp, sds, q0, k0, wkey);
 
     if (active) {
-#pragma unroll
-      for (int n = 0; n < D / 16; ++n) {
-        // dv += p^T d_o, dk += ds^T q (scale applied on output)
-        Ops::template mma<wmma::col_major, wmma::row_major, S::kBQ>(dv_acc[n], sp + wkey, S::kLdP, sdo + n * 16,
-                                                                    S::kLdX);
-        Ops::template mma<wmma::col_major, wmma::row_major, S::kBQ>(dk_acc[n], sds + wkey, S::kLdP, sq + n * 16,
-                                                                    S::kLdX);
-      }
+      // dv += p^T d_o, dk += ds^T q (scale applied on output)
+      accumulate_transposed<S, Ops>(dv_acc, sp + wkey, sdo);
+      accumulate_transposed<S, Ops>(dk_acc, sds + wkey, sq);
     }
     __syncthreads();  // ds of every warp is in place
 
-    // dq (partial over this key tile) = ds k, one 16-column block per warp.
-    for (int n = warp; n < D / 16; n += S::kWarps) {
-      Acc a;
-      Ops::zero(a);
-      Ops::template mma<wmma::row_major, wmma::row_major, S::kBK>(a, sds, S::kLdP, sk + n * 16, S::kLdX);
-      Ops::store(sdq + n * 16, S::kLdO, a);
-    }
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < S::kBQ * D; idx += S::kThreads) {
-      const int rr = idx / D, d = idx % D;
-      if (rr < qvalid && d < c) atomicAdd(dq_accum + (row0 + rr) * c + d, p.scale * sdq[rr * S::kLdO + d]);
-    }
+    accumulate_dq<S, Ops>(sds, sk, sdq, dq_accum + row0 * c, qvalid, c, p.scale);
   }
 
   __syncthreads();  // staging below overwrites the k, v, q tiles

@@ -184,6 +184,41 @@ std::string mib(int64_t bytes) {
   return buf;
 }
 
+// The implementations compared: the naive reference, the fused kernel in both memory
+// modes, and on CUDA PyTorch's SDPA with the biases as one float mask.
+std::vector<std::pair<std::string, Impl>> implementations(bool cuda) {
+  std::vector<std::pair<std::string, Impl>> impls = {
+      {"naive", [](const Problem& p) { return fold::kernels::attention_reference(p.q, p.k, p.v, p.biases(), p.gate); }},
+      {"fused", [](const Problem& p) {
+         AttentionOptions o;
+         o.path = AttentionPath::kFused;
+         return fold::kernels::attention(p.q, p.k, p.v, p.biases(), p.gate, o);
+       }},
+      {"fused low_memory", [](const Problem& p) {
+         AttentionOptions o;
+         o.path = AttentionPath::kFused;
+         o.low_memory = true;
+         return fold::kernels::attention(p.q, p.k, p.v, p.biases(), p.gate, o);
+       }},
+  };
+  if (cuda)
+    impls.push_back({"torch sdpa", [](const Problem& p) {
+                       torch::Tensor bias = p.mask;
+                       if (p.pair.defined()) bias = bias + p.pair;
+                       return at::scaled_dot_product_attention(p.q, p.k, p.v, bias) * torch::sigmoid(p.gate);
+                     }});
+  return impls;
+}
+
+std::string device_description(const torch::Device& dev) {
+  std::string name = "cpu, " + std::to_string(at::get_num_threads()) + " threads";
+  if (dev.is_cuda()) {
+    const auto devs = fold::kernels::cuda_devices();
+    name = devs.empty() ? "cuda" : devs.front().name;
+  }
+  return name;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,34 +242,10 @@ int main(int argc, char** argv) {
   const torch::Device dev(device);
   if (dev.is_cpu()) fold::kernels::enable_cpu_memory_tracking();
 
-  std::vector<std::pair<std::string, Impl>> impls = {
-      {"naive", [](const Problem& p) { return fold::kernels::attention_reference(p.q, p.k, p.v, p.biases(), p.gate); }},
-      {"fused", [](const Problem& p) {
-         AttentionOptions o;
-         o.path = AttentionPath::kFused;
-         return fold::kernels::attention(p.q, p.k, p.v, p.biases(), p.gate, o);
-       }},
-      {"fused low_memory", [](const Problem& p) {
-         AttentionOptions o;
-         o.path = AttentionPath::kFused;
-         o.low_memory = true;
-         return fold::kernels::attention(p.q, p.k, p.v, p.biases(), p.gate, o);
-       }},
-  };
-  if (dev.is_cuda())
-    impls.push_back({"torch sdpa", [](const Problem& p) {
-                       torch::Tensor bias = p.mask;
-                       if (p.pair.defined()) bias = bias + p.pair;
-                       return at::scaled_dot_product_attention(p.q, p.k, p.v, bias) * torch::sigmoid(p.gate);
-                     }});
-
-  std::string name = "cpu, " + std::to_string(at::get_num_threads()) + " threads";
-  if (dev.is_cuda()) {
-    const auto devs = fold::kernels::cuda_devices();
-    name = devs.empty() ? "cuda" : devs.front().name;
-  }
+  const auto impls = implementations(dev.is_cuda());
   const auto build = fold::kernels::build_info();
-  std::cout << "# kernels::attention benchmark\n\ndevice: " << name << "; LibTorch " << TORCH_VERSION_MAJOR << "."
+  std::cout << "# kernels::attention benchmark\n\ndevice: " << device_description(dev) << "; LibTorch "
+            << TORCH_VERSION_MAJOR << "."
             << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH << "; CUDA kernels "
             << (build.cuda_kernels ? "compiled" : "not compiled") << "; N_seq " << n_seq
             << ", c 32, median of " << repeats << " runs\n\n"

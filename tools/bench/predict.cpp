@@ -94,41 +94,88 @@ void print_module_table(const std::vector<std::string>& columns, const ModuleSec
   }
 }
 
+struct BenchOptions {
+  std::string device = "cpu", n_list = "64,128,256", modes_list = "default,chunk,low_memory", precision = "fp32",
+              module_times;
+  int64_t blocks = 4, chunk = 4, n_seq = 32, n_extra = 64, repeats = 3, threads = 0;
+};
+
+// False on a flag it does not know.
+bool parse_args(int argc, char** argv, BenchOptions& o) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--device") o.device = v;
+    else if (a == "--n-res") o.n_list = v;
+    else if (a == "--blocks") o.blocks = std::stoll(v);
+    else if (a == "--chunk-size") o.chunk = std::stoll(v);
+    else if (a == "--n-seq") o.n_seq = std::stoll(v);
+    else if (a == "--n-extra") o.n_extra = std::stoll(v);
+    else if (a == "--modes") o.modes_list = v;
+    else if (a == "--repeats") o.repeats = std::stoll(v);
+    else if (a == "--precision") o.precision = v;
+    else if (a == "--threads") o.threads = std::stoll(v);
+    else if (a == "--modules") o.module_times = v;
+    else return false;
+  }
+  return true;
+}
+
+// One mode at one size: a warm-up forward, then `repeats` timed ones; the peak tensor
+// memory over all of them.
+struct ModeTiming {
+  std::vector<double> seconds;
+  double peak = 0;
+};
+
+ModeTiming time_forwards(fold::AlphaFold& model, const fold::data::FeatureDict& batch, const fold::RunOptions& run,
+                         const c10::Device& device, int64_t repeats, bool module_times) {
+  ModeTiming t;
+  g_module_seconds.clear();
+  for (int64_t r = 0; r <= repeats; ++r) {
+    g_timing = module_times && r > 0;
+    fold::kernels::reset_peak_memory(device);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto out = model(batch, run);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    t.peak = std::max(t.peak, static_cast<double>(fold::kernels::memory_stats(device).peak_bytes));
+    if (r > 0) t.seconds.push_back(s);  // the first run is the warm-up
+  }
+  g_timing = false;
+  return t;
+}
+
+void print_row(int64_t n, const std::string& label, const ModeTiming& t, double pair_bytes) {
+  std::vector<double> sorted = t.seconds;
+  std::sort(sorted.begin(), sorted.end());
+  std::ostringstream runs;
+  runs << std::fixed << std::setprecision(2);
+  for (size_t i = 0; i < t.seconds.size(); ++i) runs << (i ? ", " : "") << t.seconds[i];
+  std::cout << "| " << n << " | " << label << " | " << std::fixed << std::setprecision(2)
+            << (sorted.empty() ? 0.0 : sorted[sorted.size() / 2]) << " | " << runs.str() << " | "
+            << std::setprecision(1) << t.peak / 1048576.0 << " | " << std::setprecision(2) << t.peak / pair_bytes
+            << " |\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name = "cpu", n_list = "64,128,256", modes_list = "default,chunk,low_memory", precision = "fp32",
-              module_times;
-  int64_t blocks = 4, chunk = 4, n_seq = 32, n_extra = 64, repeats = 3, threads = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--device") device_name = v;
-    else if (a == "--n-res") n_list = v;
-    else if (a == "--blocks") blocks = std::stoll(v);
-    else if (a == "--chunk-size") chunk = std::stoll(v);
-    else if (a == "--n-seq") n_seq = std::stoll(v);
-    else if (a == "--n-extra") n_extra = std::stoll(v);
-    else if (a == "--modes") modes_list = v;
-    else if (a == "--repeats") repeats = std::stoll(v);
-    else if (a == "--precision") precision = v;
-    else if (a == "--threads") threads = std::stoll(v);
-    else if (a == "--modules") module_times = v;
-    else {
-      std::cerr << "usage: fold_bench_predict [--device cpu|cuda] [--n-res 64,128,256] [--blocks 4] "
-                   "[--chunk-size 4] [--n-seq 32] [--n-extra 64] [--modes default,chunk,low_memory] "
-                   "[--repeats 3] [--precision fp32|bf16] [--threads N] [--modules 0|1]\n";
-      return 2;
-    }
+  BenchOptions o;
+  if (!parse_args(argc, argv, o)) {
+    std::cerr << "usage: fold_bench_predict [--device cpu|cuda] [--n-res 64,128,256] [--blocks 4] "
+                 "[--chunk-size 4] [--n-seq 32] [--n-extra 64] [--modes default,chunk,low_memory] "
+                 "[--repeats 3] [--precision fp32|bf16] [--threads N] [--modules 0|1]\n";
+    return 2;
   }
-  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
-  const c10::Device device(device_name);
+  if (o.threads > 0) at::set_num_threads(static_cast<int>(o.threads));
+  const c10::Device device(o.device);
   const fold::Config config = fold::Config::load(
-      "af2_model_1", {"model.evoformer_stack.no_blocks=" + std::to_string(blocks),
+      "af2_model_1", {"model.evoformer_stack.no_blocks=" + std::to_string(o.blocks),
                       "model.extra_msa.extra_msa_stack.no_blocks=1", "model.template.enabled=false"});
   fold::AlphaFold model(fold::AlphaFoldOptions::from_config(config));
   model->eval();
   model->to(device);
-  const bool bf16 = precision == "bf16";
+  const bool bf16 = o.precision == "bf16";
   if (bf16) model->set_trunk_dtype(torch::kBFloat16);
   if (device.is_cpu()) fold::kernels::enable_cpu_memory_tracking();
   c10::InferenceMode inference;  // as fold predict
@@ -137,18 +184,18 @@ int main(int argc, char** argv) {
       at::RecordFunctionCallback(on_range_start, on_range_end).scopes({at::RecordScope::USER_SCOPE}));
   std::vector<std::string> modes;
   {
-    std::stringstream ss(modes_list);
+    std::stringstream ss(o.modes_list);
     for (std::string m; std::getline(ss, m, ',');) modes.push_back(m);
   }
 
   std::cout << "device: " << device.str() << " (" << at::get_num_threads() << " threads), AF2 model_1 channels, "
-            << blocks << " Evoformer blocks, 1 extra-MSA block, N_seq " << n_seq << ", N_extra " << n_extra
-            << ", 1 iteration, " << precision << "; one warm-up, then the median of " << repeats << " runs\n\n";
+            << o.blocks << " Evoformer blocks, 1 extra-MSA block, N_seq " << o.n_seq << ", N_extra " << o.n_extra
+            << ", 1 iteration, " << o.precision << "; one warm-up, then the median of " << o.repeats << " runs\n\n";
   std::cout << "| N_res | mode | median s | runs s | peak MiB | peak / pair tensor |\n|---:|---|---:|---|---:|---:|\n";
   std::vector<std::string> columns;
   ModuleSeconds per_module;
-  for (const int64_t n : parse_list(n_list)) {
-    const auto batch = synthetic_batch(n, n_seq, n_extra, device);
+  for (const int64_t n : parse_list(o.n_list)) {
+    const auto batch = synthetic_batch(n, o.n_seq, o.n_extra, device);
     // One pair tensor: N_res^2 x c_z in the trunk's storage type.
     const double pair_bytes = static_cast<double>(n) * n * config.get_int("model.evoformer_stack.c_z") * (bf16 ? 2 : 4);
     for (const std::string& mode : modes) {
@@ -159,42 +206,21 @@ int main(int argc, char** argv) {
       // The policy fold predict builds for the same flags (--low-memory also tiles the
       // triangle multiplication and blocks the transitions, not only the attention).
       fold::RunOptions run;
-      run.memory.chunk_size = mode == "default" ? 0 : chunk;
+      run.memory.chunk_size = mode == "default" ? 0 : o.chunk;
       run.memory.attention.low_memory = mode == "low_memory";
       model->set_kernel_options(run.memory.attention);
-      std::vector<double> seconds;
-      double peak = 0;
-      g_module_seconds.clear();
-      for (int64_t r = 0; r <= repeats; ++r) {
-        g_timing = module_times == "1" && r > 0;
-        fold::kernels::reset_peak_memory(device);
-        const auto t0 = std::chrono::steady_clock::now();
-        const auto out = model(batch, run);
-        if (device.is_cuda()) torch::cuda::synchronize();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        peak = std::max(peak, static_cast<double>(fold::kernels::memory_stats(device).peak_bytes));
-        if (r > 0) seconds.push_back(s);  // the first run is the warm-up
-      }
-      g_timing = false;
-      std::vector<double> sorted = seconds;
-      std::sort(sorted.begin(), sorted.end());
-      std::ostringstream runs;
-      runs << std::fixed << std::setprecision(2);
-      for (size_t i = 0; i < seconds.size(); ++i) runs << (i ? ", " : "") << seconds[i];
+      const ModeTiming t = time_forwards(model, batch, run, device, o.repeats, o.module_times == "1");
       const std::string label = mode == "default" ? "default"
-                                : mode == "chunk" ? "--chunk-size " + std::to_string(chunk)
-                                                  : "--low-memory (chunk " + std::to_string(chunk) + ")";
-      std::cout << "| " << n << " | " << label << " | " << std::fixed << std::setprecision(2)
-                << (sorted.empty() ? 0.0 : sorted[sorted.size() / 2]) << " | " << runs.str() << " | "
-                << std::setprecision(1) << peak / 1048576.0 << " | " << std::setprecision(2) << peak / pair_bytes
-                << " |\n";
+                                : mode == "chunk" ? "--chunk-size " + std::to_string(o.chunk)
+                                                  : "--low-memory (chunk " + std::to_string(o.chunk) + ")";
+      print_row(n, label, t, pair_bytes);
       const std::string column = std::to_string(n) + " " + label;
       columns.push_back(column);
       for (const auto& [name, total] : g_module_seconds)
-        per_module[name][column] = total / static_cast<double>(std::max<int64_t>(repeats, 1));
+        per_module[name][column] = total / static_cast<double>(std::max<int64_t>(o.repeats, 1));
     }
   }
   at::removeCallback(observer);
-  if (module_times == "1") print_module_table(columns, per_module);
+  if (o.module_times == "1") print_module_table(columns, per_module);
   return 0;
 }
