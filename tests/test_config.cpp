@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "fold/config.h"
+#include "fold/config_section.h"
 #include "fold/train/training_options.h"
 #include "test_paths.h"
 
@@ -120,6 +121,23 @@ TEST(Config, RejectsImpossibleValues) {
     EXPECT_NE(e.find(key), std::string::npos) << bad << " -> '" << e << "'";
   }
   EXPECT_NO_THROW(Config::load("", {"globals.chunk_size=auto", "train.checkpoint=every:2"}));
+}
+
+// An options struct's section is read key by key into members of the key's type, and a
+// missing key or one of another type is an error naming the whole key.
+TEST(ConfigSection, FillsEachMemberFromItsKeyAndNamesABadKey) {
+  const Config c = Config::load("tiny", {"loss.tm.max_bin=25.5", "loss.tm.no_bins=16", "loss.tm.enabled=true"});
+  double max_bin = 0;
+  int64_t no_bins = 0;
+  bool enabled = false;
+  read_section(c, "loss.tm", {{"max_bin", &max_bin}, {"no_bins", &no_bins}, {"enabled", &enabled}});
+  EXPECT_EQ(max_bin, 25.5);
+  EXPECT_EQ(no_bins, 16);
+  EXPECT_TRUE(enabled);
+  EXPECT_NE(error_of([&] { read_section(c, "loss.tm", {{"no_such_key", &max_bin}}); }).find("loss.tm.no_such_key"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { read_section(c, "loss.tm", {{"enabled", &no_bins}}); }).find("loss.tm.enabled"),
+            std::string::npos);
 }
 
 TEST(Config, FileExtendsPreset) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "data/chain_dataset.h"
@@ -316,43 +317,33 @@ TEST(Trainer, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
 // step's (a validation-only line, text that is not JSON, a field of the wrong type) read
 // as none.
 TEST(StepRecord, RoundTripsThroughALogLineAndRejectsOtherLines) {
-  StepRecord r;
-  r.step = 7;
-  r.lr = 1e-3;
-  r.samples = {"2q2k_A"};
-  r.stepped = true;
-  r.loss = 2.5;
-  r.losses = {{"fape", 1.25}, {"distogram", 3.0}};
-  r.grad_norm = 0.75;
-  r.loss_scale = 1024;
-  r.residues = 48;
-  r.step_seconds = 1.5;
-  r.data_wait_seconds = 0.25;
-  r.communication_seconds = 0.125;
-  r.peak_forward_bytes = 100;
-  r.peak_backward_bytes = 300;
-  r.peak_optimizer_bytes = 200;
-  r.peak_memory_bytes = 300;
-  r.peak_step_memory_bytes = 50;
-  r.optimizer_state_bytes = 64;
-  RankFigures other = r.figures();
-  other.peak_memory_bytes = 900;
-  other.peak_step_memory_bytes = 70;
-  r.ranks = {r.figures(), other};
-  r.validation = ValidationResult{0.5, 0.25, 3.0, 2};
-  const std::optional<StepRecord> back = StepRecord::parse(r.to_json_line());
+  // A two-rank step followed by validation, as the trainer logs it.
+  const std::string line =
+      R"({"step":7,"lr":0.001,"samples":["2q2k_A"],"stepped":true,"loss":2.5,)"
+      R"("losses":{"fape":1.25,"distogram":3.0},"grad_norm":0.75,"loss_scale":1024,"residues":48,)"
+      R"("step_seconds":1.5,"data_wait_seconds":0.25,"communication_seconds":0.125,)"
+      R"("peak_forward_bytes":100,"peak_backward_bytes":300,"peak_optimizer_bytes":200,)"
+      R"("peak_memory_bytes":300,"peak_step_memory_bytes":50,"optimizer_state_bytes":64,)"
+      R"("peak_memory_bytes_per_rank":[300,900],"peak_step_memory_bytes_per_rank":[50,70],)"
+      R"("validation":{"lddt_ca":0.5,"gdt_ts":0.25,"drmsd":3.0,"chains":2}})";
+  const std::optional<StepRecord> r = StepRecord::parse(line);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->step, 7);
+  EXPECT_EQ(r->samples, std::vector<std::string>{"2q2k_A"});
+  EXPECT_EQ(*r->loss, 2.5);
+  EXPECT_EQ(r->losses, (std::map<std::string, double>{{"fape", 1.25}, {"distogram", 3.0}}));
+  EXPECT_EQ(*r->grad_norm, 0.75);
+  EXPECT_EQ(r->loss_scale, 1024);
+  EXPECT_EQ(*r->peak_backward_bytes, 300);
+  ASSERT_EQ(r->ranks.size(), 2u);
+  EXPECT_EQ(r->largest_peak_bytes(), 900);
+  EXPECT_EQ(r->largest_step_peak_bytes(), 70);
+  ASSERT_TRUE(r->validation);
+  EXPECT_EQ(r->validation->chains, 2);
+  // What the record writes reads back as the same record.
+  const std::optional<StepRecord> back = StepRecord::parse(r->to_json_line());
   ASSERT_TRUE(back);
-  EXPECT_EQ(back->to_json_line(), r.to_json_line());
-  EXPECT_EQ(back->step, 7);
-  EXPECT_EQ(back->samples, r.samples);
-  EXPECT_EQ(*back->loss, 2.5);
-  EXPECT_EQ(back->losses, r.losses);
-  EXPECT_EQ(*back->peak_backward_bytes, 300);
-  ASSERT_EQ(back->ranks.size(), 2u);
-  EXPECT_EQ(back->largest_peak_bytes(), 900);
-  EXPECT_EQ(back->largest_step_peak_bytes(), 70);
-  ASSERT_TRUE(back->validation);
-  EXPECT_EQ(back->validation->chains, 2);
+  EXPECT_EQ(back->to_json_line(), r->to_json_line());
 
   StepRecord skipped;
   skipped.step = 8;

@@ -2,17 +2,15 @@
 
 #include <ATen/ATen.h>
 
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 
 namespace fold::loss {
 
 DistogramLossOptions DistogramLossOptions::from_config(const Config& c) {
   DistogramLossOptions o;
-  o.min_bin = c.get_float("loss.distogram.min_bin");
-  o.max_bin = c.get_float("loss.distogram.max_bin");
-  o.no_bins = c.get_int("loss.distogram.no_bins");
-  o.eps = c.get_float("loss.distogram.eps");
-  o.weight = c.get_float("loss.distogram.weight");
+  read_section(c, "loss.distogram", {{"min_bin", &o.min_bin}, {"max_bin", &o.max_bin}, {"no_bins", &o.no_bins},
+                                     {"eps", &o.eps}, {"weight", &o.weight}});
   return o;
 }
 

@@ -2,16 +2,16 @@
 
 #include <ATen/ATen.h>
 
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 
 namespace fold::loss {
 
 ExperimentallyResolvedLossOptions ExperimentallyResolvedLossOptions::from_config(const Config& c) {
   ExperimentallyResolvedLossOptions o;
-  o.min_resolution = c.get_float("loss.experimentally_resolved.min_resolution");
-  o.max_resolution = c.get_float("loss.experimentally_resolved.max_resolution");
-  o.eps = c.get_float("loss.experimentally_resolved.eps");
-  o.weight = c.get_float("loss.experimentally_resolved.weight");
+  read_section(c, "loss.experimentally_resolved", {{"min_resolution", &o.min_resolution},
+                                                   {"max_resolution", &o.max_resolution}, {"eps", &o.eps},
+                                                   {"weight", &o.weight}});
   return o;
 }
 

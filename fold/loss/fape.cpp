@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 
 namespace fold::loss {
@@ -142,14 +143,12 @@ RenamedGroundTruth compute_renamed_ground_truth(const data::FeatureDict& batch, 
 
 FapeOptions FapeOptions::from_config(const Config& c) {
   FapeOptions o;
-  o.backbone_clamp_distance = c.get_float("loss.fape.backbone.clamp_distance");
-  o.backbone_loss_unit_distance = c.get_float("loss.fape.backbone.loss_unit_distance");
-  o.backbone_weight = c.get_float("loss.fape.backbone.weight");
-  o.sidechain_clamp_distance = c.get_float("loss.fape.sidechain.clamp_distance");
-  o.sidechain_length_scale = c.get_float("loss.fape.sidechain.length_scale");
-  o.sidechain_weight = c.get_float("loss.fape.sidechain.weight");
-  o.eps = c.get_float("loss.fape.eps");
-  o.weight = c.get_float("loss.fape.weight");
+  read_section(c, "loss.fape", {{"backbone.clamp_distance", &o.backbone_clamp_distance},
+                                {"backbone.loss_unit_distance", &o.backbone_loss_unit_distance},
+                                {"backbone.weight", &o.backbone_weight},
+                                {"sidechain.clamp_distance", &o.sidechain_clamp_distance},
+                                {"sidechain.length_scale", &o.sidechain_length_scale},
+                                {"sidechain.weight", &o.sidechain_weight}, {"eps", &o.eps}, {"weight", &o.weight}});
   return o;
 }
 

@@ -5,15 +5,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 
 namespace fold::loss {
 
 MaskedMsaLossOptions MaskedMsaLossOptions::from_config(const Config& c) {
   MaskedMsaLossOptions o;
-  o.num_classes = c.get_int("loss.masked_msa.num_classes");
-  o.eps = c.get_float("loss.masked_msa.eps");
-  o.weight = c.get_float("loss.masked_msa.weight");
+  read_section(c, "loss.masked_msa", {{"num_classes", &o.num_classes}, {"eps", &o.eps}, {"weight", &o.weight}});
   return o;
 }
 

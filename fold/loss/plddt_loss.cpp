@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 #include "fold/loss/validation_metrics.h"
 
@@ -9,12 +10,9 @@ namespace fold::loss {
 
 PlddtLossOptions PlddtLossOptions::from_config(const Config& c) {
   PlddtLossOptions o;
-  o.cutoff = c.get_float("loss.plddt_loss.cutoff");
-  o.no_bins = c.get_int("loss.plddt_loss.no_bins");
-  o.min_resolution = c.get_float("loss.plddt_loss.min_resolution");
-  o.max_resolution = c.get_float("loss.plddt_loss.max_resolution");
-  o.eps = c.get_float("loss.plddt_loss.eps");
-  o.weight = c.get_float("loss.plddt_loss.weight");
+  read_section(c, "loss.plddt_loss", {{"cutoff", &o.cutoff}, {"no_bins", &o.no_bins},
+                                      {"min_resolution", &o.min_resolution}, {"max_resolution", &o.max_resolution},
+                                      {"eps", &o.eps}, {"weight", &o.weight}});
   return o;
 }
 

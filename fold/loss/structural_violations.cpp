@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/residue_constants.h"
+#include "fold/config_section.h"
 
 namespace fold::loss {
 
@@ -260,11 +261,10 @@ std::map<std::string, at::Tensor> within_residue_violations(const at::Tensor& at
 
 ViolationOptions ViolationOptions::from_config(const Config& c) {
   ViolationOptions o;
-  o.violation_tolerance_factor = c.get_float("loss.violation.violation_tolerance_factor");
-  o.clash_overlap_tolerance = c.get_float("loss.violation.clash_overlap_tolerance");
-  o.average_clashes = c.get_bool("loss.violation.average_clashes");
-  o.eps = c.get_float("loss.violation.eps");
-  o.weight = c.get_float("loss.violation.weight");
+  read_section(c, "loss.violation", {{"violation_tolerance_factor", &o.violation_tolerance_factor},
+                                     {"clash_overlap_tolerance", &o.clash_overlap_tolerance},
+                                     {"average_clashes", &o.average_clashes}, {"eps", &o.eps},
+                                     {"weight", &o.weight}});
   return o;
 }
 

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 #include "fold/loss/fape.h"
 
@@ -9,13 +10,9 @@ namespace fold::loss {
 
 TmLossOptions TmLossOptions::from_config(const Config& c) {
   TmLossOptions o;
-  o.enabled = c.get_bool("loss.tm.enabled");
-  o.max_bin = c.get_float("loss.tm.max_bin");
-  o.no_bins = c.get_int("loss.tm.no_bins");
-  o.min_resolution = c.get_float("loss.tm.min_resolution");
-  o.max_resolution = c.get_float("loss.tm.max_resolution");
-  o.eps = c.get_float("loss.tm.eps");
-  o.weight = c.get_float("loss.tm.weight");
+  read_section(c, "loss.tm", {{"enabled", &o.enabled}, {"max_bin", &o.max_bin}, {"no_bins", &o.no_bins},
+                              {"min_resolution", &o.min_resolution}, {"max_resolution", &o.max_resolution},
+                              {"eps", &o.eps}, {"weight", &o.weight}});
   return o;
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "data/residue_constants.h"
+#include "fold/config_section.h"
 #include "fold/loss/common.h"
 
 namespace fold::loss {
@@ -25,10 +26,8 @@ at::Tensor chi_pi_periodic_table(const at::TensorOptions& options) {
 
 SupervisedChiLossOptions SupervisedChiLossOptions::from_config(const Config& c) {
   SupervisedChiLossOptions o;
-  o.chi_weight = c.get_float("loss.supervised_chi.chi_weight");
-  o.angle_norm_weight = c.get_float("loss.supervised_chi.angle_norm_weight");
-  o.eps = c.get_float("loss.supervised_chi.eps");
-  o.weight = c.get_float("loss.supervised_chi.weight");
+  read_section(c, "loss.supervised_chi", {{"chi_weight", &o.chi_weight}, {"angle_norm_weight", &o.angle_norm_weight},
+                                          {"eps", &o.eps}, {"weight", &o.weight}});
   return o;
 }
 

@@ -2,16 +2,16 @@
 
 #include <cmath>
 
+#include "fold/config_section.h"
+
 namespace fold::train {
 
 LrSchedule LrSchedule::from_config(const Config& c) {
   LrSchedule s;
-  s.warmup_no_steps = c.get_int("scheduler.warmup_no_steps");
-  s.start_decay_after_n_steps = c.get_int("scheduler.start_decay_after_n_steps");
-  s.decay_every_n_steps = c.get_int("scheduler.decay_every_n_steps");
-  s.decay_factor = c.get_float("scheduler.decay_factor");
-  s.base_lr = c.get_float("scheduler.base_lr");
-  s.max_lr = c.get_float("scheduler.max_lr");
+  read_section(c, "scheduler", {{"warmup_no_steps", &s.warmup_no_steps},
+                                {"start_decay_after_n_steps", &s.start_decay_after_n_steps},
+                                {"decay_every_n_steps", &s.decay_every_n_steps}, {"decay_factor", &s.decay_factor},
+                                {"base_lr", &s.base_lr}, {"max_lr", &s.max_lr}});
   if (s.warmup_no_steps < 0 || s.decay_every_n_steps < 1 || s.start_decay_after_n_steps < 0)
     throw ConfigError("scheduler: warmup_no_steps and start_decay_after_n_steps must be >= 0, decay_every_n_steps >= 1");
   return s;
