@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "data/fasta.h"
 #include "data/msa.h"
 #include "data/npz.h"
 #include "data/protein.h"
@@ -233,6 +234,77 @@ TEST(Predict, FromFastaAndMsasOnARealProtein) {
   EXPECT_LT((low.at("plddt") - outputs.at("plddt")).abs().max().item<double>(), 0.5);
   test::remove_tree(out);
   std::filesystem::remove(params);
+}
+
+// Several queries, from a FASTA of several records or a folder of FASTA files, are each
+// predicted as they would be alone (the same atoms), with the model loaded once and each
+// query's alignments and files in its own folder; inputs that name one query's files are
+// refused before the model loads.
+TEST(Predict, SeveralQueriesEachPredictAsAloneWithTheModelLoadedOnce) {
+  namespace fs = std::filesystem;
+  const std::string kwc = test::shared_data("alignments/6KWC_1"), q2k = test::shared_data("alignments/2q2k_A");
+  FOLD_REQUIRE_FILE(kwc + "/bfd_uniref_hits.a3m");
+  FOLD_REQUIRE_FILE(q2k + "/bfd_uniclust_hits.a3m");
+  const auto out = temp_path("queries"), params = out / "tiny.safetensors", layout = out / "alignments";
+  fs::create_directories(layout);
+  AlphaFold m = random_model(7);
+  {
+    torch::NoGradGuard g;
+    for (auto& p : m->parameters()) p.mul_(0.1);
+  }
+  save_native_params(*m, params.string());
+  fs::create_directory_symlink(kwc, layout / "6KWC_1");
+  fs::create_directory_symlink(q2k, layout / "2q2k_A");
+  // Each query is its alignments' first row.
+  const std::string records = ">6KWC_1 first\n" + data::read_fasta(kwc + "/bfd_uniref_hits.a3m").at(0).sequence +
+                              "\n>2q2k_A second\n" + data::read_fasta(q2k + "/bfd_uniclust_hits.a3m").at(0).sequence +
+                              "\n";
+  std::ofstream(out / "two.fasta") << records;
+  const std::string common = " --params '" + params.string() + "' --config tiny" + set_args() + " --recycles 0";
+
+  const auto both = run_fold("predict --fasta '" + (out / "two.fasta").string() + "' --alignment-dir '" +
+                             layout.string() + "' --out '" + (out / "both").string() + "'" + common);
+  ASSERT_EQ(both.code, 0) << both.err;
+  EXPECT_NE(both.out.find("6KWC_1/6KWC_1.pdb"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("2q2k_A/2q2k_A.pdb"), std::string::npos) << both.out;
+  const auto load_seconds = [&](const char* name) {
+    return nlohmann::json::parse(test::slurp(out / "both" / name / "timings.json")).at("load_params").get<double>();
+  };
+  EXPECT_EQ(load_seconds("6KWC_1"), load_seconds("2q2k_A")) << "one load, shared by both queries";
+
+  std::ofstream(out / "alone.fasta") << records.substr(records.find(">2q2k_A"));
+  const auto alone = run_fold("predict --fasta '" + (out / "alone.fasta").string() + "' --alignment-dir '" +
+                              (layout / "2q2k_A").string() + "' --out '" + (out / "alone").string() + "'" + common);
+  ASSERT_EQ(alone.code, 0) << alone.err;
+  EXPECT_EQ(data::read_protein((out / "both" / "2q2k_A" / "2q2k_A.pdb").string()).atom_positions,
+            data::read_protein((out / "alone" / "alone.pdb").string()).atom_positions);
+
+  // A folder of one-record files: each named after its file.
+  fs::create_directories(out / "folder");
+  std::ofstream(out / "folder" / "6KWC_1.fasta") << records.substr(0, records.find(">2q2k_A"));
+  fs::copy_file(out / "alone.fasta", out / "folder" / "2q2k_A.fa");
+  const auto folder = run_fold("predict --fasta '" + (out / "folder").string() + "' --alignment-dir '" +
+                               layout.string() + "' --out '" + (out / "from_folder").string() + "'" + common);
+  ASSERT_EQ(folder.code, 0) << folder.err;
+  for (const char* name : {"6KWC_1", "2q2k_A"}) {
+    const std::string pdb = std::string(name) + "/" + name + ".pdb";
+    EXPECT_EQ(data::read_protein((out / "from_folder" / pdb).string()).atom_positions,
+              data::read_protein((out / "both" / pdb).string()).atom_positions)
+        << name;
+  }
+
+  const auto with_msa = run_fold("predict --fasta '" + (out / "two.fasta").string() + "' --msa '" + kwc +
+                                 "/bfd_uniref_hits.a3m' --out '" + (out / "bad").string() + "'" + common);
+  EXPECT_NE(with_msa.code, 0);
+  EXPECT_NE(with_msa.err.find("2 queries: --msa and --templates give one query's inputs"), std::string::npos)
+      << with_msa.err;
+  fs::remove(layout / "2q2k_A");
+  const auto missing = run_fold("predict --fasta '" + (out / "two.fasta").string() + "' --alignment-dir '" +
+                                layout.string() + "' --out '" + (out / "bad").string() + "'" + common);
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find("no alignment folder " + (layout / "2q2k_A").string()), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(out / "bad" / "6KWC_1")) << "refused before any query ran";
+  test::remove_tree(out);
 }
 
 // Templates from hhr hits + mmCIF reach the model, and the batch saved with

@@ -22,14 +22,18 @@ void add_predict_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   PredictionRequest& r = a->request;
-  cmd->add_option("--fasta", r.fasta, "Query sequence (one record)")->check(CLI::ExistingFile);
+  cmd->add_option("--fasta", r.fasta,
+                  "Query sequences: a FASTA file (several records are predicted in turn, the model loaded once) "
+                  "or a folder of .fasta/.fa/.fas files")
+      ->check(CLI::ExistingPath);
   auto* msa_option = cmd->add_option("--msa", r.msas, "MSA file, a3m or Stockholm (repeatable; merged and deduplicated)")
                          ->check(CLI::ExistingFile);
   auto* templates = cmd->add_option("--templates", r.template_hits, "Template hits (.hhr)")->check(CLI::ExistingFile);
   cmd->add_option("--alignment-dir", r.alignment_dir,
                   "OpenFold's precomputed alignments of the query (what `fold msa` writes): uniref90_hits.sto, "
                   "bfd_uniclust_hits.a3m / bfd_uniref_hits.a3m, mgnify_hits.sto with AF2's depth limits, other "
-                  ".a3m / .sto, and pdb70_hits.hhr / hhsearch_output.hhr as the template hits")
+                  ".a3m / .sto, and pdb70_hits.hhr / hhsearch_output.hhr as the template hits; with several "
+                  "queries, one such folder per query, DIR/<name>/ (outputs then go to OUT/<name>/)")
       ->check(CLI::ExistingDirectory)
       ->excludes(msa_option)
       ->excludes(templates);
@@ -74,10 +78,10 @@ void add_predict_command(CLI::App& app) {
     if (r.loss && r.features.empty())
       throw CLI::ValidationError("--loss", "needs --features: a batch with ground-truth features");
     a->request.predict.progress = !a->quiet;
-    const PredictionFiles files = run_prediction(Config::load(a->config, a->overrides), r);
-    std::cout << "wrote " << files.pdb << ", " << files.cif << ", " << files.json
-              << (r.save_outputs.empty() ? "" : ", " + r.save_outputs) << " (mean pLDDT " << files.mean_plddt
-              << ")\n";
+    for (const PredictionFiles& files : run_prediction(Config::load(a->config, a->overrides), r))
+      std::cout << "wrote " << files.pdb << ", " << files.cif << ", " << files.json
+                << (r.save_outputs.empty() ? "" : ", " + r.save_outputs) << " (mean pLDDT " << files.mean_plddt
+                << ")\n";
   });
 }
 

@@ -1,10 +1,14 @@
 #include "fold/predict/prediction_run.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "data/fasta.h"
@@ -31,12 +35,74 @@ std::vector<double> to_vector(const at::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-// The batch of a request and the name its files take: the .npz as given, or the FASTA's
-// sequence through the feature pipeline (its template report in `pipeline`).
-data::FeatureDict request_batch(const Config& config, PredictionRequest& r, features::PipelineReport* pipeline,
-                                std::string* name) {
+// One structure to predict: its name, and where its alignments and files are.
+struct Query {
+  std::string name, sequence, alignment_dir, out_dir;
+};
+
+// The FASTA files of `path`: the file itself, or a folder's .fasta / .fa / .fas files
+// sorted by name.
+std::vector<std::filesystem::path> fasta_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) return {path};
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(path)) {
+    const std::string ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".fasta" || ext == ".fa" || ext == ".fas")) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw std::invalid_argument(path + ": no .fasta, .fa or .fas files in the folder");
+  return files;
+}
+
+// A record id as a file and folder name: characters other than letters, digits, '.', '-'
+// and '_' (a UniProt id's '|', say) become '_'.
+std::string file_name_of(const std::string& id) {
+  std::string name = id;
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
+  return name;
+}
+
+std::vector<Query> fasta_queries(const PredictionRequest& r) {
+  namespace fs = std::filesystem;
+  std::vector<Query> queries;
+  for (const fs::path& file : fasta_files(r.fasta)) {
+    const auto records = data::read_fasta(file.string());
+    for (const auto& record : records)
+      queries.push_back({records.size() == 1 ? file.stem().string() : file_name_of(record.id), record.sequence,
+                         r.alignment_dir, r.out_dir});
+  }
+  if (queries.size() == 1) return queries;
+  const std::string several = r.fasta + ": " + std::to_string(queries.size()) + " queries: ";
+  if (!r.msas.empty() || !r.template_hits.empty())
+    throw std::invalid_argument(several + "--msa and --templates give one query's inputs; give --alignment-dir " +
+                                "with one folder per query (DIR/<name>/)");
+  if (!r.save_outputs.empty() || !r.save_features.empty())
+    throw std::invalid_argument(several + "--save-outputs and --save-features name one file; predict one query " +
+                                "at a time to save its arrays");
+  std::set<std::string> names;
+  for (Query& q : queries) {
+    if (!names.insert(q.name).second) throw std::invalid_argument(several + "two are named '" + q.name + "'");
+    q.alignment_dir = (fs::path(r.alignment_dir) / q.name).string();
+    if (!fs::is_directory(q.alignment_dir))
+      throw std::invalid_argument(several + "no alignment folder " + q.alignment_dir);
+    q.out_dir = (fs::path(r.out_dir) / q.name).string();
+  }
+  return queries;
+}
+
+// The queries of a request: the .npz batch as given, or the FASTA's.
+std::vector<Query> queries_of(const PredictionRequest& r) {
+  if (!r.features.empty()) return {{std::filesystem::path(r.features).stem().string(), "", "", r.out_dir}};
+  return fasta_queries(r);
+}
+
+// The batch of a query: the .npz as given, or its sequence through the feature pipeline
+// (its template report in `pipeline`).
+data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const Query& query,
+                              features::PipelineReport* pipeline) {
   if (!r.features.empty()) {
-    *name = std::filesystem::path(r.features).stem().string();
     data::FeatureDict batch = data::read_npz(r.features);
     if (r.loss) {
       try {
@@ -47,14 +113,10 @@ data::FeatureDict request_batch(const Config& config, PredictionRequest& r, feat
     }
     return batch;
   }
-  const auto records = data::read_fasta(r.fasta);
-  if (records.size() != 1)
-    throw std::invalid_argument(r.fasta + ": expected one sequence (monomer), found " + std::to_string(records.size()));
-  *name = std::filesystem::path(r.fasta).stem().string();
   const bool quiet = !r.predict.progress;
-  features::InferenceInputs inputs{records[0].sequence, r.msas, {}, r.template_hits, r.mmcif_dir, r.max_template_date};
-  if (!r.alignment_dir.empty()) {
-    const data::PrecomputedAlignments found = data::read_precomputed_alignments(r.alignment_dir);
+  features::InferenceInputs inputs{query.sequence, r.msas, {}, r.template_hits, r.mmcif_dir, r.max_template_date};
+  if (!query.alignment_dir.empty()) {
+    const data::PrecomputedAlignments found = data::read_precomputed_alignments(query.alignment_dir);
     inputs.msa_paths = found.msa_paths;
     inputs.msa_max_rows = found.max_rows;
     // The folder's hits become templates where their structures are given.
@@ -129,28 +191,33 @@ json prediction_summary(const PredictionRequest& r, const data::FeatureDict& out
   return j;
 }
 
-}  // namespace
-
-PredictionFiles run_prediction(const Config& config, PredictionRequest r) {
-  std::filesystem::create_directories(r.out_dir);
+// Predicts one query and writes its files. `r` is the request as this query sees it (the
+// alignment folder's template hits are set in it). The model is loaded once, after the
+// first batch is built, so that a bad input fails before the weights are read; every
+// query's timings.json gives that load's time.
+PredictionFiles predict_query(const Config& config, PredictionRequest r, const Query& query,
+                              std::optional<Predictor>& predictor, double& load_seconds) {
+  std::filesystem::create_directories(query.out_dir);
+  const std::string& name = query.name;
   const auto features_start = steady::now();
   features::PipelineReport pipeline;
-  std::string name;
-  const data::FeatureDict batch = request_batch(config, r, &pipeline, &name);
+  const data::FeatureDict batch = query_batch(config, r, query, &pipeline);
   const double feature_seconds = seconds_since(features_start);
   if (!r.save_features.empty()) data::write_npz(r.save_features, batch);
   if (r.predict.progress) std::cerr << "features: " << feature_seconds << " s\n";
+  if (!predictor) {
+    const auto load_start = steady::now();
+    predictor.emplace(config, r.params, r.predict);
+    load_seconds = seconds_since(load_start);
+  }
 
-  const auto load_start = steady::now();
-  Predictor predictor(config, r.params, r.predict);
-  const double load_seconds = seconds_since(load_start);
   PredictionReport report;
-  const data::FeatureDict out = predictor.predict(batch, &report);
+  const data::FeatureDict out = predictor->predict(batch, &report);
   const data::FeatureDict losses = r.loss ? loss_outputs(config, batch, out) : data::FeatureDict();
 
-  const auto path = [&](const std::string& ext) { return (std::filesystem::path(r.out_dir) / (name + ext)).string(); };
+  const auto path = [&](const std::string& ext) { return (std::filesystem::path(query.out_dir) / (name + ext)).string(); };
   const data::Protein protein = prediction_to_protein(name, batch, out);
-  json j = prediction_summary(r, out, losses, pipeline, report, predictor);
+  json j = prediction_summary(r, out, losses, pipeline, report, *predictor);
   data::ModelQuality quality;
   const auto plddt = j["plddt"].get<std::vector<double>>();
   quality.plddt.assign(plddt.begin(), plddt.end());
@@ -173,9 +240,20 @@ PredictionFiles run_prediction(const Config& config, PredictionRequest r) {
   j["name"] = name;
   j["sequence"] = protein.sequence();
   // AF2's timings.json, one prediction per output directory as AF2 lays them out.
-  data::write_text_file((std::filesystem::path(r.out_dir) / "timings.json").string(), timings.dump(4) + "\n");
+  data::write_text_file((std::filesystem::path(query.out_dir) / "timings.json").string(), timings.dump(4) + "\n");
   data::write_text_file(path(".json"), j.dump(2) + "\n");
   return {path(".pdb"), path(".cif"), path(".json"), j["mean_plddt"].get<double>()};
+}
+
+}  // namespace
+
+std::vector<PredictionFiles> run_prediction(const Config& config, const PredictionRequest& request) {
+  const std::vector<Query> queries = queries_of(request);
+  std::optional<Predictor> predictor;
+  double load_seconds = 0;
+  std::vector<PredictionFiles> files;
+  for (const Query& query : queries) files.push_back(predict_query(config, request, query, predictor, load_seconds));
+  return files;
 }
 
 }  // namespace fold
