@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine for this project, idempotently:
-#   1. Debian packages (compilers, HDF5, gemmi, CLI11, toml++, json, spdlog, gtest, ...)
+#   1. Debian packages (compilers, HDF5, gemmi, CLI11, toml++, json, gtest, ...)
 #   2. LibTorch through PyTorch's CUDA-enabled wheel (torch==2.11.*, the GPU hosts' version)
 #   3. real example data from Debian's data-only packages into examples/.cache (git-ignored)
 #   4. the build (build/, Ninja, ccache)
@@ -28,9 +28,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git python3 python3-pip
-  zlib1g-dev libhdf5-dev hdf5-tools gemmi-dev tao-pegtl-dev libstb-dev
-  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
+  zlib1g-dev libhdf5-dev gemmi-dev tao-pegtl-dev libstb-dev
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev
   libgloo-dev hmmer mmseqs2 gnuplot-nox
 )
 missing=()

@@ -4,7 +4,7 @@
 # CUDA, nvcc, CMake and ninja, but no apt and no internet.
 #   usr/     Debian's headers, libraries and CMake package files of the build's
 #            dependencies (HDF5, gemmi + PEGTL + stb, CLI11, toml++, nlohmann-json,
-#            spdlog, fmt, GoogleTest, Gloo's headers, zlib), in Debian's /usr layout
+#            GoogleTest, Gloo's headers, zlib), in Debian's /usr layout
 #   sysdeps/ the shared libraries those need that a usual Linux system already has
 #            (libcurl, OpenSSL, ...): tools/gpu/check.sh links only the missing ones
 #   data/    the real inputs of the device checks: 6KWC chain 1 with its alignment
@@ -33,28 +33,30 @@ done
 [ -d "$root/examples/.cache" ] || { echo "pack.sh: examples/.cache is missing (run tools/setup.sh)" >&2; exit 1; }
 
 packages=(libhdf5-dev libhdf5-103-1 gemmi-dev tao-pegtl-dev libstb-dev libcli11-dev libtomlplusplus-dev
-  nlohmann-json3-dev libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libtomlplusplus3 libgtest-dev libgmock-dev libgloo-dev zlib1g-dev)
+  nlohmann-json3-dev libtomlplusplus3 libgtest-dev libgloo-dev zlib1g-dev)
 multi=/usr/lib/x86_64-linux-gnu
 rm -rf "$out"
 mkdir -p "$out/usr/include" "$out/usr/lib/x86_64-linux-gnu/cmake" "$out/usr/share/cmake" "$out/sysdeps" "$out/data"
 lib="$out/usr/lib/x86_64-linux-gnu"
 
-for d in gemmi tao stb CLI toml++ nlohmann spdlog fmt gtest gmock hdf5 gloo zlib.h zconf.h; do
+for d in gemmi tao stb CLI toml++ nlohmann gtest hdf5 gloo zlib.h zconf.h; do
   [ -e "/usr/include/$d" ] || { echo "pack.sh: /usr/include/$d is missing (tools/setup.sh installs it)" >&2; exit 1; }
   cp -a "/usr/include/$d" "$out/usr/include/"
 done
-# The libraries the build links by name; static GoogleTest, shared HDF5/fmt/spdlog.
-for l in libhdf5_serial.so libfmt.so libspdlog.so libtomlplusplus.so libgtest.a libgtest_main.a libgmock.a libgmock_main.a; do
+# The libraries the build links by name; static GoogleTest, shared HDF5 and toml++.
+for l in libhdf5_serial.so libtomlplusplus.so libgtest.a libgtest_main.a; do
   cp -a "$multi/$l"* "$lib/"
 done
 cp -a "$multi/hdf5" "$lib/"
-for c in GTest fmt spdlog tomlplusplus; do cp -a "$multi/cmake/$c" "$lib/cmake/"; done
+for c in GTest tomlplusplus; do cp -a "$multi/cmake/$c" "$lib/cmake/"; done
+# GoogleMock is not used: its target file (included only if present) would name libraries not packed.
+rm -f "$lib/cmake/GTest/GMockTargets"*.cmake
 for c in CLI11 nlohmann_json; do cp -a "/usr/share/cmake/$c" "$out/usr/share/cmake/"; done
 # zlib's link library sits in usr/ (the build names it); its runtime copy is a sysdep.
 cp -L "$multi/libz.so" "$lib/libz.so"
 # Everything those shared libraries load, except the C runtime and the compiler's own.
 skip='^(libc|libm|libdl|librt|libpthread|libresolv|ld-linux|linux-vdso|libstdc\+\+|libgcc_s|libgomp)\.'
-for so in "$multi"/libhdf5_serial.so "$multi"/libfmt.so "$multi"/libspdlog.so "$multi"/libtomlplusplus.so "$multi"/libz.so; do
+for so in "$multi"/libhdf5_serial.so "$multi"/libtomlplusplus.so "$multi"/libz.so; do
   for dep in $(ldd "$so" | awk '/=>/ {print $3}'); do
     b=$(basename "$dep")
     [[ $b =~ $skip ]] && continue
