@@ -29,6 +29,14 @@ json length_stats(const std::vector<size_t>& lengths) {
           {"mean", static_cast<double>(total) / lengths.size()}};
 }
 
+// Resolution as stored (float, as AF2), printed to the 0.001 A the files give; none
+// where the entry has none.
+json resolution_json(double resolution) {
+  return resolution > 0 ? json(std::round(resolution * 1000.0) / 1000.0) : json(nullptr);
+}
+
+json text_or_null(const std::string& text) { return text.empty() ? json(nullptr) : json(text); }
+
 json fasta_summary(const std::string& path, size_t max_records) {
   const auto records = read_fasta(path);
   json list = json::array();
@@ -108,10 +116,9 @@ json structure_summary(const std::string& path, bool* ok) {
   *ok = problems.empty();
   json j = {{"format", s.format},
             {"models", s.models},
-            // Stored as float (as AF2); printed to the 0.001 A the files give.
-            {"resolution", s.resolution > 0 ? json(std::round(s.resolution * 1000.0) / 1000.0) : json(nullptr)},
-            {"release_date", s.release_date.empty() ? json(nullptr) : json(s.release_date)},
-            {"method", s.method.empty() ? json(nullptr) : json(s.method)},
+            {"resolution", resolution_json(s.resolution)},
+            {"release_date", text_or_null(s.release_date)},
+            {"method", text_or_null(s.method)},
             {"protein_chains", protein_chains},
             {"chains", chains},
             {"problems", problems}};
@@ -143,9 +150,9 @@ json dataset_summary(const std::string& path, size_t max_records, bool* ok) {
                         {"templates", e.templates},
                         {"observed_residues", e.observed_residues},
                         {"unknown_residues", e.unknown_residues},
-                        {"resolution", e.resolution > 0 ? json(std::round(e.resolution * 1000.0) / 1000.0) : json(nullptr)},
-                        {"release_date", e.release_date.empty() ? json(nullptr) : json(e.release_date)},
-                        {"method", e.method.empty() ? json(nullptr) : json(e.method)},
+                        {"resolution", resolution_json(e.resolution)},
+                        {"release_date", text_or_null(e.release_date)},
+                        {"method", text_or_null(e.method)},
                         {"source", e.source}});
   }
   *ok = problems.empty();

@@ -17,21 +17,28 @@ namespace {
 
 constexpr const char* kWho = "AlphaFold";
 
-evoformer::EvoformerBlockOptions block_options(const Config& c, const std::string& scope) {
-  const auto i = [&](const std::string& k) { return c.get_int(scope + "." + k); };
-  const auto f = [&](const std::string& k) { return c.get_float(scope + "." + k); };
-  return evoformer::EvoformerBlockOptions(i("c_m"), i("c_z"))
-      .c_hidden_msa_att(i("c_hidden_msa_att"))
-      .c_hidden_opm(i("c_hidden_opm"))
-      .c_hidden_mul(i("c_hidden_mul"))
-      .c_hidden_pair_att(i("c_hidden_pair_att"))
-      .no_heads_msa(i("no_heads_msa"))
-      .no_heads_pair(i("no_heads_pair"))
-      .transition_n(i("transition_n"))
-      .msa_dropout(f("msa_dropout"))
-      .pair_dropout(f("pair_dropout"))
-      .inf(f("inf"))
-      .eps(f("eps"));
+// Reads of one section of the config (`prefix` ends in '.').
+struct Section {
+  const Config& c;
+  std::string prefix;
+  int64_t i(const std::string& k) const { return c.get_int(prefix + k); }
+  double f(const std::string& k) const { return c.get_float(prefix + k); }
+  bool b(const std::string& k) const { return c.get_bool(prefix + k); }
+};
+
+evoformer::EvoformerBlockOptions block_options(const Section& s) {
+  return evoformer::EvoformerBlockOptions(s.i("c_m"), s.i("c_z"))
+      .c_hidden_msa_att(s.i("c_hidden_msa_att"))
+      .c_hidden_opm(s.i("c_hidden_opm"))
+      .c_hidden_mul(s.i("c_hidden_mul"))
+      .c_hidden_pair_att(s.i("c_hidden_pair_att"))
+      .no_heads_msa(s.i("no_heads_msa"))
+      .no_heads_pair(s.i("no_heads_pair"))
+      .transition_n(s.i("transition_n"))
+      .msa_dropout(s.f("msa_dropout"))
+      .pair_dropout(s.f("pair_dropout"))
+      .inf(s.f("inf"))
+      .eps(s.f("eps"));
 }
 
 // Wall time of one stage, reported through RunOptions::on_stage.
@@ -50,15 +57,7 @@ class StageTimer {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-// Reads of the config's model.* section.
-struct ModelSection {
-  const Config& c;
-  int64_t i(const std::string& k) const { return c.get_int("model." + k); }
-  double f(const std::string& k) const { return c.get_float("model." + k); }
-  bool b(const std::string& k) const { return c.get_bool("model." + k); }
-};
-
-TemplateEmbedderOptions template_embedder_options(const ModelSection& m) {
+TemplateEmbedderOptions template_embedder_options(const Section& m) {
   const std::string tps = "template.template_pair_stack.";
   const std::string tpa = "template.template_pointwise_attention.";
   TORCH_CHECK(m.i("template.template_pair_embedder.c_out") == m.i(tps + "c_t"),
@@ -91,7 +90,7 @@ TemplateEmbedderOptions template_embedder_options(const ModelSection& m) {
                      .inf(m.f(tpa + "inf")));
 }
 
-structure::StructureModuleOptions structure_module_options(const ModelSection& m) {
+structure::StructureModuleOptions structure_module_options(const Section& m) {
   const std::string sm = "structure_module.";
   return structure::StructureModuleOptions()
       .c_s(m.i(sm + "c_s"))
@@ -114,7 +113,7 @@ structure::StructureModuleOptions structure_module_options(const ModelSection& m
 }  // namespace
 
 AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
-  const ModelSection m{c};
+  const Section m{c, "model."};
   AlphaFoldOptions o;
   o.input_embedder = InputEmbedderOptions(m.i("input_embedder.c_m"), m.i("input_embedder.c_z"))
                          .tf_dim(m.i("input_embedder.tf_dim"))
@@ -133,9 +132,9 @@ AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
   o.extra_msa_c_in = m.i("extra_msa.extra_msa_embedder.c_in");
   TORCH_CHECK(m.i("extra_msa.extra_msa_embedder.c_out") == m.i("extra_msa.extra_msa_stack.c_m"),
               "config: model.extra_msa.extra_msa_embedder.c_out must equal extra_msa_stack.c_m");
-  o.extra_msa_stack = evoformer::ExtraMsaStackOptions(block_options(c, "model.extra_msa.extra_msa_stack"),
+  o.extra_msa_stack = evoformer::ExtraMsaStackOptions(block_options({c, "model.extra_msa.extra_msa_stack."}),
                                                       m.i("extra_msa.extra_msa_stack.no_blocks"));
-  o.evoformer = evoformer::EvoformerStackOptions(block_options(c, "model.evoformer_stack"),
+  o.evoformer = evoformer::EvoformerStackOptions(block_options({c, "model.evoformer_stack."}),
                                                  m.i("evoformer_stack.no_blocks"), m.i("evoformer_stack.c_s"));
 
   o.structure_module = structure_module_options(m);

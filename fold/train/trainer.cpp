@@ -105,7 +105,6 @@ struct StepSums {
   int64_t used = 0, residues = 0;
 };
 
-
 }  // namespace
 
 struct Trainer::Impl {
