@@ -1,10 +1,5 @@
 #include "data/msa_search.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -20,16 +15,15 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "data/fasta.h"
+#include "data/hhr.h"
 #include "data/msa.h"
 #include "data/parse_error.h"
+#include "data/subprocess.h"
 #include "data/text_file.h"
-
-extern char** environ;
 
 namespace fold::data {
 namespace fs = std::filesystem;
@@ -40,40 +34,35 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-const char* how_to_install(MsaTool tool) {
-  return tool == MsaTool::kJackhmmer
-             ? "jackhmmer is part of HMMER: tools/setup.sh installs it (Debian package 'hmmer'), "
-               "or pass its path with --jackhmmer-binary"
-             : "mmseqs is MMseqs2: tools/setup.sh installs it (Debian package 'mmseqs2'), "
-               "or pass its path with --mmseqs-binary";
+// What a missing program is, and how to get it.
+struct Program {
+  std::string name;  // as messages name it
+  std::string binary;
+  std::string option;   // the option that gives its path
+  std::string package;  // Debian's package, which tools/setup.sh installs
+  std::string suite;    // "HMMER", "MMseqs2", "HH-suite"
+};
+
+Program sequence_search_program(const MsaSearchOptions& o) {
+  return o.tool == MsaTool::kJackhmmer
+             ? Program{"jackhmmer", o.jackhmmer_binary, "--jackhmmer-binary", "hmmer", "HMMER"}
+             : Program{"mmseqs", o.mmseqs_binary, "--mmseqs-binary", "mmseqs2", "MMseqs2"};
 }
 
-bool is_executable_file(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+std::string how_to_install(const Program& p) {
+  return p.name + " is part of " + p.suite + ": tools/setup.sh installs it (Debian package '" + p.package +
+         "'), or pass its path with " + p.option;
 }
 
-// The tool's full path, found as a shell would find it, so a missing tool is reported
-// before any work starts rather than as a spawn failure in the middle of a run.
-std::string find_tool(MsaTool tool, const std::string& binary) {
-  const std::string name = msa_tool_name(tool);
-  if (binary.empty()) throw MsaSearchError(name + " binary: empty name. " + how_to_install(tool));
-  if (binary.find('/') != std::string::npos) {
-    if (is_executable_file(binary)) return binary;
-    throw MsaSearchError(name + " not found: '" + binary + "' is not an executable file. " + how_to_install(tool));
-  }
-  const char* path_env = std::getenv("PATH");
-  const std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    const std::string dir = end > start ? path.substr(start, end - start) : ".";
-    const std::string candidate = dir + "/" + binary;
-    if (is_executable_file(candidate)) return candidate;
-    start = end + 1;
-  }
-  throw MsaSearchError(name + " not found: no '" + binary + "' on PATH. " + how_to_install(tool));
+// The program's full path, so a missing tool is reported before any work starts rather
+// than as a spawn failure in the middle of a run.
+std::string find_tool(const Program& p) {
+  if (p.binary.empty()) throw MsaSearchError(p.name + " binary: empty name. " + how_to_install(p));
+  const std::string path = find_program(p.binary);
+  if (!path.empty()) return path;
+  if (p.binary.find('/') != std::string::npos)
+    throw MsaSearchError(p.name + " not found: '" + p.binary + "' is not an executable file. " + how_to_install(p));
+  throw MsaSearchError(p.name + " not found: no '" + p.binary + "' on PATH. " + how_to_install(p));
 }
 
 bool is_mmseqs_db(const std::string& path) { return fs::exists(path + ".dbtype"); }
@@ -108,89 +97,18 @@ class TempDir {
   std::string path_;
 };
 
-std::string shell_quote_join(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) {
-    if (!s.empty()) s += ' ';
-    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                         "0123456789_-./=:,+") == std::string::npos;
-    s += plain ? a : "'" + a + "'";
-  }
-  return s;
-}
-
-// The last lines of a tool's log: where HMMER and MMseqs2 print the reason they failed.
-std::string log_tail(const std::string& path, size_t max_lines = 15, size_t max_chars = 2000) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  while (!text.empty() && is_space(text.back())) text.pop_back();
-  size_t pos = text.size();
-  for (size_t lines = 0; pos > 0 && lines < max_lines; ++lines) {
-    const size_t nl = text.rfind('\n', pos - 1);
-    pos = nl == std::string::npos ? 0 : nl;
-  }
-  std::string tail = text.substr(pos);
-  if (tail.size() > max_chars) tail = "..." + tail.substr(tail.size() - max_chars);
-  while (!tail.empty() && is_space(tail.front())) tail.erase(tail.begin());
-  return tail.empty() ? "(no output)" : tail;
-}
-
 bool cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
 
-// Runs argv with stdout and stderr in `log` and stdin from /dev/null; throws
-// MsaSearchError with the command and the end of its log unless it exits with 0.
-// posix_spawn rather than system(): no shell quoting of user paths, and safe to call
-// from the worker threads. With a cancel flag, the tool gets its own process group so
-// that a cancel can terminate all of it (mmseqs runs helper processes), and waiting
-// polls so a cancel is seen while the tool runs. Without one, the tool stays in our
-// process group, so a Ctrl-C that ends this process ends the tool too.
+// run_program with the failure as MsaSearchError, which `fold msa` reports.
 void run_tool(const std::vector<std::string>& argv, const std::string& log, const std::string& what,
               const std::atomic<bool>* cancel) {
-  if (cancelled(cancel)) throw MsaSearchError(what + ": interrupted");
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  if (cancel != nullptr) {
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
+  try {
+    run_program(argv, log, what, cancel);
+  } catch (const SubprocessError& e) {
+    throw MsaSearchError(e.what());
   }
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    throw MsaSearchError(what + ": cannot start " + argv[0] + ": " + std::strerror(rc));
-  }
-  int status = 0;
-  bool terminated = false;
-  for (;;) {
-    const pid_t done = ::waitpid(pid, &status, cancel != nullptr ? WNOHANG : 0);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) throw MsaSearchError(what + ": waitpid failed: " + std::strerror(errno));
-    if (done == 0) {
-      if (!terminated && cancelled(cancel)) {
-        ::kill(-pid, SIGTERM);
-        terminated = true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  if (terminated) throw MsaSearchError(what + ": interrupted");
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                            : "killed by signal " + std::to_string(WTERMSIG(status));
-  throw MsaSearchError(what + " failed (" + how + ")\n  command: " + shell_quote_join(argv) + "\n  output:\n" +
-                       log_tail(log));
 }
+
 
 // jackhmmer cannot search a gzipped database (it needs to rewind the file between
 // iterations), so a .gz database is decompressed once per run into the work folder.
@@ -282,8 +200,26 @@ std::vector<Query> read_queries(const std::string& fasta) {
   return queries;
 }
 
+bool is_hhsuite_db(const std::string& prefix) {
+  auto has = [&prefix](const char* part) {
+    return fs::is_regular_file(prefix + part + ".ffindex") && fs::is_regular_file(prefix + part + ".ffdata");
+  };
+  return has("_cs219") && (has("_a3m") || has("_hhm"));
+}
+
+void check_hhsuite_databases(const std::vector<std::string>& prefixes, const std::string& what) {
+  for (const auto& p : prefixes)
+    if (!is_hhsuite_db(p))
+      throw MsaSearchError(what + " database not found: " + p + " (an HH-suite database prefix: " + p +
+                           "_cs219.ffindex/.ffdata and " + p + "_a3m or " + p +
+                           "_hhm; tools/examples/make-hhsuite-dbs.sh builds small ones from the example data)");
+}
+
 std::vector<Database> check_databases(const MsaSearchOptions& o) {
-  if (o.databases.empty()) throw MsaSearchError("no database given (--db DB.fasta, repeatable)");
+  if (o.databases.empty() && o.hhblits_databases.empty() && o.template_databases.empty())
+    throw MsaSearchError("no database given (--db DB.fasta, --hhblits-db PREFIX or --pdb70-db PREFIX, repeatable)");
+  check_hhsuite_databases(o.hhblits_databases, "hhblits");
+  check_hhsuite_databases(o.template_databases, "hhsearch (PDB70)");
   std::vector<Database> dbs;
   std::map<std::string, std::string> name_owner;
   for (const auto& path : o.databases) {
@@ -316,22 +252,116 @@ bool is_query_row(const std::string& row, const std::string& query) {
   return true;
 }
 
+enum class SearchKind { kSequence, kHhblits, kHhsearch };
+
+// hhblits and hhsearch write under AF2's fixed names, whatever their databases are called.
+constexpr const char* kHhblitsName = "bfd_uniclust";
+constexpr const char* kHhsearchName = "pdb70";
+
 struct Task {
   const Query* query;
-  const Database* db;
+  SearchKind kind;
+  const Database* db;  // kSequence only
   std::string final_path;
+  // kHhsearch: the alignments its input is taken from, the first that exists when it runs.
+  std::vector<std::string> inputs;
+};
+
+struct ToolPaths {
+  std::string sequence, hhblits, hhsearch;
 };
 
 std::string hits_suffix(MsaTool tool) { return tool == MsaTool::kJackhmmer ? "_hits.sto" : "_hits.a3m"; }
 
-void search_one(const Task& t, const MsaSearchOptions& o, const std::string& tool_path, const std::string& work,
-                int cpus, size_t index, MsaSearchResult& result) {
+std::string joined(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
+  return s;
+}
+
+// AF2's template search input (alphafold/data/pipeline.py): the alignment's first 10,000
+// rows (uniref_max_hits) without repeated rows, as A3M. The query alone when no
+// alignment exists.
+void write_template_search_input(const Task& t, const std::string& query_fasta, const std::string& out_a3m) {
+  constexpr size_t kMaxRows = 10000;
+  const auto found = std::find_if(t.inputs.begin(), t.inputs.end(), [](const auto& p) { return fs::exists(p); });
+  if (found == t.inputs.end()) {
+    fs::copy_file(query_fasta, out_a3m, fs::copy_options::overwrite_existing);
+    return;
+  }
+  const Msa msa = read_msa(*found);
+  std::ofstream out(out_a3m, std::ios::trunc);
+  std::set<std::string> seen;
+  for (size_t i = 0; i < std::min(msa.depth(), kMaxRows); ++i)
+    if (seen.insert(msa.sequences[i]).second) out << '>' << msa.descriptions[i] << '\n' << msa.sequences[i] << '\n';
+  if (!out.flush()) throw MsaSearchError("cannot write " + out_a3m);
+}
+
+// Runs the task's tool into `tmp` and returns the depth of what it wrote (rows, or
+// hhsearch's hits), checked with the project's own parsers so that every file under a
+// final name is one the pipeline reads, query first.
+size_t run_search_tool(const Task& t, const MsaSearchOptions& o, const ToolPaths& tools, const std::string& dir,
+                       int cpus, const std::string& tmp) {
+  const std::string query_fasta = dir + "/query.fasta";
+  {
+    std::ofstream out(query_fasta);
+    out << '>' << t.query->record.id << '\n' << t.query->sequence << '\n';
+    if (!out.flush()) throw MsaSearchError("cannot write " + query_fasta);
+  }
+  const std::string log = dir + "/tool.log";
+  std::string tool, against;
+  switch (t.kind) {
+    case SearchKind::kSequence: tool = msa_tool_name(o.tool), against = t.db->path; break;
+    case SearchKind::kHhblits: tool = "hhblits", against = joined(o.hhblits_databases); break;
+    case SearchKind::kHhsearch: tool = "hhsearch", against = joined(o.template_databases); break;
+  }
+  const std::string what_suffix = " ('" + t.query->record.id + "' against " + against + ")";
+  if (t.kind == SearchKind::kHhsearch) {
+    const std::string input = dir + "/template_search_input.a3m";
+    write_template_search_input(t, query_fasta, input);
+    run_tool(hhsearch_command(tools.hhsearch, input, o.template_databases, tmp), log, tool + what_suffix, o.cancel);
+  } else if (t.kind == SearchKind::kHhblits) {
+    run_tool(hhblits_command(tools.hhblits, query_fasta, o.hhblits_databases, tmp, cpus), log, tool + what_suffix,
+             o.cancel);
+  } else if (o.tool == MsaTool::kJackhmmer) {
+    run_tool(jackhmmer_command(tools.sequence, query_fasta, t.db->search_path, tmp, o.iterations, cpus), log,
+             tool + what_suffix, o.cancel);
+  } else {
+    const std::string threads = std::to_string(cpus);
+    const std::string& mmseqs = tools.sequence;
+    run_tool({mmseqs, "createdb", query_fasta, dir + "/qdb"}, log, "mmseqs createdb" + what_suffix, o.cancel);
+    run_tool({mmseqs, "search", dir + "/qdb", t.db->search_path, dir + "/res", dir + "/tmp", "--num-iterations",
+              std::to_string(o.iterations), "--threads", threads},
+             log, "mmseqs search" + what_suffix, o.cancel);
+    run_tool({mmseqs, "result2msa", dir + "/qdb", t.db->search_path, dir + "/res", dir + "/msa",
+              "--msa-format-mode", "6", "--filter-msa", "0", "--threads", threads},
+             log, "mmseqs result2msa" + what_suffix, o.cancel);
+    copy_without_nul(dir + "/msa", tmp);
+  }
+  if (!fs::exists(tmp)) throw MsaSearchError(tool + " wrote nothing" + what_suffix);
+  try {
+    const std::string text = read_text_file(tmp);
+    if (t.kind == SearchKind::kHhsearch) return parse_hhr(text, tmp).size();
+    const bool sto = t.kind == SearchKind::kSequence && o.tool == MsaTool::kJackhmmer;
+    const Msa msa = sto ? parse_stockholm(text, tmp) : parse_a3m(text, tmp);
+    if (!is_query_row(msa.sequences.front(), t.query->sequence)) {
+      throw MsaSearchError(tool + " output" + what_suffix + ": the first row is not the query (got " +
+                           msa.sequences.front() + ")");
+    }
+    return msa.depth();
+  } catch (const ParseError& e) {
+    throw MsaSearchError(tool + " output is not readable" + what_suffix + ": " + e.what());
+  }
+}
+
+void search_one(const Task& t, const MsaSearchOptions& o, const ToolPaths& tools, const std::string& work, int cpus,
+                size_t index, MsaSearchResult& result) {
   const fs::path final_path(t.final_path);
   std::error_code ec;
   fs::create_directories(final_path.parent_path(), ec);
   if (ec) throw MsaSearchError("cannot create " + final_path.parent_path().string() + ": " + ec.message());
   // Beside the final file (same file system, so the rename is atomic) under a name no
-  // alignment loader picks up (it does not end in .sto or .a3m).
+  // alignment loader picks up (it does not end in .sto, .a3m or .hhr).
   const std::string tmp = (final_path.parent_path() / ("." + final_path.filename().string() + ".tmp-" +
                                                       std::to_string(::getpid()) + "-" + std::to_string(index)))
                               .string();
@@ -345,47 +375,10 @@ void search_one(const Task& t, const MsaSearchOptions& o, const std::string& too
       ::unlink(tmp.c_str());  // no-op after the rename
     }
   } cleanup{dir, tmp};
-
-  const std::string query_fasta = dir + "/query.fasta";
-  {
-    std::ofstream out(query_fasta);
-    out << '>' << t.query->record.id << '\n' << t.query->sequence << '\n';
-    if (!out.flush()) throw MsaSearchError("cannot write " + query_fasta);
-  }
-  const std::string what_suffix = " ('" + t.query->record.id + "' against " + t.db->path + ")";
-  const std::string log = dir + "/tool.log";
-  if (o.tool == MsaTool::kJackhmmer) {
-    run_tool(jackhmmer_command(tool_path, query_fasta, t.db->search_path, tmp, o.iterations, cpus), log,
-             "jackhmmer" + what_suffix, o.cancel);
-  } else {
-    const std::string threads = std::to_string(cpus);
-    run_tool({tool_path, "createdb", query_fasta, dir + "/qdb"}, log, "mmseqs createdb" + what_suffix, o.cancel);
-    run_tool({tool_path, "search", dir + "/qdb", t.db->search_path, dir + "/res", dir + "/tmp", "--num-iterations",
-              std::to_string(o.iterations), "--threads", threads},
-             log, "mmseqs search" + what_suffix, o.cancel);
-    run_tool({tool_path, "result2msa", dir + "/qdb", t.db->search_path, dir + "/res", dir + "/msa",
-              "--msa-format-mode", "6", "--filter-msa", "0", "--threads", threads},
-             log, "mmseqs result2msa" + what_suffix, o.cancel);
-    copy_without_nul(dir + "/msa", tmp);
-  }
-  if (!fs::exists(tmp)) throw MsaSearchError(std::string(msa_tool_name(o.tool)) + " wrote no alignment" + what_suffix);
-  // Checked with the project's own parser before it gets its final name, so every
-  // file under that name is one the pipeline reads, query first.
-  Msa msa;
-  try {
-    const std::string text = read_text_file(tmp);
-    msa = o.tool == MsaTool::kJackhmmer ? parse_stockholm(text, tmp) : parse_a3m(text, tmp);
-  } catch (const ParseError& e) {
-    throw MsaSearchError(std::string(msa_tool_name(o.tool)) + " output is not a readable alignment" + what_suffix +
-                         ": " + e.what());
-  }
-  if (!is_query_row(msa.sequences.front(), t.query->sequence)) {
-    throw MsaSearchError(std::string(msa_tool_name(o.tool)) + " output" + what_suffix +
-                         ": the first row is not the query (got " + msa.sequences.front() + ")");
-  }
+  const size_t depth = run_search_tool(t, o, tools, dir, cpus, tmp);
   fs::rename(tmp, final_path, ec);
   if (ec) throw MsaSearchError("cannot rename " + tmp + " to " + final_path.string() + ": " + ec.message());
-  result.depth = msa.depth();
+  result.depth = depth;
 }
 
 }  // namespace
@@ -427,6 +420,25 @@ std::vector<std::string> jackhmmer_command(const std::string& binary, const std:
   return {binary, "-o", "/dev/null", "-A", out_sto, "--noali", "--F1", "0.0005", "--F2", "0.00005",
           "--F3", "0.0000005", "--incE", "0.0001", "-E", "0.0001", "--cpu", std::to_string(cpus),
           "-N", std::to_string(iterations), query_fasta, database};
+}
+
+std::vector<std::string> hhblits_command(const std::string& binary, const std::string& query_fasta,
+                                         const std::vector<std::string>& databases, const std::string& out_a3m,
+                                         int cpus) {
+  std::vector<std::string> argv{binary,     "-i",        query_fasta, "-cpu",         std::to_string(cpus),
+                                "-oa3m",    out_a3m,     "-o",        "/dev/null",    "-n",
+                                "3",        "-e",        "0.001",     "-maxseq",      "1000000",
+                                "-realign_max", "100000", "-maxfilt", "100000",       "-min_prefilter_hits",
+                                "1000"};
+  for (const auto& db : databases) argv.insert(argv.end(), {"-d", db});
+  return argv;
+}
+
+std::vector<std::string> hhsearch_command(const std::string& binary, const std::string& input_a3m,
+                                          const std::vector<std::string>& databases, const std::string& out_hhr) {
+  std::vector<std::string> argv{binary, "-i", input_a3m, "-o", out_hhr, "-maxseq", "1000000"};
+  for (const auto& db : databases) argv.insert(argv.end(), {"-d", db});
+  return argv;
 }
 
 namespace {
@@ -473,71 +485,109 @@ void throw_on_failures(const std::vector<MsaSearchResult>& results, size_t pendi
 
 }  // namespace
 
+namespace {
+
+// Per query: one search per sequence database, one hhblits run, then hhsearch, whose
+// input is the first of these alignments that exists (AF2: UniRef90's).
+std::vector<Task> plan_tasks(const std::vector<Query>& queries, const std::vector<Database>& dbs,
+                             const MsaSearchOptions& o) {
+  std::vector<Task> tasks;
+  for (const auto& q : queries) {
+    const fs::path folder = fs::path(o.output_dir) / q.folder;
+    std::vector<std::string> alignments;
+    for (const auto& db : dbs) {
+      tasks.push_back({&q, SearchKind::kSequence, &db, (folder / (db.name + hits_suffix(o.tool))).string(), {}});
+      alignments.push_back(tasks.back().final_path);
+    }
+    if (!o.hhblits_databases.empty()) {
+      tasks.push_back({&q, SearchKind::kHhblits, nullptr, (folder / (std::string(kHhblitsName) + "_hits.a3m")).string(), {}});
+      alignments.push_back(tasks.back().final_path);
+    }
+    if (!o.template_databases.empty()) {
+      tasks.push_back({&q, SearchKind::kHhsearch, nullptr, (folder / (std::string(kHhsearchName) + "_hits.hhr")).string(),
+                       alignments});
+    }
+  }
+  return tasks;
+}
+
+}  // namespace
+
 std::vector<MsaSearchResult> run_msa_search(const MsaSearchOptions& o,
                                             const std::function<void(const MsaSearchResult&)>& on_done) {
   if (o.jobs < 1) throw MsaSearchError("--jobs must be at least 1");
   if (o.iterations < 1) throw MsaSearchError("--iterations must be at least 1");
   if (o.output_dir.empty()) throw MsaSearchError("no output folder given (--out)");
-  const std::string tool_path =
-      find_tool(o.tool, o.tool == MsaTool::kJackhmmer ? o.jackhmmer_binary : o.mmseqs_binary);
+  ToolPaths tools;
+  if (!o.databases.empty()) tools.sequence = find_tool(sequence_search_program(o));
+  if (!o.hhblits_databases.empty())
+    tools.hhblits = find_tool({"hhblits", o.hhblits_binary, "--hhblits-binary", "hhsuite", "HH-suite"});
+  if (!o.template_databases.empty())
+    tools.hhsearch = find_tool({"hhsearch", o.hhsearch_binary, "--hhsearch-binary", "hhsuite", "HH-suite"});
   std::vector<Database> dbs = check_databases(o);
   const std::vector<Query> queries = read_queries(o.fasta);
-
-  std::vector<Task> tasks;
-  for (const auto& q : queries)
-    for (const auto& db : dbs)
-      tasks.push_back({&q, &db, (fs::path(o.output_dir) / q.folder / (db.name + hits_suffix(o.tool))).string()});
+  const std::vector<Task> tasks = plan_tasks(queries, dbs, o);
 
   std::vector<MsaSearchResult> results(tasks.size());
-  std::vector<size_t> pending;
+  std::vector<size_t> pending, pending_hhsearch;
   std::set<const Database*> needed;
   for (size_t i = 0; i < tasks.size(); ++i) {
-    results[i].id = tasks[i].query->folder;
-    results[i].database = tasks[i].db->name;
-    results[i].path = tasks[i].final_path;
-    if (fs::exists(tasks[i].final_path)) {
+    const Task& t = tasks[i];
+    results[i].id = t.query->folder;
+    results[i].database = t.kind == SearchKind::kSequence ? t.db->name
+                          : t.kind == SearchKind::kHhblits ? kHhblitsName
+                                                           : kHhsearchName;
+    results[i].path = t.final_path;
+    if (fs::exists(t.final_path)) {
       results[i].skipped = true;
       if (on_done) on_done(results[i]);
     } else {
-      pending.push_back(i);
-      needed.insert(tasks[i].db);
+      (t.kind == SearchKind::kHhsearch ? pending_hhsearch : pending).push_back(i);
+      if (t.kind == SearchKind::kSequence) needed.insert(t.db);
     }
   }
-  if (pending.empty()) return results;
+  const size_t total_pending = pending.size() + pending_hhsearch.size();
+  if (total_pending == 0) return results;
 
   TempDir work(o.tmp_dir);
-  prepare_databases(dbs, needed, o, tool_path, work.path());
+  prepare_databases(dbs, needed, o, tools.sequence, work.path());
 
   const unsigned hw = std::thread::hardware_concurrency();
   const int total_cpus = o.cpus > 0 ? o.cpus : static_cast<int>(hw > 0 ? hw : 1);
-  const int workers = std::min<int>(o.jobs, static_cast<int>(pending.size()));
-  const int cpus = std::max(1, total_cpus / workers);
-
-  std::atomic<size_t> next{0};
   std::mutex mutex;
-  auto worker = [&] {
-    for (size_t k = next++; k < pending.size(); k = next++) {
-      const size_t i = pending[k];
-      MsaSearchResult& r = results[i];
-      if (cancelled(o.cancel)) continue;  // not run: reported as a whole below
-      const auto start = std::chrono::steady_clock::now();
-      try {
-        search_one(tasks[i], o, tool_path, work.path(), cpus, i, r);
-      } catch (const std::exception& e) {
-        r.error = e.what();
+  // The searches of `ids`, `jobs` at a time, sharing the cores.
+  auto run_all = [&](const std::vector<size_t>& ids) {
+    if (ids.empty()) return;
+    const int workers = std::min<int>(o.jobs, static_cast<int>(ids.size()));
+    const int cpus = std::max(1, total_cpus / workers);
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+      for (size_t k = next++; k < ids.size(); k = next++) {
+        const size_t i = ids[k];
+        MsaSearchResult& r = results[i];
+        if (cancelled(o.cancel)) continue;  // not run: reported as a whole below
+        const auto start = std::chrono::steady_clock::now();
+        try {
+          search_one(tasks[i], o, tools, work.path(), cpus, i, r);
+        } catch (const std::exception& e) {
+          r.error = e.what();
+        }
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!r.error.empty() && cancelled(o.cancel)) continue;  // interrupted: reported as a whole below
+        std::lock_guard<std::mutex> lock(mutex);
+        if (on_done) on_done(r);
       }
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (!r.error.empty() && cancelled(o.cancel)) continue;  // interrupted: reported as a whole below
-      std::lock_guard<std::mutex> lock(mutex);
-      if (on_done) on_done(r);
-    }
+    };
+    std::vector<std::thread> threads;
+    for (int w = 1; w < workers; ++w) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
   };
-  std::vector<std::thread> threads;
-  for (int w = 1; w < workers; ++w) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
+  // hhsearch last: its input is an alignment the other searches write.
+  run_all(pending);
+  run_all(pending_hhsearch);
 
-  throw_on_failures(results, pending.size(), o);
+  throw_on_failures(results, total_pending, o);
   return results;
 }
 

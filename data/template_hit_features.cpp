@@ -186,17 +186,21 @@ void prepare_chain_atoms(Chain& chain, const TemplateSearchOptions& o) {
   }
 }
 
-// Reads <pdb_id>.cif(.gz) and prepares every protein chain's atoms once.
+// Reads the entry's structure and prepares every protein chain's atoms once. mmCIF
+// first, as AF2 reads; a PDB-format file serves where a local library holds those.
 Entry load_entry(const std::string& pdb_id, const TemplateSearchOptions& o) {
   std::string path;
-  for (const char* ext : {".cif", ".cif.gz"}) {
-    const auto p = std::filesystem::path(o.mmcif_dir) / (pdb_id + ext);
+  for (const std::string& name : {pdb_id + ".cif", pdb_id + ".cif.gz", pdb_id + ".pdb", pdb_id + ".pdb.gz",
+                                  pdb_id + ".ent", pdb_id + ".ent.gz", "pdb" + pdb_id + ".ent.gz"}) {
+    const auto p = std::filesystem::path(o.mmcif_dir) / name;
     if (std::filesystem::exists(p)) {
       path = p.string();
       break;
     }
   }
-  if (path.empty()) throw SkipHit("no " + pdb_id + ".cif or " + pdb_id + ".cif.gz in " + o.mmcif_dir);
+  if (path.empty())
+    throw SkipHit("no " + pdb_id + ".cif (or .cif.gz, .pdb, .pdb.gz, .ent, .ent.gz, pdb" + pdb_id + ".ent.gz) in " +
+                  o.mmcif_dir);
   Protein p;
   try {
     p = read_protein(path);

@@ -7,8 +7,8 @@
 //     aligned columns / query length > min_align_ratio; a hit whose sequence is a
 //     substring of the query covering more than max_subsequence_ratio of it is the
 //     query itself (dropped); at least min_length template residues.
-//  2. read <mmcif_dir>/<pdbid>.cif (or .cif.gz) once per entry; drop it when released
-//     after max_template_date.
+//  2. read <mmcif_dir>/<pdbid>.cif (or .cif.gz; or a PDB-format <pdbid>.pdb, .ent, .gz
+//     or not) once per entry; drop it when released after max_template_date.
 //  3. find the hit's (gapless) sequence in the chain's sequence record: exact in the
 //     named chain, then exact in any chain, then with X as a wildcard. Failing that the
 //     hit is realigned to the named chain's sequence (a global alignment with free end

@@ -122,6 +122,43 @@ TEST_F(MsaSearch, JackhmmerCommandIsAlphaFold2s) {
   EXPECT_EQ(jackhmmer_command("/usr/bin/jackhmmer", "q.fasta", "db.fasta", "out.sto", 3, 4), expected);
 }
 
+// AlphaFold2's hhblits and hhsearch flags (alphafold/data/tools/hhblits.py, hhsearch.py):
+// every HH-suite database of a search in one run, each after its own -d.
+TEST_F(MsaSearch, HhblitsAndHhsearchCommandsAreAlphaFold2s) {
+  const std::vector<std::string> hhblits = {
+      "hhblits", "-i", "q.fasta", "-cpu", "4", "-oa3m", "out.a3m", "-o", "/dev/null", "-n", "3", "-e", "0.001",
+      "-maxseq", "1000000", "-realign_max", "100000", "-maxfilt", "100000", "-min_prefilter_hits", "1000",
+      "-d", "bfd", "-d", "uniclust30"};
+  EXPECT_EQ(hhblits_command("hhblits", "q.fasta", {"bfd", "uniclust30"}, "out.a3m", 4), hhblits);
+  const std::vector<std::string> hhsearch = {"hhsearch", "-i", "in.a3m", "-o", "out.hhr", "-maxseq", "1000000",
+                                             "-d", "pdb70"};
+  EXPECT_EQ(hhsearch_command("hhsearch", "in.a3m", {"pdb70"}, "out.hhr"), hhsearch);
+}
+
+// An HH-suite database is a prefix of several files; a prefix missing them is named with
+// what it needs and where small ones come from, before anything runs.
+TEST_F(MsaSearch, MissingHhsuiteDatabaseIsNamedWithWhatItNeeds) {
+  auto o = checked_options();
+  o.hhblits_binary = o.hhsearch_binary = "/bin/true";
+  o.template_databases = {(dir_ / "pdb70").string()};
+  write_file(dir_ / "pdb70_a3m.ffdata", "");
+  write_file(dir_ / "pdb70_a3m.ffindex", "");  // no _cs219
+  try {
+    run_msa_search(o);
+    FAIL() << "expected MsaSearchError";
+  } catch (const MsaSearchError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("hhsearch (PDB70) database not found: " + o.template_databases[0]), std::string::npos) << msg;
+    EXPECT_NE(msg.find("_cs219.ffindex"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("make-hhsuite-dbs.sh"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(o.output_dir)) << "nothing may be written before the checks pass";
+  // With no database of any kind there is nothing to search.
+  o.databases.clear();
+  o.template_databases.clear();
+  EXPECT_THROW(run_msa_search(o), MsaSearchError);
+}
+
 TEST_F(MsaSearch, MissingDatabaseIsNamedWithHowToGetOne) {
   auto o = checked_options();
   o.databases.push_back((dir_ / "no_such_db.fasta").string());

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine for this project, idempotently:
-#   1. Debian packages (compilers, HDF5, gemmi, CLI11, toml++, json, gtest, ...)
+#   1. Debian packages (compilers, HDF5, gemmi, CLI11, toml++, json, gtest, HMMER, MMseqs2,
+#      HH-suite, ...)
 #   2. LibTorch through PyTorch's CUDA-enabled wheel (torch==2.11.*, the GPU hosts' version)
 #   3. real example data from Debian's data-only packages into examples/.cache (git-ignored)
 #   4. the build (build/, Ninja, ccache)
@@ -16,7 +17,7 @@ while [ $# -gt 0 ]; do
     --no-data) do_data=0 ;;
     --with-swissprot) swissprot=1 ;;
     --build-dir) build_dir=$(realpath -m "$2"); shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -30,7 +31,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git python3 python3-pip
   zlib1g-dev libhdf5-dev gemmi-dev tao-pegtl-dev libstb-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev
-  libgloo-dev hmmer mmseqs2 gnuplot-nox
+  libgloo-dev hmmer mmseqs2 hhsuite gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do

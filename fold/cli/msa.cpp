@@ -1,5 +1,6 @@
-// `fold msa`: FASTA -> MSAs with jackhmmer or MMseqs2, written in OpenFold's per-chain
-// alignment layout (<out>/<id>/<db>_hits.sto|a3m). The work is in data/msa_search.
+// `fold msa`: FASTA -> MSAs with jackhmmer or MMseqs2 and hhblits, template hits with
+// hhsearch, written in OpenFold's per-chain alignment layout (<out>/<id>/<db>_hits.sto|a3m,
+// bfd_uniclust_hits.a3m, pdb70_hits.hhr). The work is in data/msa_search.
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <unistd.h>
@@ -61,7 +62,9 @@ class InterruptGuard {
 
 void add_msa_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "msa", "Build MSAs with jackhmmer or MMseqs2: <out>/<id>/<db>_hits.sto|a3m (OpenFold's alignment layout)");
+      "msa",
+      "Build MSAs with jackhmmer or MMseqs2 and hhblits, and template hits with hhsearch: <out>/<id>/<db>_hits.sto|a3m, "
+      "bfd_uniclust_hits.a3m, pdb70_hits.hhr (OpenFold's alignment layout)");
   struct Args {
     data::MsaSearchOptions options;
     std::string tool;
@@ -72,12 +75,19 @@ void add_msa_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   // Not CLI::ExistingFile: a missing database gets a message saying how to get one, and
   // an MMseqs2 database is named by a prefix that is not itself a file.
-  cmd->add_option("--db", a->options.databases,
-                  "Protein database: FASTA, plain or .gz (repeatable); for mmseqs also an existing MMseqs2 DB")
-      ->required();
-  cmd->add_option("--tool", a->tool, "jackhmmer (AF2's flags, .sto) or mmseqs (iterative search, .a3m)")
-      ->required()
-      ->check(CLI::IsMember({"jackhmmer", "mmseqs"}));
+  auto* db = cmd->add_option("--db", a->options.databases,
+                             "Protein database searched with --tool: FASTA, plain or .gz (repeatable); for mmseqs also "
+                             "an existing MMseqs2 DB");
+  auto* tool = cmd->add_option("--tool", a->tool, "jackhmmer (AF2's flags, .sto) or mmseqs (iterative search, .a3m)")
+                   ->check(CLI::IsMember({"jackhmmer", "mmseqs"}));
+  db->needs(tool);
+  tool->needs(db);
+  cmd->add_option("--hhblits-db", a->options.hhblits_databases,
+                  "HH-suite database prefix (BFD, UniClust30; repeatable): one hhblits run with AF2's flags "
+                  "searches them all -> bfd_uniclust_hits.a3m");
+  cmd->add_option("--pdb70-db", a->options.template_databases,
+                  "PDB70-style HH-suite database prefix: hhsearch with AF2's flags -> pdb70_hits.hhr, from the first "
+                  "--db alignment (AF2: UniRef90's), else the hhblits one");
   cmd->add_option("--out", a->options.output_dir, "Alignment folder (one sub-folder per record)")->required();
   cmd->add_option("--jobs", a->options.jobs, "Searches run in parallel, sharing the cores (default 1)")
       ->check(CLI::PositiveNumber);
@@ -86,11 +96,13 @@ void add_msa_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--jackhmmer-binary", a->options.jackhmmer_binary, "jackhmmer to run (default: from PATH)");
   cmd->add_option("--mmseqs-binary", a->options.mmseqs_binary, "mmseqs to run (default: from PATH)");
+  cmd->add_option("--hhblits-binary", a->options.hhblits_binary, "hhblits to run (default: from PATH)");
+  cmd->add_option("--hhsearch-binary", a->options.hhsearch_binary, "hhsearch to run (default: from PATH)");
   cmd->add_option("--tmp-dir", a->options.tmp_dir,
                   "Work files: decompressed databases for jackhmmer, MMseqs2 databases (default: $TMPDIR or /tmp)");
   CLI::App* top = &app;
   cmd->callback([a, top] {
-    a->options.tool = data::parse_msa_tool(a->tool);
+    if (!a->tool.empty()) a->options.tool = data::parse_msa_tool(a->tool);
     // The top-level --threads bounds the cores the tools share, as it bounds LibTorch's.
     if (const CLI::Option* threads = top->get_option_no_throw("--threads"); threads && threads->count() > 0)
       a->options.cpus = threads->as<int>();
