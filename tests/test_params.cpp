@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -38,6 +39,14 @@ AlphaFold random_model(uint64_t seed) {
   AlphaFold m(AlphaFoldOptions::from_config(Config::load("tiny", kTinyTemplates)));
   torch::NoGradGuard g;
   for (auto& p : m->parameters()) p.normal_();
+  return m;
+}
+
+// Weights a tenth of random_model's: predictions stay finite and vary with the seed.
+AlphaFold tame_random_model(uint64_t seed) {
+  AlphaFold m = random_model(seed);
+  torch::NoGradGuard g;
+  for (auto& p : m->parameters()) p.mul_(0.1);
   return m;
 }
 
@@ -149,9 +158,7 @@ TEST(Predict, FromFastaAndMsasOnARealProtein) {
   FOLD_REQUIRE_FILE(fasta);
   FOLD_REQUIRE_FILE(a3m);
   FOLD_REQUIRE_FILE(sto);
-  AlphaFold m = random_model(5);
-  torch::NoGradGuard g;
-  for (auto& p : m->parameters()) p.mul_(0.1);  // a tame random model
+  AlphaFold m = tame_random_model(5);
   const auto params = temp_path("tiny.safetensors"), out = temp_path("pred");
   save_native_params(*m, params.string());
   const auto r = run_fold("predict --fasta '" + fasta + "' --msa '" + a3m + "' --msa '" + sto + "' --params '" +
@@ -247,11 +254,7 @@ TEST(Predict, SeveralQueriesEachPredictAsAloneWithTheModelLoadedOnce) {
   FOLD_REQUIRE_FILE(q2k + "/bfd_uniclust_hits.a3m");
   const auto out = temp_path("queries"), params = out / "tiny.safetensors", layout = out / "alignments";
   fs::create_directories(layout);
-  AlphaFold m = random_model(7);
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.mul_(0.1);
-  }
+  AlphaFold m = tame_random_model(7);
   save_native_params(*m, params.string());
   fs::create_directory_symlink(kwc, layout / "6KWC_1");
   fs::create_directory_symlink(q2k, layout / "2q2k_A");
@@ -307,6 +310,76 @@ TEST(Predict, SeveralQueriesEachPredictAsAloneWithTheModelLoadedOnce) {
   test::remove_tree(out);
 }
 
+// --models runs each model (AF2's params_model_N files from --params-dir) and ranks them
+// as AF2 does: ranking_debug.json holds each model's mean pLDDT and the order best first,
+// ranked_<i>.pdb is the i-th model's structure, and timings.json has each model's stages.
+TEST(Predict, SeveralModelsAreRankedByMeanPlddtAsAf2Does) {
+  namespace fs = std::filesystem;
+  const std::string a3m = test::shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m");
+  FOLD_REQUIRE_FILE(a3m);
+  const auto out = temp_path("models"), params = out / "params";
+  fs::create_directories(params);
+  for (int n = 1; n <= 5; ++n) {
+    AlphaFold m = tame_random_model(20 + n);
+    save_native_params(*m, (params / ("params_model_" + std::to_string(n) + ".safetensors")).string());
+  }
+  std::ofstream(out / "q.fasta") << ">q\n" << data::read_fasta(a3m).at(0).sequence << "\n";
+  const auto r = run_fold("predict --fasta '" + (out / "q.fasta").string() + "' --msa '" + a3m + "' --params-dir '" +
+                          params.string() + "' --models 1,2,3,4,5 --config tiny" + set_args() +
+                          " --recycles 0 --quiet --out '" + (out / "pred").string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto ranking = nlohmann::json::parse(test::slurp(out / "pred" / "ranking_debug.json"));
+  std::vector<std::pair<double, std::string>> expected;
+  for (int n = 1; n <= 5; ++n) {
+    const std::string model = "model_" + std::to_string(n);
+    const auto report = nlohmann::json::parse(test::slurp(out / "pred" / ("q_" + model + ".json")));
+    EXPECT_EQ(report.at("params"), (params / ("params_model_" + std::to_string(n) + ".safetensors")).string());
+    EXPECT_DOUBLE_EQ(ranking.at("plddts").at(model).get<double>(), report.at("mean_plddt").get<double>());
+    expected.emplace_back(-report.at("mean_plddt").get<double>(), model);
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_EQ(ranking.at("order").size(), 5u);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(ranking.at("order")[i], expected[i].second);
+    EXPECT_EQ(test::slurp(out / "pred" / ("ranked_" + std::to_string(i) + ".pdb")),
+              test::slurp(out / "pred" / ("q_" + expected[i].second + ".pdb")));
+  }
+  EXPECT_NE(expected.front().first, expected.back().first) << "the models' confidences differ";
+  const auto timings = nlohmann::json::parse(test::slurp(out / "pred" / "timings.json"));
+  for (int n = 1; n <= 5; ++n) EXPECT_TRUE(timings.contains("features_model_" + std::to_string(n))) << timings;
+  // A missing model file is named before anything runs.
+  fs::remove(params / "params_model_4.safetensors");
+  const auto missing = run_fold("predict --fasta '" + (out / "q.fasta").string() + "' --msa '" + a3m +
+                                "' --params-dir '" + params.string() + "' --models 1,4 --config tiny" + set_args() +
+                                " --out '" + (out / "bad").string() + "'");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find("no params_model_4.npz"), std::string::npos) << missing.err;
+  test::remove_tree(out);
+}
+
+// --relax runs after the prediction's files are written: a structure relaxation refuses
+// (an untrained model's collapsed one) fails the run with the reason, and loses nothing.
+TEST(Predict, RelaxThatCannotRunFailsTheRunAndKeepsThePrediction) {
+  namespace fs = std::filesystem;
+  const std::string a3m = test::shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m");
+  FOLD_REQUIRE_FILE(a3m);
+  const auto out = temp_path("relax"), params = out / "tiny.safetensors";
+  fs::create_directories(out);
+  save_native_params(*random_model(7), params.string());
+  std::ofstream(out / "q.fasta") << ">q\n" << data::read_fasta(a3m).at(0).sequence << "\n";
+  const auto r = run_fold("predict --fasta '" + (out / "q.fasta").string() + "' --msa '" + a3m + "' --params '" +
+                          params.string() + "' --config tiny" + set_args() + " --recycles 0 --relax --quiet --out '" +
+                          (out / "pred").string() + "'");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("--relax failed (the unrelaxed predictions are written)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("collapsed"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(out / "pred" / "q.pdb"));
+  EXPECT_FALSE(fs::exists(out / "pred" / "q_relaxed.pdb"));
+  const auto report = nlohmann::json::parse(test::slurp(out / "pred" / "q.json"));
+  EXPECT_NE(report.at("relax_error").get<std::string>().find("collapsed"), std::string::npos);
+  test::remove_tree(out);
+}
+
 // Templates from hhr hits + mmCIF reach the model, and the batch saved with
 // --save-features predicts the same through --features (round trip).
 TEST(Predict, WithTemplatesAndSavedFeaturesRoundTrip) {
@@ -322,11 +395,7 @@ TEST(Predict, WithTemplatesAndSavedFeaturesRoundTrip) {
   std::ofstream(fasta) << ">2q2k_A\n" << seq << "\n";
   std::ofstream(hhr) << test::hhr_text(seq, {{"2Q2K_B", 60, 20, seq.substr(20), seq.substr(20), 20},
                                              {"9ZZZ_A", 50, 0, seq.substr(0, 30), seq.substr(0, 30), 0}});
-  AlphaFold m = random_model(7);
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.mul_(0.1);
-  }
+  AlphaFold m = tame_random_model(7);
   const auto params = temp_path("tiny.safetensors");
   save_native_params(*m, params.string());
   const std::string common = " --params '" + params.string() + "' --config tiny" + set_args() +

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine for this project, idempotently:
 #   1. Debian packages (compilers, HDF5, gemmi, CLI11, toml++, json, gtest, HMMER, MMseqs2,
-#      HH-suite, ...)
+#      HH-suite, OpenMM and PDBFixer for relaxation, ...)
 #   2. LibTorch through PyTorch's CUDA-enabled wheel (torch==2.11.*, the GPU hosts' version)
 #   3. real example data from Debian's data-only packages into examples/.cache (git-ignored)
 #   4. the build (build/, Ninja, ccache)
@@ -32,6 +32,7 @@ packages=(
   zlib1g-dev libhdf5-dev gemmi-dev tao-pegtl-dev libstb-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev
   libgloo-dev hmmer mmseqs2 hhsuite gnuplot-nox
+  python3-pdbfixer libopenmm-plugins
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -19,5 +19,6 @@ void add_train_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_ablate_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
+void add_relax_command(CLI::App& app);
 
 }  // namespace fold::cli

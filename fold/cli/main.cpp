@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   fold::cli::add_launch_command(app);
   fold::cli::add_ablate_command(app);
   fold::cli::add_plan_command(app);
+  fold::cli::add_relax_command(app);
   // Before main returns, while CUDA is still up (dist::release_process_groups says why).
   struct ReleaseProcessGroups {
     ~ReleaseProcessGroups() { fold::dist::release_process_groups(); }

@@ -18,6 +18,8 @@ void add_predict_command(CLI::App& app) {
     PredictionRequest request;
     std::string config = "af2_model_1";
     std::vector<std::string> overrides;
+    std::vector<int> models;
+    std::string params_dir;
     bool quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -45,12 +47,25 @@ void add_predict_command(CLI::App& app) {
                   "Model-ready batch (.npz, OpenFold's processed feature names, trailing recycling axis); "
                   "bypasses the data pipeline")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--params", r.params,
-                  "AF2 .npz, native .safetensors, OpenFold .pt, or a `fold train` run / checkpoint directory "
-                  "(its EMA weights)")
-      ->required()
-      ->check(CLI::ExistingPath);
-  cmd->add_option("--config", a->config, "Preset or TOML file (default af2_model_1)");
+  auto* params = cmd->add_option("--params", r.params,
+                                 "AF2 .npz, native .safetensors, OpenFold .pt, or a `fold train` run / checkpoint "
+                                 "directory (its EMA weights)")
+                     ->check(CLI::ExistingPath);
+  auto* models = cmd->add_option("--models", a->models,
+                                 "AF2 models to run, e.g. 1,2,3,4,5 (with --params-dir): each with its preset "
+                                 "af2_model_N (af2_model_N_ptm after --config af2_model_1_ptm; any other --config "
+                                 "for all), ranked into ranked_0.pdb ... and ranking_debug.json")
+                     ->delimiter(',');
+  auto* params_dir = cmd->add_option("--params-dir", a->params_dir,
+                                     "Folder of AF2's params_model_N[_ptm].npz (or .safetensors) for --models")
+                         ->check(CLI::ExistingDirectory);
+  models->needs(params_dir);
+  params_dir->needs(models);
+  params->excludes(params_dir);
+  cmd->add_option("--rank-by", r.rank_by, "With --models: plddt (AF2's, mean pLDDT) or ptm (_ptm models)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"plddt", "ptm"}));
+  cmd->add_option("--config", a->config, "Preset or TOML file")->capture_default_str();
   cmd->add_option("--set", a->overrides, "Override one key: a.b.c=value (repeatable)");
   cmd->add_option("--out", r.out_dir, "Output folder")->required();
   cmd->add_option("--recycles", r.predict.recycles, "Recycling iterations after the first (default: config / features)");
@@ -68,6 +83,9 @@ void add_predict_command(CLI::App& app) {
   cmd->add_flag("--loss", r.loss,
                 "With --features holding ground truth (OpenFold's supervised batch): the training loss of the "
                 "outputs, printed, in the JSON and in --save-outputs as loss/<term>, loss/loss, violation/<name>");
+  cmd->add_flag("--relax", r.relax,
+                "Relax each prediction as AF2 does (Amber, OpenMM; see `fold relax`): <name>_relaxed.pdb, the "
+                "violations before and after in <name>.json");
   cmd->add_flag("--quiet", a->quiet, "No progress lines");
   cmd->callback([a] {
     const PredictionRequest& r = a->request;
@@ -77,9 +95,15 @@ void add_predict_command(CLI::App& app) {
       throw CLI::ValidationError("--templates", "needs --template-mmcif-dir");
     if (r.loss && r.features.empty())
       throw CLI::ValidationError("--loss", "needs --features: a batch with ground-truth features");
+    if (r.params.empty() && a->models.empty())
+      throw CLI::ValidationError("predict", "give --params, or --models with --params-dir");
     a->request.predict.progress = !a->quiet;
-    for (const PredictionFiles& files : run_prediction(Config::load(a->config, a->overrides), r))
+    const std::vector<ModelSpec> specs =
+        a->models.empty() ? std::vector<ModelSpec>{{"", Config::load(a->config, a->overrides), r.params}}
+                          : model_set(a->config, a->overrides, a->models, a->params_dir);
+    for (const PredictionFiles& files : run_prediction(specs, r))
       std::cout << "wrote " << files.pdb << ", " << files.cif << ", " << files.json
+                << (files.relaxed_pdb.empty() ? "" : ", " + files.relaxed_pdb)
                 << (r.save_outputs.empty() ? "" : ", " + r.save_outputs) << " (mean pLDDT " << files.mean_plddt
                 << ")\n";
   });

@@ -187,18 +187,19 @@ json prediction_summary(const PredictionRequest& r, const data::FeatureDict& out
   j["memory_policy"] = predictor.memory_policy().to_string();
   j["low_memory"] = predictor.memory_policy().attention.low_memory;
   j["precision"] = r.predict.precision;
-  j["params"] = r.params;
   return j;
 }
 
-// Predicts one query and writes its files. `r` is the request as this query sees it (the
-// alignment folder's template hits are set in it). The model is loaded once, after the
-// first batch is built, so that a bad input fails before the weights are read; every
-// query's timings.json gives that load's time.
-PredictionFiles predict_query(const Config& config, PredictionRequest r, const Query& query,
-                              std::optional<Predictor>& predictor, double& load_seconds) {
+// Predicts one query with one model and writes its files; its stage times go into
+// `timings` (AF2's timings.json), suffixed with the model's name when it has one. `r` is
+// the request as this query sees it (the alignment folder's template hits are set in
+// it). The model is loaded once, after the first batch is built, so that a bad input
+// fails before the weights are read; every query's timings give that load's time.
+PredictionFiles predict_query(const ModelSpec& model, PredictionRequest r, const Query& query,
+                              std::optional<Predictor>& predictor, double& load_seconds, json& timings) {
   std::filesystem::create_directories(query.out_dir);
-  const std::string& name = query.name;
+  const Config& config = model.config;
+  const std::string name = query.name + (model.name.empty() ? "" : "_" + model.name);
   const auto features_start = steady::now();
   features::PipelineReport pipeline;
   const data::FeatureDict batch = query_batch(config, r, query, &pipeline);
@@ -207,7 +208,7 @@ PredictionFiles predict_query(const Config& config, PredictionRequest r, const Q
   if (r.predict.progress) std::cerr << "features: " << feature_seconds << " s\n";
   if (!predictor) {
     const auto load_start = steady::now();
-    predictor.emplace(config, r.params, r.predict);
+    predictor.emplace(config, model.params, r.predict);
     load_seconds = seconds_since(load_start);
   }
 
@@ -218,6 +219,8 @@ PredictionFiles predict_query(const Config& config, PredictionRequest r, const Q
   const auto path = [&](const std::string& ext) { return (std::filesystem::path(query.out_dir) / (name + ext)).string(); };
   const data::Protein protein = prediction_to_protein(name, batch, out);
   json j = prediction_summary(r, out, losses, pipeline, report, *predictor);
+  j["params"] = model.params;
+  if (!model.name.empty()) j["model"] = model.name;
   data::ModelQuality quality;
   const auto plddt = j["plddt"].get<std::vector<double>>();
   quality.plddt.assign(plddt.begin(), plddt.end());
@@ -234,25 +237,131 @@ PredictionFiles predict_query(const Config& config, PredictionRequest r, const Q
                    out.at("max_predicted_aligned_error").item<double>());
     j["pae_file"] = path("_pae.json");
   }
-  json timings = {{"features", feature_seconds}, {"load_params", load_seconds}};
-  for (const auto& [stage, s] : report.stage_seconds) timings[stage] = s;
-  j["timings_seconds"] = timings;
+  PredictionFiles files;
+  files.model = model.name;
+  files.pdb = path(".pdb"), files.cif = path(".cif"), files.json = path(".json");
+  files.mean_plddt = j["mean_plddt"].get<double>();
+  files.ptm = quality.ptm;
+  json stages = {{"features", feature_seconds}, {"load_params", load_seconds}};
+  for (const auto& [stage, s] : report.stage_seconds) stages[stage] = s;
+  if (r.relax) {
+    // A structure that cannot be relaxed loses nothing: the prediction's files are
+    // written, the reason goes into its JSON, and the run fails at its end.
+    const auto relax_start = steady::now();
+    try {
+      const RelaxResult relaxed = relax(protein, r.relax_options);
+      data::write_text_file(path("_relaxed.pdb"), relaxed.pdb);
+      j["relax"] = json::parse(relax_summary_json(relaxed, r.relax_options));
+      files.relaxed_pdb = j["relaxed_pdb"] = path("_relaxed.pdb");
+      if (r.predict.progress)
+        std::cerr << "relax: " << relaxed.before.residues << " -> " << relaxed.after.residues
+                  << " residues with violations in " << relaxed.iterations << " minimisations\n";
+    } catch (const std::exception& e) {
+      files.relax_error = j["relax_error"] = e.what();
+      std::cerr << "relax failed for " << name << ": " << e.what() << "\n";
+    }
+    stages["relax"] = seconds_since(relax_start);
+  }
+  j["timings_seconds"] = stages;
+  for (const auto& [stage, s] : stages.items()) timings[model.name.empty() ? stage : stage + "_" + model.name] = s;
   j["name"] = name;
   j["sequence"] = protein.sequence();
-  // AF2's timings.json, one prediction per output directory as AF2 lays them out.
-  data::write_text_file((std::filesystem::path(query.out_dir) / "timings.json").string(), timings.dump(4) + "\n");
   data::write_text_file(path(".json"), j.dump(2) + "\n");
-  return {path(".pdb"), path(".cif"), path(".json"), j["mean_plddt"].get<double>()};
+  return files;
+}
+
+// AF2's ranking of a query's models: ranked_<i>.pdb, best first (the relaxed structure
+// where there is one), and ranking_debug.json with the confidences and the order.
+void write_ranking(const Query& query, const std::vector<PredictionFiles>& models, const std::string& rank_by) {
+  const bool by_ptm = rank_by == "ptm";
+  std::vector<std::pair<double, size_t>> scored;
+  json confidences = json::object();
+  for (size_t m = 0; m < models.size(); ++m) {
+    const double score = by_ptm ? models[m].ptm.value() : models[m].mean_plddt;
+    confidences[models[m].model] = score;
+    scored.emplace_back(score, m);
+  }
+  // Best first; ties keep the models' order, as Python's sorted does in AF2.
+  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  json order = json::array();
+  const std::filesystem::path dir(query.out_dir);
+  for (size_t i = 0; i < scored.size(); ++i) {
+    const PredictionFiles& f = models[scored[i].second];
+    order.push_back(f.model);
+    std::filesystem::copy_file(f.relaxed_pdb.empty() ? f.pdb : f.relaxed_pdb,
+                               dir / ("ranked_" + std::to_string(i) + ".pdb"),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  const json ranking = {{by_ptm ? "ptm" : "plddts", confidences}, {"order", order}};
+  data::write_text_file((dir / "ranking_debug.json").string(), ranking.dump(4) + "\n");
 }
 
 }  // namespace
 
+std::vector<ModelSpec> model_set(const std::string& config, const std::vector<std::string>& overrides,
+                                 const std::vector<int>& models, const std::string& params_dir) {
+  namespace fs = std::filesystem;
+  if (models.empty()) throw std::invalid_argument("--models: no model given");
+  // "af2_model_3_ptm" -> every model takes its own af2_model_N_ptm preset.
+  const bool af2_preset = config.rfind("af2_model_", 0) == 0 && !fs::exists(config);
+  const bool ptm = config.size() > 4 && config.compare(config.size() - 4, 4, "_ptm") == 0;
+  std::vector<ModelSpec> specs;
+  std::set<int> seen;
+  for (int n : models) {
+    if (n < 1 || n > 5) throw std::invalid_argument("--models: AF2 has models 1 to 5, not " + std::to_string(n));
+    if (!seen.insert(n).second) throw std::invalid_argument("--models: model " + std::to_string(n) + " given twice");
+    const std::string stem = "params_model_" + std::to_string(n) + (ptm ? "_ptm" : "");
+    std::string params;
+    for (const char* ext : {".npz", ".safetensors"})
+      if (fs::is_regular_file(fs::path(params_dir) / (stem + ext))) {
+        params = (fs::path(params_dir) / (stem + ext)).string();
+        break;
+      }
+    if (params.empty())
+      throw std::invalid_argument("--params-dir " + params_dir + ": no " + stem + ".npz (or .safetensors) for model " +
+                                  std::to_string(n));
+    const std::string preset = af2_preset ? "af2_model_" + std::to_string(n) + (ptm ? "_ptm" : "") : config;
+    specs.push_back({"model_" + std::to_string(n), Config::load(preset, overrides), params});
+  }
+  return specs;
+}
+
 std::vector<PredictionFiles> run_prediction(const Config& config, const PredictionRequest& request) {
+  return run_prediction(std::vector<ModelSpec>{{"", config, request.params}}, request);
+}
+
+std::vector<PredictionFiles> run_prediction(const std::vector<ModelSpec>& models, const PredictionRequest& request) {
   const std::vector<Query> queries = queries_of(request);
-  std::optional<Predictor> predictor;
-  double load_seconds = 0;
+  if (models.size() > 1 && (!request.save_outputs.empty() || !request.save_features.empty()))
+    throw std::invalid_argument("--save-outputs and --save-features name one file; with several models, predict "
+                                "with one model at a time to save its arrays");
+  if (request.rank_by != "plddt" && request.rank_by != "ptm")
+    throw std::invalid_argument("--rank-by: plddt or ptm, not '" + request.rank_by + "'");
+  if (models.size() > 1 && request.rank_by == "ptm")
+    for (const ModelSpec& m : models)
+      if (!m.config.get_bool("model.heads.tm.enabled"))
+        throw std::invalid_argument("--rank-by ptm: " + m.name + " has no PAE head (use _ptm models, or rank by plddt)");
+  std::vector<std::vector<PredictionFiles>> per_query(queries.size());
+  std::vector<json> timings(queries.size(), json::object());
+  for (const ModelSpec& model : models) {
+    std::optional<Predictor> predictor;  // released before the next model loads
+    double load_seconds = 0;
+    for (size_t q = 0; q < queries.size(); ++q)
+      per_query[q].push_back(predict_query(model, request, queries[q], predictor, load_seconds, timings[q]));
+  }
   std::vector<PredictionFiles> files;
-  for (const Query& query : queries) files.push_back(predict_query(config, request, query, predictor, load_seconds));
+  std::string relax_errors;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    for (const PredictionFiles& f : per_query[q])
+      if (!f.relax_error.empty()) relax_errors += "\n  " + f.pdb + ": " + f.relax_error;
+    // AF2's timings.json, one per output folder as AF2 lays them out.
+    data::write_text_file((std::filesystem::path(queries[q].out_dir) / "timings.json").string(),
+                          timings[q].dump(4) + "\n");
+    if (models.size() > 1) write_ranking(queries[q], per_query[q], request.rank_by);
+    files.insert(files.end(), per_query[q].begin(), per_query[q].end());
+  }
+  if (!relax_errors.empty())
+    throw std::runtime_error("--relax failed (the unrelaxed predictions are written):" + relax_errors);
   return files;
 }
 

@@ -2,14 +2,17 @@
 // their alignments (and template hits), or a model-ready batch, through the feature
 // pipeline and one loaded Predictor to the files AF2 and OpenFold write: <name>.pdb,
 // <name>.cif (pLDDT as ModelCIF QA metrics), <name>.json, <name>_pae.json (AlphaFold DB's
-// format, for models with a PAE head) and timings.json.
+// format, for models with a PAE head), timings.json and, when asked, <name>_relaxed.pdb
+// (AF2's Amber relaxation, fold/predict/amber_relax).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "fold/config.h"
+#include "fold/predict/amber_relax.h"
 #include "fold/predict/predict.h"
 
 namespace fold {
@@ -28,19 +31,44 @@ struct PredictionRequest {
   std::string features;
   int64_t seed = 0;  // of the feature sampling (MSA clusters, masks)
 
-  std::string params;  // as Predictor takes them
+  std::string params;  // as Predictor takes them (a run of one model; see ModelSpec)
   PredictOptions predict;
 
   std::string out_dir;
   std::string save_outputs, save_features;  // optional .npz of the outputs / the batch
   // The training loss of the outputs against the batch's ground truth (needs `features`).
   bool loss = false;
+  // AF2's Amber relaxation of each prediction: <name>_relaxed.pdb, its numbers in <name>.json.
+  bool relax = false;
+  RelaxOptions relax_options;
+  // With several models: "plddt" (AF2's) or "ptm" (models with a PAE head).
+  std::string rank_by = "plddt";
 };
 
 struct PredictionFiles {
+  std::string model;  // the ModelSpec's name
   std::string pdb, cif, json;
+  std::string relaxed_pdb;  // with `relax`
+  std::string relax_error;  // why relaxation failed (run_prediction then throws at its end)
   double mean_plddt = 0;
+  std::optional<double> ptm;  // models with a PAE head
 };
+
+// One model of a run: its name in the file names ("model_1"; empty for a run of one
+// model, whose files are <name>.*), its config and its weights (as Predictor takes them).
+struct ModelSpec {
+  std::string name;
+  Config config;
+  std::string params;
+};
+
+// AF2's model set (--models 1,2,3,4,5 --params-dir DIR): model N runs the preset
+// af2_model_N, or af2_model_N_ptm when `config` is a _ptm preset (any other config runs
+// every model), with `overrides`, and the weights <params_dir>/params_model_N[_ptm].npz
+// (AF2's names) or .safetensors (`fold import-params` of those). Throws
+// std::invalid_argument naming a model number outside 1-5 or missing weights.
+std::vector<ModelSpec> model_set(const std::string& config, const std::vector<std::string>& overrides,
+                                 const std::vector<int>& models, const std::string& params_dir);
 
 // The files of each query, in the FASTA's order (files sorted by name). Throws
 // std::invalid_argument, before the model loads, on inputs that cannot run (no sequence,
@@ -48,5 +76,12 @@ struct PredictionFiles {
 // alignment folder, templates without structures, --loss without ground truth), naming
 // the input.
 std::vector<PredictionFiles> run_prediction(const Config& config, const PredictionRequest& request);
+
+// Each model in turn (loaded once) over every query. With several models a query's
+// files are <name>_<model>.*, ranked_0.pdb (best) ... copies of them (relaxed where
+// relaxed) and ranking_debug.json, AF2's: {"plddts": {model: mean pLDDT}, "order": [...]}
+// (AF2 ranks monomer models, _ptm ones too, by mean pLDDT), or {"ptm": ...} with
+// rank_by "ptm". timings.json has each model's stages as <stage>_<model>.
+std::vector<PredictionFiles> run_prediction(const std::vector<ModelSpec>& models, const PredictionRequest& request);
 
 }  // namespace fold
