@@ -254,6 +254,12 @@ int launch(const LaunchOptions& o) {
     // A daemon a rank left behind may hold a pipe open: its output is not waited for.
     if (!any_running && (!any_pipe || steady::now() - all_exited_at > std::chrono::seconds(2))) break;
   }
+  // Signalled, and every rank stopped cleanly (fold train checkpoints and exits 0 on
+  // SIGTERM): the job ended as asked.
+  if (interrupted && std::all_of(ranks.begin(), ranks.end(), [](const Rank& r) { return r.code == 0; })) {
+    std::cerr << "[launch] every rank stopped cleanly after the signal\n";
+    return 0;
+  }
   return shutdown.code();
 }
 

@@ -1,7 +1,9 @@
 // `fold launch` (ARCHITECTURE.md, Distribution): starts the ranks of this node as child processes with a
 // torchrun-compatible environment, prefixes each output line with its rank, and
 // supervises them: when one fails, the others are stopped (SIGTERM, then SIGKILL after
-// a grace period) and the launcher exits with the first failure's code.
+// a grace period) and the launcher exits with the first failure's code. SIGINT or
+// SIGTERM to the launcher goes to every rank the same way; when they all then exit 0
+// (fold train checkpoints and stops on SIGTERM), so does the launcher.
 #pragma once
 
 #include <string>

@@ -157,6 +157,16 @@ std::string latest_checkpoint(const std::string& path) {
   return "";
 }
 
+std::string previous_checkpoint(const std::string& dir) {
+  const fs::path d = fs::path(dir).lexically_normal();
+  const fs::path self = d.has_filename() ? d : d.parent_path();
+  std::string previous;
+  // Names sort by step (zero-padded), so the last one before `dir` is the newest older one.
+  for (const fs::path& c : checkpoints_in(self.parent_path()))
+    if (c.filename().string() < self.filename().string()) previous = c.string();
+  return previous;
+}
+
 TrainingCheckpoint load_training_checkpoint(const std::string& dir) {
   if (!is_training_checkpoint(dir))
     throw std::runtime_error(dir + ": not a training checkpoint (needs model.safetensors, optimizer.safetensors "

@@ -49,6 +49,10 @@ std::string finish_training_checkpoint(const std::string& root, const TrainingCh
 // the highest step-* under path or path/checkpoints; "" when there is none.
 std::string latest_checkpoint(const std::string& path);
 
+// The newest complete checkpoint beside `dir` (in the same folder) with a lower step;
+// "" when there is none. What to offer when `dir` cannot be loaded.
+std::string previous_checkpoint(const std::string& dir);
+
 // Throws std::runtime_error naming the directory and the missing or unreadable file.
 TrainingCheckpoint load_training_checkpoint(const std::string& dir);
 

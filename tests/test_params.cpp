@@ -9,9 +9,11 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 
 #include "data/fasta.h"
@@ -423,16 +425,36 @@ TEST(Predict, WithTemplatesAndSavedFeaturesRoundTrip) {
   ASSERT_EQ(none.code, 0) << none.err;
   EXPECT_FALSE(torch::allclose(a.at("pair"), data::read_npz((out / "c.npz").string()).at("pair")));
 
-  // A batch LibTorch's own checks reject (a feature without its recycling axis) gives one
-  // message, not the C++ backtrace a c10::Error carries.
-  auto broken = features;
-  broken["residue_index"] = broken.at("residue_index").select(-1, 0);
-  data::write_npz((out / "broken.npz").string(), broken);
-  const auto bad = run_fold("predict --features '" + (out / "broken.npz").string() + "'" + common);
-  EXPECT_EQ(bad.code, 1);
-  EXPECT_NE(bad.err.find("'residue_index'"), std::string::npos) << bad.err;
-  EXPECT_EQ(bad.err.find("Exception raised from"), std::string::npos) << bad.err;
-  EXPECT_EQ(bad.err.find("frame #"), std::string::npos) << bad.err;
+  // A damaged batch (a feature missing, of the wrong shape, or holding a NaN) is refused
+  // before the model runs with one message naming the file and the feature, never the
+  // C++ backtrace a c10::Error carries.
+  struct Damage {
+    std::string what, expected;
+    std::function<void(data::FeatureDict&)> apply;
+  };
+  const std::vector<Damage> damages = {
+      {"no recycling axis", "feature 'residue_index' has shape",
+       [](data::FeatureDict& b) { b["residue_index"] = b.at("residue_index").select(-1, 0); }},
+      {"missing", "missing input feature 'msa_mask'", [](data::FeatureDict& b) { b.erase("msa_mask"); }},
+      {"wrong size", "feature 'msa_feat' has shape",
+       [](data::FeatureDict& b) { b["msa_feat"] = b.at("msa_feat").narrow(2, 0, 48).contiguous(); }},
+      {"NaN", "feature 'target_feat' holds 1 NaN or infinite value",
+       [](data::FeatureDict& b) {
+         b["target_feat"] = b.at("target_feat").clone();
+         b["target_feat"].view(-1)[3] = std::nan("");
+       }},
+  };
+  for (const Damage& d : damages) {
+    auto broken = features;
+    d.apply(broken);
+    data::write_npz((out / "broken.npz").string(), broken);
+    const auto bad = run_fold("predict --features '" + (out / "broken.npz").string() + "'" + common);
+    EXPECT_EQ(bad.code, 1) << d.what;
+    EXPECT_NE(bad.err.find((out / "broken.npz").string() + ": " + d.expected), std::string::npos) << d.what << ": "
+                                                                                                  << bad.err;
+    EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << d.what << ": one line\n" << bad.err;
+    EXPECT_EQ(bad.err.find("Exception raised from"), std::string::npos) << bad.err;
+  }
   test::remove_tree(out);
   for (const auto& p : {fasta, hhr, params}) std::filesystem::remove(p);
 }

@@ -5,7 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <sys/wait.h>
+
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -258,8 +262,9 @@ fs::path two_chain_dataset() {
 }
 
 TrainingSummary train_run(const Config& config, const fs::path& data, const fs::path& out, const std::string& resume,
-                          int64_t stop_after) {
+                          int64_t stop_after, const std::atomic<bool>* stop_requested = nullptr) {
   TrainerOptions o;
+  o.stop_requested = stop_requested;
   o.train_data = data.string();
   o.out_dir = out.string();
   o.resume = resume;
@@ -268,6 +273,18 @@ TrainingSummary train_run(const Config& config, const fs::path& data, const fs::
   o.stop_after = stop_after;
   std::ostringstream log;
   return Trainer(config, o, log).run();
+}
+
+// Weights, EMA and optimizer state of two checkpoints, compared bit for bit.
+bool same_checkpoint(const std::string& x_dir, const std::string& y_dir) {
+  bool same = true;
+  for (const char* file : {"model.safetensors", "ema.safetensors", "optimizer.safetensors"}) {
+    const auto x = data::read_safetensors(x_dir + "/" + file).tensors;
+    const auto y = data::read_safetensors(y_dir + "/" + file).tensors;
+    if (x.size() != y.size()) return false;
+    for (const auto& [name, t] : x) same = same && torch::equal(t, y.at(name));
+  }
+  return same;
 }
 
 // Resuming is exact on the CPU: 2 steps, stop, resume for 2 more gives bit-identical
@@ -287,12 +304,7 @@ TEST(Trainer, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   EXPECT_EQ(rest.first_step, 2);
   EXPECT_EQ(rest.last_step, 4);
   EXPECT_EQ(whole.last_checkpoint.substr(a.string().size()), rest.last_checkpoint.substr(b.string().size()));
-  for (const char* file : {"model.safetensors", "ema.safetensors", "optimizer.safetensors"}) {
-    const auto x = data::read_safetensors(whole.last_checkpoint + "/" + file).tensors;
-    const auto y = data::read_safetensors(rest.last_checkpoint + "/" + file).tensors;
-    ASSERT_EQ(x.size(), y.size()) << file;
-    for (const auto& [name, t] : x) EXPECT_TRUE(torch::equal(t, y.at(name))) << file << " " << name;
-  }
+  EXPECT_TRUE(same_checkpoint(whole.last_checkpoint, rest.last_checkpoint));
   // The log has one record per step of both runs, with the per-term losses and the peak
   // memory of each phase (the step's peak is the largest of them).
   std::ifstream log(b / "log.jsonl");
@@ -310,6 +322,117 @@ TEST(Trainer, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   }
   EXPECT_EQ(records, 4);
   for (const fs::path& p : {data, a, b}) remove_tree(p);
+}
+
+// A stop request (SIGTERM, Ctrl-C) ends the run at the end of the step with a checkpoint,
+// and resuming from it gives bit for bit the state of a run never stopped.
+TEST(Trainer, StopRequestCheckpointsAtTheStepEndAndResumesBitForBit) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), a = temp_path("run_a"), b = temp_path("run_b");
+  Config config = tiny_config();
+  for (const char* o : {"train.max_steps=3", "train.checkpoint_every=100", "scheduler.warmup_no_steps=2",
+                        "data.train.uniform_recycling=true", "train.log_every=1"})
+    config.set(o);
+  const TrainingSummary whole = train_run(config, data, a, "", -1);
+  const std::atomic<bool> requested{true};  // as if SIGTERM had come during the first step
+  const TrainingSummary stopped = train_run(config, data, b, "", -1, &requested);
+  EXPECT_TRUE(stopped.stopped_by_request);
+  EXPECT_EQ(stopped.last_step, 1);
+  EXPECT_TRUE(data::is_training_checkpoint(stopped.last_checkpoint)) << stopped.last_checkpoint;
+  const TrainingSummary rest = train_run(config, data, b, b.string(), -1);
+  EXPECT_EQ(rest.first_step, 1);
+  EXPECT_EQ(rest.last_step, 3);
+  EXPECT_FALSE(rest.stopped_by_request);
+  EXPECT_TRUE(same_checkpoint(whole.last_checkpoint, rest.last_checkpoint));
+  for (const fs::path& p : {data, a, b}) remove_tree(p);
+}
+
+// fp32: updates skipped in a row (here every loss made NaN from step 3 by the fault
+// injection) stop the run past train.max_skipped_steps with a message naming the last
+// checkpoint, which stays loadable and holds the last good weights.
+TEST(Trainer, NonFiniteStepsInARowStopTheRunWithTheLastCheckpointIntact) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("run_nan");
+  Config config = tiny_config();
+  for (const char* o : {"train.max_steps=20", "train.checkpoint_every=2", "train.max_skipped_steps=3",
+                        "scheduler.warmup_no_steps=2", "train.log_every=1"})
+    config.set(o);
+  setenv("FOLD_INJECT_NONFINITE_LOSS_AT_STEP", "3", 1);
+  std::string error;
+  try {
+    train_run(config, data, run, "", -1);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  unsetenv("FOLD_INJECT_NONFINITE_LOSS_AT_STEP");
+  EXPECT_NE(error.find("4 updates in a row skipped"), std::string::npos) << error;
+  EXPECT_NE(error.find("up to step 6"), std::string::npos) << error;
+  const std::string latest = data::latest_checkpoint((run / "checkpoints").string());
+  EXPECT_EQ(fs::path(latest).filename(), "step-00000004") << "no checkpoint after the run stopped";
+  EXPECT_NE(error.find("The last checkpoint is intact: "), std::string::npos) << error;
+  EXPECT_NE(error.find("step-00000004"), std::string::npos) << error;
+  // Steps 3-6 changed nothing: the checkpoints after step 2 hold step 2's weights.
+  const data::TrainingCheckpoint two = data::load_training_checkpoint((run / "checkpoints" / "step-00000002").string());
+  const data::TrainingCheckpoint last = data::load_training_checkpoint(latest);
+  for (const auto& [name, t] : two.model) EXPECT_TRUE(torch::equal(t, last.model.at(name))) << name;
+  for (const fs::path& p : {data, run}) remove_tree(p);
+}
+
+// A checkpoint damaged after it was written (model.safetensors cut in half) is refused on
+// --resume with the file named and the previous checkpoint offered, which resumes.
+TEST(Trainer, ResumeFromATruncatedCheckpointNamesTheFileAndOffersThePreviousOne) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("run_truncated");
+  Config config = tiny_config();
+  for (const char* o : {"train.max_steps=4", "train.checkpoint_every=2", "train.log_every=1"}) config.set(o);
+  train_run(config, data, run, "", -1);
+  const fs::path damaged = run / "checkpoints" / "step-00000004" / "model.safetensors";
+  fs::resize_file(damaged, fs::file_size(damaged) / 2);
+  std::string error;
+  try {
+    train_run(config, data, run, run.string(), -1);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find(damaged.string()), std::string::npos) << error;
+  const std::string previous = (run / "checkpoints" / "step-00000002").string();
+  EXPECT_NE(error.find("the previous checkpoint is complete: --resume " + previous), std::string::npos) << error;
+  const TrainingSummary resumed = train_run(config, data, run, previous, 1);
+  EXPECT_EQ(resumed.first_step, 2);
+  EXPECT_EQ(resumed.last_step, 3);
+  for (const fs::path& p : {data, run}) remove_tree(p);
+}
+
+// The real signal: SIGTERM to a running `fold train` (what SLURM sends before it kills
+// a job) makes it checkpoint at the end of the step and exit 0 within a time limit.
+TEST(FoldTrainCli, SigtermCheckpointsAndExitsZero) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("cli_sigterm");
+  const std::string train = std::string("'") + FOLD_BINARY + "' train --config tiny --set data.train.crop_size=24" +
+                            " --set data.train.max_extra_msa=8 --set data.common.max_recycling_iters=0" +
+                            " --set train.log_every=1 --data '" + data.string() + "' --out '" + run.string() +
+                            "' --steps 100000 --quiet";
+  // Started in the background; signalled once two steps are logged; waited for at most
+  // 120 s after the signal (no hang).
+  const std::string script =
+      train + " > '" + run.string() + ".out' 2> '" + run.string() + ".err' & pid=$!; "
+      "for i in $(seq 1200); do [ -f '" + (run / "log.jsonl").string() + "' ] && "
+      "[ $(wc -l < '" + (run / "log.jsonl").string() + "') -ge 2 ] && break; sleep 0.1; done; "
+      "kill -TERM $pid; for i in $(seq 1200); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
+      "if kill -0 $pid 2>/dev/null; then kill -KILL $pid; exit 99; fi; wait $pid";
+  std::ofstream(run.string() + ".sh") << script << "\n";
+  const int status = std::system(("bash '" + run.string() + ".sh'").c_str());
+  const std::string err = fold::test::slurp(run.string() + ".err");
+  ASSERT_TRUE(WIFEXITED(status)) << err;
+  ASSERT_NE(WEXITSTATUS(status), 99) << "fold train did not stop within 120 s of SIGTERM\n" << err;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << err;
+  EXPECT_NE(err.find("stopping at the end of this step"), std::string::npos) << err;
+  EXPECT_NE(err.find("[train] stop requested: checkpointing at step"), std::string::npos) << err;
+  const auto summary = nlohmann::json::parse(fold::test::slurp(run.string() + ".out"));
+  EXPECT_EQ(summary.at("stopped_by_signal"), true);
+  EXPECT_TRUE(data::is_training_checkpoint(summary.at("checkpoint").get<std::string>()));
+  for (const fs::path& p : {data, run}) remove_tree(p);
+  for (const char* ext : {".out", ".err", ".sh"}) fs::remove(run.string() + ext);
 }
 
 // Round trip: a step record written as a log line reads back the same, per-rank figures

@@ -2,10 +2,7 @@
 // hhsearch, written in OpenFold's per-chain alignment layout (<out>/<id>/<db>_hits.sto|a3m,
 // bfd_uniclust_hits.a3m, pdb70_hits.hhr). The work is in data/msa_search.
 #include <CLI/CLI.hpp>
-#include <signal.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -14,51 +11,9 @@
 
 #include "data/msa_search.h"
 #include "fold/cli/commands.h"
+#include "fold/cli/stop_signals.h"
 
 namespace fold::cli {
-
-namespace {
-
-std::atomic<bool> g_cancel{false};
-
-extern "C" void on_interrupt(int) {
-  g_cancel.store(true);
-  const char msg[] = "\nfold msa: stopping the searches and removing work files (again to kill at once)\n";
-  [[maybe_unused]] const ssize_t n = ::write(2, msg, sizeof msg - 1);
-}
-
-// Ctrl-C or SIGTERM stops the run cleanly instead of killing it, so the work folder
-// (which can hold a decompressed copy of a large database) is removed. SA_RESETHAND:
-// a second signal kills as usual. A signal that is ignored (a background job started
-// by a shell without job control ignores SIGINT) stays ignored.
-class InterruptGuard {
- public:
-  InterruptGuard() {
-    install(SIGINT, old_[0]);
-    install(SIGTERM, old_[1]);
-  }
-  ~InterruptGuard() {
-    sigaction(SIGINT, &old_[0], nullptr);
-    sigaction(SIGTERM, &old_[1], nullptr);
-  }
-  InterruptGuard(const InterruptGuard&) = delete;
-  InterruptGuard& operator=(const InterruptGuard&) = delete;
-
- private:
-  static void install(int sig, struct sigaction& old) {
-    sigaction(sig, nullptr, &old);
-    if (old.sa_handler == SIG_IGN) return;
-    struct sigaction sa {};
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    sigaction(sig, &sa, nullptr);
-  }
-
-  struct sigaction old_[2] {};
-};
-
-}  // namespace
 
 void add_msa_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
@@ -123,8 +78,10 @@ void add_msa_command(CLI::App& app) {
       }
       std::cout << " -> " << r.path << std::endl;
     };
-    a->options.cancel = &g_cancel;
-    InterruptGuard guard;
+    // Ctrl-C or SIGTERM stops the run cleanly instead of killing it, so the work folder
+    // (which can hold a decompressed copy of a large database) is removed.
+    const StopSignals stop("\nfold msa: stopping the searches and removing work files (again to kill at once)\n");
+    a->options.cancel = stop.flag();
     try {
       data::run_msa_search(a->options, report);
     } catch (...) {

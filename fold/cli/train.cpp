@@ -17,6 +17,7 @@
 #include "fold/cli/commands.h"
 #include "fold/cli/device_option.h"
 #include "fold/cli/id_list.h"
+#include "fold/cli/stop_signals.h"
 #include "fold/config.h"
 #include "fold/predict/predict.h"
 #include "fold/train/trainer.h"
@@ -120,6 +121,10 @@ void add_train_command(CLI::App& app) {
     o.workers = a->workers;
     o.progress = !a->quiet && isatty(STDERR_FILENO);
     o.stop_after = a->stop_after;
+    // SIGTERM (SLURM's notice before it kills a job) or Ctrl-C: checkpoint at the end of
+    // the step and exit 0; --resume continues.
+    const StopSignals stop("\nfold train: stopping at the end of this step with a checkpoint (again to kill at once)\n");
+    o.stop_requested = stop.flag();
     train::Trainer trainer(config, o, std::cerr);
     const train::TrainingSummary s = trainer.run();
     if (!writer) return;
@@ -139,6 +144,7 @@ void add_train_command(CLI::App& app) {
                           {"skipped_steps", s.skipped_steps},
                           {"skipped_samples", s.skipped_samples},
                           {"checkpoint", s.last_checkpoint},
+                          {"stopped_by_signal", s.stopped_by_request},
                           {"validation",
                            {{"lddt_ca", s.validation.lddt_ca},
                             {"gdt_ts", s.validation.gdt_ts},

@@ -18,6 +18,7 @@
 #include "data/text_file.h"
 #include "fold/features/feature_pipeline.h"
 #include "fold/loss/alphafold_loss.h"
+#include "fold/model/input_batch.h"
 
 namespace fold {
 
@@ -110,6 +111,11 @@ data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const 
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument(r.features + ": --loss: " + e.what());
       }
+    }
+    try {
+      check_input_batch(batch);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(r.features + ": " + e.what());
     }
     return batch;
   }

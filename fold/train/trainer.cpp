@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -143,6 +145,11 @@ struct Trainer::Impl {
   std::ofstream jsonl;
   static constexpr int kMaxConsecutiveFailures = 8;
   int consecutive_failures = 0;
+  // Updates skipped in a row (fp32/bf16): past train.max_skipped_steps the run stops.
+  int64_t max_skipped_steps = 0, skipped_in_a_row = 0;
+  // Fault injection for the tests of that stop (FOLD_INJECT_NONFINITE_LOSS_AT_STEP=N):
+  // from step N on, every sample's loss is NaN. -1: off.
+  int64_t inject_nonfinite_from = -1;
   // Samples skipped so far, except by the current loader: by the loaders of finished
   // epochs and by failed or non-finite forward passes.
   int64_t skipped_before = 0;
@@ -159,6 +166,10 @@ struct Trainer::Impl {
 
   void setup();
   void setup_distribution();
+  // Whether any rank was asked to stop (SIGTERM, Ctrl-C), so that all stop at one step.
+  bool stop_requested();
+  // Throws once more than max_skipped_steps updates in a row were skipped (fp32/bf16).
+  void check_skipped_in_a_row(const StepRecord& record, const std::string& last_checkpoint);
   std::vector<double> sum_over(const dist::Group& group, std::vector<double> values);
   std::vector<RankFigures> gather_rank_figures(const RankFigures& mine);
   void restore(const data::TrainingCheckpoint& checkpoint);
@@ -188,6 +199,11 @@ void Trainer::Impl::setup() {
   checkpoint_every = config.get_int("train.checkpoint_every");
   keep = config.get_int("train.keep_checkpoints");
   validate_every = config.get_int("train.validate_every");
+  max_skipped_steps = config.get_int("train.max_skipped_steps");
+  if (const char* at = std::getenv("FOLD_INJECT_NONFINITE_LOSS_AT_STEP"); at != nullptr && *at != '\0') {
+    inject_nonfinite_from = std::stoll(at);
+    log << "[train] fault injection: the loss is NaN from step " << inject_nonfinite_from << " on\n";
+  }
   clip_norm = config.get_float("optimizer.clip_grad_norm");
   if (accumulation < 1) throw ConfigError("train.grad_accumulation must be >= 1");
   if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
@@ -365,6 +381,8 @@ void Trainer::Impl::train_on(const data::LoadedSample& sample, double scale, Pha
     return;
   }
   consecutive_failures = 0;
+  if (inject_nonfinite_from >= 0 && state.step + 1 >= inject_nonfinite_from)
+    losses.total = losses.total * std::numeric_limits<double>::quiet_NaN();
   const double value = losses.total.item<double>();
   if (!std::isfinite(value)) {
     log << where << ": non-finite loss, sample skipped\n";
@@ -497,6 +515,28 @@ std::string Trainer::Impl::save() {
   return writer ? data::finish_training_checkpoint(root, c, grid.dp().size(), keep) : std::string();
 }
 
+bool Trainer::Impl::stop_requested() {
+  const bool here = options.stop_requested != nullptr && options.stop_requested->load();
+  if (grid.world().size() == 1) return here;
+  return sum_over(grid.world(), {here ? 1.0 : 0.0})[0] > 0;
+}
+
+void Trainer::Impl::check_skipped_in_a_row(const StepRecord& record, const std::string& last_checkpoint) {
+  // In fp16 skipping overflowing steps is how the loss scaler finds its scale.
+  if (model->precision() == Precision::kFp16 || max_skipped_steps <= 0) return;
+  skipped_in_a_row = record.stepped ? 0 : skipped_in_a_row + 1;
+  if (skipped_in_a_row <= max_skipped_steps) return;
+  const std::string latest = last_checkpoint.empty()
+                                 ? data::latest_checkpoint((fs::path(options.out_dir) / "checkpoints").string())
+                                 : last_checkpoint;
+  throw std::runtime_error("train: " + std::to_string(skipped_in_a_row) +
+                           " updates in a row skipped (non-finite loss or gradients) up to step " +
+                           std::to_string(state.step) + ", more than train.max_skipped_steps = " +
+                           std::to_string(max_skipped_steps) + "; stopping. The last checkpoint is intact: " +
+                           (latest.empty() ? std::string("none written yet") : latest) +
+                           " (lower optimizer.lr or check the data, then --resume)");
+}
+
 Trainer::Trainer(const Config& config, TrainerOptions options, std::ostream& log)
     : impl_(std::make_unique<Impl>(config, std::move(options), log)) {}
 
@@ -509,7 +549,18 @@ TrainingSummary Trainer::run() {
     const std::string dir = data::latest_checkpoint(t.options.resume);
     if (dir.empty()) throw std::invalid_argument("--resume " + t.options.resume + ": no complete checkpoint there");
     t.log << "[train] resuming from " << dir << "\n";
-    t.restore(data::load_training_checkpoint(dir));
+    data::TrainingCheckpoint checkpoint;
+    try {
+      checkpoint = data::load_training_checkpoint(dir);
+    } catch (const std::exception& e) {
+      // A checkpoint damaged after it was written (a truncated copy, a full disk
+      // elsewhere): name the damage and the newest older one to resume from instead.
+      const std::string previous = data::previous_checkpoint(dir);
+      throw std::runtime_error("--resume: " + std::string(e.what()) +
+                               (previous.empty() ? "; no earlier checkpoint is left"
+                                                 : "; the previous checkpoint is complete: --resume " + previous));
+    }
+    t.restore(checkpoint);
   }
   TrainingSummary summary;
   summary.first_step = t.state.step;
@@ -524,6 +575,7 @@ TrainingSummary Trainer::run() {
     StepRecord record = t.step();
     saved_last = false;
     if (!record.stepped) ++summary.skipped_steps;
+    t.check_skipped_in_a_row(record, summary.last_checkpoint);
     if (record.loss) summary.final_loss = *record.loss;
     const bool validate = t.validator && t.validate_every > 0 && t.state.step % t.validate_every == 0;
     validated_last = validate;
@@ -540,13 +592,20 @@ TrainingSummary Trainer::run() {
     detail << "steps (step " << t.state.step << " of " << t.max_steps << ")";
     if (record.loss) detail << ", loss " << std::fixed << std::setprecision(3) << *record.loss;
     bar.advance(detail.str());
+    if (t.stop_requested()) {
+      summary.stopped_by_request = true;
+      t.log << "[train] stop requested: checkpointing at step " << t.state.step << "; --resume "
+            << t.options.out_dir << " continues\n";
+      break;
+    }
   }
-  // The run ends with its model scored, whatever the validation interval.
-  if (t.validator && !validated_last) {
+  // The run ends with its model scored, whatever the validation interval (not when asked
+  // to stop: SLURM's grace period after SIGTERM is short).
+  if (t.validator && !validated_last && !summary.stopped_by_request) {
     summary.validation = t.validator->evaluate(*t.model->master(), t.ema->weights(), t.run_options, t.device, &t.log);
     t.jsonl << validation_line(t.state.step, summary.validation) << "\n" << std::flush;
   }
-  if (t.validator) summary.chain_scores = t.validator->last_scores();
+  if (t.validator && !summary.stopped_by_request) summary.chain_scores = t.validator->last_scores();
   if (!saved_last) summary.last_checkpoint = t.save();
   summary.last_step = t.state.step;
   summary.seconds = seconds_since(start);

@@ -2,14 +2,19 @@
 // optimizer step = grad_accumulation samples, each through the model with the
 // sample's own recycling count (gradients through the last iteration only), the AF2
 // loss (fold/loss/alphafold_loss.h), backward (scaled in fp16); then the gradients on
-// the fp32 masters, the finite check (a non-finite step is skipped and logged), global
+// the fp32 masters, the finite check (a non-finite step is skipped and logged; past
+// train.max_skipped_steps in a row in fp32/bf16 the run stops, its last checkpoint
+// intact; FOLD_INJECT_NONFINITE_LOSS_AT_STEP=N makes every loss NaN from step N, for
+// the tests of that), global
 // norm clipping, Adam at the scheduled rate, the EMA update. Every log_every steps a
 // JSONL record, every validate_every the EMA weights on the validation chains (lDDT-Ca,
 // GDT-TS, drmsd), every checkpoint_every and at the end a checkpoint; a progress bar
 // with ETA on stderr. A resumed run restores weights, optimizer, EMA, loss scaler, the
-// CPU RNG and the data cursor, so on the CPU it continues bit for bit.
+// CPU RNG and the data cursor, so on the CPU it continues bit for bit. Asked to stop
+// (SIGTERM, Ctrl-C), the run checkpoints at the end of the step and returns.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -36,6 +41,9 @@ struct TrainerOptions {
   // Stops the run after this many steps of this process (the checkpoint at exit still
   // happens); < 0: run to train.max_steps. For tests of resuming.
   int64_t stop_after = -1;
+  // When set and it becomes true (SIGTERM, Ctrl-C): the run stops at the end of the step,
+  // every rank at the same one, with a checkpoint that --resume continues bit for bit.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 struct TrainingSummary {
@@ -44,6 +52,7 @@ struct TrainingSummary {
   ValidationResult validation;  // the last validation (chains = 0 when none ran)
   std::vector<ChainScore> chain_scores;  // its per-chain scores and predictions
   std::string last_checkpoint;
+  bool stopped_by_request = false;  // by TrainerOptions::stop_requested
 };
 
 class Trainer {
