@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -53,14 +55,20 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("write_safetensors: cannot create " + tmp);
+    if (!out) throw std::runtime_error("write_safetensors: cannot create " + tmp + ": " + std::strerror(errno));
     uint64_t n = text.size();
     unsigned char le[8];
     for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(n >> (8 * i));
     out.write(reinterpret_cast<const char*>(le), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto& c : data) out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
-    if (!out) throw std::runtime_error("write_safetensors: writing " + tmp + " failed");
+    // A full disk shows at the write or at the flush; the half-written file goes.
+    if (!out.flush()) {
+      const std::string reason = std::strerror(errno);
+      out.close();
+      std::remove(tmp.c_str());
+      throw std::runtime_error("write_safetensors: writing " + path + " failed: " + reason);
+    }
   }
   std::filesystem::rename(tmp, path);
 }

@@ -538,5 +538,37 @@ TEST(FoldTrainCli, TrainsThenPredictsFromTheRunAndRejectsBadInvocations) {
   for (const fs::path& path : {data, run, predicted, fasta}) remove_tree(path);
 }
 
+// A checkpoint write that fails halfway (a file-size limit stands in for a full disk:
+// with SIGXFSZ ignored, write() fails with EFBIG) stops the run with the reason and the
+// previous checkpoint named, which stays the one --resume takes and continues from.
+TEST(FoldTrainCli, FailedCheckpointWriteStopsAndKeepsThePreviousCheckpoint) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("cli_full_disk");
+  const std::string fold = std::string("'") + FOLD_BINARY + "'";
+  const std::string common = " --set data.train.crop_size=24 --set data.train.max_extra_msa=8"
+                             " --set data.common.max_recycling_iters=0 --set train.checkpoint_every=2 --quiet";
+  const auto first = fold::test::run_fold("train --config tiny" + common + " --data '" + data.string() + "' --out '" +
+                                          run.string() + "' --steps 4 --stop-after 2");
+  ASSERT_EQ(first.code, 0) << first.err;
+  const std::string previous = (run / "checkpoints" / "step-00000002").string();
+  ASSERT_TRUE(data::is_training_checkpoint(previous));
+  std::ofstream(run.string() + ".sh") << "trap '' XFSZ; ulimit -f 64; exec " << fold << " train --resume '"
+                                      << run.string() << "' --quiet 2> '" << run.string() << ".err'\n";
+  const int status = std::system(("bash '" + run.string() + ".sh' > /dev/null").c_str());
+  const std::string err = fold::test::slurp(run.string() + ".err");
+  ASSERT_TRUE(WIFEXITED(status)) << err;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << err;
+  EXPECT_NE(err.find("writing the checkpoint of step 4 failed"), std::string::npos) << err;
+  EXPECT_NE(err.find("File too large"), std::string::npos) << "the system's reason: " << err;
+  EXPECT_NE(err.find("the previous checkpoint is intact: " + previous), std::string::npos) << err;
+  EXPECT_EQ(data::latest_checkpoint(run.string()), previous);
+  EXPECT_NO_THROW(data::load_training_checkpoint(previous));
+  const auto resumed = fold::test::run_fold("train --resume '" + run.string() + "' --quiet");
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(data::is_training_checkpoint((run / "checkpoints" / "step-00000004").string()));
+  for (const fs::path& p : {data, run}) remove_tree(p);
+  for (const char* ext : {".err", ".sh"}) fs::remove(run.string() + ext);
+}
+
 }  // namespace
 }  // namespace fold::train

@@ -182,7 +182,9 @@ struct Trainer::Impl {
   void train_on(const data::LoadedSample& sample, double scale, PhasePeaks& peaks, StepSums& sums);
   bool sum_over_data_parallel(StepSums& sums, bool finite_here);
   double update_weights(double lr, int64_t used);
+  // The checkpoint of this step (write_checkpoint); a failure names the previous one.
   std::string save();
+  std::string write_checkpoint();
 };
 
 void Trainer::Impl::setup() {
@@ -488,6 +490,20 @@ StepRecord Trainer::Impl::step() {
 }
 
 std::string Trainer::Impl::save() {
+  try {
+    return write_checkpoint();
+  } catch (const std::exception& e) {
+    // A full disk or a failed write: the checkpoint is left as its .partial directory,
+    // which no loader reads, and the one before it is untouched.
+    const std::string previous = data::latest_checkpoint((fs::path(options.out_dir) / "checkpoints").string());
+    throw std::runtime_error("train: writing the checkpoint of step " + std::to_string(state.step) +
+                             " failed: " + e.what() + "; the previous checkpoint is intact: " +
+                             (previous.empty() ? std::string("none (no checkpoint was written yet)") : previous) +
+                             " (free space, then --resume " + options.out_dir + ")");
+  }
+}
+
+std::string Trainer::Impl::write_checkpoint() {
   const std::string root = (fs::path(options.out_dir) / "checkpoints").string();
   state.cpu_rng = data::cpu_rng_state();
   data::TrainingCheckpoint c;
