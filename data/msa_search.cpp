@@ -73,30 +73,6 @@ std::string missing_database_message(const std::string& path) {
          "examples/.cache/mmseqs2-examples/usr/share/doc/mmseqs2/example-data/DB.fasta.gz)";
 }
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& parent) {
-    const std::string base = parent.empty() ? fs::temp_directory_path().string() : parent;
-    std::error_code ec;
-    fs::create_directories(base, ec);
-    std::string templ = base + "/fold-msa-XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) == nullptr) {
-      throw MsaSearchError("cannot create a work folder in " + base + ": " + std::strerror(errno) +
-                           " (choose another with --tmp-dir)");
-    }
-    path_ = buf.data();
-  }
-  ~TempDir() { remove_tree(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 bool cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
 
 // run_program with the failure as MsaSearchError, which `fold msa` reports.
@@ -549,7 +525,13 @@ std::vector<MsaSearchResult> run_msa_search(const MsaSearchOptions& o,
   const size_t total_pending = pending.size() + pending_hhsearch.size();
   if (total_pending == 0) return results;
 
-  TempDir work(o.tmp_dir);
+  const WorkDir work = [&] {
+    try {
+      return WorkDir(o.tmp_dir, "fold-msa");
+    } catch (const SubprocessError& e) {
+      throw MsaSearchError(std::string(e.what()) + " (choose another with --tmp-dir)");
+    }
+  }();
   prepare_databases(dbs, needed, o, tools.sequence, work.path());
 
   const unsigned hw = std::thread::hardware_concurrency();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -42,6 +43,18 @@ std::string shell_quote_join(const std::vector<std::string>& argv) {
 bool cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
 
 }  // namespace
+
+WorkDir::WorkDir(const std::string& parent, const std::string& prefix) {
+  const std::string base = parent.empty() ? std::filesystem::temp_directory_path().string() : parent;
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
+  std::string templ = base + "/" + prefix + "-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr)
+    throw SubprocessError("cannot create a work folder in " + base + ": " + std::strerror(errno));
+  path_ = templ;
+}
+
+WorkDir::~WorkDir() { remove_tree(path_); }
 
 std::string find_program(const std::string& binary) {
   if (binary.empty()) return "";

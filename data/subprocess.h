@@ -27,6 +27,22 @@ std::string find_program(const std::string& binary);
 void run_program(const std::vector<std::string>& argv, const std::string& log, const std::string& what,
                  const std::atomic<bool>* cancel = nullptr);
 
+// A scratch folder for a program's work files: created under `parent` (empty: $TMPDIR
+// or /tmp) as <prefix>-XXXXXX, removed with everything in it when this goes. Throws
+// SubprocessError naming the parent when it cannot be created.
+class WorkDir {
+ public:
+  WorkDir(const std::string& parent, const std::string& prefix);
+  ~WorkDir();
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
 // The last lines of a log (where HMMER, MMseqs2 and HH-suite print why they failed).
 std::string log_tail(const std::string& path, size_t max_lines = 15, size_t max_chars = 2000);
 

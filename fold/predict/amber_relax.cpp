@@ -48,22 +48,6 @@ int64_t count(const std::map<std::string, at::Tensor>& v, const std::string& key
   return static_cast<int64_t>(std::llround(v.at(key).sum().item<double>()));
 }
 
-class WorkDir {
- public:
-  WorkDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "fold-relax-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("relax: cannot create a work folder in " + templ);
-    path_ = templ;
-  }
-  ~WorkDir() { data::remove_tree(path_); }
-  WorkDir(const WorkDir&) = delete;
-  WorkDir& operator=(const WorkDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
 std::string find_python(const RelaxOptions& o, const std::string& log) {
   std::vector<std::string> candidates;
   if (!o.python.empty()) {
@@ -189,7 +173,7 @@ RelaxResult relax(const data::Protein& input, const RelaxOptions& o) {
                                 " pairs of residues have their CA atoms within 0.1 A of each other (an untrained "
                                 "model's prediction?); there is no structure to relax");
 
-  WorkDir work;
+  const data::WorkDir work("", "fold-relax");
   const std::string log = work.file("minimiser.log"), script = work.file("amber_minimize.py");
   const std::string python = find_python(o, log);
   data::write_text_file(script, amber_minimize_script());

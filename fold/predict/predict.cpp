@@ -5,7 +5,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "fold/model/input_batch.h"
 #include "fold/model/params_io.h"
 #include "fold/predict/plan.h"
 #include "kernels/device_memory.h"
@@ -111,11 +110,6 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   // Inference mode, not just no-grad: the kernels take their inference-only paths
   // (kernels/attention.h), which a checkpoint's no-grad forward must not.
   c10::InferenceMode inference;
-  try {
-    check_input_batch(batch);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("predict: ") + e.what());
-  }
   RunOptions run = run_options(batch);
   const int64_t iterations = run.iterations;
   PredictionReport local;

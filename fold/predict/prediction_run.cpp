@@ -112,6 +112,8 @@ data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const 
         throw std::invalid_argument(r.features + ": --loss: " + e.what());
       }
     }
+    // A batch from outside is checked here, before the weights load, naming its file;
+    // the pipeline's own batches hold the contract by construction.
     try {
       check_input_batch(batch);
     } catch (const std::invalid_argument& e) {
