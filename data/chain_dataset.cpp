@@ -4,10 +4,13 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 #include "data/parse_error.h"
 #include "data/residue_constants.h"
@@ -45,6 +48,7 @@ class Handle {
   }
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
   hid_t get() const { return id_; }
   bool ok() const { return id_ >= 0; }
 
@@ -105,6 +109,7 @@ void write_tensor(hid_t loc, const std::string& name, const at::Tensor& tensor) 
     check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "chunking " + name);
     check_status(H5Pset_shuffle(dcpl.get()), "shuffle filter " + name);
     check_status(H5Pset_deflate(dcpl.get(), 4), "deflate filter " + name);
+    check_status(H5Pset_fletcher32(dcpl.get()), "checksum filter " + name);
   }
   Handle ds(check(H5Dcreate2(loc, name.c_str(), file_type(t.scalar_type()), space.get(), H5P_DEFAULT, dcpl.get(),
                              H5P_DEFAULT),
@@ -113,6 +118,26 @@ void write_tensor(hid_t loc, const std::string& name, const at::Tensor& tensor) 
   if (t.numel() > 0)
     check_status(H5Dwrite(ds.get(), memory_type(t.scalar_type()), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()),
                  "writing " + name);
+}
+
+// The sizes in a dataset's header come from the file: a corrupt one can claim terabytes.
+// What it claims must fit in what it stores: deflate expands at most 1032-fold, and this
+// writer stores every chunk (no unwritten fill-value chunks), so a larger claim is
+// refused before anything is allocated.
+void check_stored_size(hid_t ds, const std::vector<hsize_t>& dims, const std::string& name) {
+  Handle type(check(H5Dget_type(ds), "type of " + name), H5Tclose);
+  const uint64_t element = H5Tget_size(type.get());
+  if (element == 0) throw Hdf5Failure("dataset '" + name + "' has a zero-size element type");
+  const uint64_t stored = H5Dget_storage_size(ds);
+  const uint64_t limit = stored * 1032 + (uint64_t{1} << 20);
+  uint64_t claimed = element;
+  for (hsize_t d : dims) {
+    if (d == 0) return;
+    claimed = claimed > limit / d ? limit + 1 : claimed * d;
+  }
+  if (claimed > limit)
+    throw Hdf5Failure("dataset '" + name + "' claims more data than the " + std::to_string(stored) +
+                      " bytes it stores (corrupt header)");
 }
 
 // The dataset `name` as a tensor of `type` (HDF5 converts from the stored type); its
@@ -126,6 +151,7 @@ at::Tensor read_tensor(hid_t loc, const std::string& name, at::ScalarType type, 
                       std::to_string(rank));
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  check_stored_size(ds.get(), dims, name);
   at::Tensor t = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), at::TensorOptions().dtype(type));
   if (t.numel() > 0)
     check_status(H5Dread(ds.get(), memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()),
@@ -171,6 +197,10 @@ std::string read_string_attr(hid_t loc, const char* name) {
   Handle type(H5Aget_type(attr.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0)
     throw Hdf5Failure(std::string("attribute '") + name + "' is not a fixed-length string");
+  // The longest real attribute is a chain's sequence; 16 MiB is far past any protein.
+  if (H5Tget_size(type.get()) > (size_t{1} << 24))
+    throw Hdf5Failure(std::string("attribute '") + name + "' claims " + std::to_string(H5Tget_size(type.get())) +
+                      " bytes (corrupt header)");
   std::string value(H5Tget_size(type.get()), '\0');
   Handle mem(string_type(value.size()), H5Tclose);
   check_status(H5Aread(attr.get(), mem.get(), value.data()), std::string("reading attribute ") + name);
@@ -183,6 +213,15 @@ double read_number_attr(hid_t loc, const char* name) {
   double v = 0;
   check_status(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v), std::string("reading attribute ") + name);
   return v;
+}
+
+// A count (length, depth, ...) stored as a number attribute: a corrupt value (NaN,
+// negative, fractional, huge) is an error, not an undefined conversion.
+int64_t read_count_attr(hid_t loc, const char* name) {
+  const double v = read_number_attr(loc, name);
+  if (!(v >= 0 && v <= 9007199254740992.0) || v != std::floor(v))
+    throw Hdf5Failure(std::string("attribute '") + name + "' is not a count");
+  return static_cast<int64_t>(v);
 }
 
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values) {
@@ -203,6 +242,7 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
   if (H5Sget_simple_extent_ndims(space.get()) != 1) throw Hdf5Failure("dataset '" + name + "' is not a string list");
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.get(), &n, nullptr);
+  check_stored_size(ds.get(), {n}, name);
   Handle type(string_type(H5T_VARIABLE), H5Tclose);
   std::vector<char*> ptrs(n, nullptr);
   if (n > 0)
@@ -296,6 +336,35 @@ int64_t count_observed(const at::Tensor& atom_mask) {
   return (atom_mask.select(1, rc::atom_order("CA")) > 0).sum().item<int64_t>();
 }
 
+// Format 2 files use HDF5's 1.10 file format, whose metadata (superblock, object
+// headers, B-trees, heaps) carries checksums. HDF5 parses metadata without checksums
+// (superblock versions 0 and 1) unguarded, and fuzzing found Debian's HDF5 1.10.8
+// reading past its buffers on corrupt object headers there; so such files are refused
+// from their first bytes, before HDF5 parses anything.
+void check_superblock(std::string_view head) {
+  static constexpr std::string_view kSignature("\x89HDF\r\n\x1a\n", 8);
+  if (head.size() < 9 || head.substr(0, 8) != kSignature) throw Hdf5Failure("not an HDF5 file");
+  if (static_cast<unsigned char>(head[8]) < 2)
+    throw Hdf5Failure("not a chain dataset of format " + std::to_string(kChainDatasetFormatVersion) +
+                      " (an HDF5 file without metadata checksums; a dataset written by an older fold prepare "
+                      "must be converted again)");
+}
+
+std::string file_head(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(9, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+  return head;
+}
+
+// New objects in the 1.10 format, so that all of the file's metadata is checksummed.
+Handle checksummed_access() {
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "file access property list"), H5Pclose);
+  check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_V110), "HDF5 format bounds");
+  return fapl;
+}
+
 void check_format(hid_t file) {
   std::string format;
   try {
@@ -304,7 +373,7 @@ void check_format(hid_t file) {
     throw Hdf5Failure("not a chain dataset (no 'format' attribute; write one with fold prepare)");
   }
   if (format != kFormatName) throw Hdf5Failure("not a chain dataset (format '" + format + "')");
-  const auto version = static_cast<int64_t>(read_number_attr(file, "format_version"));
+  const int64_t version = read_count_attr(file, "format_version");
   if (version != kChainDatasetFormatVersion)
     throw Hdf5Failure("format version " + std::to_string(version) + ", this build reads version " +
                       std::to_string(kChainDatasetFormatVersion));
@@ -386,8 +455,33 @@ ChainDataset::ChainDataset(const std::string& path) : path_(path) {
   silence_hdf5_errors();
   if (!fs::exists(path)) throw ParseError(path, 0, "no such file");
   try {
-    if (H5Fis_hdf5(path.c_str()) <= 0) throw Hdf5Failure("not an HDF5 file");
+    check_superblock(file_head(path));
     file_ = check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open (truncated or corrupted HDF5 file)");
+  } catch (const Hdf5Failure& err) {
+    throw ParseError(path, 0, err.what());
+  }
+  read_entries();
+}
+
+ChainDataset::ChainDataset(const std::string& name, std::string_view image) : path_(name) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  silence_hdf5_errors();
+  try {
+    check_superblock(image);
+    // The core driver without a backing store: the file lives in (a copy of) `image`.
+    Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "file access property list"), H5Pclose);
+    check_status(H5Pset_fapl_core(fapl.get(), 1 << 20, 0), "core file driver");
+    check_status(H5Pset_file_image(fapl.get(), const_cast<char*>(image.data()), image.size()), "file image");
+    file_ = check(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), "cannot open (truncated or corrupted HDF5 file)");
+  } catch (const Hdf5Failure& err) {
+    throw ParseError(name, 0, err.what());
+  }
+  read_entries();
+}
+
+// Caller holds the HDF5 mutex; file_ is open and is closed again on failure.
+void ChainDataset::read_entries() {
+  try {
     check_format(file_);
     Handle chains(check(H5Gopen2(file_, "chains", H5P_DEFAULT), "no 'chains' group"), H5Gclose);
     for (const auto& id : group_members(chains.get())) {
@@ -395,11 +489,11 @@ ChainDataset::ChainDataset(const std::string& path) : path_(path) {
         Handle g(check(H5Gopen2(chains.get(), id.c_str(), H5P_DEFAULT), "cannot open the group"), H5Gclose);
         ChainEntry e;
         e.id = id;
-        e.length = static_cast<int64_t>(read_number_attr(g.get(), "length"));
-        e.msa_depth = static_cast<int64_t>(read_number_attr(g.get(), "msa_depth"));
-        e.templates = static_cast<int64_t>(read_number_attr(g.get(), "templates"));
-        e.unknown_residues = static_cast<int64_t>(read_number_attr(g.get(), "unknown_residues"));
-        e.observed_residues = static_cast<int64_t>(read_number_attr(g.get(), "observed_residues"));
+        e.length = read_count_attr(g.get(), "length");
+        e.msa_depth = read_count_attr(g.get(), "msa_depth");
+        e.templates = read_count_attr(g.get(), "templates");
+        e.unknown_residues = read_count_attr(g.get(), "unknown_residues");
+        e.observed_residues = read_count_attr(g.get(), "observed_residues");
         e.resolution = static_cast<float>(read_number_attr(g.get(), "resolution"));
         e.release_date = read_string_attr(g.get(), "release_date");
         e.method = read_string_attr(g.get(), "method");
@@ -410,9 +504,9 @@ ChainDataset::ChainDataset(const std::string& path) : path_(path) {
       }
     }
   } catch (const Hdf5Failure& err) {
-    if (file_ >= 0) H5Fclose(file_);
+    H5Fclose(file_);
     file_ = -1;
-    throw ParseError(path, 0, err.what());
+    throw ParseError(path_, 0, err.what());
   }
 }
 
@@ -463,12 +557,15 @@ ChainDatasetWriter::ChainDatasetWriter(const std::string& path) : path_(path), p
   try {
     if (fs::exists(path)) {
       if (H5Fis_hdf5(path.c_str()) <= 0) throw Hdf5Failure("exists and is not an HDF5 file; not overwriting it");
+      check_superblock(file_head(path));
       fs::copy_file(path, partial_, fs::copy_options::overwrite_existing);
-      file_ = check(H5Fopen(partial_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "cannot open (truncated or corrupted)");
+      file_ = check(H5Fopen(partial_.c_str(), H5F_ACC_RDWR, checksummed_access().get()),
+                    "cannot open (truncated or corrupted)");
       check_format(file_);
     } else {
       if (!fs::path(path).parent_path().empty()) fs::create_directories(fs::path(path).parent_path());
-      file_ = check(H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create " + partial_);
+      file_ = check(H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, checksummed_access().get()),
+                    "cannot create " + partial_);
       write_string_attr(file_, "format", kFormatName);
       write_number_attr(file_, "format_version", kChainDatasetFormatVersion);
       Handle chains(check(H5Gcreate2(file_, "chains", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "creating 'chains'"),

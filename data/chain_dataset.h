@@ -6,8 +6,9 @@
 // sequence, the merged MSA as AF2 residue ids (uint8) with each row's source alignment
 // file, deletion counts, template hits (ids, alignments, e-values), the structure in
 // atom37 (positions, mask, B-factors) and its metadata (resolution, release date,
-// method). Arrays are chunked and gzip-compressed; reads go straight into tensor
-// storage (one H5Dread per array, no per-element loops).
+// method). Arrays are chunked, gzip-compressed and checksummed, as is all HDF5
+// metadata (format 2), so corruption on disk is an error, not wrong data; reads go
+// straight into tensor storage (one H5Dread per array, no per-element loops).
 //
 // HDF5 calls are serialised on one process-wide mutex: Debian's libhdf5 is built
 // thread-safe, but that is a build option, and the loader's workers read concurrently.
@@ -18,13 +19,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/hhr.h"
 
 namespace fold::data {
 
-inline constexpr int64_t kChainDatasetFormatVersion = 1;
+// 2: HDF5's checksummed 1.10 file format and Fletcher-32 on every chunk (1: unchecksummed).
+inline constexpr int64_t kChainDatasetFormatVersion = 2;
 
 struct ChainRecord {
   std::string id;            // "<entry>_<author chain>", e.g. "1ubq_A"
@@ -67,6 +70,9 @@ struct ChainEntry {
 class ChainDataset {
  public:
   explicit ChainDataset(const std::string& path);
+  // A dataset file held in memory (HDF5's core driver); `name` stands for the file in
+  // errors. The image is copied.
+  ChainDataset(const std::string& name, std::string_view image);
   ~ChainDataset();
   ChainDataset(const ChainDataset&) = delete;
   ChainDataset& operator=(const ChainDataset&) = delete;
@@ -80,6 +86,8 @@ class ChainDataset {
 
  private:
   std::string path_;
+  void read_entries();
+
   int64_t file_ = -1;  // hid_t
   std::vector<ChainEntry> entries_;
 };

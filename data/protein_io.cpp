@@ -64,10 +64,29 @@ std::string earliest_revision_date(gemmi::cif::Block& block) {
   return best;
 }
 
+// gemmi hashes residue and record names as signed chars (ialpha4_id and friends), which
+// is undefined for bytes past ASCII (found by fuzz_pdb and fuzz_mmcif), and it does so
+// while it builds the structure. The categories it builds from are therefore checked
+// first; CIF itself is ASCII, and free text elsewhere may hold UTF-8.
+void check_mmcif_ascii(gemmi::cif::Block& block, const std::string& path) {
+  for (const char* category : {"_atom_site.", "_entity_poly_seq.", "_pdbx_poly_seq_scheme.", "_struct_conn."}) {
+    gemmi::cif::Table table = block.find_mmcif_category(category);
+    for (size_t r = 0; r < table.length(); ++r) {
+      const gemmi::cif::Table::Row row = table[r];
+      for (size_t c = 0; c < row.size(); ++c)
+        if (row.has(c) && !std::all_of(row[c].begin(), row[c].end(),
+                                       [](char ch) { return static_cast<unsigned char>(ch) < 128; }))
+          throw ParseError(path, 0, std::string(category) + table.tags()[c].substr(std::strlen(category)) +
+                                        ", row " + std::to_string(r + 1) + ": a byte that is not ASCII");
+    }
+  }
+}
+
 Loaded load_mmcif(const std::string& text, const std::string& path) {
   gemmi::cif::Document doc = gemmi::cif::read_memory(text.data(), text.size(), path.c_str());
   if (doc.blocks.empty()) throw ParseError(path, 0, "mmCIF file has no data block");
   gemmi::cif::Block& block = doc.blocks[0];
+  check_mmcif_ascii(block, path);
   Loaded out{gemmi::make_structure_from_block(block), "mmcif", earliest_revision_date(block),
              first_value(block, "_exptl.method")};
   if (out.st.resolution <= 0) {
@@ -77,12 +96,23 @@ Loaded load_mmcif(const std::string& text, const std::string& path) {
   return out;
 }
 
-// gemmi reads a malformed coordinate field as whatever number prefix it finds; check
-// the three fixed-width fields (columns 31-54) of every ATOM/HETATM record first.
-void check_pdb_coordinates(const std::string& text, const std::string& path) {
+// Checks gemmi needs done before it reads PDB text:
+// - the format is ASCII, and gemmi hashes each record name (and residue names) as signed
+//   chars, undefined past ASCII (found by fuzz_pdb); free-text records may hold UTF-8;
+// - gemmi reads a malformed coordinate field as whatever number prefix it finds; the three
+//   fixed-width fields (columns 31-54) of every ATOM/HETATM record must be numbers.
+void check_pdb_records(const std::string& text, const std::string& path) {
+  static const std::set<std::string_view> kFreeText = {"REMARK", "TITLE ", "COMPND", "SOURCE", "KEYWDS",
+                                                       "AUTHOR", "JRNL  ", "HEADER", "EXPDTA", "CAVEAT"};
+  const auto ascii = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
+  };
   LineReader lines(text);
   std::string_view line;
   while (lines.next(line)) {
+    const std::string_view record = line.substr(0, 6);
+    if (!ascii(record) || (!kFreeText.count(record) && !ascii(line)))
+      throw ParseError(path, lines.line_number(), "a byte that is not ASCII outside free text (PDB format is ASCII)");
     if (line.substr(0, 6) != "ATOM  " && line.substr(0, 6) != "HETATM") continue;
     if (line.size() < 54)
       throw ParseError(path, lines.line_number(), "ATOM/HETATM record shorter than 54 columns");
@@ -100,7 +130,7 @@ void check_pdb_coordinates(const std::string& text, const std::string& path) {
 }
 
 Loaded load_pdb(const std::string& text, const std::string& path) {
-  check_pdb_coordinates(text, path);
+  check_pdb_records(text, path);
   gemmi::PdbReadOptions options;
   gemmi::Structure st;
   try {

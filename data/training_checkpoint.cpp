@@ -167,6 +167,38 @@ std::string previous_checkpoint(const std::string& dir) {
   return previous;
 }
 
+TrainingState parse_training_state(const std::string& text, const std::string& source) {
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (j.at("format") != "fold-training-checkpoint" || j.at("format_version") != 1)
+      throw std::runtime_error("unknown format or version");
+    // nlohmann converts a float to an integer with a plain cast (undefined past the
+    // range), so the kinds are checked before the values are taken.
+    const auto count = [](const nlohmann::json& v, const char* key) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0)
+        throw std::runtime_error(std::string("'") + key + "' is not a non-negative integer");
+      return v.get<int64_t>();
+    };
+    const auto text_of = [](const nlohmann::json& v, const char* key) {
+      if (!v.is_string()) throw std::runtime_error(std::string("'") + key + "' is not a string");
+      return v.get<std::string>();
+    };
+    TrainingState s;
+    s.step = count(j.at("step"), "step");
+    s.epoch = count(j.at("data_cursor").at("epoch"), "epoch");
+    s.position = count(j.at("data_cursor").at("position"), "position");
+    s.cpu_rng = text_of(j.at("rng").at("cpu"), "rng.cpu");
+    if (!j.at("loss_scale").is_number()) throw std::runtime_error("'loss_scale' is not a number");
+    s.loss_scale = j.at("loss_scale").get<double>();
+    s.loss_scale_clean_steps = count(j.at("loss_scale_clean_steps"), "loss_scale_clean_steps");
+    s.precision = text_of(j.at("precision"), "precision");
+    s.config_toml = text_of(j.at("config"), "config");
+    return s;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(source + ": " + e.what());
+  }
+}
+
 TrainingCheckpoint load_training_checkpoint(const std::string& dir) {
   if (!is_training_checkpoint(dir))
     throw std::runtime_error(dir + ": not a training checkpoint (needs model.safetensors, optimizer.safetensors "
@@ -177,24 +209,7 @@ TrainingCheckpoint load_training_checkpoint(const std::string& dir) {
   for (const fs::path& file : optimizer_files(d))
     for (auto& [name, t] : data::read_safetensors(file.string()).tensors) c.optimizer[name] = std::move(t);
   c.ema = data::read_safetensors((d / "ema.safetensors").string()).tensors;
-  std::ifstream in(d / "state.json");
-  nlohmann::json j;
-  try {
-    in >> j;
-    if (j.at("format") != "fold-training-checkpoint" || j.at("format_version") != 1)
-      throw std::runtime_error("unknown format or version");
-    TrainingState& s = c.state;
-    s.step = j.at("step");
-    s.epoch = j.at("data_cursor").at("epoch");
-    s.position = j.at("data_cursor").at("position");
-    s.cpu_rng = j.at("rng").at("cpu");
-    s.loss_scale = j.at("loss_scale");
-    s.loss_scale_clean_steps = j.at("loss_scale_clean_steps");
-    s.precision = j.at("precision");
-    s.config_toml = j.at("config");
-  } catch (const std::exception& e) {
-    throw std::runtime_error((d / "state.json").string() + ": " + e.what());
-  }
+  c.state = parse_training_state(read_text_file((d / "state.json").string()), (d / "state.json").string());
   return c;
 }
 
@@ -213,13 +228,30 @@ std::string cpu_rng_state() {
 }
 
 void set_cpu_rng_state(const std::string& hex) {
-  if (hex.size() % 2) throw std::invalid_argument("RNG state: odd-length hex");
-  at::Tensor state = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
-  auto* bytes = state.data_ptr<uint8_t>();
-  for (size_t i = 0; i < hex.size(); i += 2) bytes[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state);
+  // The generator's state has one fixed size; anything else is a corrupt checkpoint,
+  // said here rather than as LibTorch's internal check.
+  const auto expected = static_cast<size_t>(gen.get_state().numel()) * 2;
+  if (hex.size() != expected)
+    throw std::invalid_argument("RNG state: " + std::to_string(hex.size()) + " hex digits, the CPU generator's has " +
+                                std::to_string(expected));
+  const auto nibble = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw std::invalid_argument(std::string("RNG state: '") + c + "' is not a hex digit");
+  };
+  at::Tensor state = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+  auto* bytes = state.data_ptr<uint8_t>();
+  for (size_t i = 0; i < hex.size(); i += 2) bytes[i / 2] = static_cast<uint8_t>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  // LibTorch validates the content too (found by fuzz_training_state: "Invalid mt19937
+  // state"); its error becomes this function's.
+  try {
+    gen.set_state(state);
+  } catch (const c10::Error& e) {
+    throw std::invalid_argument("RNG state: " + e.msg());
+  }
 }
 
 }  // namespace fold::data

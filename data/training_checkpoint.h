@@ -53,6 +53,9 @@ std::string latest_checkpoint(const std::string& path);
 // "" when there is none. What to offer when `dir` cannot be loaded.
 std::string previous_checkpoint(const std::string& dir);
 
+// state.json's text -> the state; std::runtime_error naming `source` and the problem.
+TrainingState parse_training_state(const std::string& text, const std::string& source);
+
 // Throws std::runtime_error naming the directory and the missing or unreadable file.
 TrainingCheckpoint load_training_checkpoint(const std::string& dir);
 

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "data/chain_dataset.h"
 #include "data/msa.h"
@@ -171,6 +173,50 @@ TEST(ChainDataset, ReportsCorruptedFilesAndGroupsWithFileAndChain) {
   for (const auto& p : {path, shapes, nan, cut, text, other}) remove_tree(p);
 }
 
+// The same file read from memory (HDF5's core driver, as the fuzz target reads it) gives
+// the same records; a dataset whose header claims more data than it stores is refused
+// before anything is allocated.
+TEST(ChainDataset, FileImageReadsAsTheFileAndOversizedClaimsAreRefused) {
+  REQUIRE_2Q2K();
+  const fs::path path = temp_path("image.h5");
+  {
+    ChainDatasetWriter w(path.string());
+    w.add(real_record());
+    w.commit();
+  }
+  {
+    // (Closed before the file is modified below: HDF5 refuses a second, writable open.)
+    const ChainDataset from_file(path.string());
+    const ChainDataset from_image("image.h5", fold::test::slurp(path.string()));
+    ASSERT_EQ(from_image.size(), 1u);
+    const ChainRecord a = from_file.read("2q2k_A"), b = from_image.read("2q2k_A");
+    EXPECT_EQ(a.sequence, b.sequence);
+    EXPECT_TRUE(at::equal(a.msa, b.msa));
+    EXPECT_TRUE(at::equal(a.atom_positions, b.atom_positions));
+    EXPECT_EQ(a.template_hits.size(), b.template_hits.size());
+  }
+  EXPECT_NE(std::string(expect_parse_error([] { ChainDataset d("junk.h5", "not hdf5"); }).what()).find("junk.h5"),
+            std::string::npos);
+
+  // An MSA of 2^40 rows, chunked, with no chunk written: 70 TB claimed, 0 bytes stored.
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  H5Ldelete(f, "chains/2q2k_A/msa", H5P_DEFAULT);
+  const hsize_t dims[2] = {hsize_t{1} << 40, 70}, chunk[2] = {1024, 70};
+  const hid_t space = H5Screate_simple(2, dims, nullptr);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, chunk);
+  H5Dclose(H5Dcreate2(f, "chains/2q2k_A/msa", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(f);
+  const ChainDataset claimed(path.string());
+  const ParseError e = expect_parse_error([&] { claimed.read("2q2k_A"); });
+  EXPECT_NE(std::string(e.what()).find("dataset 'msa' claims more data than the 0 bytes it stores"), std::string::npos)
+      << e.what();
+  remove_tree(path);
+}
+
 // A chain of unknown residues (more than 80% one type, AF2's filter) is refused with
 // the reason; a few unknown residues are kept and counted.
 TEST(ChainDataset, ChainsOfUnknownResiduesAreRefusedAFewAreCounted) {
@@ -284,6 +330,56 @@ TEST(PrepareDataset, PrepareThenInspectDescribesTheInputs) {
   remove_tree(work);
 }
 
+// fold prepare's options for <work>/mmcif and <work>/aln -> <work>/train.h5, no progress bar.
+PrepareOptions options_in(const fs::path& work) {
+  PrepareOptions o;
+  o.structure_dir = (work / "mmcif").string();
+  o.alignment_dir = (work / "aln").string();
+  o.out = (work / "train.h5").string();
+  o.progress = false;
+  return o;
+}
+
+// Good and corrupt structures and alignments in one run: the good chains are converted,
+// every bad file is listed with its reason (a chain whose alignment folder holds a corrupt
+// file is not converted: its MSA would silently lack that file's rows).
+TEST(PrepareDataset, MixedGoodAndCorruptInputsConvertTheGoodAndListTheBad) {
+  REQUIRE_2Q2K();
+  const fs::path work = temp_path("prepare_mixed");
+  fs::create_directories(work / "mmcif");
+  fs::copy_file(shared_data("mmcif/2q2k.cif"), work / "mmcif" / "2q2k.cif");
+  const std::string cif = fold::test::slurp(shared_data("mmcif/4i6p.cif"));
+  std::ofstream(work / "mmcif" / "8cut.cif") << cif.substr(0, cif.size() / 2);
+  std::string junk;
+  for (int i = 0; i < 2048; ++i) junk += static_cast<char>((i * 7919) % 256);
+  std::ofstream(work / "mmcif" / "8bin.pdb", std::ios::binary) << junk;
+  for (const char* chain : {"2q2k_A", "2q2k_B"}) {
+    fs::create_directories(work / "aln" / chain);
+    for (const auto& f : fs::directory_iterator(shared_data(std::string("alignments/") + chain)))
+      fs::copy_file(f.path(), work / "aln" / chain / f.path().filename());
+  }
+  // 2q2k_B's a3m with one row cut short, as a write interrupted mid-file leaves it.
+  const fs::path a3m = work / "aln" / "2q2k_B" / "bfd_uniclust_hits.a3m";
+  const std::string text = fold::test::slurp(a3m.string());
+  std::ofstream(a3m) << text.substr(0, text.size() - 10) << "\n";
+
+  PrepareOptions o = options_in(work);
+  std::ostringstream log;
+  const PrepareSummary s = prepare_dataset(o, log);
+  EXPECT_EQ(s.added, std::vector<std::string>{"2q2k_A"});
+  std::map<std::string, std::string> reasons;
+  for (const auto& f : s.failed) reasons[fs::path(f.file).filename().string()] = f.reason;
+  ASSERT_EQ(reasons.size(), 3u) << log.str();
+  EXPECT_FALSE(reasons["8cut.cif"].empty());
+  EXPECT_FALSE(reasons["8bin.pdb"].empty());
+  EXPECT_NE(reasons["bfd_uniclust_hits.a3m"].find("aligned columns after removing insertions"), std::string::npos)
+      << reasons["bfd_uniclust_hits.a3m"];
+  const ChainDataset written(o.out);
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_NO_THROW(written.read("2q2k_A"));
+  remove_tree(work);
+}
+
 TEST(PrepareDataset, RejectsAlignmentsOfAnotherSequenceAndMissingFolders) {
   REQUIRE_2Q2K();
   const fs::path work = temp_path("prepare_mismatch");
@@ -292,11 +388,7 @@ TEST(PrepareDataset, RejectsAlignmentsOfAnotherSequenceAndMissingFolders) {
   fs::copy_file(shared_data("mmcif/4i6p.cif"), work / "mmcif" / "4i6p.cif");
   // 2q2k A's alignment filed under 4i6p A.
   fs::copy_file(shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m"), work / "aln" / "4i6p_A" / "bfd.a3m");
-  PrepareOptions o;
-  o.structure_dir = (work / "mmcif").string();
-  o.alignment_dir = (work / "aln").string();
-  o.out = (work / "train.h5").string();
-  o.progress = false;
+  PrepareOptions o = options_in(work);
   std::ostringstream log;
   const PrepareSummary s = prepare_dataset(o, log);
   EXPECT_EQ(s.added, std::vector<std::string>{"4i6p_B"});

@@ -3,7 +3,10 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "data/parse_error.h"
 #include "data/protein.h"
@@ -236,6 +239,36 @@ TEST(ProteinIo, RejectsWrongColumns) {
     EXPECT_NE(e.problem().find("not a number"), std::string::npos) << e.what();
   }
   std::filesystem::remove(path);
+}
+
+// Bytes past ASCII where gemmi hashes names (found by fuzz_pdb and fuzz_mmcif: gemmi
+// shifts such a byte as a negative number, undefined behaviour) are a ParseError: in PDB
+// format anywhere outside free-text records (the format is ASCII), in mmCIF in the
+// categories gemmi builds the structure from.
+// tests/fuzz/regressions holds the same inputs.
+TEST(ProteinIo, RejectsNonAsciiNamesBeforeGemmiHashesThem) {
+  const std::filesystem::path regressions = fold::test::source_dir() / "tests/fuzz/regressions";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"fuzz_pdb/residue-name-non-ascii.pdb", "a byte that is not ASCII outside free text"},
+      {"fuzz_mmcif/residue-name-non-ascii.cif",
+       "_atom_site.label_comp_id, row 1: a byte that is not ASCII"}};
+  for (const auto& [file, expected] : cases) {
+    const std::string path = (regressions / file).string();
+    for (const auto& read : {std::function<void()>([&] { read_protein(path); }),
+                             std::function<void()>([&] { summarize_structure(path); })}) {
+      try {
+        read();
+        ADD_FAILURE() << file << ": accepted";
+      } catch (const ParseError& e) {
+        EXPECT_NE(e.problem().find(expected), std::string::npos) << e.what();
+      }
+    }
+  }
+  // UTF-8 in a free-text record is fine.
+  const auto utf8 = write_text("utf8.pdb", "REMARK   1 AUTHOR J. M\xc3\xbcller\n"
+                                           "ATOM      1  CA  ALA A   1      11.104   6.134  -6.504  1.00  0.00           C\nEND\n");
+  EXPECT_EQ(read_protein(utf8.string()).num_residues(), 1u);
+  std::filesystem::remove(utf8);
 }
 
 TEST(ProteinIo, RejectsFileWithoutProtein) {

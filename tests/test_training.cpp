@@ -538,6 +538,51 @@ TEST(FoldTrainCli, TrainsThenPredictsFromTheRunAndRejectsBadInvocations) {
   for (const fs::path& path : {data, run, predicted, fasta}) remove_tree(path);
 }
 
+// Bit rot inside one chain's compressed data (bytes overwritten in the middle of the
+// first deflate chunk of 2q2k_B's MSA, found through HDF5): zlib's checksum catches it,
+// and fold train skips each sample of that chain with its reason and trains on.
+TEST(FoldTrainCli, CorruptCompressedChunkSkipsTheSampleWithItsReason) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("cli_corrupt_chunk");
+  haddr_t offset = 0;
+  hsize_t size = 0;
+  {
+    const hid_t f = H5Fopen(data.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t ds = H5Dopen2(f, "chains/2q2k_B/msa", H5P_DEFAULT);
+    const hsize_t origin[2] = {0, 0};
+    unsigned filter_mask = 0;
+    const herr_t found = H5Dget_chunk_info_by_coord(ds, origin, &filter_mask, &offset, &size);
+    H5Dclose(ds);
+    H5Fclose(f);
+    ASSERT_GE(found, 0);
+  }
+  ASSERT_GT(size, 64u);
+  {
+    std::fstream file(data, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(offset + size / 2));
+    const std::string junk(16, '\x5a');
+    file.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  {
+    const data::ChainDataset corrupt(data.string());
+    EXPECT_NO_THROW(corrupt.read("2q2k_A"));
+    EXPECT_THROW(corrupt.read("2q2k_B"), data::ParseError);
+  }
+  const auto r = fold::test::run_fold(
+      "train --config tiny --set data.train.crop_size=24 --set data.train.max_extra_msa=8"
+      " --set data.common.max_recycling_iters=0 --set train.log_every=1 --data '" +
+      data.string() + "' --out '" + run.string() + "' --steps 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("(chain 2q2k_B): " + data.string() + ": chain 2q2k_B: reading dataset 'msa' (truncated or corrupted data)"),
+            std::string::npos)
+      << r.err;
+  std::ifstream log(run / "log.jsonl");
+  int64_t steps = 0;
+  for (std::string line; std::getline(log, line);) steps += !line.empty();
+  EXPECT_EQ(steps, 4);
+  for (const fs::path& p : {data, run}) remove_tree(p);
+}
+
 // A checkpoint write that fails halfway (a file-size limit stands in for a full disk:
 // with SIGXFSZ ignored, write() fails with EFBIG) stops the run with the reason and the
 // previous checkpoint named, which stays the one --resume takes and continues from.

@@ -4,7 +4,8 @@
 #      HH-suite, OpenMM and PDBFixer for relaxation, ...)
 #   2. LibTorch through PyTorch's CUDA-enabled wheel (torch==2.11.*, the GPU hosts' version)
 #   3. real example data from Debian's data-only packages into examples/.cache (git-ignored)
-#   4. the build (build/, Ninja, ccache)
+#   4. the build (build/, Ninja, ccache), and the readers' fuzz targets beside it
+#      (build-fuzz/: clang, ASan, UBSan, libFuzzer; tools/fuzz/run.sh)
 # usage: tools/setup.sh [--no-build] [--no-data] [--with-swissprot] [--build-dir DIR]
 set -euo pipefail
 
@@ -32,7 +33,7 @@ packages=(
   zlib1g-dev libhdf5-dev gemmi-dev tao-pegtl-dev libstb-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev
   libgloo-dev hmmer mmseqs2 hhsuite gnuplot-nox
-  python3-pdbfixer libopenmm-plugins
+  python3-pdbfixer libopenmm-plugins clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -83,5 +84,7 @@ if [ "$do_build" -eq 1 ]; then
   log "building in $build_dir"
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build_dir"
+  log "building the fuzz targets in $build_dir-fuzz"
+  "$root/tools/fuzz/run.sh" --build --build-dir "$build_dir-fuzz"
 fi
 log "done"

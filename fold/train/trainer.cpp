@@ -591,7 +591,6 @@ TrainingSummary Trainer::run() {
     StepRecord record = t.step();
     saved_last = false;
     if (!record.stepped) ++summary.skipped_steps;
-    t.check_skipped_in_a_row(record, summary.last_checkpoint);
     if (record.loss) summary.final_loss = *record.loss;
     const bool validate = t.validator && t.validate_every > 0 && t.state.step % t.validate_every == 0;
     validated_last = validate;
@@ -600,6 +599,8 @@ TrainingSummary Trainer::run() {
       record.validation = summary.validation;
     }
     if (validate || t.state.step % t.log_every == 0 || t.state.step == target) t.jsonl << record.to_json_line() << "\n" << std::flush;
+    // After the step's log line (the log shows every skipped step), before its checkpoint.
+    t.check_skipped_in_a_row(record, summary.last_checkpoint);
     if (t.checkpoint_every > 0 && t.state.step % t.checkpoint_every == 0) {
       summary.last_checkpoint = t.save();
       saved_last = true;
