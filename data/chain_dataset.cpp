@@ -96,28 +96,34 @@ hid_t file_type(at::ScalarType t) {
 
 // Chunks of at most ~1 MiB along the first axis, shuffled and deflated: MSAs and
 // masks are mostly repeated bytes and compress several-fold.
-void write_tensor(hid_t loc, const std::string& name, const at::Tensor& tensor) {
-  const at::Tensor t = tensor.contiguous();
-  std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+// Writes n rows of `row_bytes` each (dims[0] = n) as dataset `name` of `file_type`:
+// chunks of at most ~1 MiB along the first axis, shuffled, deflated and checksummed.
+void write_rows(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, size_t row_bytes,
+                hid_t file_type, hid_t memory_type, const void* data) {
   Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "dataspace " + name),
                H5Sclose);
   Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "property list"), H5Pclose);
-  if (t.numel() > 0) {
+  const bool empty = std::find(dims.begin(), dims.end(), 0) != dims.end();
+  if (!empty) {
     std::vector<hsize_t> chunk = dims;
-    const hsize_t row_bytes = std::max<hsize_t>(1, t.numel() / dims[0] * t.element_size());
-    chunk[0] = std::clamp<hsize_t>((1u << 20) / row_bytes, 1, dims[0]);
+    chunk[0] = std::clamp<hsize_t>((1u << 20) / std::max<size_t>(1, row_bytes), 1, dims[0]);
     check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "chunking " + name);
     check_status(H5Pset_shuffle(dcpl.get()), "shuffle filter " + name);
     check_status(H5Pset_deflate(dcpl.get(), 4), "deflate filter " + name);
     check_status(H5Pset_fletcher32(dcpl.get()), "checksum filter " + name);
   }
-  Handle ds(check(H5Dcreate2(loc, name.c_str(), file_type(t.scalar_type()), space.get(), H5P_DEFAULT, dcpl.get(),
-                             H5P_DEFAULT),
+  Handle ds(check(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                   "creating dataset " + name),
             H5Dclose);
-  if (t.numel() > 0)
-    check_status(H5Dwrite(ds.get(), memory_type(t.scalar_type()), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()),
-                 "writing " + name);
+  if (!empty)
+    check_status(H5Dwrite(ds.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "writing " + name);
+}
+
+void write_tensor(hid_t loc, const std::string& name, const at::Tensor& tensor) {
+  const at::Tensor t = tensor.contiguous();
+  const std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+  const size_t row_bytes = t.numel() > 0 ? t.numel() / dims[0] * t.element_size() : 0;
+  write_rows(loc, name, dims, row_bytes, file_type(t.scalar_type()), memory_type(t.scalar_type()), t.data_ptr());
 }
 
 // The sizes in a dataset's header come from the file: a corrupt one can claim terabytes.
@@ -224,32 +230,37 @@ int64_t read_count_attr(hid_t loc, const char* name) {
   return static_cast<int64_t>(v);
 }
 
+// A string list as fixed-length strings (the longest one's length + 1) in checksummed
+// chunks. Not HDF5's variable-length strings: those live in the global heap, which has no
+// checksum, and fuzzing found HDF5 1.10.8 copying past its buffers on a corrupt one.
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values) {
-  Handle type(string_type(H5T_VARIABLE), H5Tclose);
-  const hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Handle ds(check(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                  "creating dataset " + name),
-            H5Dclose);
-  std::vector<const char*> ptrs;
-  for (const auto& v : values) ptrs.push_back(v.c_str());
-  if (n > 0) check_status(H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "writing " + name);
+  size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size() + 1);
+  std::vector<char> rows(values.size() * width, '\0');
+  for (size_t i = 0; i < values.size(); ++i) std::copy(values[i].begin(), values[i].end(), rows.begin() + i * width);
+  Handle type(string_type(width), H5Tclose);
+  write_rows(loc, name, {values.size()}, width, type.get(), type.get(), rows.data());
 }
 
 std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
   Handle ds(check(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), "missing dataset '" + name + "'"), H5Dclose);
   Handle space(check(H5Dget_space(ds.get()), "dataspace of " + name), H5Sclose);
   if (H5Sget_simple_extent_ndims(space.get()) != 1) throw Hdf5Failure("dataset '" + name + "' is not a string list");
+  Handle stored(check(H5Dget_type(ds.get()), "type of " + name), H5Tclose);
+  if (H5Tget_class(stored.get()) != H5T_STRING || H5Tis_variable_str(stored.get()) != 0)
+    throw Hdf5Failure("dataset '" + name + "' is not a list of fixed-length strings");
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.get(), &n, nullptr);
   check_stored_size(ds.get(), {n}, name);
-  Handle type(string_type(H5T_VARIABLE), H5Tclose);
-  std::vector<char*> ptrs(n, nullptr);
-  if (n > 0)
-    check_status(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "reading " + name);
+  const size_t width = H5Tget_size(stored.get());
+  std::vector<char> rows(n * width);
+  Handle type(string_type(width), H5Tclose);
+  if (n > 0) check_status(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), "reading " + name);
   std::vector<std::string> out;
-  for (char* p : ptrs) out.emplace_back(p ? p : "");
-  if (n > 0) H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  for (size_t i = 0; i < n; ++i) {
+    const char* row = rows.data() + i * width;
+    out.emplace_back(row, std::find(row, row + width, '\0'));
+  }
   return out;
 }
 

@@ -98,7 +98,10 @@ Loaded load_mmcif(const std::string& text, const std::string& path) {
 
 // Checks gemmi needs done before it reads PDB text:
 // - the format is ASCII, and gemmi hashes each record name (and residue names) as signed
-//   chars, undefined past ASCII (found by fuzz_pdb); free-text records may hold UTF-8;
+//   chars, undefined past ASCII (found by fuzz_pdb). Free-text records may hold UTF-8,
+//   but only in columns 1-72: gemmi reads 120 columns (72 on its second try, below) and
+//   skips the rest of a line only up to the first such byte, reading what follows it as
+//   a new record (found by fuzz_pdb too);
 // - gemmi reads a malformed coordinate field as whatever number prefix it finds; the three
 //   fixed-width fields (columns 31-54) of every ATOM/HETATM record must be numbers.
 void check_pdb_records(const std::string& text, const std::string& path) {
@@ -113,6 +116,8 @@ void check_pdb_records(const std::string& text, const std::string& path) {
     const std::string_view record = line.substr(0, 6);
     if (!ascii(record) || (!kFreeText.count(record) && !ascii(line)))
       throw ParseError(path, lines.line_number(), "a byte that is not ASCII outside free text (PDB format is ASCII)");
+    if (line.size() > 72 && !ascii(line.substr(72)))
+      throw ParseError(path, lines.line_number(), "a byte that is not ASCII past column 72 (PDB format is ASCII)");
     if (line.substr(0, 6) != "ATOM  " && line.substr(0, 6) != "HETATM") continue;
     if (line.size() < 54)
       throw ParseError(path, lines.line_number(), "ATOM/HETATM record shorter than 54 columns");

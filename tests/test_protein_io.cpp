@@ -250,6 +250,7 @@ TEST(ProteinIo, RejectsNonAsciiNamesBeforeGemmiHashesThem) {
   const std::filesystem::path regressions = fold::test::source_dir() / "tests/fuzz/regressions";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"fuzz_pdb/residue-name-non-ascii.pdb", "a byte that is not ASCII outside free text"},
+      {"fuzz_pdb/free-text-non-ascii-past-column-120.pdb", "a byte that is not ASCII past column 72"},
       {"fuzz_mmcif/residue-name-non-ascii.cif",
        "_atom_site.label_comp_id, row 1: a byte that is not ASCII"}};
   for (const auto& [file, expected] : cases) {
