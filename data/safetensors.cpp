@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
@@ -106,12 +107,32 @@ SafetensorsFile read_safetensors(const std::string& path) {
       const auto it = std::find_if(dtype_names().begin(), dtype_names().end(),
                                    [&](const auto& p) { return p.first == dtype; });
       if (it == dtype_names().end()) throw ParseError(path, 0, "tensor '" + name + "': unknown dtype " + dtype);
-      const auto shape = entry.at("shape").get<std::vector<int64_t>>();
-      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      at::Tensor t = at::empty(shape, at::TensorOptions().dtype(it->second));
-      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
-          offsets[1] - offsets[0] != t.nbytes())
+      // Non-negative integers only: nlohmann converts a float to an integer with a plain
+      // cast, undefined past the range (found by fuzz_safetensors).
+      const auto counts = [&path, &e = entry, &name = name](const char* key) {
+        const nlohmann::json& list = e.at(key);
+        if (!list.is_array()) throw ParseError(path, 0, "tensor '" + name + "': " + key + " is not a list");
+        std::vector<uint64_t> out;
+        for (const auto& v : list) {
+          if (!v.is_number_unsigned())
+            throw ParseError(path, 0, "tensor '" + name + "': " + key + " holds " + v.dump() +
+                                          ", not a non-negative integer");
+          out.push_back(v.get<uint64_t>());
+        }
+        return out;
+      };
+      const std::vector<uint64_t> dims = counts("shape"), offsets = counts("data_offsets");
+      // The shape's byte count (saturating past the file's data) is checked against the
+      // offsets and the file before anything is allocated.
+      for (uint64_t d : dims)
+        if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+          throw ParseError(path, 0, "tensor '" + name + "': dimension " + std::to_string(d) + " out of range");
+      const bool empty = std::find(dims.begin(), dims.end(), 0) != dims.end();
+      uint64_t bytes = empty ? 0 : c10::elementSize(it->second);
+      for (uint64_t d : dims) bytes = bytes > data_size / std::max<uint64_t>(d, 1) ? data_size + 1 : bytes * d;
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size || offsets[1] - offsets[0] != bytes)
         throw ParseError(path, 0, "tensor '" + name + "': data_offsets do not fit its shape and dtype or the file");
+      at::Tensor t = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), at::TensorOptions().dtype(it->second));
       std::memcpy(t.data_ptr(), data.data() + offsets[0], t.nbytes());
       out.tensors[name] = std::move(t);
     } catch (const nlohmann::json::exception& e) {

@@ -1,5 +1,5 @@
-// NumPy .npz reading and writing: real archives from ../shared/ref-modules (written by
-// NumPy, deflated), round trips through our writer, and malformed archives.
+// Tensor files: NumPy .npz reading and writing (real archives from ../shared/ref-modules, written by
+// NumPy, deflated), round trips through our writer, malformed archives), and safetensors headers.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -7,10 +7,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 #include <sys/mman.h>
 
 #include "data/npz.h"
 #include "data/parse_error.h"
+#include "data/safetensors.h"
 #include "test_paths.h"
 
 namespace fold::data {
@@ -195,6 +198,26 @@ TEST(Npz, RejectsNonZipAndMissingFile) {
   EXPECT_THROW(read_npz(path.string()), ParseError);
   std::filesystem::remove(path);
   EXPECT_THROW(read_npz("/nonexistent/x.npz"), ParseError);
+}
+
+// safetensors headers found by fuzz_safetensors (tests/fuzz/regressions): a dimension
+// that is a float past int64 (nlohmann would cast it, undefined), a terabyte claimed by
+// a 4-byte file (it was allocated before being checked), and a dimension past int64
+// beside a zero one. Each is a ParseError naming the tensor, before any allocation.
+TEST(Safetensors, RejectsShapesThatAreNotCountsOrDoNotFitTheFile) {
+  const std::filesystem::path dir = fold::test::source_dir() / "tests/fuzz/regressions/fuzz_safetensors";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"shape-float-out-of-int-range.safetensors", "tensor 't': shape holds 3.7e+128, not a non-negative integer"},
+      {"shape-claims-a-terabyte.safetensors", "tensor 't': data_offsets do not fit its shape and dtype or the file"},
+      {"shape-huge-beside-zero.safetensors", "tensor 't': dimension 18446744073709551615 out of range"}};
+  for (const auto& [file, expected] : cases) {
+    try {
+      read_safetensors((dir / file).string());
+      ADD_FAILURE() << file << ": accepted";
+    } catch (const ParseError& e) {
+      EXPECT_NE(e.problem().find(expected), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

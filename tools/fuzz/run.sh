@@ -6,6 +6,7 @@
 #                                 tests/fuzz/regressions/<target>/ (the fuzz_regression test;
 #                                 exit 77 when the targets are not built)
 #   tools/fuzz/run.sh --build     only (re)build the fuzz targets
+#   tools/fuzz/run.sh --report    print the table of the last run in --work again
 # Options: --build-dir DIR (default build-fuzz), --work DIR (corpora, findings and logs;
 # default /tmp/fold-fuzz), --jobs N (targets at once; default the number of cores),
 # --targets a,b (default all).
@@ -21,11 +22,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --replay) mode=replay ;;
     --build) mode=build ;;
+    --report) mode=report ;;
     --build-dir) build_dir=$(realpath -m "$2"); shift ;;
     --work) work=$(realpath -m "$2"); shift ;;
     --jobs) jobs="$2"; shift ;;
     --targets) targets="${2//,/ }"; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     [0-9]*) seconds="$1" ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -33,6 +35,37 @@ while [ $# -gt 0 ]; do
 done
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --jobs needs a positive integer" >&2; exit 2; }
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: SECONDS must be a positive integer" >&2; exit 2; }
+
+declare -A rcs
+# The table of a fuzzing run, from its logs and findings (rcs: the targets' exit codes,
+# when this process ran them). Sets status=1 on any finding.
+report() {
+  printf '%-22s %8s %12s %9s %7s %8s %7s %8s\n' target seconds executions exec/s edges features corpus findings
+  for t in $targets; do
+    log="$work/logs/$t.log"
+    stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
+    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
+    cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
+    ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")
+    corp=$(sed -n 's/.*corp: \([0-9]*\).*/\1/p' <<<"$last")
+    findings=$(find "$work/findings/$t" -type f 2>/dev/null | wc -l || true)
+    seconds_run=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    printf '%-22s %8s %12s %9s %7s %8s %7s %8s\n' "$t" "${seconds_run:-?}" "$(stat number_of_executed_units)" \
+      "$(stat average_exec_per_sec)" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$findings"
+    if [ "${rcs[$t]:-0}" -ne 0 ] || [ "$findings" -gt 0 ]; then
+      echo "  $t: exit ${rcs[$t]:-?}; findings in $work/findings/$t; log $log:"
+      grep -E 'ERROR|SUMMARY|terminate|what\(\)|runtime error|Test unit written' "$log" | head -8 | sed 's/^/    /'
+      status=1
+    fi
+  done
+}
+
+if [ "$mode" = report ]; then
+  [ -n "$targets" ] || targets=$(ls "$work/logs" 2>/dev/null | sed -n 's/\.log$//p' | tr '\n' ' ')
+  status=0
+  report
+  exit $status
+fi
 
 cxx=$(command -v clang++-14 || command -v clang++ || true)
 cc=$(command -v clang-14 || command -v clang || true)
@@ -112,7 +145,6 @@ for t in $targets; do
   run_target "$t" &
   pids[$t]=$!
 done
-declare -A rcs
 for t in $targets; do
   if wait "${pids[$t]}"; then rcs[$t]=0; else rcs[$t]=$?; fi
 done
@@ -131,21 +163,5 @@ if [ "$mode" = replay ]; then
   exit $status
 fi
 
-printf '%-22s %8s %12s %9s %7s %8s %7s %8s\n' target seconds executions exec/s edges features corpus findings
-for t in $targets; do
-  log="$work/logs/$t.log"
-  stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
-  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
-  cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
-  ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")
-  corp=$(sed -n 's/.*corp: \([0-9]*\).*/\1/p' <<<"$last")
-  findings=$(find "$work/findings/$t" -type f | wc -l)
-  printf '%-22s %8s %12s %9s %7s %8s %7s %8s\n' "$t" "$seconds" "$(stat number_of_executed_units)" \
-    "$(stat average_exec_per_sec)" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$findings"
-  if [ "${rcs[$t]}" -ne 0 ] || [ "$findings" -gt 0 ]; then
-    echo "  $t: exit ${rcs[$t]}; findings in $work/findings/$t; log $log:"
-    grep -E 'ERROR|SUMMARY|terminate|what\(\)|runtime error|Test unit written' "$log" | head -8 | sed 's/^/    /'
-    status=1
-  fi
-done
+report
 exit $status
