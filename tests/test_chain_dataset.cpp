@@ -210,10 +210,48 @@ TEST(ChainDataset, FileImageReadsAsTheFileAndOversizedClaimsAreRefused) {
   H5Pclose(dcpl);
   H5Sclose(space);
   H5Fclose(f);
-  const ChainDataset claimed(path.string());
-  const ParseError e = expect_parse_error([&] { claimed.read("2q2k_A"); });
-  EXPECT_NE(std::string(e.what()).find("dataset 'msa' claims more data than the 0 bytes it stores"), std::string::npos)
-      << e.what();
+  {
+    const ChainDataset claimed(path.string());
+    const ParseError e = expect_parse_error([&] { claimed.read("2q2k_A"); });
+    EXPECT_NE(std::string(e.what()).find("dataset 'msa' claims more data than the 0 bytes it stores"),
+              std::string::npos)
+        << e.what();
+  }
+  remove_tree(path);
+}
+
+// String lists are fixed-length strings in checksummed chunks; HDF5's variable-length
+// strings (kept in its unchecksummed global heap, where fuzz_chain_dataset found HDF5
+// copying past its buffers) are refused before HDF5 reads them.
+TEST(ChainDataset, VariableLengthStringListsAreRefused) {
+  REQUIRE_2Q2K();
+  const fs::path path = temp_path("vlen.h5");
+  {
+    ChainDatasetWriter w(path.string());
+    w.add(real_record());
+    w.commit();
+  }
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  H5Ldelete(f, "chains/2q2k_A/msa_sources", H5P_DEFAULT);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  const hsize_t n = 1;
+  const hid_t space = H5Screate_simple(1, &n, nullptr);
+  const hid_t ds = H5Dcreate2(f, "chains/2q2k_A/msa_sources", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const char* value = "bfd_uniclust_hits.a3m";
+  H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Fclose(f);
+  {
+    const ChainDataset d(path.string());
+    const ParseError e = expect_parse_error([&] { d.read("2q2k_A"); });
+    EXPECT_NE(std::string(e.what()).find("dataset 'msa_sources' is not a list of fixed-length strings"),
+              std::string::npos)
+        << e.what();
+  }
   remove_tree(path);
 }
 
