@@ -94,10 +94,9 @@ hid_t file_type(at::ScalarType t) {
   }
 }
 
-// Chunks of at most ~1 MiB along the first axis, shuffled and deflated: MSAs and
-// masks are mostly repeated bytes and compress several-fold.
-// Writes n rows of `row_bytes` each (dims[0] = n) as dataset `name` of `file_type`:
-// chunks of at most ~1 MiB along the first axis, shuffled, deflated and checksummed.
+// Writes n rows of `row_bytes` each (dims[0] = n) as dataset `name` of `file_type`, in
+// chunks of at most ~1 MiB along the first axis, shuffled and deflated (MSAs and masks
+// are mostly repeated bytes and compress several-fold) and checksummed (Fletcher-32).
 void write_rows(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, size_t row_bytes,
                 hid_t file_type, hid_t memory_type, const void* data) {
   Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "dataspace " + name),

@@ -97,27 +97,23 @@ Loaded load_mmcif(const std::string& text, const std::string& path) {
 }
 
 // Checks gemmi needs done before it reads PDB text:
-// - the format is ASCII, and gemmi hashes each record name (and residue names) as signed
-//   chars, undefined past ASCII (found by fuzz_pdb). Free-text records may hold UTF-8,
-//   but only in columns 1-72: gemmi reads 120 columns (72 on its second try, below) and
-//   skips the rest of a line only up to the first such byte, reading what follows it as
-//   a new record (found by fuzz_pdb too);
+// - every byte is ASCII, as the format defines. gemmi hashes record and residue names as
+//   signed chars, undefined past ASCII, and such bytes reach those names from anywhere in
+//   a line: gemmi skips the rest of a long line only up to the first of them, and a short
+//   SEQRES line is read with the longer previous line's bytes still behind it (all
+//   found by fuzz_pdb);
 // - gemmi reads a malformed coordinate field as whatever number prefix it finds; the three
 //   fixed-width fields (columns 31-54) of every ATOM/HETATM record must be numbers.
 void check_pdb_records(const std::string& text, const std::string& path) {
-  static const std::set<std::string_view> kFreeText = {"REMARK", "TITLE ", "COMPND", "SOURCE", "KEYWDS",
-                                                       "AUTHOR", "JRNL  ", "HEADER", "EXPDTA", "CAVEAT"};
-  const auto ascii = [](std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
-  };
   LineReader lines(text);
   std::string_view line;
   while (lines.next(line)) {
-    const std::string_view record = line.substr(0, 6);
-    if (!ascii(record) || (!kFreeText.count(record) && !ascii(line)))
-      throw ParseError(path, lines.line_number(), "a byte that is not ASCII outside free text (PDB format is ASCII)");
-    if (line.size() > 72 && !ascii(line.substr(72)))
-      throw ParseError(path, lines.line_number(), "a byte that is not ASCII past column 72 (PDB format is ASCII)");
+    const auto byte =
+        std::find_if(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) >= 128; });
+    if (byte != line.end())
+      throw ParseError(path, lines.line_number(),
+                       "column " + std::to_string(byte - line.begin() + 1) +
+                           ": a byte that is not ASCII (PDB format is ASCII)");
     if (line.substr(0, 6) != "ATOM  " && line.substr(0, 6) != "HETATM") continue;
     if (line.size() < 54)
       throw ParseError(path, lines.line_number(), "ATOM/HETATM record shorter than 54 columns");

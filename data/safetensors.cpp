@@ -133,7 +133,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size || offsets[1] - offsets[0] != bytes)
         throw ParseError(path, 0, "tensor '" + name + "': data_offsets do not fit its shape and dtype or the file");
       at::Tensor t = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), at::TensorOptions().dtype(it->second));
-      std::memcpy(t.data_ptr(), data.data() + offsets[0], t.nbytes());
+      // (An empty tensor's storage pointer may be null, which memcpy must not get.)
+      if (t.nbytes() > 0) std::memcpy(t.data_ptr(), data.data() + offsets[0], t.nbytes());
       out.tensors[name] = std::move(t);
     } catch (const nlohmann::json::exception& e) {
       throw ParseError(path, 0, "tensor '" + name + "': malformed entry (" + e.what() + ")");

@@ -210,6 +210,11 @@ TEST(Safetensors, RejectsShapesThatAreNotCountsOrDoNotFitTheFile) {
       {"shape-float-out-of-int-range.safetensors", "tensor 't': shape holds 3.7e+128, not a non-negative integer"},
       {"shape-claims-a-terabyte.safetensors", "tensor 't': data_offsets do not fit its shape and dtype or the file"},
       {"shape-huge-beside-zero.safetensors", "tensor 't': dimension 18446744073709551615 out of range"}};
+  // An empty tensor in a file without data is a value (its storage was once memcpy'd
+  // from a null pointer, which fuzz_safetensors' UBSan caught).
+  const SafetensorsFile empty = read_safetensors((dir / "empty-tensor-without-data.safetensors").string());
+  ASSERT_EQ(empty.tensors.count("t"), 1u);
+  EXPECT_EQ(empty.tensors.at("t").numel(), 0);
   for (const auto& [file, expected] : cases) {
     try {
       read_safetensors((dir / file).string());
