@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "data/claimed_size.h"
 #include "data/parse_error.h"
 #include "data/residue_constants.h"
 
@@ -135,12 +136,7 @@ void check_stored_size(hid_t ds, const std::vector<hsize_t>& dims, const std::st
   if (element == 0) throw Hdf5Failure("dataset '" + name + "' has a zero-size element type");
   const uint64_t stored = H5Dget_storage_size(ds);
   const uint64_t limit = stored * 1032 + (uint64_t{1} << 20);
-  uint64_t claimed = element;
-  for (hsize_t d : dims) {
-    if (d == 0) return;
-    claimed = claimed > limit / d ? limit + 1 : claimed * d;
-  }
-  if (claimed > limit)
+  if (claimed_bytes(element, dims, limit) > limit)
     throw Hdf5Failure("dataset '" + name + "' claims more data than the " + std::to_string(stored) +
                       " bytes it stores (corrupt header)");
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "data/claimed_size.h"
 #include "data/parse_error.h"
 
 namespace fold::data {
@@ -340,10 +341,7 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
     // The shape's byte count (saturating past the member's), checked before anything is
     // allocated.
     const uint64_t have = r.remaining();
-    const bool empty = std::find(h.shape.begin(), h.shape.end(), 0) != h.shape.end();
-    uint64_t bytes = empty ? 0 : c10::elementSize(t);
-    for (int64_t d : h.shape)
-      bytes = bytes > have / std::max<uint64_t>(1, static_cast<uint64_t>(d)) ? have + 1 : bytes * static_cast<uint64_t>(d);
+    const uint64_t bytes = claimed_bytes(c10::elementSize(t), h.shape, have);
     if (bytes != have)
       a.fail(m.name, "holds " + std::to_string(have) + " data bytes, its shape needs " +
                          (bytes > have ? "more" : std::to_string(bytes)));

@@ -64,20 +64,25 @@ std::string earliest_revision_date(gemmi::cif::Block& block) {
   return best;
 }
 
+// The position of the first byte past ASCII in `s`, or npos.
+size_t first_non_ascii(std::string_view s) {
+  const auto it = std::find_if(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 128; });
+  return it == s.end() ? std::string_view::npos : static_cast<size_t>(it - s.begin());
+}
+
 // gemmi hashes residue and record names as signed chars (ialpha4_id and friends), which
 // is undefined for bytes past ASCII (found by fuzz_pdb and fuzz_mmcif), and it does so
 // while it builds the structure. The categories it builds from are therefore checked
 // first; CIF itself is ASCII, and free text elsewhere may hold UTF-8.
+
 void check_mmcif_ascii(gemmi::cif::Block& block, const std::string& path) {
   for (const char* category : {"_atom_site.", "_entity_poly_seq.", "_pdbx_poly_seq_scheme.", "_struct_conn."}) {
     gemmi::cif::Table table = block.find_mmcif_category(category);
     for (size_t r = 0; r < table.length(); ++r) {
       const gemmi::cif::Table::Row row = table[r];
       for (size_t c = 0; c < row.size(); ++c)
-        if (row.has(c) && !std::all_of(row[c].begin(), row[c].end(),
-                                       [](char ch) { return static_cast<unsigned char>(ch) < 128; }))
-          throw ParseError(path, 0, std::string(category) + table.tags()[c].substr(std::strlen(category)) +
-                                        ", row " + std::to_string(r + 1) + ": a byte that is not ASCII");
+        if (row.has(c) && first_non_ascii(row[c]) != std::string_view::npos)
+          throw ParseError(path, 0, table.tags()[c] + ", row " + std::to_string(r + 1) + ": a byte that is not ASCII");
     }
   }
 }
@@ -108,12 +113,9 @@ void check_pdb_records(const std::string& text, const std::string& path) {
   LineReader lines(text);
   std::string_view line;
   while (lines.next(line)) {
-    const auto byte =
-        std::find_if(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) >= 128; });
-    if (byte != line.end())
+    if (const size_t at = first_non_ascii(line); at != std::string_view::npos)
       throw ParseError(path, lines.line_number(),
-                       "column " + std::to_string(byte - line.begin() + 1) +
-                           ": a byte that is not ASCII (PDB format is ASCII)");
+                       "column " + std::to_string(at + 1) + ": a byte that is not ASCII (PDB format is ASCII)");
     if (line.substr(0, 6) != "ATOM  " && line.substr(0, 6) != "HETATM") continue;
     if (line.size() < 54)
       throw ParseError(path, lines.line_number(), "ATOM/HETATM record shorter than 54 columns");

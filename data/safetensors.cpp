@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/claimed_size.h"
 #include "data/parse_error.h"
 
 namespace fold::data {
@@ -127,9 +128,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
       for (uint64_t d : dims)
         if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
           throw ParseError(path, 0, "tensor '" + name + "': dimension " + std::to_string(d) + " out of range");
-      const bool empty = std::find(dims.begin(), dims.end(), 0) != dims.end();
-      uint64_t bytes = empty ? 0 : c10::elementSize(it->second);
-      for (uint64_t d : dims) bytes = bytes > data_size / std::max<uint64_t>(d, 1) ? data_size + 1 : bytes * d;
+      const uint64_t bytes = claimed_bytes(c10::elementSize(it->second), dims, data_size);
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size || offsets[1] - offsets[0] != bytes)
         throw ParseError(path, 0, "tensor '" + name + "': data_offsets do not fit its shape and dtype or the file");
       at::Tensor t = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), at::TensorOptions().dtype(it->second));

@@ -24,6 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using fold::test::expect_parse_error;
 using fold::test::overwrite_dataset;
+using fold::test::replace_dataset;
+using fold::test::write_real_dataset;
 using fold::test::real_record;
 using fold::test::remove_tree;
 using fold::test::run_fold;
@@ -128,11 +130,7 @@ TEST(ChainDataset, RejectsBadRecordsBeforeWriting) {
 TEST(ChainDataset, ReportsCorruptedFilesAndGroupsWithFileAndChain) {
   REQUIRE_2Q2K();
   const fs::path path = temp_path("corrupt.h5");
-  {
-    ChainDatasetWriter w(path.string());
-    w.add(real_record());
-    w.commit();
-  }
+  write_real_dataset(path);
   // Inconsistent shapes: atom_mask of 69 residues for a 70-residue chain.
   const fs::path shapes = temp_path("shapes.h5");
   fs::copy_file(path, shapes);
@@ -173,17 +171,19 @@ TEST(ChainDataset, ReportsCorruptedFilesAndGroupsWithFileAndChain) {
   for (const auto& p : {path, shapes, nan, cut, text, other}) remove_tree(p);
 }
 
+// The message of the ParseError that reading chain `id` of the dataset at `path` raises.
+std::string read_error(const fs::path& path, const std::string& id) {
+  const ChainDataset dataset(path.string());
+  return expect_parse_error([&] { dataset.read(id); }).what();
+}
+
 // The same file read from memory (HDF5's core driver, as the fuzz target reads it) gives
 // the same records; a dataset whose header claims more data than it stores is refused
 // before anything is allocated.
 TEST(ChainDataset, FileImageReadsAsTheFileAndOversizedClaimsAreRefused) {
   REQUIRE_2Q2K();
   const fs::path path = temp_path("image.h5");
-  {
-    ChainDatasetWriter w(path.string());
-    w.add(real_record());
-    w.commit();
-  }
+  write_real_dataset(path);
   {
     // (Closed before the file is modified below: HDF5 refuses a second, writable open.)
     const ChainDataset from_file(path.string());
@@ -199,24 +199,13 @@ TEST(ChainDataset, FileImageReadsAsTheFileAndOversizedClaimsAreRefused) {
             std::string::npos);
 
   // An MSA of 2^40 rows, chunked, with no chunk written: 70 TB claimed, 0 bytes stored.
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  ASSERT_GE(f, 0);
-  H5Ldelete(f, "chains/2q2k_A/msa", H5P_DEFAULT);
-  const hsize_t dims[2] = {hsize_t{1} << 40, 70}, chunk[2] = {1024, 70};
-  const hid_t space = H5Screate_simple(2, dims, nullptr);
+  const hsize_t chunk[2] = {1024, 70};
   const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 2, chunk);
-  H5Dclose(H5Dcreate2(f, "chains/2q2k_A/msa", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  replace_dataset(path, "chains/2q2k_A/msa", H5T_STD_U8LE, {hsize_t{1} << 40, 70}, dcpl);
   H5Pclose(dcpl);
-  H5Sclose(space);
-  H5Fclose(f);
-  {
-    const ChainDataset claimed(path.string());
-    const ParseError e = expect_parse_error([&] { claimed.read("2q2k_A"); });
-    EXPECT_NE(std::string(e.what()).find("dataset 'msa' claims more data than the 0 bytes it stores"),
-              std::string::npos)
-        << e.what();
-  }
+  const std::string claimed = read_error(path, "2q2k_A");
+  EXPECT_NE(claimed.find("dataset 'msa' claims more data than the 0 bytes it stores"), std::string::npos) << claimed;
   remove_tree(path);
 }
 
@@ -226,32 +215,14 @@ TEST(ChainDataset, FileImageReadsAsTheFileAndOversizedClaimsAreRefused) {
 TEST(ChainDataset, VariableLengthStringListsAreRefused) {
   REQUIRE_2Q2K();
   const fs::path path = temp_path("vlen.h5");
-  {
-    ChainDatasetWriter w(path.string());
-    w.add(real_record());
-    w.commit();
-  }
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  ASSERT_GE(f, 0);
-  H5Ldelete(f, "chains/2q2k_A/msa_sources", H5P_DEFAULT);
+  write_real_dataset(path);
   const hid_t type = H5Tcopy(H5T_C_S1);
   H5Tset_size(type, H5T_VARIABLE);
-  const hsize_t n = 1;
-  const hid_t space = H5Screate_simple(1, &n, nullptr);
-  const hid_t ds = H5Dcreate2(f, "chains/2q2k_A/msa_sources", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   const char* value = "bfd_uniclust_hits.a3m";
-  H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);
-  H5Dclose(ds);
-  H5Sclose(space);
+  replace_dataset(path, "chains/2q2k_A/msa_sources", type, {1}, H5P_DEFAULT, type, &value);
   H5Tclose(type);
-  H5Fclose(f);
-  {
-    const ChainDataset d(path.string());
-    const ParseError e = expect_parse_error([&] { d.read("2q2k_A"); });
-    EXPECT_NE(std::string(e.what()).find("dataset 'msa_sources' is not a list of fixed-length strings"),
-              std::string::npos)
-        << e.what();
-  }
+  const std::string refused = read_error(path, "2q2k_A");
+  EXPECT_NE(refused.find("dataset 'msa_sources' is not a list of fixed-length strings"), std::string::npos) << refused;
   remove_tree(path);
 }
 

@@ -5,8 +5,6 @@
 // report.
 #pragma once
 
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "data/text_file.h"
+#include "data/subprocess.h"
 
 namespace fold::fuzz {
 
@@ -38,24 +36,15 @@ void value_or_error(Read&& read) {
 }
 
 // A per-process scratch folder, in shared memory when there is some; removed at exit.
-inline const std::string& scratch_dir() {
-  // Never destroyed: the exit handler below still needs it.
-  static const std::string* dir = [] {
-    namespace fs = std::filesystem;
-    const fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    auto* d = new std::string((base / ("fold_fuzz_" + std::to_string(::getpid()))).string());
-    fs::create_directories(*d);
-    // remove_tree, not fs::remove_all (data/text_file.h says why).
-    std::atexit([] { fold::data::remove_tree(scratch_dir()); });
-    return d;
-  }();
-  return *dir;
+inline const data::WorkDir& scratch_dir() {
+  static const data::WorkDir dir(std::filesystem::exists("/dev/shm") ? "/dev/shm" : "", "fold_fuzz");
+  return dir;
 }
 
 // For readers that take a path (the format is told by the extension): the input as the
 // file `name` in the scratch folder.
 inline std::string as_file(const uint8_t* data, size_t size, const std::string& name) {
-  const std::string path = scratch_dir() + "/" + name;
+  const std::string path = scratch_dir().file(name);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   if (!out.flush()) {
