@@ -245,7 +245,8 @@ TEST(ProteinIo, RejectsWrongColumns) {
 // they reach record or residue names (found by fuzz_pdb and fuzz_mmcif), are a
 // ParseError before gemmi reads the file: anywhere in PDB format (the format is ASCII;
 // gemmi carries such bytes into names from elsewhere in a line, or from the previous
-// line), and in mmCIF in the categories gemmi builds the structure from.
+// line), and in mmCIF in the categories gemmi builds the structure from, whatever loop
+// holds them.
 // tests/fuzz/regressions holds the same inputs.
 TEST(ProteinIo, RejectsNonAsciiBytesBeforeGemmiHashesThem) {
   const std::filesystem::path regressions = fold::test::source_dir() / "tests/fuzz/regressions";
@@ -254,7 +255,8 @@ TEST(ProteinIo, RejectsNonAsciiBytesBeforeGemmiHashesThem) {
       {"fuzz_pdb/record-name-non-ascii.pdb", "column 1: a byte that is not ASCII"},
       {"fuzz_pdb/free-text-non-ascii-past-column-120.pdb", "column 132: a byte that is not ASCII"},
       {"fuzz_pdb/seqres-reads-previous-line-bytes.pdb", "column 41: a byte that is not ASCII"},
-      {"fuzz_mmcif/residue-name-non-ascii.cif", "_atom_site.label_comp_id, row 1: a byte that is not ASCII"}};
+      {"fuzz_mmcif/residue-name-non-ascii.cif", "_atom_site.label_comp_id, row 1: a byte that is not ASCII"},
+      {"fuzz_mmcif/mixed-category-loop-non-ascii.cif", "_atom_site.label_comp_id, row 1: a byte that is not ASCII"}};
   for (const auto& [file, expected] : cases) {
     const std::string path = (regressions / file).string();
     for (const auto& read : {std::function<void()>([&] { read_protein(path); }),
