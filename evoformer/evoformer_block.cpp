@@ -54,10 +54,12 @@ PairStackImpl::PairStackImpl(const EvoformerBlockOptions& options_) : options(op
 
 void PairStackImpl::reset() {
   const EvoformerBlockOptions& o = options;
-  tri_mul_out = register_module("tri_mul_out",
-                                TriangleMultiplication(TriangleMultiplicationOptions(o.c_z(), o.c_hidden_mul(), true)));
-  tri_mul_in = register_module("tri_mul_in",
-                               TriangleMultiplication(TriangleMultiplicationOptions(o.c_z(), o.c_hidden_mul(), false)));
+  const auto tri_mul = [&o](bool outgoing) {
+    return TriangleMultiplication(TriangleMultiplicationOptions(o.c_z(), o.c_hidden_mul(), outgoing)
+                                      .fuse_projection_weights(o.fuse_projection_weights()));
+  };
+  tri_mul_out = register_module("tri_mul_out", tri_mul(true));
+  tri_mul_in = register_module("tri_mul_in", tri_mul(false));
   const auto tri_att = [&o](bool starting) {
     return TriangleAttention(TriangleAttentionOptions(o.c_z(), o.c_hidden_pair_att(), o.no_heads_pair())
                                  .starting(starting)
@@ -213,11 +215,11 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward(const torch
               "EvoformerBlock: z must be [*, N, N, ", options.c_z(), "] with N = ", m_in.size(-2), ", got ",
               z_in.sizes());
   if (dap) return forward_split(m_in, z_in, msa_mask, pair_mask, chunk_size, *dap);
-  torch::Tensor m = m_in;
-  m = m + shared_dropout(msa_att_row(m, z_in, msa_mask, chunk_size), options.msa_dropout(), kRowwise,
-                         is_training());
+  torch::Tensor m = m_in, z = z_in;
+  if (options.opm_first()) z = z + outer_product_mean(m, msa_mask, chunk_size);
+  m = m + shared_dropout(msa_att_row(m, z, msa_mask, chunk_size), options.msa_dropout(), kRowwise, is_training());
   m = columns_and_transition(m, msa_mask, chunk_size);
-  torch::Tensor z = z_in + outer_product_mean(m, msa_mask, chunk_size);
+  if (!options.opm_first()) z = z + outer_product_mean(m, msa_mask, chunk_size);
   z = pair_stack(z, pair_mask, chunk_size);
   return {m, z};
 }
@@ -233,6 +235,10 @@ void EvoformerBlockImpl::msa_inplace(const torch::Tensor& m, const torch::Tensor
                                      const MemoryPolicy& policy) {
   TORCH_CHECK(!is_training(), "EvoformerBlock: the in-place path has no dropout; call eval() first");
   const BlockRows rows = block_rows(options, policy, z.size(-2), m.size(-3), m.scalar_type(), m.device().type());
+  const auto opm = [&] {
+    profiled("outer_product_mean", [&] { outer_product_mean->add_update_(z, m, msa_mask, rows.outer_product_mean); });
+  };
+  if (options.opm_first()) opm();
   profiled("msa_att_row", [&] { msa_att_row->add_update_(m, z, msa_mask, rows.msa_row); });
   profiled("msa_att_col", [&] {
     if (msa_att_col) msa_att_col->add_update_(m, msa_mask, rows.msa_column);
@@ -240,8 +246,7 @@ void EvoformerBlockImpl::msa_inplace(const torch::Tensor& m, const torch::Tensor
   });
   profiled("msa_transition",
            [&] { msa_transition->add_update_(m, transition_mask(options, msa_mask), rows.msa_transition); });
-  profiled("outer_product_mean",
-           [&] { outer_product_mean->add_update_(z, m, msa_mask, rows.outer_product_mean); });
+  if (!options.opm_first()) opm();
 }
 
 torch::Tensor EvoformerBlockImpl::columns_and_transition(const torch::Tensor& m_in, const torch::Tensor& msa_mask,
@@ -257,18 +262,22 @@ std::tuple<torch::Tensor, torch::Tensor> EvoformerBlockImpl::forward_split(const
                                                                            const torch::Tensor& pair_mask,
                                                                            int64_t chunk_size, const AxialParallel& dap) {
   const dist::Group& g = dap.group();
+  const torch::Tensor res_mask = dap.local(msa_mask, -1);
+  torch::Tensor z = z_in;
+  // The outer product mean reads the MSA split by residue; with opm_first, the block's
+  // input goes there and back for it (one all-to-all more than AF2's order).
+  if (options.opm_first()) z = z + outer_product_mean(dap::all_to_all(m_rows, -2, -3, g), res_mask, chunk_size, &dap);
   // Row attention on this rank's sequences.
   const torch::Tensor seq_mask = dap.local(msa_mask, -2);
-  torch::Tensor m = m_rows + dap.shared_dropout(msa_att_row(m_rows, z_in, seq_mask, chunk_size, &dap),
+  torch::Tensor m = m_rows + dap.shared_dropout(msa_att_row(m_rows, z, seq_mask, chunk_size, &dap),
                                                 options.msa_dropout(), kRowwise, is_training(), -3, dap.n_seq(),
                                                 dap.n_res());
   // Column attention and transition on this rank's residues.
-  const torch::Tensor res_mask = dap.local(msa_mask, -1);
   m = dap::all_to_all(m, -2, -3, g);
   m = columns_and_transition(m, res_mask, chunk_size);
   // Back to the sequence split for the next block while the pair stack runs.
   dap::PendingAllToAll to_rows(m, -3, -2, g);
-  torch::Tensor z = z_in + outer_product_mean(m, res_mask, chunk_size, &dap);
+  if (!options.opm_first()) z = z + outer_product_mean(m, res_mask, chunk_size, &dap);
   z = pair_stack(z, pair_mask, chunk_size, &dap);
   return {to_rows.wait(), z};
 }

@@ -74,6 +74,11 @@ struct EvoformerBlockOptions {
   // triangle attentions; AF2's (monomer) template pair stack runs them after
   // (OpenFold's TemplatePairStackBlock tri_mul_first = false).
   TORCH_ARG(bool, tri_mul_first) = true;
+  // AF-Multimer moves the outer product mean to the start of the block: z gets the block
+  // input's MSA before the row attention reads it (OpenFold's opm_first).
+  TORCH_ARG(bool, opm_first) = false;
+  // AF-Multimer v3's fused triangle projections (TriangleMultiplicationOptions).
+  TORCH_ARG(bool, fuse_projection_weights) = false;
   TORCH_ARG(kernels::AttentionOptions, kernel) = {};
 };
 
@@ -131,7 +136,8 @@ class EvoformerBlockImpl : public torch::nn::Cloneable<EvoformerBlockImpl> {
   void forward_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
                        const torch::Tensor& pair_mask, const MemoryPolicy& policy = {});
   // Its MSA half (lines 1-4 of Algorithm 6: the MSA updates, then the outer product mean
-  // into z); forward_inplace is this and pair_stack->forward_inplace.
+  // into z, or that first with opm_first); forward_inplace is this and
+  // pair_stack->forward_inplace.
   void msa_inplace(const torch::Tensor& m, const torch::Tensor& z, const torch::Tensor& msa_mask,
                    const MemoryPolicy& policy = {});
 

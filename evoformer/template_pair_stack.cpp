@@ -15,7 +15,8 @@ EvoformerBlockOptions TemplatePairStackOptions::block() const {
       .transition_n(pair_transition_n())
       .pair_dropout(dropout_rate())
       .inf(inf())
-      .tri_mul_first(false)
+      .tri_mul_first(tri_mul_first())
+      .fuse_projection_weights(fuse_projection_weights())
       .kernel(kernel());
 }
 

@@ -33,6 +33,9 @@ struct TemplatePairStackOptions {
   TORCH_ARG(int64_t, pair_transition_n) = 2;
   TORCH_ARG(double, dropout_rate) = 0.25;
   TORCH_ARG(double, inf) = 1e9;
+  // AF2's template blocks attend before they multiply; AF-Multimer's multiply first.
+  TORCH_ARG(bool, tri_mul_first) = false;
+  TORCH_ARG(bool, fuse_projection_weights) = false;
   TORCH_ARG(kernels::AttentionOptions, kernel) = {};
 };
 

@@ -14,10 +14,15 @@ TriangleMultiplicationImpl::TriangleMultiplicationImpl(const TriangleMultiplicat
 
 void TriangleMultiplicationImpl::reset() {
   const int64_t c = options.c_z(), h = options.c_hidden();
-  linear_a_p = register_module("linear_a_p", make_linear(c, h, true, LinearInit::kDefault));
-  linear_a_g = register_module("linear_a_g", make_linear(c, h, true, LinearInit::kGating));
-  linear_b_p = register_module("linear_b_p", make_linear(c, h, true, LinearInit::kDefault));
-  linear_b_g = register_module("linear_b_g", make_linear(c, h, true, LinearInit::kGating));
+  if (options.fuse_projection_weights()) {
+    linear_ab_p = register_module("linear_ab_p", make_linear(c, 2 * h, true, LinearInit::kDefault));
+    linear_ab_g = register_module("linear_ab_g", make_linear(c, 2 * h, true, LinearInit::kGating));
+  } else {
+    linear_a_p = register_module("linear_a_p", make_linear(c, h, true, LinearInit::kDefault));
+    linear_a_g = register_module("linear_a_g", make_linear(c, h, true, LinearInit::kGating));
+    linear_b_p = register_module("linear_b_p", make_linear(c, h, true, LinearInit::kDefault));
+    linear_b_g = register_module("linear_b_g", make_linear(c, h, true, LinearInit::kGating));
+  }
   linear_g = register_module("linear_g", make_linear(c, c, true, LinearInit::kGating));
   linear_z = register_module("linear_z", make_linear(h, c, true, LinearInit::kFinal));
   layer_norm_in = register_module("layer_norm_in", LayerNorm(c));
@@ -25,12 +30,17 @@ void TriangleMultiplicationImpl::reset() {
 }
 
 torch::Tensor TriangleMultiplicationImpl::project(const torch::Tensor& zn, const torch::Tensor& mask, bool first) {
-  torch::nn::Linear& p = first ? linear_a_p : linear_b_p;
-  torch::nn::Linear& g = first ? linear_a_g : linear_b_g;
+  const int64_t h = options.c_hidden();
+  // a's or b's half of a fused linear, or its own linear.
+  const auto apply = [&](torch::nn::Linear& fused, torch::nn::Linear& own) {
+    if (!fused) return own(zn);
+    return torch::linear(zn, fused->weight.narrow(0, first ? 0 : h, h), fused->bias.narrow(0, first ? 0 : h, h));
+  };
+  const torch::Tensor g = apply(linear_ab_g, first ? linear_a_g : linear_b_g);
   const torch::Tensor m = mask.unsqueeze(-1).to(zn.scalar_type());
-  if (torch::GradMode::is_enabled()) return m * torch::sigmoid(g(zn)) * p(zn);
+  if (torch::GradMode::is_enabled()) return m * torch::sigmoid(g) * apply(linear_ab_p, first ? linear_a_p : linear_b_p);
   // Without autograd: in place, one buffer beside the projection's.
-  return g(zn).sigmoid_().mul_(p(zn)).mul_(m);
+  return g.sigmoid_().mul_(apply(linear_ab_p, first ? linear_a_p : linear_b_p)).mul_(m);
 }
 
 torch::Tensor TriangleMultiplicationImpl::finish(const torch::Tensor& x, const torch::Tensor& zn) {

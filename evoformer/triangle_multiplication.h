@@ -19,11 +19,16 @@ struct TriangleMultiplicationOptions {
   TORCH_ARG(int64_t, c_z);
   TORCH_ARG(int64_t, c_hidden);  // model.evoformer_stack.c_hidden_mul (128)
   TORCH_ARG(bool, outgoing);
+  // AF-Multimer v3's layout (OpenFold's FusedTriangleMultiplicativeUpdate): a's and b's
+  // projections are the two halves of one linear_ab_p, their gates of linear_ab_g. The
+  // same numbers; a and b are still made one at a time.
+  TORCH_ARG(bool, fuse_projection_weights) = false;
 };
 
-// linear_a_p, linear_a_g, linear_b_p, linear_b_g (c_z -> c_hidden), linear_g (c_z ->
-// c_z, gating init), linear_z (c_hidden -> c_z, final init), layer_norm_in (c_z),
-// layer_norm_out (c_hidden).
+// linear_a_p, linear_a_g, linear_b_p, linear_b_g (c_z -> c_hidden), or fused
+// linear_ab_p, linear_ab_g (c_z -> 2 c_hidden, a then b); linear_g (c_z -> c_z, gating
+// init), linear_z (c_hidden -> c_z, final init), layer_norm_in (c_z), layer_norm_out
+// (c_hidden).
 class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplicationImpl> {
  public:
   explicit TriangleMultiplicationImpl(const TriangleMultiplicationOptions& options);
@@ -58,12 +63,15 @@ class TriangleMultiplicationImpl : public torch::nn::Cloneable<TriangleMultiplic
   static int64_t tile_rows(int64_t n, int64_t chunk_rows);
 
   TriangleMultiplicationOptions options;
+  // Exactly one of the two layouts is set (options.fuse_projection_weights).
+  torch::nn::Linear linear_ab_p{nullptr}, linear_ab_g{nullptr};
   torch::nn::Linear linear_a_p{nullptr}, linear_a_g{nullptr}, linear_b_p{nullptr}, linear_b_g{nullptr},
       linear_g{nullptr}, linear_z{nullptr};
   LayerNorm layer_norm_in{nullptr}, layer_norm_out{nullptr};
 
  private:
-  // mask * sigmoid(gate(zn)) * proj(zn): a (linear_a_*) or b (linear_b_*), [*, R, N, c].
+  // mask * sigmoid(gate(zn)) * proj(zn): a (linear_a_*, or linear_ab_*'s first half) or
+  // b, [*, R, N, c].
   torch::Tensor project(const torch::Tensor& zn, const torch::Tensor& mask, bool first);
   // The update from the product x [*, R, N, c_hidden] and the normalised input zn of the
   // same positions: linear_z(layer_norm_out(x)) * sigmoid(linear_g(zn)).

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -57,25 +58,59 @@ struct Ref {
   }
 };
 
-// Reads (once) ../shared/ref-modules/<name>.npz; nullptr when absent.
-inline const Ref* load_ref(const std::string& name) {
+// Reads (once) <dir>/<name>.npz; nullptr when absent.
+inline const Ref* load_ref_from(const fs::path& dir, const std::string& name) {
   static std::map<std::string, std::unique_ptr<Ref>> cache;
-  auto it = cache.find(name);
+  const fs::path path = dir / (name + ".npz");
+  auto it = cache.find(path.string());
   if (it != cache.end()) return it->second.get();
-  const fs::path path = ref_dir() / (name + ".npz");
   if (!fs::exists(path)) return nullptr;
   auto ref = std::make_unique<Ref>();
   ref->name = name;
   ref->arrays = data::read_npz(path.string());
   ref->meta = nlohmann::json::parse(data::read_npz_text(path.string(), "meta"));
-  return cache.emplace(name, std::move(ref)).first->second.get();
+  return cache.emplace(path.string(), std::move(ref)).first->second.get();
 }
+
+// ../shared/ref-modules/<name>.npz.
+inline const Ref* load_ref(const std::string& name) { return load_ref_from(ref_dir(), name); }
 
 #define FOLD_LOAD_REF(var, name)                                                                      \
   const Ref* var = load_ref(name);                                                                    \
   if (var == nullptr)                                                                                 \
     GTEST_SKIP() << "reference data not present: " << (ref_dir() / (std::string(name) + ".npz")).string() \
                  << " (../shared/ref-modules is read in place)"
+
+// The multimer modules' OpenFold values are made on demand, not kept (they come from
+// running OpenFold): tools/parity/multimer-modules.sh writes them and points
+// FOLD_OPENFOLD_MULTIMER_REF at the folder.
+inline fs::path openfold_multimer_ref_dir() {
+  const char* dir = std::getenv("FOLD_OPENFOLD_MULTIMER_REF");
+  return dir ? fs::path(dir) : fs::path();
+}
+
+#define FOLD_LOAD_OPENFOLD_MULTIMER_REF(var, name)                                                          \
+  if (openfold_multimer_ref_dir().empty())                                                                 \
+    GTEST_SKIP() << "FOLD_OPENFOLD_MULTIMER_REF is not set: run tools/parity/multimer-modules.sh "         \
+                    "--openfold DIR (an OpenFold checkout) to compare with OpenFold";                      \
+  const Ref* var = load_ref_from(openfold_multimer_ref_dir(), name);                                       \
+  ASSERT_NE(var, nullptr) << (openfold_multimer_ref_dir() / (std::string(name) + ".npz")).string() << " is missing"
+
+// Copies param/<OpenFold name> into every parameter and buffer of `module`; each must be
+// there with its shape, and every param/ array must be used.
+inline void load_openfold_params(torch::nn::Module& module, const Ref& ref) {
+  torch::NoGradGuard no_grad;
+  size_t used = 0;
+  for (auto& p : module.named_parameters()) {
+    const torch::Tensor& v = ref.get("param/" + p.key());
+    ASSERT_EQ(v.sizes(), p.value().sizes()) << p.key();
+    p.value().copy_(v);
+    ++used;
+  }
+  size_t stored = 0;
+  for (const auto& [key, value] : ref.arrays) stored += key.rfind("param/", 0) == 0;
+  EXPECT_EQ(used, stored) << ref.name << ": OpenFold has parameters the module lacks";
+}
 
 // max |a - b| / max |b| over the entries where `valid` is 1 (all when undefined).
 inline double rel_err(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& valid = {}) {
@@ -88,5 +123,20 @@ inline double rel_err(const torch::Tensor& a, const torch::Tensor& b, const torc
   return d.max().item<double>() / std::max(s.max().item<double>(), 1e-30);
 }
 
+// Outputs out/<y> and input gradients grad/<x> against the reference's float32 values,
+// each within its tolerance; prints every error (and the one against float64).
+inline void expect_matches_ref(const Ref& ref, const Tensors& outputs, const Tensors& grads = {}) {
+  std::cout << "[ errors   ] " << ref.name << ":";
+  for (const auto& [prefix, values] : {std::pair<std::string, const Tensors*>{"out/", &outputs}, {"grad/", &grads}})
+    for (const auto& [key, value] : *values) {
+      const std::string k = prefix + key;
+      ASSERT_TRUE(value.defined()) << ref.name << ": no " << k;
+      const std::string k64 = (prefix == "out/" ? "out64/" : "grad64/") + key;
+      const double e = rel_err(value, ref.get(k)), e64 = rel_err(value, ref.get(k64));
+      std::cout << " " << k << " " << e << " (vs float64 " << e64 << ")";
+      EXPECT_LE(e, ref.tolerance(k)) << ref.name << " " << k;
+    }
+  std::cout << "\n";
+}
 
 }  // namespace fold::test::ref_modules

@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "fold/config.h"
 #include "fold/model/alphafold.h"
 #include "fold/model/confidence.h"
 #include "fold/model/template_embedder.h"
+#include "tests/ref_modules.h"
 
 namespace fold {
 namespace {
@@ -259,6 +262,32 @@ TEST(TemplatePairStack, ChunkedAndLowMemoryEqualDefault) {
   EXPECT_LE(rel_err(stack(t.slice(0, 1, 2), mask)[0], full[1]), 1e-5);
 }
 
+// OpenFold's TemplatePairStack as AF-Multimer v3 has it (tri_mul_first, fused
+// projections), two blocks on two templates: the output and the gradient of t.
+TEST(TemplatePairStack, MultimerMatchesOpenFold) {
+  using namespace test::ref_modules;
+  FOLD_LOAD_OPENFOLD_MULTIMER_REF(ref, "template_pair_stack_multimer");
+  const auto& h = ref->hyper();
+  const auto i = [&h](const char* key) { return h.at(key).get<int64_t>(); };
+  evoformer::TemplatePairStack stack(evoformer::TemplatePairStackOptions()
+                                         .c_t(i("c_t"))
+                                         .c_hidden_tri_att(i("c_hidden_tri_att"))
+                                         .c_hidden_tri_mul(i("c_hidden_tri_mul"))
+                                         .no_blocks(i("no_blocks"))
+                                         .no_heads(i("no_heads"))
+                                         .pair_transition_n(i("pair_transition_n"))
+                                         .inf(h.at("inf").get<double>())
+                                         .tri_mul_first(true)
+                                         .fuse_projection_weights(true));
+  load_openfold_params(*stack, *ref);
+  stack->eval();
+  const Tensors in = ref->inputs();
+  const torch::Tensor t = in.at("t").clone().requires_grad_(true);
+  const torch::Tensor out = stack(t, in.at("pair_mask"));
+  (out * ref->get("cot/t")).sum().backward();
+  expect_matches_ref(*ref, {{"t", out.detach()}}, {{"t", t.grad()}});
+}
+
 TEST(Confidence, PlddtIsExpectedBinCentre) {
   const auto logits = torch::randn({3, 50});
   const auto p = torch::softmax(logits, -1);
@@ -270,27 +299,62 @@ TEST(Confidence, PlddtIsExpectedBinCentre) {
   EXPECT_NEAR(compute_plddt(peaked).item<double>(), 99.0, 1e-3);
 }
 
-TEST(Confidence, TmScoreEqualsNaiveFormula) {
-  const int64_t n = 25, bins = 64;
-  const auto logits = torch::randn({n, n, bins});
-  const auto tm = compute_tm(logits).item<double>();
+// Supplement eq. 40 term by term; with chains, AF-Multimer's ipTM: the mean over j runs
+// over residues of other chains only, d0 still from every residue.
+double naive_tm(const torch::Tensor& logits, const std::vector<int64_t>& asym_id = {}) {
+  const int64_t n = logits.size(0), bins = logits.size(-1);
   const auto edges = torch::linspace(0, 31, bins - 1);
   const double step = (edges[1] - edges[0]).item<double>();
-  const double d0 = 1.24 * std::cbrt(n - 15.0) - 1.8;
+  const double d0 = 1.24 * std::cbrt(std::max<double>(n, 19) - 15.0) - 1.8;
   const auto p = torch::softmax(logits, -1);
   double best = -1;
   for (int64_t i = 0; i < n; ++i) {
     double sum = 0;
-    for (int64_t j = 0; j < n; ++j)
+    int64_t count = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      if (!asym_id.empty() && asym_id[i] == asym_id[j]) continue;
+      ++count;
       for (int64_t b = 0; b < bins; ++b) {
         const double centre = (b < bins - 1 ? edges[b].item<double>() : edges[bins - 2].item<double>() + step) + step / 2;
         sum += p[i][j][b].item<double>() / (1 + centre * centre / (d0 * d0));
       }
-    best = std::max(best, sum / n);
+    }
+    best = std::max(best, count ? sum / count : 0.0);
   }
-  EXPECT_NEAR(tm, best, 1e-5);
+  return best;
+}
+
+TEST(Confidence, TmScoreEqualsNaiveFormula) {
+  const int64_t n = 25, bins = 64;
+  const auto logits = torch::randn({n, n, bins});
+  EXPECT_NEAR(compute_tm(logits).item<double>(), naive_tm(logits), 1e-5);
+  const auto edges = torch::linspace(0, 31, bins - 1);
+  const double step = (edges[1] - edges[0]).item<double>();
   const auto pae = compute_predicted_aligned_error(logits);
   EXPECT_NEAR(pae.max_predicted_aligned_error.item<double>(), 31.0 + 1.5 * step, 1e-4);  // one step past the last edge
+}
+
+TEST(Confidence, InterfaceTmScoreEqualsNaiveFormula) {
+  torch::manual_seed(5);
+  const std::vector<int64_t> chains = {1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+  const int64_t n = static_cast<int64_t>(chains.size());
+  const auto logits = torch::randn({n, n, 64}) * 3;
+  const auto asym_id = torch::tensor(chains);
+  const double iptm = compute_tm(logits, {}, 31.0, 1e-8, asym_id).item<double>();
+  EXPECT_NEAR(iptm, naive_tm(logits, chains), 1e-5);
+  EXPECT_GT(std::abs(iptm - compute_tm(logits).item<double>()), 1e-4);  // not the pTM
+  // One chain has no interface: every pair is masked out.
+  EXPECT_EQ(compute_tm(logits, {}, 31.0, 1e-8, torch::ones({n}, torch::kLong)).item<double>(), 0.0);
+  EXPECT_THROW(compute_tm(logits, {}, 31.0, 1e-8, torch::ones({n - 1}, torch::kLong)), c10::Error);
+}
+
+// OpenFold's compute_tm(interface=True) and pTM on three chains.
+TEST(Confidence, InterfaceTmMatchesOpenFold) {
+  using namespace test::ref_modules;
+  FOLD_LOAD_OPENFOLD_MULTIMER_REF(ref, "interface_tm");
+  const Tensors in = ref->inputs();
+  expect_matches_ref(*ref, {{"iptm", compute_tm(in.at("tm_logits"), {}, 31.0, 1e-8, in.at("asym_id"))},
+                            {"ptm", compute_tm(in.at("tm_logits"))}});
 }
 
 }  // namespace

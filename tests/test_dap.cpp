@@ -227,6 +227,20 @@ TEST(DapStacks, EvoformerStackEqualsOneProcess) {
   }
 }
 
+// AF-Multimer's block order (opm_first) sends the block's input MSA to the residue split
+// for the outer product mean before the row attention.
+TEST(DapStacks, OpmFirstEvoformerStackEqualsOneProcess) {
+  const dist::Group& g = grid().dap();
+  for (const StackCase& c : {kCases[1], kCases[3]}) {
+    evoformer::EvoformerStack stack(evoformer::EvoformerStackOptions(block_options().opm_first(true), 2, 12));
+    randomize(stack, 23);
+    c.train ? stack->train() : stack->eval();
+    const Inputs in = make_inputs(c.s, c.n, 16, 8);
+    expect_same(run_evoformer(stack, in, c, g), run_evoformer(stack, in, c, dist::Group()),
+                "opm_first Evoformer DAP " + std::to_string(g.size()) + ", " + describe(c));
+  }
+}
+
 Result run_extra(evoformer::ExtraMsaStack& stack, const Inputs& in, const StackCase& c, const dist::Group& g) {
   torch::Tensor m = in.m.clone().requires_grad_(), z = in.z.clone().requires_grad_();
   torch::manual_seed(99);

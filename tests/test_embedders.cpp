@@ -6,6 +6,7 @@
 #include "fold/model/heads.h"
 #include "fold/model/input_embedder.h"
 #include "fold/model/recycling_embedder.h"
+#include "tests/ref_modules.h"
 
 namespace fold {
 namespace {
@@ -54,6 +55,79 @@ TEST(InputEmbedder, RejectsWrongChannels) {
   EXPECT_THROW(e(torch::randn({4, 21}), torch::arange(4), torch::randn({2, 4, 49})), c10::Error);
   EXPECT_THROW(e(torch::randn({4, 22}), torch::arange(4), torch::randn({2, 4, 48})), c10::Error);
   EXPECT_THROW(e(torch::randn({4, 22}), torch::arange(5), torch::randn({2, 4, 49})), c10::Error);
+}
+
+// Two chains of entity 1 (copies 1 and 2) and one of entity 2, residue_index restarting
+// per chain as AF-Multimer's features have it.
+ResiduePositions three_chains() {
+  return {torch::tensor({0, 1, 2, 0, 1, 2, 40, 0, 1}), torch::tensor({1, 1, 1, 2, 2, 2, 2, 3, 3}),
+          torch::tensor({1, 1, 1, 1, 1, 1, 1, 2, 2}), torch::tensor({1, 1, 1, 2, 2, 2, 2, 1, 1})};
+}
+
+// AF-Multimer's relpos (OpenFold's InputEmbedderMultimer.relpos) element by element:
+// 2k + 2 position bins, the last for another chain; one "same entity" channel; 2c + 2
+// copy bins, the last for another entity.
+TEST(InputEmbedder, MultimerRelposEqualsItsDefinition) {
+  const int64_t k = 3, c = 1;
+  InputEmbedder e(InputEmbedderOptions(6, 5).relpos_k(k).use_chain_relative(true).max_relative_chain(c));
+  EXPECT_EQ(e->linear_relpos->weight.size(1), (2 * k + 2) + 1 + (2 * c + 2));
+  const ResiduePositions p = three_chains();
+  const auto oh = e->relpos_one_hot(p);
+  const int64_t n = p.residue_index.size(0);
+  ASSERT_EQ(oh.sizes(), (std::vector<int64_t>{n, n, 2 * k + 2 + 1 + 2 * c + 2}));
+  const auto at = [](const torch::Tensor& t, int64_t i) { return t[i].item<int64_t>(); };
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      auto want = torch::zeros({2 * k + 2 + 1 + 2 * c + 2}, torch::kLong);
+      const bool same_chain = at(p.asym_id, i) == at(p.asym_id, j);
+      const bool same_entity = at(p.entity_id, i) == at(p.entity_id, j);
+      want[same_chain ? std::clamp<int64_t>(at(p.residue_index, i) - at(p.residue_index, j), -k, k) + k : 2 * k + 1] = 1;
+      want[2 * k + 2] = same_entity ? 1 : 0;
+      want[2 * k + 3 + (same_entity ? std::clamp<int64_t>(at(p.sym_id, i) - at(p.sym_id, j), -c, c) + c : 2 * c + 1)] = 1;
+      EXPECT_TRUE(torch::equal(oh[i][j].to(torch::kLong), want)) << i << "," << j << ": " << oh[i][j];
+    }
+}
+
+// The pair built a few rows at a time (the chunked low-memory path) is the whole one.
+TEST(InputEmbedder, MultimerPairChunkedEqualsWhole) {
+  torch::manual_seed(3);
+  InputEmbedder e(InputEmbedderOptions(6, 5).tf_dim(21).use_chain_relative(true));
+  for (auto& p : e->parameters()) p.data().normal_();
+  const ResiduePositions p = three_chains();
+  const auto tf = torch::randn({9, 21});
+  const auto whole = e->pair(tf, p), chunked = e->pair(tf, p, 2);
+  EXPECT_LE(rel_err(chunked, whole), 1e-6);
+  // Chains matter: the same residues read as one chain give another pair.
+  EXPECT_GT(rel_err(e->pair(tf, ResiduePositions(p.residue_index, torch::ones({9}), torch::ones({9}), torch::ones({9}))),
+                    whole),
+            1e-3);
+}
+
+TEST(InputEmbedder, MultimerRejectsMissingOrMisshapenChainIds) {
+  InputEmbedder e(InputEmbedderOptions(6, 5).tf_dim(21).use_chain_relative(true));
+  EXPECT_THROW(e->pair(torch::randn({4, 21}), torch::arange(4)), c10::Error);
+  EXPECT_THROW(ResiduePositions(torch::arange(4), torch::ones({3}), torch::ones({4}), torch::ones({4})), c10::Error);
+}
+
+// OpenFold's InputEmbedderMultimer on three chains (two copies of one sequence and
+// another): both embeddings and the gradients of target_feat and msa_feat.
+TEST(InputEmbedder, MultimerMatchesOpenFold) {
+  using namespace test::ref_modules;
+  FOLD_LOAD_OPENFOLD_MULTIMER_REF(ref, "input_embedder_multimer");
+  const auto i = [&](const char* key) { return ref->hyper().at(key).get<int64_t>(); };
+  InputEmbedder e(InputEmbedderOptions(i("c_m"), i("c_z"))
+                      .tf_dim(i("tf_dim"))
+                      .msa_dim(i("msa_dim"))
+                      .relpos_k(i("max_relative_idx"))
+                      .use_chain_relative(true)
+                      .max_relative_chain(i("max_relative_chain")));
+  load_openfold_params(*e, *ref);
+  const Tensors in = ref->inputs();
+  const auto tf = in.at("target_feat").clone().requires_grad_(true), msa = in.at("msa_feat").clone().requires_grad_(true);
+  const auto [m, z] = e(tf, ResiduePositions(in.at("residue_index"), in.at("asym_id"), in.at("entity_id"), in.at("sym_id")),
+                        msa);
+  ((m * ref->get("cot/msa")).sum() + (z * ref->get("cot/pair")).sum()).backward();
+  expect_matches_ref(*ref, {{"msa", m.detach()}, {"pair", z.detach()}}, {{"target_feat", tf.grad()}, {"msa_feat", msa.grad()}});
 }
 
 // Bin edges 3.25, 4.5, ..., 20.75 (step 1.25); bin b covers (edge_b, edge_{b+1}).

@@ -159,6 +159,76 @@ TEST(EvoformerBlock, DropoutOnlyInTraining) {
 }
 
 // AF2's shared dropout: rowwise = one mask for every row (dim -3), columnwise = dim -2.
+// AF-Multimer's block (opm_first): z gets the outer product mean of the block's input
+// MSA first, and the row attention reads that z; then the column attention, the MSA
+// transition and the pair stack as in AF2. Composed here from the block's own modules,
+// and the in-place inference path and chunking give the same.
+TEST(EvoformerBlock, OpmFirstIsTheOuterProductMeanBeforeTheRowAttention) {
+  torch::manual_seed(4);
+  EvoformerBlock block(EvoformerBlockOptions(16, 8)
+                           .c_hidden_msa_att(4)
+                           .no_heads_msa(2)
+                           .c_hidden_opm(4)
+                           .c_hidden_mul(8)
+                           .c_hidden_pair_att(4)
+                           .no_heads_pair(2)
+                           .opm_first(true));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : block->parameters()) p.normal_(0.0, 0.2);
+  }
+  block->eval();
+  constexpr int64_t S = 5, N = 11;
+  const auto m = torch::randn({S, N, 16}), z = torch::randn({N, N, 8});
+  const auto msa_mask = (torch::rand({S, N}) > 0.2).to(torch::kFloat), pair_mask = torch::ones({N, N});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor z1 = z + block->outer_product_mean(m, msa_mask);
+  torch::Tensor m1 = m + block->msa_att_row(m, z1, msa_mask);
+  m1 = m1 + block->msa_att_col(m1, msa_mask);
+  m1 = m1 + block->msa_transition(m1);
+  const torch::Tensor z2 = block->pair_stack(z1, pair_mask);
+  const auto [mo, zo] = block(m, z, msa_mask, pair_mask);
+  EXPECT_LE(rel_err(mo, m1), 1e-6);
+  EXPECT_LE(rel_err(zo, z2), 1e-6);
+  const auto [mc, zc] = block(m, z, msa_mask, pair_mask, /*chunk_size=*/3);
+  EXPECT_LE(rel_err(mc, m1), 1e-5);
+  EXPECT_LE(rel_err(zc, z2), 1e-5);
+  torch::Tensor mi = m.clone(), zi = z.clone();
+  block->forward_inplace(mi, zi, msa_mask, pair_mask, MemoryPolicy::parse("chunk4+exactchunk"));
+  EXPECT_LE(rel_err(mi, m1), 1e-5);
+  EXPECT_LE(rel_err(zi, z2), 1e-5);
+  // The order matters: AF2's block on the same weights gives another MSA.
+  block->options.opm_first(false);
+  EXPECT_GT(rel_err(std::get<0>(block(m, z, msa_mask, pair_mask)), m1), 1e-4);
+}
+
+// OpenFold's EvoformerBlock as AF-Multimer v3 has it (opm_first, fused triangle
+// projections) under its own state_dict names: both outputs and the gradients of m and z.
+TEST(EvoformerBlock, MultimerMatchesOpenFold) {
+  FOLD_LOAD_OPENFOLD_MULTIMER_REF(ref, "evoformer_block_multimer");
+  const auto& h = ref->hyper();
+  const auto i = [&h](const char* key) { return h.at(key).get<int64_t>(); };
+  EvoformerBlock block(EvoformerBlockOptions(i("c_m"), i("c_z"))
+                           .c_hidden_msa_att(i("c_hidden_msa_att"))
+                           .c_hidden_opm(i("c_hidden_opm"))
+                           .c_hidden_mul(i("c_hidden_mul"))
+                           .c_hidden_pair_att(i("c_hidden_pair_att"))
+                           .no_heads_msa(i("no_heads_msa"))
+                           .no_heads_pair(i("no_heads_pair"))
+                           .transition_n(i("transition_n"))
+                           .inf(h.at("inf").get<double>())
+                           .eps(h.at("eps").get<double>())
+                           .opm_first(true)
+                           .fuse_projection_weights(true));
+  load_openfold_params(*block, *ref);
+  block->eval();
+  const Tensors in = ref->inputs();
+  const torch::Tensor m = in.at("m").clone().requires_grad_(true), z = in.at("z").clone().requires_grad_(true);
+  const auto [mo, zo] = block(m, z, in.at("msa_mask"), in.at("pair_mask"));
+  ((mo * ref->get("cot/m")).sum() + (zo * ref->get("cot/z")).sum()).backward();
+  expect_matches_ref(*ref, {{"m", mo.detach()}, {"z", zo.detach()}}, {{"m", m.grad()}, {"z", z.grad()}});
+}
+
 TEST(SharedDropout, SharesTheMaskAlongTheAxis) {
   torch::manual_seed(2);
   const auto x = torch::ones({2, 5, 7, 6});

@@ -303,6 +303,54 @@ TEST(TriangleMultiplication, Fp64GradientsSameWhenChunked) {
   }
 }
 
+// AF-Multimer v3's fused layout (linear_ab_p, linear_ab_g) holding the separate
+// projections' weights, a's rows then b's, gives the same update on every path, and its
+// weight gradients are theirs, concatenated.
+TEST(TriangleMultiplication, FusedProjectionsEqualSeparateOnes) {
+  for (const bool outgoing : {true, false}) {
+    SCOPED_TRACE(outgoing ? "outgoing" : "incoming");
+    torch::manual_seed(13);
+    auto separate = triangle_multiplication(outgoing);
+    evoformer::TriangleMultiplication fused(
+        evoformer::TriangleMultiplicationOptions(CZ, 3, outgoing).fuse_projection_weights(true));
+    test::prepare_fp64(*fused);
+    {
+      torch::NoGradGuard no_grad;
+      auto fp = fused->named_parameters();
+      for (const auto& p : separate->named_parameters()) {
+        const std::string& key = p.key();
+        const bool projection = key.rfind("linear_a_", 0) == 0 || key.rfind("linear_b_", 0) == 0;
+        if (!projection) {
+          fp[key].copy_(p.value());
+        } else if (key[7] == 'a') {  // linear_a_<kind>.<what>: b's rows follow a's
+          const std::string b = "linear_b_" + key.substr(9);
+          fp["linear_ab_" + key.substr(9)].copy_(torch::cat({p.value(), separate->named_parameters()[b]}));
+        }
+      }
+    }
+    EXPECT_EQ(fused->named_parameters().size(), separate->named_parameters().size() - 4);
+    const auto mask = pair_mask();
+    const auto z = rnd({N, N, CZ}).requires_grad_(true);
+    const auto want = separate(z, mask), got = fused(z, mask);
+    EXPECT_LE(test::max_rel_diff(got, want), 1e-12);
+    (want.sum() + got.sum()).backward();
+    const auto sp = separate->named_parameters(), fp = fused->named_parameters();
+    for (const char* kind : {"p", "g"})
+      EXPECT_LE(test::max_rel_diff(fp[std::string("linear_ab_") + kind + ".weight"].grad(),
+                        torch::cat({sp[std::string("linear_a_") + kind + ".weight"].grad(),
+                                    sp[std::string("linear_b_") + kind + ".weight"].grad()})),
+                1e-12);
+    torch::NoGradGuard no_grad;
+    const auto in_place = [&](auto& m, int64_t tile_rows) {
+      return update_of(z.detach(), [&](const torch::Tensor& y) {
+        m->add_update_(y, mask, 0, tile_rows);
+      })[0];
+    };
+    EXPECT_LE(test::max_rel_diff(in_place(fused, 0), in_place(separate, 0)), 1e-12);
+    EXPECT_LE(test::max_rel_diff(in_place(fused, 2), in_place(separate, 0)), 1e-12);
+  }
+}
+
 // The low-memory policy's tiles (no held projection) give the forward's update: tiles
 // of 1, 2 (a short last tile) and 3 rows, outgoing and incoming, with and without a
 // batch dimension.
@@ -405,17 +453,26 @@ const GradCheckOptions kBlockCheck = [] {
   return o;
 }();
 
+// AF2's block, and AF-Multimer v3's: the outer product mean first, fused triangle projections.
+std::vector<std::pair<const char*, evoformer::EvoformerBlockOptions>> af2_and_multimer_blocks() {
+  const auto af2 = tiny_block(evoformer::MsaColumnKind::kAttention);
+  return {{"AF2", af2}, {"multimer v3", evoformer::EvoformerBlockOptions(af2).opm_first(true).fuse_projection_weights(true)}};
+}
+
 TEST(EvoformerBlock, GradientMatchesFiniteDifferencesFp64) {
-  torch::manual_seed(18);
-  evoformer::EvoformerBlock b(tiny_block(evoformer::MsaColumnKind::kAttention));
-  test::prepare_fp64(*b);
-  const auto mm = msa_mask(), pm = pair_mask();
-  expect_gradients_match_finite_differences(
-      [&](const Ts& x) -> Ts {
-        auto [m, z] = b(x[0], x[1], mm, pm);
-        return {m, z};
-      },
-      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, b.ptr().get(), kBlockCheck);
+  for (const auto& [name, options] : af2_and_multimer_blocks()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(18);
+    evoformer::EvoformerBlock b(options);
+    test::prepare_fp64(*b);
+    const auto mm = msa_mask(), pm = pair_mask();
+    expect_gradients_match_finite_differences(
+        [&](const Ts& x) -> Ts {
+          auto [m, z] = b(x[0], x[1], mm, pm);
+          return {m, z};
+        },
+        {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, b.ptr().get(), kBlockCheck);
+  }
 }
 
 TEST(ExtraMsaBlock, GradientMatchesFiniteDifferencesFp64) {
@@ -432,21 +489,24 @@ TEST(ExtraMsaBlock, GradientMatchesFiniteDifferencesFp64) {
 }
 
 TEST(EvoformerBlock, Fp64GradientsSameUnderEveryMemoryStrategy) {
-  torch::manual_seed(20);
-  evoformer::EvoformerBlock b(tiny_block(evoformer::MsaColumnKind::kAttention));
-  test::prepare_fp64(*b);
-  const auto mm = msa_mask(), pm = pair_mask();
-  expect_strategies_agree(
-      *b, [&](const kernels::AttentionOptions& k) { b->set_kernel_options(k); },
-      [&](const Ts& x, const MemoryPolicy& p) -> Ts {
-        auto [m, z] = b(x[0], x[1], mm, pm, p.chunk_size);
-        return {m, z};
-      },
-      {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies, [&](const Ts& x, const MemoryPolicy& p) {
-        const Ts mz{x[0].clone(), x[1].clone()};
-        b->forward_inplace(mz[0], mz[1], mm, pm, p);
-        return mz;
-      });
+  for (const auto& [name, options] : af2_and_multimer_blocks()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(20);
+    evoformer::EvoformerBlock b(options);
+    test::prepare_fp64(*b);
+    const auto mm = msa_mask(), pm = pair_mask();
+    expect_strategies_agree(
+        *b, [&](const kernels::AttentionOptions& k) { b->set_kernel_options(k); },
+        [&](const Ts& x, const MemoryPolicy& p) -> Ts {
+          auto [m, z] = b(x[0], x[1], mm, pm, p.chunk_size);
+          return {m, z};
+        },
+        {{"m", rnd({S, N, CM})}, {"z", rnd({N, N, CZ})}}, kAttentionStrategies, [&](const Ts& x, const MemoryPolicy& p) {
+          const Ts mz{x[0].clone(), x[1].clone()};
+          b->forward_inplace(mz[0], mz[1], mm, pm, p);
+          return mz;
+        });
+  }
 }
 
 TEST(EvoformerStack, Fp64GradientsSameUnderEveryCheckpointPolicy) {
@@ -496,27 +556,40 @@ evoformer::TemplatePairStackOptions tiny_template_stack(int64_t no_blocks) {
 
 // One template pair block (the PairStack in the template order) plus the stack's final
 // LayerNorm, over two templates.
+// AF2's template blocks, and AF-Multimer v3's: multiplications first, fused projections.
+std::vector<std::pair<const char*, evoformer::TemplatePairStackOptions>> af2_and_multimer_template_stacks(
+    int64_t no_blocks) {
+  return {{"AF2", tiny_template_stack(no_blocks)},
+          {"multimer v3", tiny_template_stack(no_blocks).tri_mul_first(true).fuse_projection_weights(true)}};
+}
+
 TEST(TemplatePairStack, GradientMatchesFiniteDifferencesFp64) {
-  torch::manual_seed(23);
-  evoformer::TemplatePairStack st(tiny_template_stack(1));
-  test::prepare_fp64(*st);
-  const auto pm = pair_mask();
-  GradCheckOptions o;
-  o.entries = 10;
-  expect_gradients_match_finite_differences([&](const Ts& x) -> Ts { return {st(x[0], pm)}; },
-                                            {{"t", rnd({2, N, N, CZ})}}, st.ptr().get(), o);
+  for (const auto& [name, options] : af2_and_multimer_template_stacks(1)) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(23);
+    evoformer::TemplatePairStack st(options);
+    test::prepare_fp64(*st);
+    const auto pm = pair_mask();
+    GradCheckOptions o;
+    o.entries = 10;
+    expect_gradients_match_finite_differences([&](const Ts& x) -> Ts { return {st(x[0], pm)}; },
+                                              {{"t", rnd({2, N, N, CZ})}}, st.ptr().get(), o);
+  }
 }
 
 TEST(TemplatePairStack, Fp64GradientsSameUnderEveryMemoryStrategy) {
-  torch::manual_seed(24);
-  evoformer::TemplatePairStack st(tiny_template_stack(2));
-  test::prepare_fp64(*st);
-  const auto pm = pair_mask();
-  auto strategies = kAttentionStrategies;
-  strategies.push_back({"checkpoint block", "checkpoint"});
-  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {st(x[0], pm, p)}; };
-  expect_strategies_agree(*st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); }, f,
-                          {{"t", rnd({2, N, N, CZ})}}, strategies, f);
+  for (const auto& [name, options] : af2_and_multimer_template_stacks(2)) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(24);
+    evoformer::TemplatePairStack st(options);
+    test::prepare_fp64(*st);
+    const auto pm = pair_mask();
+    auto strategies = kAttentionStrategies;
+    strategies.push_back({"checkpoint block", "checkpoint"});
+    const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts { return {st(x[0], pm, p)}; };
+    expect_strategies_agree(*st, [&](const kernels::AttentionOptions& k) { st->set_kernel_options(k); }, f,
+                            {{"t", rnd({2, N, N, CZ})}}, strategies, f);
+  }
 }
 
 evoformer::TemplatePointwiseAttention template_pointwise() {
@@ -690,6 +763,22 @@ TEST(InputEmbedder, GradientMatchesFiniteDifferencesFp64) {
   expect_gradients_match_finite_differences(
       [&](const Ts& x) -> Ts {
         auto [msa, pair] = m(x[0], residue_index, x[1]);
+        return {msa, pair};
+      },
+      {{"target_feat", rnd({N, 5})}, {"msa_feat", rnd({S, N, 7})}}, m.ptr().get());
+}
+
+// AF-Multimer's relpos: two copies of one chain and another chain.
+TEST(InputEmbedder, MultimerGradientMatchesFiniteDifferencesFp64) {
+  torch::manual_seed(36);
+  InputEmbedder m(InputEmbedderOptions(CM, CZ).tf_dim(5).msa_dim(7).relpos_k(2).use_chain_relative(true).max_relative_chain(1));
+  test::prepare_fp64(*m);
+  const ResiduePositions positions(torch::tensor({0, 1, 0, 1, 7}), torch::tensor({1, 1, 2, 2, 3}),
+                                   torch::tensor({1, 1, 1, 1, 2}), torch::tensor({1, 1, 2, 2, 1}));
+  ASSERT_EQ(positions.residue_index.size(0), N);
+  expect_gradients_match_finite_differences(
+      [&](const Ts& x) -> Ts {
+        auto [msa, pair] = m(x[0], positions, x[1]);
         return {msa, pair};
       },
       {{"target_feat", rnd({N, 5})}, {"msa_feat", rnd({S, N, 7})}}, m.ptr().get());

@@ -37,6 +37,8 @@ evoformer::EvoformerBlockOptions block_options(const Section& s) {
       .transition_n(s.i("transition_n"))
       .msa_dropout(s.f("msa_dropout"))
       .pair_dropout(s.f("pair_dropout"))
+      .opm_first(s.b("opm_first"))
+      .fuse_projection_weights(s.b("fuse_projection_weights"))
       .inf(s.f("inf"))
       .eps(s.f("eps"));
 }
@@ -81,7 +83,9 @@ TemplateEmbedderOptions template_embedder_options(const Section& m) {
                       .no_heads(m.i(tps + "no_heads"))
                       .pair_transition_n(m.i(tps + "pair_transition_n"))
                       .dropout_rate(m.f(tps + "dropout_rate"))
-                      .inf(m.f(tps + "inf")))
+                      .inf(m.f(tps + "inf"))
+                      .tri_mul_first(m.b(tps + "tri_mul_first"))
+                      .fuse_projection_weights(m.b(tps + "fuse_projection_weights")))
       .pointwise(evoformer::TemplatePointwiseAttentionOptions()
                      .c_t(m.i(tpa + "c_t"))
                      .c_z(m.i(tpa + "c_z"))
@@ -118,7 +122,9 @@ AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
   o.input_embedder = InputEmbedderOptions(m.i("input_embedder.c_m"), m.i("input_embedder.c_z"))
                          .tf_dim(m.i("input_embedder.tf_dim"))
                          .msa_dim(m.i("input_embedder.msa_dim"))
-                         .relpos_k(m.i("input_embedder.relpos_k"));
+                         .relpos_k(m.i("input_embedder.relpos_k"))
+                         .use_chain_relative(m.b("input_embedder.use_chain_relative"))
+                         .max_relative_chain(m.i("input_embedder.max_relative_chain"));
   o.recycling_embedder = RecyclingEmbedderOptions(m.i("recycling_embedder.c_m"), m.i("recycling_embedder.c_z"))
                              .min_bin(m.f("recycling_embedder.min_bin"))
                              .max_bin(m.f("recycling_embedder.max_bin"))
@@ -150,6 +156,8 @@ AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
                 .tm_enabled(m.b("heads.tm.enabled"))
                 .tm_no_bins(m.i("heads.tm.no_bins"));
   o.tm_max_bin = c.get_float("loss.tm.max_bin");
+  o.iptm_weight = m.f("heads.tm.iptm_weight");
+  o.ptm_weight = m.f("heads.tm.ptm_weight");
   return o;
 }
 
@@ -214,8 +222,14 @@ struct AlphaFoldImpl::Trunk {
 
 torch::Tensor AlphaFoldImpl::embed_pair(const FeatureDict& f, const Recycled& recycled, const torch::Tensor& aatype,
                                         const Trunk& t, torch::Tensor& m_first_row_update) {
-  torch::Tensor z = input_embedder->pair(t.cast(require_feature(f, "target_feat", kWho)),
-                                         require_feature(f, "residue_index", kWho).to(t.device), t.pair_rows);
+  const torch::Tensor residue_index = require_feature(f, "residue_index", kWho).to(t.device);
+  const ResiduePositions positions =
+      options.input_embedder.use_chain_relative()
+          ? ResiduePositions(residue_index, require_feature(f, "asym_id", kWho).to(t.device),
+                             require_feature(f, "entity_id", kWho).to(t.device),
+                             require_feature(f, "sym_id", kWho).to(t.device))
+          : ResiduePositions(residue_index);
+  torch::Tensor z = input_embedder->pair(t.cast(require_feature(f, "target_feat", kWho)), positions, t.pair_rows);
   const torch::Tensor m_prev = recycled.m_first_row.defined()
                                    ? t.cast(recycled.m_first_row)
                                    : torch::zeros({t.n, options.input_embedder.c_m()}, z.options());
@@ -393,6 +407,11 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
     out["tm_logits"] = logits.tm_logits;
     const torch::Tensor tm_logits = logits.tm_logits.to(torch::kFloat);
     out["ptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin);
+    if (options.input_embedder.use_chain_relative()) {
+      const torch::Tensor asym_id = require_feature(batch, "asym_id", kWho).select(-1, iterations - 1);
+      out["iptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin, 1e-8, asym_id.to(tm_logits.device()));
+      out["weighted_ptm_score"] = options.iptm_weight * out["iptm_score"] + options.ptm_weight * out["ptm_score"];
+    }
     AlignedError pae = compute_predicted_aligned_error(tm_logits, options.tm_max_bin);
     out["predicted_aligned_error"] = pae.predicted_aligned_error;
     out["aligned_confidence_probs"] = pae.aligned_confidence_probs;

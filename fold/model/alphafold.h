@@ -48,6 +48,9 @@ struct AlphaFoldOptions {
   structure::StructureModuleOptions structure_module;
   AuxiliaryHeadsOptions heads;
   double tm_max_bin = 31.0;  // loss.tm.max_bin
+  // AF-Multimer's ranking confidence (weighted_ptm_score) = iptm_weight * ipTM +
+  // ptm_weight * pTM, reported when the model reads chains (use_chain_relative).
+  double iptm_weight = 0.8, ptm_weight = 0.2;  // model.heads.tm
 
   // Every model.* key of `config` (OpenFold's names) mapped onto the modules.
   static AlphaFoldOptions from_config(const Config& config);

@@ -36,7 +36,8 @@ AlignedError compute_predicted_aligned_error(const at::Tensor& tm_logits, double
   return out;
 }
 
-at::Tensor compute_tm(const at::Tensor& tm_logits, const at::Tensor& residue_weights_in, double max_bin, double eps) {
+at::Tensor compute_tm(const at::Tensor& tm_logits, const at::Tensor& residue_weights_in, double max_bin, double eps,
+                      const at::Tensor& asym_id) {
   const int64_t n = tm_logits.size(-2);
   const at::Tensor weights = residue_weights_in.defined() ? residue_weights_in.to(tm_logits.scalar_type())
                                                           : at::ones({n}, tm_logits.options());
@@ -44,8 +45,14 @@ at::Tensor compute_tm(const at::Tensor& tm_logits, const at::Tensor& residue_wei
   const double clipped_n = std::max(weights.sum().item<double>(), 19.0);
   const double d0 = 1.24 * std::cbrt(clipped_n - 15.0) - 1.8;
   const at::Tensor tm_per_bin = 1.0 / (1.0 + centres.square() / (d0 * d0));
-  const at::Tensor predicted_tm_term = (at::softmax(tm_logits, -1) * tm_per_bin).sum(-1);
-  const at::Tensor pair_weights = weights.unsqueeze(-1) * weights.unsqueeze(-2);
+  at::Tensor predicted_tm_term = (at::softmax(tm_logits, -1) * tm_per_bin).sum(-1);
+  at::Tensor pair_weights = weights.unsqueeze(-1) * weights.unsqueeze(-2);
+  if (asym_id.defined()) {
+    TORCH_CHECK(asym_id.size(-1) == n, "compute_tm: asym_id has ", asym_id.size(-1), " residues, tm_logits ", n);
+    const at::Tensor other_chain = asym_id.unsqueeze(-1).ne(asym_id.unsqueeze(-2)).to(tm_logits.scalar_type());
+    predicted_tm_term = predicted_tm_term * other_chain;
+    pair_weights = pair_weights * other_chain;
+  }
   const at::Tensor normed = pair_weights / (eps + pair_weights.sum(-1, true));
   const at::Tensor per_alignment = (predicted_tm_term * normed).sum(-1);
   // The alignment with the largest weighted score (OpenFold takes the first maximum).

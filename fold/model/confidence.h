@@ -22,8 +22,10 @@ AlignedError compute_predicted_aligned_error(const at::Tensor& tm_logits, double
 
 // pTM (Supplement eq. 40): max over alignments i of the mean over j of the expected
 // TM term 1 / (1 + (e_ij / d0)^2), d0 = 1.24 (max(N, 19) - 15)^(1/3) - 1.8. Residue
-// weights default to one per residue (as OpenFold's inference). Returns a scalar.
+// weights default to one per residue (as OpenFold's inference). With asym_id [N] it is
+// AF-Multimer's ipTM: the mean over j runs over residues of other chains only (d0 still
+// from all N). Returns a scalar.
 at::Tensor compute_tm(const at::Tensor& tm_logits, const at::Tensor& residue_weights = {}, double max_bin = 31.0,
-                      double eps = 1e-8);
+                      double eps = 1e-8, const at::Tensor& asym_id = {});
 
 }  // namespace fold
