@@ -256,6 +256,41 @@ at::Tensor pseudo_beta_index(const at::Tensor& aatype) {
 
 }  // namespace
 
+namespace {
+
+// The four atoms of each chi angle, [*, N, 4 chis, 4 atoms, 3], and the chi mask
+// [*, N, 4]: the residue type has the chi and its four atoms are observed. restype
+// [*, N] in 0..20.
+std::pair<at::Tensor, at::Tensor> chi_atoms(const at::Tensor& restype, const at::Tensor& positions,
+                                            const at::Tensor& mask) {
+  const at::Tensor chi_index = lookup(tables().chi_atom_indices, restype);
+  auto flat_shape = chi_index.sizes().vec();
+  flat_shape.resize(restype.dim());
+  flat_shape.push_back(16);
+  const at::Tensor flat_index = chi_index.reshape(flat_shape);
+  auto pos_shape = chi_index.sizes().vec();
+  pos_shape.push_back(3);
+  const at::Tensor chi_pos = gather_atoms(positions, flat_index).reshape(pos_shape);
+  const at::Tensor chi_mask = lookup(tables().chi_angles_mask, restype).to(mask.scalar_type()) *
+                              at::gather(mask, -1, flat_index).reshape(chi_index.sizes()).prod(-1);
+  return {chi_pos, chi_mask};
+}
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> multimer_chi_angles(const at::Tensor& aatype, const at::Tensor& positions,
+                                                      const at::Tensor& mask) {
+  check_aatype(aatype, "multimer_chi_angles");
+  const auto [p, chi_mask] = chi_atoms(aatype.to(at::kLong).clamp_max(rc::kUnkRestype), positions, mask);
+  const at::Tensor a = p.select(-2, 0), b = p.select(-2, 1), c = p.select(-2, 2), d = p.select(-2, 3);
+  const at::Tensor v1 = a - b, v2 = b - c, v3 = d - c;
+  const at::Tensor c1 = at::linalg_cross(v1, v2, -1), c2 = at::linalg_cross(v3, v2, -1);
+  const at::Tensor c3 = at::linalg_cross(c2, c1, -1);
+  // |v2| clamped at 1e-6 as Vec3Array.norm is.
+  const at::Tensor v2_norm = at::sqrt((v2 * v2).sum(-1).clamp_min(1e-12));
+  return {at::atan2((c3 * v2).sum(-1), v2_norm * (c1 * c2).sum(-1)), chi_mask};
+}
+
 TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask) {
   check_aatype(aatype, "atom37_to_torsion_angles");
   const int64_t b = aatype.dim();
@@ -287,17 +322,7 @@ TorsionAngles atom37_to_torsion_angles(const at::Tensor& aatype, const at::Tenso
   const at::Tensor phi_mask = mask_prod(prev_mask, {2}) * mask_prod(mask, {0, 1, 2});
   const at::Tensor psi_mask = mask_prod(mask, {0, 1, 2, 4});
 
-  // Chi atoms per residue type, [*, N, 4 chis, 4 atoms].
-  const at::Tensor chi_index = lookup(tables().chi_atom_indices, restype);
-  auto flat_shape = chi_index.sizes().vec();
-  flat_shape.resize(b);
-  flat_shape.push_back(16);
-  const at::Tensor flat_index = chi_index.reshape(flat_shape);
-  auto pos_shape = chi_index.sizes().vec();
-  pos_shape.push_back(3);
-  const at::Tensor chi_pos = gather_atoms(positions, flat_index).reshape(pos_shape);
-  const at::Tensor chi_mask = lookup(tables().chi_angles_mask, restype).to(mask.scalar_type()) *
-                              at::gather(mask, -1, flat_index).reshape(chi_index.sizes()).prod(-1);
+  const auto [chi_pos, chi_mask] = chi_atoms(restype, positions, mask);
 
   // [*, N, 7, 4 atoms, 3]
   const at::Tensor four = at::cat({pre_omega.unsqueeze(-3), phi.unsqueeze(-3), psi.unsqueeze(-3), chi_pos}, -3);

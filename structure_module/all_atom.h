@@ -11,6 +11,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 #include "structure_module/rigid.h"
 
 namespace fold::structure {
@@ -76,6 +78,13 @@ struct RigidGroupFrames {
   at::Tensor gt_exists, group_exists, group_is_ambiguous;  // [*, N, 8]
 };
 RigidGroupFrames atom37_to_frames(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
+
+// AF-Multimer's chi angles (all_atom_multimer.compute_chi_angles): the dihedral of each
+// chi's four atoms by atan2 (not through frames as above), [*, N, 4] radians, and the chi
+// mask [*, N, 4]. aatype [*, N] (gaps read as unknown), positions [*, N, 37, 3], mask
+// [*, N, 37].
+std::pair<at::Tensor, at::Tensor> multimer_chi_angles(const at::Tensor& aatype, const at::Tensor& positions,
+                                                      const at::Tensor& mask);
 
 // AF2's pseudo-beta atom: CB, or CA for glycine. atom37 positions [*, N, 37, 3] ->
 // [*, N, 3]; with an atom37 mask [*, N, 37] also that atom's mask [*, N].

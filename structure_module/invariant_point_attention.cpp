@@ -68,9 +68,11 @@ void PointProjectionImpl::reset() {
 }
 
 torch::Tensor PointProjectionImpl::forward(const torch::Tensor& s, const Rigid& frames) {
-  const torch::Tensor local = linear(s);  // [*, N, 3 * H * P]: x block, y block, z block
+  // [*, N, 3 * H * P]: x, y and z blocks of H * P, or (per_head) H blocks of x, y, z of P.
+  torch::Tensor local = linear(s);
   auto shape = local.sizes().vec();
   shape.back() = options.no_heads();
+  if (options.per_head()) local = local.unflatten(-1, {options.no_heads(), -1});  // [*, N, H, 3 * P]
   shape.push_back(options.no_points());
   shape.push_back(3);
   const torch::Tensor points = torch::stack(local.chunk(3, -1), -1).reshape(shape);  // [*, N, H, P, 3]
@@ -85,21 +87,31 @@ InvariantPointAttentionImpl::InvariantPointAttentionImpl(const InvariantPointAtt
 }
 
 void InvariantPointAttentionImpl::reset() {
-  const int64_t h = options.no_heads(), hc = h * options.c_hidden();
-  // AF2's code (and OpenFold) give these projections biases and LeCun init, unlike the
-  // supplement's pseudocode.
-  linear_q = register_module("linear_q", make_linear(options.c_s(), hc, true, LinearInit::kDefault));
-  linear_kv = register_module("linear_kv", make_linear(options.c_s(), 2 * hc, true, LinearInit::kDefault));
-  linear_q_points = register_module(
-      "linear_q_points", PointProjection(PointProjectionOptions(options.c_s(), options.no_qk_points(), h)));
-  linear_kv_points = register_module(
-      "linear_kv_points",
-      PointProjection(PointProjectionOptions(options.c_s(), options.no_qk_points() + options.no_v_points(), h)));
+  const int64_t h = options.no_heads(), hc = h * options.c_hidden(), c_s = options.c_s();
+  const bool multimer = options.multimer();
+  const auto points = [&](const char* name, int64_t no_points) {
+    return register_module(name, PointProjection(PointProjectionOptions(c_s, no_points, h).per_head(multimer)));
+  };
+  // AF2's monomer code (and OpenFold) give these projections biases and LeCun init,
+  // unlike the supplement's pseudocode; AF-Multimer drops the biases.
+  // Registered in OpenFold's order for each layout.
+  linear_q = register_module("linear_q", make_linear(c_s, hc, !multimer, LinearInit::kDefault));
+  if (multimer) {
+    linear_q_points = points("linear_q_points", options.no_qk_points());
+    linear_k = register_module("linear_k", make_linear(c_s, hc, false, LinearInit::kDefault));
+    linear_v = register_module("linear_v", make_linear(c_s, hc, false, LinearInit::kDefault));
+    linear_k_points = points("linear_k_points", options.no_qk_points());
+    linear_v_points = points("linear_v_points", options.no_v_points());
+  } else {
+    linear_kv = register_module("linear_kv", make_linear(c_s, 2 * hc, true, LinearInit::kDefault));
+    linear_q_points = points("linear_q_points", options.no_qk_points());
+    linear_kv_points = points("linear_kv_points", options.no_qk_points() + options.no_v_points());
+  }
   linear_b = register_module("linear_b", make_linear(options.c_z(), h, true, LinearInit::kDefault));
   // softplus(head_weights) = 1 initially (OpenFold's ipa_point_weights_init_).
   head_weights = register_parameter("head_weights", torch::full({h}, std::log(std::expm1(1.0))));
   const int64_t concat = h * (options.c_z() + options.c_hidden() + options.no_v_points() * 4);
-  linear_out = register_module("linear_out", make_linear(concat, options.c_s(), true, LinearInit::kFinal));
+  linear_out = register_module("linear_out", make_linear(concat, c_s, true, LinearInit::kFinal));
 }
 
 torch::Tensor InvariantPointAttentionImpl::forward(const torch::Tensor& s, const torch::Tensor& z,
@@ -121,13 +133,22 @@ torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const 
   head_shape.back() = h;
   head_shape.push_back(-1);
   const torch::Tensor q = linear_q(s).view(head_shape);
-  const auto kv = linear_kv(s).view(head_shape).split(c, -1);
-  const torch::Tensor &k = kv[0], &v = kv[1];
-
   // Global points [*, N, H, P, 3].
   const torch::Tensor q_pts = linear_q_points(s, frames);
-  const auto kv_pts = linear_kv_points(s, frames).split_with_sizes({pq, pv}, -2);
-  const torch::Tensor &k_pts = kv_pts[0], &v_pts = kv_pts[1];
+  torch::Tensor k, v, k_pts, v_pts;
+  if (options.multimer()) {
+    k = linear_k(s).view(head_shape);
+    v = linear_v(s).view(head_shape);
+    k_pts = linear_k_points(s, frames);
+    v_pts = linear_v_points(s, frames);
+  } else {
+    const auto kv = linear_kv(s).view(head_shape).split(c, -1);
+    k = kv[0];
+    v = kv[1];
+    const auto kv_pts = linear_kv_points(s, frames).split_with_sizes({pq, pv}, -2);
+    k_pts = kv_pts[0];
+    v_pts = kv_pts[1];
+  }
 
   // Point term -w_h / 2 * sum_p |q_ip - k_jp|^2, expanded as |q|^2 + |k|^2 - 2 q.k so
   // that no [*, N, N, H, P, 3] difference tensor exists. The points are first centred on
@@ -155,8 +176,8 @@ torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const 
     const torch::Tensor dist2 = (qr * qr).sum(-1).unsqueeze(-1) + (kc * kc).sum(-1).unsqueeze(-2) -
                                 2.0 * torch::matmul(qr, kc.transpose(-1, -2));
     a = a - 0.5 * w * dist2;
-    const torch::Tensor square_mask =
-        (mask_f.narrow(-1, i0, len).unsqueeze(-1) * mask_f.unsqueeze(-2) - 1.0) * options.inf();
+    const torch::Tensor square_mask = (mask_f.narrow(-1, i0, len).unsqueeze(-1) * mask_f.unsqueeze(-2) - 1.0) *
+                                      (options.inf() * (options.multimer() ? std::sqrt(1.0 / 3.0) : 1.0));
     a = torch::softmax(a + square_mask.unsqueeze(-3), -1);  // [*, H, len, N]
     const torch::Tensor o = torch::matmul(a, vh).transpose(-2, -3).flatten(-2, -1);
     auto pt_shape = a.sizes().vec();
@@ -184,7 +205,10 @@ torch::Tensor InvariantPointAttentionImpl::attend(const torch::Tensor& s, const 
   }
   const torch::Tensor o_pt = frames.unsqueeze(-1).unsqueeze(-1).invert_apply(o_pt_global);
   // [*, N, H * P_v] norms and 3 x [*, N, H * P_v] coordinates.
-  const torch::Tensor o_pt_norm = torch::sqrt((o_pt * o_pt).sum(-1) + options.eps()).flatten(-2, -1);
+  const torch::Tensor o_pt_norm2 = (o_pt * o_pt).sum(-1);
+  const torch::Tensor o_pt_norm =
+      torch::sqrt(options.multimer() ? o_pt_norm2.clamp_min(options.eps() * options.eps()) : o_pt_norm2 + options.eps())
+          .flatten(-2, -1);
   const auto o_pt_xyz = o_pt.flatten(-3, -2).unbind(-1);
 
   return linear_out(torch::cat({o, o_pt_xyz[0], o_pt_xyz[1], o_pt_xyz[2], o_pt_norm, o_pair}, -1));

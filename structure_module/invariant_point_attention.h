@@ -1,6 +1,8 @@
 // AF2 Supplement Algorithm 22: Invariant Point Attention (IPA), with OpenFold's
 // parameter names (openfold/model/structure_module.py InvariantPointAttention, monomer):
 // linear_q, linear_kv, linear_q_points.linear, linear_kv_points.linear, linear_b,
+// head_weights, linear_out; with `multimer`, InvariantPointAttentionMultimer's:
+// linear_q, linear_k, linear_v (no biases), linear_{q,k,v}_points.linear, linear_b,
 // head_weights, linear_out.
 //
 // Attention of residue i to j mixes three logits per head h:
@@ -24,14 +26,16 @@
 namespace fold::structure {
 
 // Local points from the single representation, mapped to the global frame: OpenFold's
-// PointProjection (monomer). linear: c_s -> H * P * 3, read as 3 blocks (x, y, z) of
-// H * P (AF2's layout: jnp.split(..., 3, axis=-1)), each head-major.
+// PointProjection. linear: c_s -> H * P * 3, read as 3 blocks (x, y, z) of H * P (AF2's
+// monomer layout: jnp.split(..., 3, axis=-1)), each head-major; with per_head (AF-
+// Multimer's), as H blocks of 3 blocks (x, y, z) of P.
 struct PointProjectionOptions {
   PointProjectionOptions(int64_t c_in, int64_t no_points, int64_t no_heads)
       : c_in_(c_in), no_points_(no_points), no_heads_(no_heads) {}
   TORCH_ARG(int64_t, c_in);
   TORCH_ARG(int64_t, no_points);
   TORCH_ARG(int64_t, no_heads);
+  TORCH_ARG(bool, per_head) = false;
 };
 
 class PointProjectionImpl : public torch::nn::Cloneable<PointProjectionImpl> {
@@ -63,6 +67,10 @@ struct InvariantPointAttentionOptions {
   TORCH_ARG(int64_t, no_v_points);   // 8
   TORCH_ARG(double, inf) = 1e5;      // mask bias magnitude (AF2 / OpenFold)
   TORCH_ARG(double, eps) = 1e-8;     // inside the output point norms
+  // AF-Multimer's IPA (OpenFold's InvariantPointAttentionMultimer): the parameter layout
+  // above; the same logits, except that the mask bias is scaled by sqrt(1/3) with the
+  // rest, and the output point norms are clamped at eps^2 instead of adding eps.
+  TORCH_ARG(bool, multimer) = false;
 };
 
 // The normalised pair as IPA reads it (the pair bias and the pair output): whole, or,
@@ -90,6 +98,9 @@ class InvariantPointAttentionImpl : public torch::nn::Cloneable<InvariantPointAt
   InvariantPointAttentionOptions options;
   torch::nn::Linear linear_q{nullptr}, linear_kv{nullptr}, linear_b{nullptr}, linear_out{nullptr};
   PointProjection linear_q_points{nullptr}, linear_kv_points{nullptr};
+  // multimer: separate key and value projections instead of linear_kv(_points).
+  torch::nn::Linear linear_k{nullptr}, linear_v{nullptr};
+  PointProjection linear_k_points{nullptr}, linear_v_points{nullptr};
   torch::Tensor head_weights;  // [H], softplus'ed; starts at softplus^-1(1)
 };
 TORCH_MODULE(InvariantPointAttention);

@@ -24,7 +24,8 @@ void StructureModuleImpl::reset() {
                                                            o.c_s(), o.c_z(), o.c_ipa(), o.no_heads_ipa(),
                                                            o.no_qk_points(), o.no_v_points())
                                                            .inf(o.inf())
-                                                           .eps(o.epsilon())));
+                                                           .eps(o.epsilon())
+                                                           .multimer(o.multimer())));
   layer_norm_ipa = register_module("layer_norm_ipa", evoformer::LayerNorm(o.c_s()));
   transition = register_module("transition", StructureModuleTransition(StructureModuleTransitionOptions(o.c_s())
                                                                           .no_layers(o.no_transition_layers())

@@ -46,6 +46,10 @@ struct StructureModuleOptions {
   TORCH_ARG(double, trans_scale_factor) = 10.0;
   TORCH_ARG(double, epsilon) = 1e-8;  // angle normalisation clamp
   TORCH_ARG(double, inf) = 1e5;       // IPA mask bias
+  // AF-Multimer's IPA (InvariantPointAttentionOptions::multimer). The frames are still
+  // composed as quaternions and reported as [.., 7] (OpenFold's multimer reports 3x3
+  // rotation + translation, [.., 12]; the same transforms).
+  TORCH_ARG(bool, multimer) = false;
 };
 
 // Per-iteration outputs are stacked on a leading dim L = no_blocks (OpenFold's

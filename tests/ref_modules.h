@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -124,7 +125,9 @@ inline double rel_err(const torch::Tensor& a, const torch::Tensor& b, const torc
 }
 
 // Outputs out/<y> and input gradients grad/<x> against the reference's float32 values,
-// each within its tolerance; prints every error (and the one against float64).
+// each within its tolerance, but never below 1e-6: a float32 result whose float32 and
+// float64 references happen to agree to 1e-9 still carries its own order of evaluation's
+// rounding. Prints every error (and the one against float64).
 inline void expect_matches_ref(const Ref& ref, const Tensors& outputs, const Tensors& grads = {}) {
   std::cout << "[ errors   ] " << ref.name << ":";
   for (const auto& [prefix, values] : {std::pair<std::string, const Tensors*>{"out/", &outputs}, {"grad/", &grads}})
@@ -134,7 +137,7 @@ inline void expect_matches_ref(const Ref& ref, const Tensors& outputs, const Ten
       const std::string k64 = (prefix == "out/" ? "out64/" : "grad64/") + key;
       const double e = rel_err(value, ref.get(k)), e64 = rel_err(value, ref.get(k64));
       std::cout << " " << k << " " << e << " (vs float64 " << e64 << ")";
-      EXPECT_LE(e, ref.tolerance(k)) << ref.name << " " << k;
+      EXPECT_LE(e, std::max(ref.tolerance(k), 1e-6)) << ref.name << " " << k;
     }
   std::cout << "\n";
 }

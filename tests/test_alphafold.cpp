@@ -13,7 +13,9 @@
 #include "fold/config.h"
 #include "fold/model/alphafold.h"
 #include "fold/model/confidence.h"
+#include "fold/model/input_batch.h"
 #include "fold/model/template_embedder.h"
+#include "fold/model/template_embedder_multimer.h"
 #include "tests/ref_modules.h"
 
 namespace fold {
@@ -128,6 +130,73 @@ TEST(AlphaFold, LowMemoryAttentionEqualsDefault) {
   RunOptions run;
   run.memory.chunk_size = 4;
   expect_same_outputs(model(batch, run), reference, 1e-5);
+}
+
+// The tiny model as AF-Multimer v3, with its template embedder.
+AlphaFoldOptions tiny_multimer_options() {
+  const Config tiny = Config::load("tiny");
+  return AlphaFoldOptions::from_config(Config::load(
+      "tiny", {"globals.is_multimer=true", "model.input_embedder.tf_dim=21", "model.input_embedder.use_chain_relative=true",
+               "model.evoformer_stack.opm_first=true", "model.evoformer_stack.fuse_projection_weights=true",
+               "model.extra_msa.extra_msa_stack.opm_first=true",
+               "model.extra_msa.extra_msa_stack.fuse_projection_weights=true", "model.template.enabled=true",
+               "model.template.template_single_embedder.c_in=34",
+               "model.template.template_pair_embedder.c_in=" + std::to_string(tiny.get_int("model.input_embedder.c_z")),
+               "model.template.template_pair_stack.tri_mul_first=true",
+               "model.template.template_pair_stack.fuse_projection_weights=true", "model.heads.tm.enabled=true"}));
+}
+
+// random_batch as AF-Multimer's features: two chains (residue numbers restarting),
+// target_feat without AF2's first channel, extra MSA deletions as counts, two templates.
+data::FeatureDict random_multimer_batch(int64_t n, int64_t s, int64_t e, int64_t r) {
+  data::FeatureDict b = random_batch(n, s, e, 2, r);
+  // AF-Multimer's model reads the templates' residue types and atoms only.
+  for (auto it = b.begin(); it != b.end();) {
+    const std::string& name = it->first;
+    const bool kept = name == "template_aatype" || name == "template_all_atom_positions" ||
+                      name == "template_all_atom_mask" ||
+                      (name.rfind("template_", 0) != 0 && name.rfind("extra_has", 0) != 0 &&
+                       name != "extra_deletion_value");
+    it = kept ? std::next(it) : b.erase(it);
+  }
+  b["target_feat"] = b.at("target_feat").narrow(1, 1, 21).contiguous();
+  const int64_t first = n / 2;
+  const auto chain = torch::cat({torch::ones({first}), torch::full({n - first}, 2)}).to(torch::kLong);
+  const auto per_residue = [r](const torch::Tensor& x) { return x.unsqueeze(-1).expand({x.size(0), r}).contiguous(); };
+  b["residue_index"] = per_residue(torch::cat({torch::arange(first), torch::arange(n - first)}));
+  b["asym_id"] = per_residue(chain);
+  b["entity_id"] = per_residue(chain);
+  b["sym_id"] = per_residue(torch::ones({n}, torch::kLong));
+  b["extra_deletion_matrix"] = torch::randint(0, 6, {e, n, r}).to(torch::kFloat);
+  return b;
+}
+
+// A multimer model's memory paths agree as the monomer's do, its batch passes the input
+// contract (and fails it without its chains), and it ranks by 0.8 ipTM + 0.2 pTM.
+TEST(AlphaFold, MultimerPathsAgreeAndRankByInterfaceTm) {
+  torch::manual_seed(4);
+  AlphaFold model(tiny_multimer_options());
+  randomize(*model);
+  model->eval();
+  torch::NoGradGuard g;
+  const auto batch = random_multimer_batch(11, 5, 7, 2);
+  EXPECT_NO_THROW(check_input_batch(batch, 21, true));
+  data::FeatureDict without_chains = batch;
+  without_chains.erase("asym_id");
+  EXPECT_THROW(check_input_batch(without_chains, 21, true), std::invalid_argument);
+  EXPECT_THROW(check_input_batch(batch), std::invalid_argument);  // a monomer's contract
+  RunOptions copy;
+  copy.memory = evoformer::MemoryPolicy::parse("copy");
+  const auto reference = model(batch, copy);
+  for (const char* policy : {"none", "chunk3"}) {
+    SCOPED_TRACE(policy);
+    RunOptions run;
+    run.memory = evoformer::MemoryPolicy::parse(policy);
+    expect_same_outputs(model(batch, run), reference, 1e-5);
+  }
+  const double iptm = reference.at("iptm_score").item<double>(), ptm = reference.at("ptm_score").item<double>();
+  EXPECT_NEAR(reference.at("weighted_ptm_score").item<double>(), 0.8 * iptm + 0.2 * ptm, 1e-6);
+  EXPECT_GT(std::abs(iptm - ptm), 1e-5);
 }
 
 TEST(AlphaFold, OutputsHaveOpenFoldNamesAndShapes) {
@@ -286,6 +355,45 @@ TEST(TemplatePairStack, MultimerMatchesOpenFold) {
   const torch::Tensor out = stack(t, in.at("pair_mask"));
   (out * ref->get("cot/t")).sum().backward();
   expect_matches_ref(*ref, {{"t", out.detach()}}, {{"t", t.grad()}});
+}
+
+// OpenFold's TemplateEmbedderMultimer (model_1_multimer_v3's template config) on two
+// templates of three chains: the pair update, the single rows and their mask, and the
+// gradient of z.
+TEST(TemplateEmbedderMultimer, MatchesOpenFold) {
+  using namespace test::ref_modules;
+  FOLD_LOAD_OPENFOLD_MULTIMER_REF(ref, "template_embedder_multimer");
+  const auto& h = ref->hyper();
+  const auto i = [&h](const char* key) { return h.at(key).get<int64_t>(); };
+  const auto f = [&h](const char* key) { return h.at(key).get<double>(); };
+  TemplateEmbedderMultimer embedder(TemplateEmbedderMultimerOptions()
+                                        .c_z(i("c_z"))
+                                        .c_m(i("c_m"))
+                                        .single_c_in(i("c_in"))
+                                        .distogram_min_bin(f("min_bin"))
+                                        .distogram_max_bin(f("max_bin"))
+                                        .distogram_no_bins(i("no_bins"))
+                                        .inf(f("inf"))
+                                        .pair_stack(evoformer::TemplatePairStackOptions()
+                                                        .c_t(i("c_t"))
+                                                        .c_hidden_tri_att(i("c_hidden_tri_att"))
+                                                        .c_hidden_tri_mul(i("c_hidden_tri_mul"))
+                                                        .no_blocks(i("no_blocks"))
+                                                        .no_heads(i("no_heads"))
+                                                        .pair_transition_n(i("pair_transition_n"))
+                                                        .tri_mul_first(true)
+                                                        .fuse_projection_weights(true)));
+  load_openfold_params(*embedder, *ref);
+  embedder->eval();
+  const Tensors in = ref->inputs();
+  data::FeatureDict features;
+  for (const char* name : {"template_aatype", "template_all_atom_positions", "template_all_atom_mask", "asym_id"})
+    features[name] = in.at(name);
+  const torch::Tensor z = in.at("z").clone().requires_grad_(true);
+  const TemplateEmbedding e = embedder(features, z, in.at("pair_mask"));
+  ((e.pair * ref->get("cot/pair")).sum() + (e.single * ref->get("cot/single")).sum()).backward();
+  expect_matches_ref(*ref, {{"pair", e.pair.detach()}, {"single", e.single.detach()}, {"single_mask", e.single_mask}},
+                     {{"z", z.grad()}});
 }
 
 TEST(Confidence, PlddtIsExpectedBinCentre) {

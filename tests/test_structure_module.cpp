@@ -333,6 +333,67 @@ TEST(InvariantPointAttention, Batched) {
   }
 }
 
+// AF-Multimer's IPA layout holding AF2's weights (the query bias zero, linear_kv's key
+// and value rows split per head, the point projections re-laid from x, y, z blocks of
+// H * P to per-head blocks) computes the same update: the layouts differ, the algorithm
+// does not. Fp64, with masked residues (the mask bias scales differently, saturating
+// either way) and eps 0 (the point norms' eps enters differently: sqrt(x + eps) against
+// sqrt(max(x, eps^2))); also invariant under a global rigid motion.
+TEST(InvariantPointAttention, MultimerLayoutComputesAf2sAlgorithm) {
+  constexpr int64_t c_s = 10, c_z = 6, c = 4, h = 3, pq = 2, pv = 3, n = 9;
+  const auto options = InvariantPointAttentionOptions(c_s, c_z, c, h, pq, pv).eps(0.0);
+  InvariantPointAttention af2(options), multimer(InvariantPointAttentionOptions(options).multimer(true));
+  torch::manual_seed(41);
+  af2->to(torch::kDouble);
+  multimer->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  for (auto& p : af2->parameters()) p.normal_(0.0, 0.3);
+  af2->linear_q->bias.zero_();
+  af2->linear_kv->bias.zero_();
+  // AF2's [x | y | z] blocks of H * P points (head-major) -> per head [x | y | z] of P,
+  // for points p0 .. p0 + count - 1 of each head's `total`.
+  const auto per_head_rows = [&](int64_t total, int64_t p0, int64_t count) {
+    std::vector<int64_t> rows;
+    for (int64_t head = 0; head < h; ++head)
+      for (int64_t axis = 0; axis < 3; ++axis)
+        for (int64_t p = 0; p < count; ++p) rows.push_back(axis * h * total + head * total + p0 + p);
+    return torch::tensor(rows);
+  };
+  const auto copy_points = [&](PointProjection& to, const PointProjection& from, int64_t total, int64_t p0,
+                               int64_t count) {
+    const auto rows = per_head_rows(total, p0, count);
+    to->linear->weight.copy_(from->linear->weight.index_select(0, rows));
+    to->linear->bias.copy_(from->linear->bias.index_select(0, rows));
+  };
+  // linear_kv's output is per head [k (c) | v (c)].
+  const auto kv_rows = [&](int64_t offset) {
+    std::vector<int64_t> rows;
+    for (int64_t head = 0; head < h; ++head)
+      for (int64_t i = 0; i < c; ++i) rows.push_back(head * 2 * c + offset + i);
+    return torch::tensor(rows);
+  };
+  multimer->linear_q->weight.copy_(af2->linear_q->weight);
+  multimer->linear_k->weight.copy_(af2->linear_kv->weight.index_select(0, kv_rows(0)));
+  multimer->linear_v->weight.copy_(af2->linear_kv->weight.index_select(0, kv_rows(c)));
+  copy_points(multimer->linear_q_points, af2->linear_q_points, pq, 0, pq);
+  copy_points(multimer->linear_k_points, af2->linear_kv_points, pq + pv, 0, pq);
+  copy_points(multimer->linear_v_points, af2->linear_kv_points, pq + pv, pq, pv);
+  for (const char* name : {"linear_b", "linear_out"})
+    for (const auto& p : af2->named_children()[name]->named_parameters())
+      multimer->named_children()[name]->named_parameters()[p.key()].copy_(p.value());
+  multimer->head_weights.copy_(af2->head_weights);
+
+  const auto s = torch::randn({n, c_s}, torch::kDouble), z = torch::randn({n, n, c_z}, torch::kDouble);
+  auto mask = torch::ones({n}, torch::kDouble);
+  mask[n - 1] = 0;
+  const Rigid frames(Rotation(random_rotations(n, torch::kDouble)), 5 * torch::randn({n, 3}, torch::kDouble));
+  const torch::Tensor want = af2(s, z, frames, mask), got = multimer(s, z, frames, mask);
+  std::cout << "[ ipa ] multimer layout vs AF2's: rel err " << rel_err(got, want) << "\n";
+  EXPECT_LE(rel_err(got, want), 1e-10);
+  const Rigid g(Rotation(random_rotations(1, torch::kDouble).squeeze(0)), 20 * torch::randn({3}, torch::kDouble));
+  EXPECT_LE(rel_err(multimer(s, z, g.unsqueeze(0).compose(frames), mask), got), 1e-10);
+}
+
 TEST(InvariantPointAttention, OpenFoldNamesAndInit) {
   InvariantPointAttention m(InvariantPointAttentionOptions(8, 4, 2, 3, 2, 3));
   const auto names = m->named_parameters().keys();

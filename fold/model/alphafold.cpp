@@ -156,6 +156,23 @@ AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
                 .tm_enabled(m.b("heads.tm.enabled"))
                 .tm_no_bins(m.i("heads.tm.no_bins"));
   o.tm_max_bin = c.get_float("loss.tm.max_bin");
+  o.is_multimer = c.get_bool("globals.is_multimer");
+  if (o.is_multimer) {
+    // OpenFold's multimer template keys: the pair embedder's c_in is the query pair's c_z.
+    TORCH_CHECK(m.i("template.template_pair_embedder.c_in") == o.input_embedder.c_z(),
+                "config: a multimer model's model.template.template_pair_embedder.c_in must be c_z (",
+                o.input_embedder.c_z(), ")");
+    o.template_embedder_multimer = TemplateEmbedderMultimerOptions()
+                                       .c_z(o.input_embedder.c_z())
+                                       .c_m(o.template_embedder.c_m())
+                                       .single_c_in(o.template_embedder.angle_c_in())
+                                       .distogram_min_bin(o.template_embedder.distogram_min_bin())
+                                       .distogram_max_bin(o.template_embedder.distogram_max_bin())
+                                       .distogram_no_bins(o.template_embedder.distogram_no_bins())
+                                       .inf(o.template_embedder.inf())
+                                       .pair_stack(o.template_embedder.pair_stack());
+  }
+  o.structure_module.multimer(o.is_multimer);
   o.iptm_weight = m.f("heads.tm.iptm_weight");
   o.ptm_weight = m.f("heads.tm.ptm_weight");
   return o;
@@ -181,7 +198,11 @@ void AlphaFoldImpl::reset() {
   const auto& o = options;
   input_embedder = register_module("input_embedder", InputEmbedder(o.input_embedder));
   recycling_embedder = register_module("recycling_embedder", RecyclingEmbedder(o.recycling_embedder));
-  if (o.templates_enabled) template_embedder = register_module("template_embedder", TemplateEmbedder(o.template_embedder));
+  if (o.templates_enabled && o.is_multimer)
+    template_embedder_multimer =
+        register_module("template_embedder", TemplateEmbedderMultimer(o.template_embedder_multimer));
+  else if (o.templates_enabled)
+    template_embedder = register_module("template_embedder", TemplateEmbedder(o.template_embedder));
   if (o.extra_msa_enabled) {
     extra_msa_embedder = register_module(
         "extra_msa_embedder",
@@ -195,6 +216,7 @@ void AlphaFoldImpl::reset() {
 
 void AlphaFoldImpl::set_kernel_options(const kernels::AttentionOptions& kernel) {
   if (template_embedder) template_embedder->set_kernel_options(kernel);
+  if (template_embedder_multimer) template_embedder_multimer->set_kernel_options(kernel);
   if (extra_msa_stack) extra_msa_stack->set_kernel_options(kernel);
   evoformer->set_kernel_options(kernel);
 }
@@ -251,7 +273,10 @@ torch::Tensor AlphaFoldImpl::add_templates(const FeatureDict& f, torch::Tensor z
   FeatureDict templates;
   for (const auto& [name, x] : f)
     if (name.rfind("template_", 0) == 0) templates[name] = x.is_floating_point() ? t.cast(x) : x.to(t.device);
-  const TemplateEmbedding te = template_embedder(templates, z, pair_mask, t.memory, t.run.dap);
+  if (template_embedder_multimer) templates["asym_id"] = require_feature(f, "asym_id", kWho).to(t.device);
+  const TemplateEmbedding te = template_embedder_multimer
+                                   ? template_embedder_multimer(templates, z, pair_mask, t.memory, t.run.dap)
+                                   : template_embedder(templates, z, pair_mask, t.memory, t.run.dap);
   single = te.single;
   single_mask = te.single_mask;
   return t.inplace ? z.add_(te.pair) : z + te.pair;
@@ -260,8 +285,11 @@ torch::Tensor AlphaFoldImpl::add_templates(const FeatureDict& f, torch::Tensor z
 torch::Tensor AlphaFoldImpl::add_extra_msa(const FeatureDict& f, torch::Tensor z, const torch::Tensor& pair_mask,
                                            const Trunk& t) {
   FeatureDict extra;
-  for (const char* name : {"extra_msa", "extra_has_deletion", "extra_deletion_value"})
-    extra[name] = require_feature(f, name, kWho).to(t.device);
+  const std::vector<const char*> names = options.is_multimer
+                                             ? std::vector<const char*>{"extra_msa", "extra_deletion_matrix"}
+                                             : std::vector<const char*>{"extra_msa", "extra_has_deletion",
+                                                                        "extra_deletion_value"};
+  for (const char* name : names) extra[name] = require_feature(f, name, kWho).to(t.device);
   // In place, embedded chunk by chunk of sequences: the features (an int64 one-hot
   // first) are several times the embedding's size.
   const int64_t n_extra = extra["extra_msa"].size(-2);
@@ -337,7 +365,7 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   // all-masked templates would give.
   torch::Tensor template_single, template_single_mask;
   const auto templ = f.find("template_aatype");
-  if (template_embedder && templ != f.end() && templ->second.size(0) > 0) {
+  if ((template_embedder || template_embedder_multimer) && templ != f.end() && templ->second.size(0) > 0) {
     z = add_templates(f, std::move(z), pair_mask, t, template_single, template_single_mask);
     timer.done("templates");
   }
@@ -407,7 +435,7 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
     out["tm_logits"] = logits.tm_logits;
     const torch::Tensor tm_logits = logits.tm_logits.to(torch::kFloat);
     out["ptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin);
-    if (options.input_embedder.use_chain_relative()) {
+    if (options.is_multimer) {
       const torch::Tensor asym_id = require_feature(batch, "asym_id", kWho).select(-1, iterations - 1);
       out["iptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin, 1e-8, asym_id.to(tm_logits.device()));
       out["weighted_ptm_score"] = options.iptm_weight * out["iptm_score"] + options.ptm_weight * out["ptm_score"];
@@ -426,8 +454,11 @@ std::vector<torch::Tensor> AlphaFoldImpl::axially_split_parameters() {
   std::vector<torch::Tensor> out = evoformer->blocks->parameters();
   if (extra_msa_stack)
     for (const auto& p : extra_msa_stack->blocks->parameters()) out.push_back(p);
-  if (template_embedder)
-    for (const auto& p : template_embedder->template_pair_stack->blocks->parameters()) out.push_back(p);
+  const evoformer::TemplatePairStack stack = template_embedder            ? template_embedder->template_pair_stack
+                                            : template_embedder_multimer ? template_embedder_multimer->template_pair_stack
+                                                                         : nullptr;
+  if (stack)
+    for (const auto& p : stack->blocks->parameters()) out.push_back(p);
   return out;
 }
 

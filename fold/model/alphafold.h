@@ -31,6 +31,7 @@
 #include "fold/model/input_embedder.h"
 #include "fold/model/recycling_embedder.h"
 #include "fold/model/template_embedder.h"
+#include "fold/model/template_embedder_multimer.h"
 #include "kernels/attention.h"
 #include "structure_module/structure_module.h"
 
@@ -41,6 +42,7 @@ struct AlphaFoldOptions {
   RecyclingEmbedderOptions recycling_embedder{256, 128};
   bool templates_enabled = true;  // model.template.enabled
   TemplateEmbedderOptions template_embedder;
+  TemplateEmbedderMultimerOptions template_embedder_multimer;  // with is_multimer
   bool extra_msa_enabled = true;  // model.extra_msa.enabled
   int64_t extra_msa_c_in = 25;    // model.extra_msa.extra_msa_embedder.c_in
   evoformer::ExtraMsaStackOptions extra_msa_stack{evoformer::EvoformerBlockOptions(64, 128), 4};
@@ -48,8 +50,10 @@ struct AlphaFoldOptions {
   structure::StructureModuleOptions structure_module;
   AuxiliaryHeadsOptions heads;
   double tm_max_bin = 31.0;  // loss.tm.max_bin
+  // globals.is_multimer (the structure module's own flag is set from it).
+  bool is_multimer = false;
   // AF-Multimer's ranking confidence (weighted_ptm_score) = iptm_weight * ipTM +
-  // ptm_weight * pTM, reported when the model reads chains (use_chain_relative).
+  // ptm_weight * pTM, reported with is_multimer.
   double iptm_weight = 0.8, ptm_weight = 0.2;  // model.heads.tm
 
   // Every model.* key of `config` (OpenFold's names) mapped onto the modules.
@@ -105,7 +109,9 @@ class AlphaFoldImpl : public torch::nn::Cloneable<AlphaFoldImpl> {
   AlphaFoldOptions options;
   InputEmbedder input_embedder{nullptr};
   RecyclingEmbedder recycling_embedder{nullptr};
+  // AF2's or (is_multimer) AF-Multimer's, registered as template_embedder either way.
   TemplateEmbedder template_embedder{nullptr};
+  TemplateEmbedderMultimer template_embedder_multimer{nullptr};
   evoformer::LinearModule extra_msa_embedder{nullptr};
   evoformer::ExtraMsaStack extra_msa_stack{nullptr};
   evoformer::EvoformerStack evoformer{nullptr};

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 
 namespace fold {
 
@@ -12,11 +14,18 @@ constexpr int64_t kMsaClasses = 23;
 
 at::Tensor build_extra_msa_feat(const data::FeatureDict& f) {
   const char* who = "build_extra_msa_feat";
-  const at::Tensor& has_deletion = data::require_feature(f, "extra_has_deletion", who);
+  at::Tensor has_deletion, deletion_value;
+  if (f.count("extra_deletion_matrix") && !f.count("extra_has_deletion")) {
+    const at::Tensor& d = f.at("extra_deletion_matrix");
+    has_deletion = d.clamp(0.0, 1.0);
+    deletion_value = torch::atan(d / 3.0) * (2.0 / M_PI);
+  } else {
+    has_deletion = data::require_feature(f, "extra_has_deletion", who);
+    deletion_value = data::require_feature(f, "extra_deletion_value", who);
+  }
   const auto dtype = has_deletion.scalar_type();
   return torch::cat({torch::one_hot(data::require_feature(f, "extra_msa", who).to(torch::kLong), kMsaClasses).to(dtype),
-                     has_deletion.unsqueeze(-1),
-                     data::require_feature(f, "extra_deletion_value", who).to(dtype).unsqueeze(-1)},
+                     has_deletion.unsqueeze(-1), deletion_value.to(dtype).unsqueeze(-1)},
                     -1);
 }
 

@@ -27,18 +27,26 @@ struct Spec {
 };
 
 // What AlphaFoldImpl::forward reads (fold/model/*.cpp), in the order a reader meets them.
-const std::vector<Spec>& specs() {
-  static const std::vector<Spec> all = {
+std::vector<Spec> specs(int64_t tf_dim, bool multimer) {
+  std::vector<Spec> all = {
       {"aatype", {N, R}, true},
-      {"target_feat", {N, fixed(22), R}, true},
+      {"target_feat", {N, fixed(tf_dim), R}, true},
       {"residue_index", {N, R}, true},
       {"seq_mask", {N, R}, true},
       {"msa_feat", {S, N, fixed(49), R}, true},
       {"msa_mask", {S, N, R}, true},
       {"extra_msa", {E, N, R}, true},
       {"extra_msa_mask", {E, N, R}, true},
-      {"extra_has_deletion", {E, N, R}, true},
-      {"extra_deletion_value", {E, N, R}, true},
+  };
+  // AF-Multimer's chains, and its extra MSA deletions as counts.
+  const std::vector<Spec> monomer_only = {{"extra_has_deletion", {E, N, R}, true},
+                                          {"extra_deletion_value", {E, N, R}, true}};
+  const std::vector<Spec> multimer_only = {{"extra_deletion_matrix", {E, N, R}, true},
+                                           {"asym_id", {N, R}, true},
+                                           {"entity_id", {N, R}, true},
+                                           {"sym_id", {N, R}, true}};
+  for (const Spec& s : multimer ? multimer_only : monomer_only) all.push_back(s);
+  const std::vector<Spec> templates = {
       {"template_aatype", {T, N, R}, false},
       {"template_mask", {T, R}, false},
       {"template_all_atom_positions", {T, N, fixed(37), fixed(3), R}, false},
@@ -49,6 +57,7 @@ const std::vector<Spec>& specs() {
       {"template_alt_torsion_angles_sin_cos", {T, N, fixed(7), fixed(2), R}, false},
       {"template_torsion_angles_mask", {T, N, fixed(7), R}, false},
   };
+  all.insert(all.end(), templates.begin(), templates.end());
   return all;
 }
 
@@ -77,9 +86,9 @@ std::string wanted_text(const Spec& spec, const std::map<char, int64_t>& sizes) 
 
 }  // namespace
 
-void check_input_batch(const data::FeatureDict& batch) {
+void check_input_batch(const data::FeatureDict& batch, int64_t tf_dim, bool multimer) {
   std::map<char, int64_t> sizes;  // each letter's size, from the first feature that has it
-  for (const Spec& spec : specs()) {
+  for (const Spec& spec : specs(tf_dim, multimer)) {
     const auto it = batch.find(spec.name);
     if (it == batch.end()) {
       if (spec.required) throw std::invalid_argument("missing input feature '" + std::string(spec.name) + "'");

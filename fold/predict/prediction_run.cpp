@@ -115,7 +115,8 @@ data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const 
     // A batch from outside is checked here, before the weights load, naming its file;
     // the pipeline's own batches hold the contract by construction.
     try {
-      check_input_batch(batch);
+      const AlphaFoldOptions model = AlphaFoldOptions::from_config(config);
+      check_input_batch(batch, model.input_embedder.tf_dim(), model.is_multimer);
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(r.features + ": " + e.what());
     }
@@ -182,6 +183,11 @@ json prediction_summary(const PredictionRequest& r, const data::FeatureDict& out
   if (out.count("predicted_aligned_error")) {
     j["max_predicted_aligned_error"] = out.at("max_predicted_aligned_error").item<double>();
     j["ptm"] = out.at("ptm_score").item<double>();
+  }
+  // AF-Multimer's interface score and ranking confidence (AF2's ranking_confidence).
+  if (out.count("iptm_score")) {
+    j["iptm"] = out.at("iptm_score").item<double>();
+    j["ranking_confidence"] = out.at("weighted_ptm_score").item<double>();
   }
   for (const auto& [key, value] : losses)
     if (key.rfind("loss/", 0) == 0) j["loss"][key.substr(5)] = value.item<double>();

@@ -29,5 +29,5 @@ out=${keep:-$(mktemp -d)}
 echo "# OpenFold $(git -C "$openfold" rev-parse --short HEAD 2>/dev/null || echo "(no git)"), fold $(git -C "$root" rev-parse --short HEAD)"
 "$python" "$root/tools/parity/openfold_multimer_modules.py" --openfold "$openfold" --out "$out"
 FOLD_OPENFOLD_MULTIMER_REF=$out ctest --test-dir "$build" --output-on-failure -V \
-  -R '^(InputEmbedder|EvoformerBlock|TemplatePairStack|Confidence)\.(Multimer|InterfaceTm)MatchesOpenFold$' |
+  -R '^((InputEmbedder|EvoformerBlock|TemplatePairStack|Confidence)\.(Multimer|InterfaceTm)|TemplateEmbedderMultimer\.)MatchesOpenFold$' |
   grep -E '^\S*[0-9]+: \[ errors|Passed|Failed|tests passed|Skipped' | sed -E 's/^[0-9]+: //'

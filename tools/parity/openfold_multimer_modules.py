@@ -16,6 +16,8 @@ Modules:
                             triangle projections), eval mode, _mask_trans=False
   template_pair_stack_multimer  TemplatePairStack (tri_mul_first, fused projections), two
                             blocks on two templates, eval mode, _mask_trans=False
+  template_embedder_multimer  TemplateEmbedderMultimer (model_1_multimer_v3's template
+                            config) on two templates of three chains, eval mode
   interface_tm              compute_tm(..., asym_id, interface=True) and the pTM
 OpenFold's CUDA attention extension is replaced by a CPU stand-in when absent, as in
 tools/bench/openfold_predict.py. Needs ml-collections, dm-tree, scipy, biopython, modelcif.
@@ -88,6 +90,12 @@ def run_case(torch, name, module, inputs, grad_inputs, forward, hyper, out_dir):
     print(name, ":", ", ".join("%s %.2e" % (k, v["max_rel_to_max"]) for k, v in meta["f32_vs_f64"].items()))
 
 
+def pair_mask_of(torch, n):
+    mask = (torch.rand(n, n) > 0.1).double()
+    mask.fill_diagonal_(1)
+    return mask
+
+
 def three_chains(torch):
     # Chains A and B: two copies of entity 1 (7 residues); chain C: entity 2 (6 residues,
     # numbered from 3 with a gap, as a crop leaves them).
@@ -107,7 +115,8 @@ def main():
     torch.set_num_threads(2)
     stand_in_cuda_extension()
     sys.path.insert(0, a.openfold)
-    from openfold.model.embedders import InputEmbedderMultimer
+    from openfold.config import model_config
+    from openfold.model.embedders import InputEmbedderMultimer, TemplateEmbedderMultimer
     from openfold.model.evoformer import EvoformerBlock
     from openfold.model.template import TemplatePairStack
     from openfold.utils.loss import compute_tm
@@ -155,6 +164,32 @@ def main():
         mask = x["pair_mask"].to(x["t"].dtype)[None]
         return {"t": m(x["t"], mask, chunk_size=None, _mask_trans=False)}
     run_case(torch, "template_pair_stack_multimer", stack, ins, ["t"], template_stack, hyper, a.out)
+
+    tc = model_config("model_1_multimer_v3").model.template
+    tps = tc.template_pair_stack
+    hyper = {"c_z": tc.c_z, "c_m": tc.template_single_embedder.c_out, "c_in": tc.template_single_embedder.c_in,
+             "c_t": tps.c_t, "c_hidden_tri_att": tps.c_hidden_tri_att, "c_hidden_tri_mul": tps.c_hidden_tri_mul,
+             "no_blocks": tps.no_blocks, "no_heads": tps.no_heads, "pair_transition_n": tps.pair_transition_n,
+             "inf": tc.inf, "min_bin": tc.distogram.min_bin, "max_bin": tc.distogram.max_bin,
+             "no_bins": tc.distogram.no_bins}
+    embedder = TemplateEmbedderMultimer(tc)
+    n, t = 20, 2
+    trace = torch.cumsum(torch.randn(n, 3, dtype=torch.float64) * 2.0, 0)
+    ins = {"z": torch.randn(n, n, tc.c_z, dtype=torch.float64),
+           "template_aatype": torch.randint(0, 22, (t, n)),
+           "template_all_atom_positions": trace[None, :, None, :] + torch.randn(t, n, 37, 3, dtype=torch.float64),
+           "template_all_atom_mask": (torch.rand(t, n, 37) > 0.2).double(),
+           "pair_mask": pair_mask_of(torch, n), "asym_id": asym_id}
+
+    def templates(m, x):
+        dtype = x["z"].dtype
+        batch = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in x.items() if k.startswith("template_")}
+        same_chain = x["asym_id"][..., None] == x["asym_id"][..., None, :]
+        out = m(batch, x["z"], x["pair_mask"].to(dtype), templ_dim=0, chunk_size=None, multichain_mask_2d=same_chain,
+                _mask_trans=False)
+        return {"pair": out["template_pair_embedding"], "single": out["template_single_embedding"],
+                "single_mask": out["template_mask"].to(dtype)}
+    run_case(torch, "template_embedder_multimer", embedder, ins, ["z"], templates, hyper, a.out)
 
     # compute_tm has no parameters: a stand-in module carries none.
     n = 20
