@@ -39,8 +39,21 @@ std::vector<ParamMapping> attention_entries(const std::string& af2, const std::s
 // AF2 names the triangle projections left/right; OpenFold's a/b follow the supplement's
 // pseudocode, which AF2's code swaps for the incoming update (OpenFold's
 // import_weights, after AF2 commit b88f8da): incoming maps left -> b, right -> a.
-std::vector<ParamMapping> triangle_multiplication_entries(bool outgoing) {
+std::vector<ParamMapping> triangle_multiplication_entries(bool outgoing, bool fused) {
   const std::string left = outgoing ? "a" : "b", right = outgoing ? "b" : "a";
+  if (fused) {
+    // One projection for both: AF2's halves are (left, right), so incoming swaps them.
+    const T weight = outgoing ? T::kLinearInFirst : T::kLinearInFirstSwapHalves;
+    const T bias = outgoing ? T::kFlat : T::kFlatSwapHalves;
+    return concat({
+        layer_norm_entries("left_norm_input", "layer_norm_in"),
+        {{"projection//weights", "linear_ab_p.weight", weight}, {"projection//bias", "linear_ab_p.bias", bias}},
+        {{"gate//weights", "linear_ab_g.weight", weight}, {"gate//bias", "linear_ab_g.bias", bias}},
+        layer_norm_entries("center_norm", "layer_norm_out"),
+        linear_entries("output_projection", "linear_z"),
+        linear_entries("gating_linear", "linear_g"),
+    });
+  }
   return concat({
       layer_norm_entries("layer_norm_input", "layer_norm_in"),
       linear_entries("left_projection", "linear_" + left + "_p"),
@@ -113,8 +126,8 @@ std::vector<ParamMapping> param_table(ModuleKind kind, const TableDims& dims) {
       linear_entries("transition1", "linear_1"),
       linear_entries("transition2", "linear_2"),
   });
-  const std::vector<ParamMapping> tri_mul_out = triangle_multiplication_entries(true);
-  const std::vector<ParamMapping> tri_mul_in = triangle_multiplication_entries(false);
+  const std::vector<ParamMapping> tri_mul_out = triangle_multiplication_entries(true, dims.fused_triangle);
+  const std::vector<ParamMapping> tri_mul_in = triangle_multiplication_entries(false, dims.fused_triangle);
   // AF2's output_w [c, c, c_z] flattens its inputs as c_a * c + c_b, as linear_out reads them.
   const std::vector<ParamMapping> outer_product_mean = concat({
       layer_norm_entries("layer_norm_input", "layer_norm"),
@@ -154,11 +167,30 @@ std::vector<ParamMapping> param_table(ModuleKind kind, const TableDims& dims) {
   // H * P, as OpenFold's PointProjection reads them, so the weights map unchanged;
   // output_projection's input is [scalar, points x, y, z, point norms, pair], OpenFold's
   // concatenation order.
-  const auto ipa = concat({
+  const auto af2_ipa = concat({
       linear_entries("q_scalar", "linear_q"),
       linear_entries("kv_scalar", "linear_kv"),
       linear_entries("q_point_local", "linear_q_points.linear"),
       linear_entries("kv_point_local", "linear_kv_points.linear"),
+  });
+  // AF-Multimer's IPA (OpenFold's IPAParamsMultimer): bias-free scalar projections
+  // [c_s, H, C]; point projections [c_s, H, 3 P] with biases [H, 3 P], per head x, y, z
+  // blocks of P as the multimer PointProjection reads them.
+  const int64_t h = dims.ipa_heads;
+  const auto point_projection = [h](const std::string& af2, const std::string& ours) {
+    return std::vector<ParamMapping>{{af2 + "/point_projection//weights", ours + ".linear.weight", T::kLinearInFirst, h},
+                                     {af2 + "/point_projection//bias", ours + ".linear.bias", T::kFlat, h}};
+  };
+  const auto multimer_ipa = concat({
+      {{"q_scalar_projection//weights", "linear_q.weight", T::kLinearInFirst, h},
+       {"k_scalar_projection//weights", "linear_k.weight", T::kLinearInFirst, h},
+       {"v_scalar_projection//weights", "linear_v.weight", T::kLinearInFirst, h}},
+      point_projection("q_point_projection", "linear_q_points"),
+      point_projection("k_point_projection", "linear_k_points"),
+      point_projection("v_point_projection", "linear_v_points"),
+  });
+  const auto ipa = concat({
+      dims.multimer_ipa ? multimer_ipa : af2_ipa,
       {{"/trainable_point_weights", "head_weights", T::kFlat}},
       linear_entries("attention_2d", "linear_b"),
       linear_entries("output_projection", "linear_out"),
@@ -178,7 +210,9 @@ std::vector<ParamMapping> param_table(ModuleKind kind, const TableDims& dims) {
       linear_entries("fold_iteration/transition_1", "transition.layers.0.linear_2"),
       linear_entries("fold_iteration/transition_2", "transition.layers.0.linear_3"),
       layer_norm_entries("fold_iteration/transition_layer_norm", "transition.layer_norm"),
-      linear_entries("fold_iteration/affine_update", "bb_update.linear"),
+      // AF-Multimer's QuatRigid is the same 6-output Linear under another name.
+      linear_entries(dims.multimer_ipa ? "fold_iteration/quat_rigid/rigid" : "fold_iteration/affine_update",
+                     "bb_update.linear"),
       linear_entries("fold_iteration/rigid_sidechain/input_projection", "angle_resnet.linear_in"),
       linear_entries("fold_iteration/rigid_sidechain/input_projection_1", "angle_resnet.linear_initial"),
       linear_entries("fold_iteration/rigid_sidechain/resblock1", "angle_resnet.layers.0.linear_1"),
@@ -208,8 +242,21 @@ std::vector<ParamMapping> param_table(ModuleKind kind, const TableDims& dims) {
   throw std::invalid_argument("af2::param_table: unknown module kind");
 }
 
+namespace {
+
+// The two halves of axis 0 exchanged (an involution).
+at::Tensor swap_halves(const at::Tensor& t) {
+  const int64_t half = t.size(0) / 2;
+  TORCH_CHECK(t.size(0) == 2 * half, "af2: cannot swap the halves of an odd axis of ", t.size(0));
+  return at::cat({t.narrow(0, half, half), t.narrow(0, 0, half)});
+}
+
+}  // namespace
+
 at::Tensor to_torch_layout(const at::Tensor& af2, Transform transform) {
   switch (transform) {
+    case Transform::kLinearInFirstSwapHalves: return swap_halves(to_torch_layout(af2, Transform::kLinearInFirst));
+    case Transform::kFlatSwapHalves: return swap_halves(to_torch_layout(af2, Transform::kFlat));
     case Transform::kFlat: return af2.reshape({-1});
     case Transform::kLinearInFirst:
       TORCH_CHECK(af2.dim() >= 2, "linear weight needs >= 2 dims, got ", af2.sizes());
@@ -232,6 +279,8 @@ at::Tensor to_af2_layout(const at::Tensor& ours, Transform transform, int64_t gr
     return t.reshape(shape);
   };
   switch (transform) {
+    case Transform::kLinearInFirstSwapHalves: return to_af2_layout(swap_halves(ours), Transform::kLinearInFirst, groups);
+    case Transform::kFlatSwapHalves: return to_af2_layout(swap_halves(ours), Transform::kFlat, groups);
     case Transform::kFlat: return split(ours.reshape({-1}), 0);
     case Transform::kLinearInFirst: return split(ours.t(), 1);   // [in, groups, out / groups]
     case Transform::kLinearOutLast: return split(ours.t(), 0);   // [groups, in / groups, out]

@@ -32,6 +32,11 @@ enum class Transform {
   // A linear weight whose LAST AF2 dim is the output: [d1, ..., dk, out] -> [out, d1*...*dk]
   // (output_w [H, C, c] -> [c, H*C]).
   kLinearOutLast,
+  // kLinearInFirst / kFlat, then the two halves of the output swapped: AF-Multimer v3's
+  // fused incoming triangle projections, whose first half AF2 applies as OpenFold's b
+  // (OpenFold's import_weights: LinearParamsSwap).
+  kLinearInFirstSwapHalves,
+  kFlatSwapHalves,
 };
 
 struct ParamMapping {
@@ -51,6 +56,14 @@ struct TableDims {
   int64_t msa_heads = 8;
   int64_t pair_heads = 4;
   int64_t opm_hidden = 32;
+  // AF-Multimer v3's fused triangle projections (AF2 `projection`, `gate`,
+  // `left_norm_input`, `center_norm`).
+  bool fused_triangle = false;
+  // AF-Multimer's IPA (q/k/v_scalar_projection, q/k/v_point_projection, no scalar
+  // biases) and backbone update (quat_rigid/rigid) in the structure module; ipa_heads
+  // splits their head axis on export.
+  bool multimer_ipa = false;
+  int64_t ipa_heads = 12;
 };
 
 enum class ModuleKind {

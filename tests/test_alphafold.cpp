@@ -132,19 +132,8 @@ TEST(AlphaFold, LowMemoryAttentionEqualsDefault) {
   expect_same_outputs(model(batch, run), reference, 1e-5);
 }
 
-// The tiny model as AF-Multimer v3, with its template embedder.
-AlphaFoldOptions tiny_multimer_options() {
-  const Config tiny = Config::load("tiny");
-  return AlphaFoldOptions::from_config(Config::load(
-      "tiny", {"globals.is_multimer=true", "model.input_embedder.tf_dim=21", "model.input_embedder.use_chain_relative=true",
-               "model.evoformer_stack.opm_first=true", "model.evoformer_stack.fuse_projection_weights=true",
-               "model.extra_msa.extra_msa_stack.opm_first=true",
-               "model.extra_msa.extra_msa_stack.fuse_projection_weights=true", "model.template.enabled=true",
-               "model.template.template_single_embedder.c_in=34",
-               "model.template.template_pair_embedder.c_in=" + std::to_string(tiny.get_int("model.input_embedder.c_z")),
-               "model.template.template_pair_stack.tri_mul_first=true",
-               "model.template.template_pair_stack.fuse_projection_weights=true", "model.heads.tm.enabled=true"}));
-}
+// The tiny model as AF-Multimer v3, with its template embedder (configs/tiny_multimer.toml).
+AlphaFoldOptions tiny_multimer_options() { return AlphaFoldOptions::from_config(Config::load("tiny_multimer")); }
 
 // random_batch as AF-Multimer's features: two chains (residue numbers restarting),
 // target_feat without AF2's first channel, extra MSA deletions as counts, two templates.
@@ -197,6 +186,31 @@ TEST(AlphaFold, MultimerPathsAgreeAndRankByInterfaceTm) {
   const double iptm = reference.at("iptm_score").item<double>(), ptm = reference.at("ptm_score").item<double>();
   EXPECT_NEAR(reference.at("weighted_ptm_score").item<double>(), 0.8 * iptm + 0.2 * ptm, 1e-6);
   EXPECT_GT(std::abs(iptm - ptm), 1e-5);
+}
+
+// AF-Multimer's early recycling stop: with a tolerance every change meets, the iteration
+// after the first is the last (the first is measured from the origin, as OpenFold's zero
+// positions), and the outputs are those of a two-iteration run; with one no change meets
+// (0), every iteration runs.
+TEST(AlphaFold, MultimerEarlyRecyclingStopEndsAfterTheIterationThatSettles) {
+  torch::manual_seed(6);
+  AlphaFoldOptions options = tiny_multimer_options();
+  const auto batch = random_multimer_batch(11, 5, 7, 4);
+  const auto run_with = [&](double tolerance, int64_t iterations) {
+    options.recycle_early_stop_tolerance = tolerance;
+    AlphaFold model(options);
+    torch::manual_seed(8);
+    randomize(*model);
+    model->eval();
+    torch::NoGradGuard g;
+    RunOptions run;
+    run.iterations = iterations;
+    return model(batch, run);
+  };
+  const auto stopped = run_with(1e6, 0), two = run_with(-1.0, 2), all = run_with(0.0, 0);
+  EXPECT_EQ(stopped.at("num_recycles").item<int64_t>(), 2);
+  EXPECT_EQ(all.at("num_recycles").item<int64_t>(), 4);
+  expect_same_outputs(stopped, two, 1e-6);
 }
 
 TEST(AlphaFold, OutputsHaveOpenFoldNamesAndShapes) {

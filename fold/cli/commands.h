@@ -12,6 +12,7 @@ void add_inspect_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_import_params_command(CLI::App& app);
 void add_init_params_command(CLI::App& app);
+void add_export_params_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_msa_command(CLI::App& app);

@@ -1,6 +1,7 @@
 // `fold import-params IN OUT_DIR`: AlphaFold2's released .npz parameters (or an
 // OpenFold .pt state dict) -> our native checkpoint, checked key by key against the
-// model the config builds.
+// model the config builds; `fold export-params` the other way, to AF2's .npz; `fold
+// init-params` a freshly initialised checkpoint.
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
@@ -9,6 +10,8 @@
 
 #include "fold/cli/commands.h"
 #include "fold/config.h"
+#include "data/npz.h"
+#include "fold/model/af2_params.h"
 #include "fold/model/alphafold.h"
 #include "fold/model/params_io.h"
 
@@ -41,6 +44,30 @@ void add_import_params_command(CLI::App& app) {
     int64_t count = 0;
     for (const auto& p : model->parameters()) count += p.numel();
     std::cout << "wrote " << out << " (" << model->parameters().size() << " tensors, " << count << " values)\n";
+  });
+}
+
+void add_export_params_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "export-params", "Write a checkpoint's weights as AlphaFold2's .npz (AF2's names and layouts, for AF2 or OpenFold)");
+  struct Args {
+    std::string in, out, config = "af2_model_1";
+    std::vector<std::string> overrides;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("IN", args->in, "A checkpoint this system reads (.safetensors, AF2 .npz, OpenFold .pt)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("OUT", args->out, "Output .npz")->required();
+  cmd->add_option("--config", args->config, "Preset or TOML file the weights belong to (default af2_model_1)");
+  cmd->add_option("--set", args->overrides, "Override one key: a.b.c=value (repeatable)");
+  cmd->callback([args] {
+    const Config config = Config::load(args->config, args->overrides);
+    AlphaFold model(AlphaFoldOptions::from_config(config));
+    load_params(*model, args->in);
+    const auto arrays = af2::export_af2_params(*model);
+    data::write_npz(args->out, arrays);
+    std::cout << "wrote " << args->out << " (" << arrays.size() << " AF2 arrays)\n";
   });
 }
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   fold::cli::add_config_command(app);
   fold::cli::add_import_params_command(app);
   fold::cli::add_init_params_command(app);
+  fold::cli::add_export_params_command(app);
   fold::cli::add_predict_command(app);
   fold::cli::add_prepare_command(app);
   fold::cli::add_msa_command(app);

@@ -19,7 +19,15 @@ const std::string kIteration = "alphafold/alphafold_iteration";
 const std::string kEvoformer = kIteration + "/evoformer";
 
 TableDims block_dims(const evoformer::EvoformerBlockOptions& o) {
-  return {o.no_heads_msa(), o.no_heads_pair(), o.c_hidden_opm()};
+  TableDims d{o.no_heads_msa(), o.no_heads_pair(), o.c_hidden_opm()};
+  d.fused_triangle = o.fuse_projection_weights();
+  return d;
+}
+
+TableDims template_block_dims(const evoformer::TemplatePairStackOptions& stack) {
+  TableDims d{0, stack.no_heads(), 0};
+  d.fused_triangle = stack.fuse_projection_weights();
+  return d;
 }
 
 class ModelTableBuilder {
@@ -75,20 +83,45 @@ std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model) {
   t.add(kEvoformer,
         concat({linear_entries("preprocess_1d", "linear_tf_m"), linear_entries("preprocess_msa", "linear_msa_m"),
                 linear_entries("left_single", "linear_tf_z_i"), linear_entries("right_single", "linear_tf_z_j"),
-                // (sic) AF2's spelling.
-                linear_entries("pair_activiations", "linear_relpos")}),
+                // (sic) AF2's spelling; AF-Multimer's chain-aware encoding has its own scope.
+                linear_entries(o.is_multimer ? "~_relative_encoding/position_activations" : "pair_activiations",
+                               "linear_relpos")}),
         "input_embedder.");
   t.add(kEvoformer,
         concat({linear_entries("prev_pos_linear", "linear"), layer_norm_entries("prev_msa_first_row_norm", "layer_norm_m"),
                 layer_norm_entries("prev_pair_norm", "layer_norm_z")}),
         "recycling_embedder.");
-  if (o.templates_enabled) {
+  if (o.templates_enabled && o.is_multimer) {
+    // OpenFold's import_weights, multimer: the per-feature pair embedding linears are
+    // template_pair_embedding_0..8 in its order.
+    const std::string single = kEvoformer + "/template_embedding/single_template_embedding";
+    const std::string ours = "template_embedder.";
+    const char* pair_linears[] = {"dgram_linear", "pseudo_beta_mask_linear", "aatype_linear_1",
+                                  "aatype_linear_2", "x_linear", "y_linear",
+                                  "z_linear", "backbone_mask_linear", "query_embedding_linear"};
+    std::vector<ParamMapping> pair_embedder = layer_norm_entries("query_embedding_norm", "query_embedding_layer_norm");
+    for (int i = 0; i < 9; ++i) {
+      const auto entries = linear_entries("template_pair_embedding_" + std::to_string(i), pair_linears[i]);
+      pair_embedder.insert(pair_embedder.end(), entries.begin(), entries.end());
+    }
+    t.add(single, pair_embedder, ours + "template_pair_embedder.");
+    const auto& stack = o.template_embedder_multimer.pair_stack();
+    t.add_stacked(single + "/template_embedding_iteration",
+                  param_table(ModuleKind::kTemplatePairBlock, template_block_dims(stack)),
+                  ours + "template_pair_stack.blocks.", stack.no_blocks(), "model.template.template_pair_stack.no_blocks");
+    t.add(single, layer_norm_entries("output_layer_norm", "layer_norm"), ours + "template_pair_stack.");
+    t.add(kEvoformer + "/template_embedding", linear_entries("output_linear", "linear_t"), ours);
+    t.add(kEvoformer,
+          concat({linear_entries("template_single_embedding", "template_single_embedder"),
+                  linear_entries("template_projection", "template_projector")}),
+          ours + "template_single_embedder.");
+  } else if (o.templates_enabled) {
     const std::string single = kEvoformer + "/template_embedding/single_template_embedding";
     const std::string ours = "template_embedder.";
     t.add(single, linear_entries("embedding2d", "linear"), ours + "template_pair_embedder.");
     const auto& stack = o.template_embedder.pair_stack();
     t.add_stacked(single + "/template_pair_stack/__layer_stack_no_state",
-                  param_table(ModuleKind::kTemplatePairBlock, {0, stack.no_heads(), 0}),
+                  param_table(ModuleKind::kTemplatePairBlock, template_block_dims(stack)),
                   ours + "template_pair_stack.blocks.", stack.no_blocks(), "model.template.template_pair_stack.no_blocks");
     t.add(single, layer_norm_entries("output_layer_norm", "layer_norm"), ours + "template_pair_stack.");
     t.add(kEvoformer + "/template_embedding",
@@ -108,7 +141,11 @@ std::vector<ModelParam> model_param_table(const AlphaFoldImpl& model) {
                 param_table(ModuleKind::kEvoformerBlock, block_dims(o.evoformer.block())), "evoformer.blocks.",
                 o.evoformer.no_blocks(), "model.evoformer_stack.no_blocks");
   t.add(kEvoformer, linear_entries("single_activations", "linear"), "evoformer.");
-  t.add(kIteration + "/structure_module", param_table(ModuleKind::kStructureModule), "structure_module.");
+  TableDims structure_dims;
+  structure_dims.multimer_ipa = o.is_multimer;
+  structure_dims.ipa_heads = o.structure_module.no_heads_ipa();
+  t.add(kIteration + "/structure_module", param_table(ModuleKind::kStructureModule, structure_dims),
+        "structure_module.");
   t.add(kIteration + "/predicted_lddt_head",
         concat({layer_norm_entries("input_layer_norm", "layer_norm"), linear_entries("act_0", "linear_1"),
                 linear_entries("act_1", "linear_2"), linear_entries("logits", "linear_3")}),

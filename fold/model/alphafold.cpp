@@ -3,8 +3,10 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <optional>
 
+#include "data/residue_constants.h"
 #include "fold/model/confidence.h"
 #include "structure_module/all_atom.h"
 
@@ -173,6 +175,7 @@ AlphaFoldOptions AlphaFoldOptions::from_config(const Config& c) {
                                        .pair_stack(o.template_embedder.pair_stack());
   }
   o.structure_module.multimer(o.is_multimer);
+  o.recycle_early_stop_tolerance = m.f("recycle_early_stop_tolerance");
   o.iptm_weight = m.f("heads.tm.iptm_weight");
   o.ptm_weight = m.f("heads.tm.ptm_weight");
   return o;
@@ -399,6 +402,27 @@ FeatureDict AlphaFoldImpl::iteration(const FeatureDict& f, Recycled& recycled, i
   return out;
 }
 
+namespace {
+
+// OpenFold's tolerance_reached: whether the CA-CA distances of the residues in `mask`
+// moved by at most `tolerance` (RMS over residue pairs) from `before` (undefined before
+// the first iteration: the origin, as OpenFold's zero positions) to `after`.
+bool distances_settled(const torch::Tensor& before, const torch::Tensor& after, const torch::Tensor& mask,
+                       double tolerance) {
+  const int64_t ca = data::rc::atom_order("CA");
+  const auto distances = [ca](const torch::Tensor& x) {
+    const torch::Tensor p = x.select(-2, ca).to(torch::kFloat);
+    return (p.unsqueeze(-2) - p.unsqueeze(-3)).square().sum(-1).sqrt();
+  };
+  const torch::Tensor sq = (distances(before.defined() ? before : torch::zeros_like(after)) - distances(after)).square();
+  const torch::Tensor pairs = (mask.unsqueeze(-1) * mask.unsqueeze(-2)).to(sq.device(), torch::kFloat);
+  // OpenFold's masked_mean (eps 1e-4), then sqrt(. + 1e-8).
+  const double mean = ((pairs * sq).sum() / (pairs.sum() + 1e-4)).item<double>();
+  return std::sqrt(mean + 1e-8) <= tolerance;
+}
+
+}  // namespace
+
 FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& run) {
   const torch::Tensor& aatype = require_feature(batch, "aatype", kWho);
   TORCH_CHECK(aatype.dim() == 2, kWho, ": aatype must be [N_res, N_recycle] (one protein, trailing recycling axis), got ",
@@ -412,19 +436,26 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
                 " lacks the trailing recycling axis of length ", slices);
 
   const bool grad = torch::GradMode::is_enabled();
+  const bool early_stop = options.is_multimer && options.recycle_early_stop_tolerance >= 0;
   Recycled recycled;
   FeatureDict out;
-  for (int64_t r = 0; r < iterations; ++r) {
+  int64_t done = 0;  // iterations run
+  for (bool settled = false; done < iterations;) {
     FeatureDict features;
-    for (const auto& [name, t] : batch) features[name] = t.select(-1, r);
-    const bool last = r + 1 == iterations;
+    for (const auto& [name, t] : batch) features[name] = t.select(-1, done);
+    const bool last = done + 1 == iterations || settled;
     // Only the last iteration may build a graph (AF2 trains through the last one).
     torch::AutoGradMode mode(grad && last);
+    const torch::Tensor x_before = recycled.x;
     out = {};  // the last iteration's outputs are in `recycled`; not held through this one
-    out = iteration(features, recycled, static_cast<int>(r), run);
+    out = iteration(features, recycled, static_cast<int>(done), run);
+    ++done;
+    if (last) break;
+    if (early_stop)
+      settled = distances_settled(x_before, recycled.x, features.at("seq_mask"), options.recycle_early_stop_tolerance);
   }
 
-  StageTimer timer(run, static_cast<int>(iterations) - 1);
+  StageTimer timer(run, static_cast<int>(done) - 1);
   const AuxiliaryLogits logits = aux_heads(out["sm/single"], out["single"], out["pair"], out["msa"]);
   out["lddt_logits"] = logits.lddt_logits;
   out["plddt"] = compute_plddt(logits.lddt_logits);
@@ -436,7 +467,7 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
     const torch::Tensor tm_logits = logits.tm_logits.to(torch::kFloat);
     out["ptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin);
     if (options.is_multimer) {
-      const torch::Tensor asym_id = require_feature(batch, "asym_id", kWho).select(-1, iterations - 1);
+      const torch::Tensor asym_id = require_feature(batch, "asym_id", kWho).select(-1, done - 1);
       out["iptm_score"] = compute_tm(tm_logits, {}, options.tm_max_bin, 1e-8, asym_id.to(tm_logits.device()));
       out["weighted_ptm_score"] = options.iptm_weight * out["iptm_score"] + options.ptm_weight * out["ptm_score"];
     }
@@ -445,7 +476,7 @@ FeatureDict AlphaFoldImpl::forward(const FeatureDict& batch, const RunOptions& r
     out["aligned_confidence_probs"] = pae.aligned_confidence_probs;
     out["max_predicted_aligned_error"] = pae.max_predicted_aligned_error;
   }
-  out["num_recycles"] = torch::tensor(iterations);
+  out["num_recycles"] = torch::tensor(done);
   timer.done("heads");
   return out;
 }

@@ -55,6 +55,11 @@ struct AlphaFoldOptions {
   // AF-Multimer's ranking confidence (weighted_ptm_score) = iptm_weight * ipTM +
   // ptm_weight * pTM, reported with is_multimer.
   double iptm_weight = 0.8, ptm_weight = 0.2;  // model.heads.tm
+  // AF-Multimer's early recycling stop (model.recycle_early_stop_tolerance, < 0: off):
+  // once the CA-CA distances move by at most this RMS (Angstrom) between two iterations,
+  // the next iteration is the last (OpenFold's tolerance_reached). num_recycles reports
+  // the iterations run.
+  double recycle_early_stop_tolerance = -1.0;
 
   // Every model.* key of `config` (OpenFold's names) mapped onto the modules.
   static AlphaFoldOptions from_config(const Config& config);

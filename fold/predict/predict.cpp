@@ -1,5 +1,7 @@
 #include "fold/predict/predict.h"
 
+#include <map>
+
 #include <torch/torch.h>
 
 #include <iostream>
@@ -142,6 +144,8 @@ data::FeatureDict Predictor::predict(const data::FeatureDict& batch, PredictionR
   for (const auto& [name, t] : batch) on_device[name] = t.to(device_);
   data::FeatureDict out = model_->forward(on_device, run);
   on_device = {};
+  // AF-Multimer's early stop may have ended the recycling sooner.
+  r.iterations = out.at("num_recycles").item<int64_t>();
   // To the host, wider floating types as fp32. Outputs stored in a narrower type (a bf16
   // trunk's pair and MSA, the pair heads' logits) keep it: an fp32 copy of a bf16 pair is
   // two pair tensors beside it. write_npz widens them as it writes them. Measured as
@@ -169,8 +173,25 @@ data::Protein prediction_to_protein(const std::string& name, const data::Feature
   p.atom_mask.assign(mask.data_ptr<float>(), mask.data_ptr<float>() + mask.numel());
   const at::Tensor b = out.at("plddt").unsqueeze(-1).expand({n, 37}).contiguous();
   p.b_factors.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
-  p.chain_ids = {"A"};
-  p.chain_index.assign(n, 0);
+  const auto it = batch.find("asym_id");
+  if (it == batch.end()) {
+    p.chain_ids = {"A"};
+    p.chain_index.assign(n, 0);
+    return p;
+  }
+  // AF-Multimer: one chain per asym_id, in order of appearance, named as AF2's
+  // int_id_to_str_id names them: A, B, ..., Z, AA, BA, ... (least significant first).
+  const at::Tensor asym = it->second.select(-1, 0).to(at::kLong).contiguous();
+  std::map<int64_t, int32_t> chain_of;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto [entry, added] = chain_of.emplace(asym.data_ptr<int64_t>()[i], static_cast<int32_t>(chain_of.size()));
+    if (added) {
+      std::string id;
+      for (int64_t k = entry->second; k >= 0; k = k / 26 - 1) id.push_back(static_cast<char>('A' + k % 26));
+      p.chain_ids.push_back(id);
+    }
+    p.chain_index.push_back(entry->second);
+  }
   return p;
 }
 

@@ -4,8 +4,12 @@
 # Evoformer and 2 extra-MSA blocks, with random weights, and runs a synthetic processed
 # batch of two chains with 3 recycles; `fold import-params` converts its state dict,
 # `fold predict --features` runs the batch, and the outputs are compared (final atoms
-# within 1e-3 A RMS; logits, pTM, ipTM and the ranking confidence within 1e-4 relative).
-# Runs the heteromer and the homomer, each with two templates.
+# within 1e-3 A RMS; logits, pTM, ipTM and the ranking confidence within 1e-4 relative);
+# then the weights go out as AF2's multimer .npz (`fold export-params`), OpenFold's own
+# converter must read that file back to the same weights, and `fold import-params` of it
+# must predict the same.
+# Runs the heteromer and the homomer, each with two templates, and the heteromer under
+# the early recycling stop.
 #
 # usage: tools/parity/multimer-model.sh --openfold DIR [--python PY] [--fold build/fold/fold] [--keep DIR]
 set -euo pipefail
@@ -28,13 +32,28 @@ work=${keep:-$(mktemp -d)}
 [ -n "$keep" ] || trap 'rm -rf "$work"' EXIT
 py() { PYTHONPATH="$root/tools/parity" "$python" "$root/tools/parity/openfold_multimer_model.py" "$@"; }
 status=0
-for kind in heteromer homomer; do
+for kind in heteromer homomer early-stop; do
   dir="$work/$kind"
   echo "## $kind"
-  py make --openfold "$openfold" --out "$dir" $([ "$kind" = homomer ] && echo --homomer) 2>/dev/null
+  case $kind in
+    homomer) extra=(--homomer) ;;
+    # A tolerance no random model misses: both stop after the second iteration.
+    early-stop) extra=(--tolerance 1000) ;;
+    *) extra=() ;;
+  esac
+  py make --openfold "$openfold" --out "$dir" "${extra[@]}" 2>/dev/null
   "$fold" import-params "$dir/model.pt" "$dir/params" --config "$dir/config.toml"
   "$fold" predict --features "$dir/batch.npz" --params "$dir/params/model.safetensors" --config "$dir/config.toml" \
     --out "$dir/fold" --save-outputs "$dir/fold.npz" > "$dir/predict.log" 2>&1 || { cat "$dir/predict.log"; exit 1; }
   py compare "$dir/openfold.npz" "$dir/fold.npz" || status=1
+  # AF2's multimer .npz layout: ours written, OpenFold's converter reads it back, and the
+  # same file through fold import-params predicts the same.
+  "$fold" export-params "$dir/params/model.safetensors" "$dir/af2.npz" --config "$dir/config.toml"
+  py npz --openfold "$openfold" --out "$dir" "$dir/af2.npz" 2>/dev/null || status=1
+  "$fold" import-params "$dir/af2.npz" "$dir/from_npz" --config "$dir/config.toml" > /dev/null
+  "$fold" predict --features "$dir/batch.npz" --params "$dir/from_npz/af2.safetensors" --config "$dir/config.toml" \
+    --out "$dir/fold_npz" --save-outputs "$dir/fold_npz.npz" > "$dir/predict_npz.log" 2>&1 || { cat "$dir/predict_npz.log"; exit 1; }
+  echo "from the AF2 .npz:"
+  py compare "$dir/openfold.npz" "$dir/fold_npz.npz" || status=1
 done
 exit $status

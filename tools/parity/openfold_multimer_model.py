@@ -11,7 +11,11 @@
       system's config overlay).
   compare OUT/openfold.npz OURS.npz   prints each output's error and exits 1 past the
       issue's targets: final atoms within 1e-3 A RMS; logits, pTM and ipTM within 1e-4
-      relative (max |diff| / max |value|).
+      relative (max |diff| / max |value|); the iterations run must be the same.
+  npz --openfold DIR --out OUT AF2.npz   loads AF2.npz (AF2's multimer layout, as `fold
+      export-params` writes it) with OpenFold's own converter (import_jax_weights_,
+      model_1_multimer_v3) into a fresh model of the same config, and checks that every
+      array is used and every weight equals OUT/model.pt's.
 OpenFold's CUDA attention extension is replaced by a CPU stand-in when absent.
 """
 import argparse
@@ -22,39 +26,16 @@ import numpy as np
 
 from openfold_multimer_modules import stand_in_cuda_extension
 
-CONFIG = """# AF-Multimer v3 (model_1_multimer_v3) reduced as openfold_multimer_model.py builds it
+CONFIG = """# model_1_multimer_v3 reduced as openfold_multimer_model.py builds it
+extends = "af2_model_1_multimer_v3"
 [globals]
-is_multimer = true
 chunk_size = "none"
-[model.input_embedder]
-tf_dim = 21
-use_chain_relative = true
-max_relative_chain = 2
-[model.template]
-enabled = true
-[model.template.template_single_embedder]
-c_in = 34
-[model.template.template_pair_embedder]
-c_in = 128
-[model.template.template_pair_stack]
-tri_mul_first = true
-fuse_projection_weights = true
+[model]
+recycle_early_stop_tolerance = %(tolerance)s
 [model.extra_msa.extra_msa_stack]
 no_blocks = 2
-opm_first = true
-fuse_projection_weights = true
 [model.evoformer_stack]
 no_blocks = 2
-opm_first = true
-fuse_projection_weights = true
-[model.structure_module]
-trans_scale_factor = 20.0
-[model.heads.tm]
-enabled = true
-[model.heads.masked_msa]
-c_out = 22
-[loss.tm]
-enabled = true
 """
 
 # Output -> how it is compared: "rms" (Angstrom, atoms under the mask) or "rel".
@@ -107,20 +88,26 @@ def make_batch(torch, homomer, recycles, make_atom14_masks):
     return {k: v.unsqueeze(-1).expand(*v.shape, recycles + 1).contiguous() for k, v in b.items()}
 
 
-def make(a):
+def openfold_model(a):
+    """OpenFold's model_1_multimer_v3 as this tool reduces it (fresh weights)."""
     import torch
     torch.set_num_threads(2)
     stand_in_cuda_extension()
     sys.path.insert(0, a.openfold)
     from openfold.config import model_config
-    from openfold.data.data_transforms import make_atom14_masks
     from openfold.model.model import AlphaFold
     c = model_config("model_1_multimer_v3")
     c.globals.chunk_size = None
     c.model.evoformer_stack.no_blocks = 2
     c.model.extra_msa.extra_msa_stack.no_blocks = 2
-    c.model.recycle_early_stop_tolerance = -1
-    model = AlphaFold(c).eval()
+    c.model.recycle_early_stop_tolerance = getattr(a, "tolerance", -1.0)
+    return AlphaFold(c).eval()
+
+
+def make(a):
+    import torch
+    model = openfold_model(a)
+    from openfold.data.data_transforms import make_atom14_masks
     randomize(torch, model)
     batch = make_batch(torch, a.homomer, a.recycles, make_atom14_masks)
     with torch.no_grad():
@@ -129,17 +116,42 @@ def make(a):
     torch.save({k: v.clone() for k, v in model.state_dict().items()}, os.path.join(a.out, "model.pt"))
     np.savez(os.path.join(a.out, "batch.npz"), **{k: v.numpy() for k, v in batch.items()})
     keep = {k: out[k].float().numpy() for k in COMPARED}
+    keep["num_recycles"] = out["num_recycles"].numpy()
     keep["final_atom_mask"] = out["final_atom_mask"].float().numpy()
     np.savez(os.path.join(a.out, "openfold.npz"), **keep)
     with open(os.path.join(a.out, "config.toml"), "w") as f:
-        f.write(CONFIG)
+        f.write(CONFIG % {"tolerance": repr(float(a.tolerance))})
     print("OpenFold: pTM %.6f ipTM %.6f ranking %.6f" % (keep["ptm_score"], keep["iptm_score"],
                                                         keep["weighted_ptm_score"]))
 
 
+def npz(a):
+    import torch
+    model = openfold_model(a)
+    from openfold.utils import import_weights
+    data = np.load(a.af2)
+    flat = import_weights.process_translation_dict(
+        import_weights.generate_translation_dict(model, "model_1_multimer_v3", is_multimer=True))
+    extra = sorted(set(data.keys()) - set(flat))
+    import_weights.import_jax_weights_(model, a.af2, version="model_1_multimer_v3")
+    original = torch.load(os.path.join(a.out, "model.pt"))
+    worst, differ = 0.0, []
+    for name, value in model.state_dict().items():
+        d = float((value - original[name]).abs().max()) if value.numel() else 0.0
+        worst = max(worst, d)
+        if d > 0:
+            differ.append(name)
+    print("AF2 npz: %d arrays, OpenFold's converter used %d, %d not in its table; %d weights, %d differ from "
+          "the original (max |diff| %.3g)" % (len(data.keys()), len(flat), len(extra), len(original), len(differ), worst))
+    for name in extra[:10] + differ[:10]:
+        print("  " + name)
+    return 0 if not extra and not differ else 1
+
+
 def compare(a):
     theirs, ours = np.load(a.theirs), np.load(a.ours)
-    worst_ok = True
+    worst_ok = int(theirs["num_recycles"]) == int(ours["num_recycles"])
+    print("%-32s %d, OpenFold %d" % ("num_recycles (iterations)", int(ours["num_recycles"]), int(theirs["num_recycles"])))
     for key, how in COMPARED.items():
         t = theirs[key].astype(np.float64)
         o = ours[key].astype(np.float64)
@@ -168,6 +180,12 @@ def main():
     m.add_argument("--out", required=True)
     m.add_argument("--homomer", action="store_true")
     m.add_argument("--recycles", type=int, default=3)
+    m.add_argument("--tolerance", type=float, default=-1.0,
+                   help="recycle_early_stop_tolerance (< 0: every recycle, as by default here)")
+    n = sub.add_parser("npz")
+    n.add_argument("--openfold", required=True)
+    n.add_argument("--out", required=True)
+    n.add_argument("af2")
     c = sub.add_parser("compare")
     c.add_argument("theirs")
     c.add_argument("ours")
@@ -175,6 +193,8 @@ def main():
     if a.cmd == "make":
         make(a)
         return 0
+    if a.cmd == "npz":
+        return npz(a)
     return compare(a)
 
 
