@@ -93,17 +93,13 @@ TEST(AlphaFold, ChunkedEqualsUnchunked) {
 // Without autograd the trunk runs in place (memory_policy.h); the copying forward the
 // training path uses ("copy") gives the same outputs, chunked or not, and so does a
 // second run on the same batch (the in-place path never writes into the features).
-TEST(AlphaFold, InPlaceInferenceEqualsCopyingForward) {
-  torch::manual_seed(3);
-  AlphaFold model(tiny_options());
-  randomize(*model);
-  model->eval();
-  torch::NoGradGuard g;
-  const auto batch = random_batch(11, 5, 7, 2, 2);
+// Each memory policy gives the copying forward's outputs ("copy"); returns those.
+data::FeatureDict expect_policies_agree(AlphaFold& model, const data::FeatureDict& batch,
+                                        const std::vector<const char*>& policies) {
   RunOptions copy;
   copy.memory = evoformer::MemoryPolicy::parse("copy");
   const auto reference = model(batch, copy);
-  for (const char* policy : {"none", "chunk3", "chunk1", "chunk4+lowmem"}) {
+  for (const char* policy : policies) {
     SCOPED_TRACE(policy);
     RunOptions run;
     run.memory = evoformer::MemoryPolicy::parse(policy);
@@ -111,6 +107,17 @@ TEST(AlphaFold, InPlaceInferenceEqualsCopyingForward) {
     expect_same_outputs(model(batch, run), reference, 1e-5);
     model->set_kernel_options({});
   }
+  return reference;
+}
+
+TEST(AlphaFold, InPlaceInferenceEqualsCopyingForward) {
+  torch::manual_seed(3);
+  AlphaFold model(tiny_options());
+  randomize(*model);
+  model->eval();
+  torch::NoGradGuard g;
+  const auto batch = random_batch(11, 5, 7, 2, 2);
+  const auto reference = expect_policies_agree(model, batch, {"none", "chunk3", "chunk1", "chunk4+lowmem"});
   expect_same_outputs(model(batch), reference, 1e-5);
 }
 
@@ -174,15 +181,7 @@ TEST(AlphaFold, MultimerPathsAgreeAndRankByInterfaceTm) {
   without_chains.erase("asym_id");
   EXPECT_THROW(check_input_batch(without_chains, 21, true), std::invalid_argument);
   EXPECT_THROW(check_input_batch(batch), std::invalid_argument);  // a monomer's contract
-  RunOptions copy;
-  copy.memory = evoformer::MemoryPolicy::parse("copy");
-  const auto reference = model(batch, copy);
-  for (const char* policy : {"none", "chunk3"}) {
-    SCOPED_TRACE(policy);
-    RunOptions run;
-    run.memory = evoformer::MemoryPolicy::parse(policy);
-    expect_same_outputs(model(batch, run), reference, 1e-5);
-  }
+  const auto reference = expect_policies_agree(model, batch, {"none", "chunk3", "chunk4+lowmem"});
   const double iptm = reference.at("iptm_score").item<double>(), ptm = reference.at("ptm_score").item<double>();
   EXPECT_NEAR(reference.at("weighted_ptm_score").item<double>(), 0.8 * iptm + 0.2 * ptm, 1e-6);
   EXPECT_GT(std::abs(iptm - ptm), 1e-5);

@@ -28,21 +28,25 @@ using namespace fold::test::ref_modules;
 constexpr const char* kBlock = "evoformer_block";
 const c10::Device kCpu(c10::DeviceType::CPU);
 
-// The reference block: OpenFold's EvoformerBlock(..., _mask_trans=False) in eval mode.
-EvoformerBlock build_block(const Ref& ref, const kernels::AttentionOptions& kernel = {}) {
+// A reference's block sizes (its hyperparameters under OpenFold's argument names).
+EvoformerBlockOptions block_options_of(const Ref& ref) {
   const auto& h = ref.hyper();
   const auto i = [&h](const char* key) { return h.at(key).get<int64_t>(); };
-  EvoformerBlock block(EvoformerBlockOptions(i("c_m"), i("c_z"))
-                           .c_hidden_msa_att(i("c_hidden_msa_att"))
-                           .c_hidden_opm(i("c_hidden_opm"))
-                           .c_hidden_mul(i("c_hidden_mul"))
-                           .c_hidden_pair_att(i("c_hidden_pair_att"))
-                           .no_heads_msa(i("no_heads_msa"))
-                           .no_heads_pair(i("no_heads_pair"))
-                           .transition_n(i("transition_n"))
-                           .inf(h.at("inf").get<double>())
-                           .eps(h.at("eps").get<double>())
-                           .kernel(kernel));
+  return EvoformerBlockOptions(i("c_m"), i("c_z"))
+      .c_hidden_msa_att(i("c_hidden_msa_att"))
+      .c_hidden_opm(i("c_hidden_opm"))
+      .c_hidden_mul(i("c_hidden_mul"))
+      .c_hidden_pair_att(i("c_hidden_pair_att"))
+      .no_heads_msa(i("no_heads_msa"))
+      .no_heads_pair(i("no_heads_pair"))
+      .transition_n(i("transition_n"))
+      .inf(h.at("inf").get<double>())
+      .eps(h.at("eps").get<double>());
+}
+
+// The reference block: OpenFold's EvoformerBlock(..., _mask_trans=False) in eval mode.
+EvoformerBlock build_block(const Ref& ref, const kernels::AttentionOptions& kernel = {}) {
+  EvoformerBlock block(block_options_of(ref).kernel(kernel));
   af2::load_module_params(*block, ref.arrays, ref.meta.at("af2_scope").get<std::string>(),
                           af2::param_table(af2::ModuleKind::kEvoformerBlock));
   block->eval();
@@ -206,20 +210,7 @@ TEST(EvoformerBlock, OpmFirstIsTheOuterProductMeanBeforeTheRowAttention) {
 // projections) under its own state_dict names: both outputs and the gradients of m and z.
 TEST(EvoformerBlock, MultimerMatchesOpenFold) {
   FOLD_LOAD_OPENFOLD_MULTIMER_REF(ref, "evoformer_block_multimer");
-  const auto& h = ref->hyper();
-  const auto i = [&h](const char* key) { return h.at(key).get<int64_t>(); };
-  EvoformerBlock block(EvoformerBlockOptions(i("c_m"), i("c_z"))
-                           .c_hidden_msa_att(i("c_hidden_msa_att"))
-                           .c_hidden_opm(i("c_hidden_opm"))
-                           .c_hidden_mul(i("c_hidden_mul"))
-                           .c_hidden_pair_att(i("c_hidden_pair_att"))
-                           .no_heads_msa(i("no_heads_msa"))
-                           .no_heads_pair(i("no_heads_pair"))
-                           .transition_n(i("transition_n"))
-                           .inf(h.at("inf").get<double>())
-                           .eps(h.at("eps").get<double>())
-                           .opm_first(true)
-                           .fuse_projection_weights(true));
+  EvoformerBlock block(block_options_of(*ref).opm_first(true).fuse_projection_weights(true));
   load_openfold_params(*block, *ref);
   block->eval();
   const Tensors in = ref->inputs();

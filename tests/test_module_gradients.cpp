@@ -842,12 +842,10 @@ data::FeatureDict template_features() {
   return f;
 }
 
-// The whole template embedder (pair embedder, pair stack, pointwise attention, angle
-// embedder) in z and its parameters; the template features themselves are constants.
-TEST(TemplateEmbedder, GradientMatchesFiniteDifferencesFp64) {
-  torch::manual_seed(39);
-  auto m = tiny_template_embedder(1);
-  const auto features = template_features();
+// A template embedder's pair update and single rows in z and its parameters; the
+// template features themselves are constants.
+template <class Embedder>
+void expect_template_embedder_gradients(Embedder& m, const data::FeatureDict& features) {
   const auto pm = pair_mask();
   GradCheckOptions o;
   o.entries = 10;
@@ -859,10 +857,8 @@ TEST(TemplateEmbedder, GradientMatchesFiniteDifferencesFp64) {
       {{"z", rnd({N, N, CZ})}}, m.ptr().get(), o);
 }
 
-TEST(TemplateEmbedder, Fp64GradientsSameUnderEveryMemoryStrategy) {
-  torch::manual_seed(40);
-  auto m = tiny_template_embedder(2);
-  const auto features = template_features();
+template <class Embedder>
+void expect_template_embedder_strategies_agree(Embedder& m, const data::FeatureDict& features) {
   const auto pm = pair_mask();
   const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts {
     const auto e = m(features, x[0], pm, p);
@@ -871,6 +867,19 @@ TEST(TemplateEmbedder, Fp64GradientsSameUnderEveryMemoryStrategy) {
   expect_strategies_agree(*m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); }, f,
                           {{"z", rnd({N, N, CZ})}},
                           {{"chunked low_memory", "chunk2+lowmem"}, {"checkpoint block", "checkpoint"}}, f);
+}
+
+// AF2's template embedder: pair embedder, pair stack, pointwise attention, angle embedder.
+TEST(TemplateEmbedder, GradientMatchesFiniteDifferencesFp64) {
+  torch::manual_seed(39);
+  auto m = tiny_template_embedder(1);
+  expect_template_embedder_gradients(m, template_features());
+}
+
+TEST(TemplateEmbedder, Fp64GradientsSameUnderEveryMemoryStrategy) {
+  torch::manual_seed(40);
+  auto m = tiny_template_embedder(2);
+  expect_template_embedder_strategies_agree(m, template_features());
 }
 
 TemplateEmbedderMultimer tiny_template_embedder_multimer(int64_t no_blocks) {
@@ -888,35 +897,18 @@ data::FeatureDict multimer_template_features() {
   return f;
 }
 
-// AF-Multimer's template embedder (pair embedder reading z, pair stack, average, linear_t,
-// chi-angle single rows) in z and its parameters.
+// AF-Multimer's: the pair embedder reading z, the pair stack, the average, linear_t, the
+// chi-angle single rows.
 TEST(TemplateEmbedderMultimer, GradientMatchesFiniteDifferencesFp64) {
   torch::manual_seed(42);
   auto m = tiny_template_embedder_multimer(1);
-  const auto features = multimer_template_features();
-  const auto pm = pair_mask();
-  GradCheckOptions o;
-  o.entries = 10;
-  expect_gradients_match_finite_differences(
-      [&](const Ts& x) -> Ts {
-        const auto e = m(features, x[0], pm);
-        return {e.pair, e.single};
-      },
-      {{"z", rnd({N, N, CZ})}}, m.ptr().get(), o);
+  expect_template_embedder_gradients(m, multimer_template_features());
 }
 
 TEST(TemplateEmbedderMultimer, Fp64GradientsSameUnderEveryMemoryStrategy) {
   torch::manual_seed(43);
   auto m = tiny_template_embedder_multimer(2);
-  const auto features = multimer_template_features();
-  const auto pm = pair_mask();
-  const StrategyFn f = [&](const Ts& x, const MemoryPolicy& p) -> Ts {
-    const auto e = m(features, x[0], pm, p);
-    return {e.pair, e.single};
-  };
-  expect_strategies_agree(*m, [&](const kernels::AttentionOptions& k) { m->set_kernel_options(k); }, f,
-                          {{"z", rnd({N, N, CZ})}},
-                          {{"chunked low_memory", "chunk2+lowmem"}, {"checkpoint block", "checkpoint"}}, f);
+  expect_template_embedder_strategies_agree(m, multimer_template_features());
 }
 
 TEST(AuxiliaryHeads, GradientMatchesFiniteDifferencesFp64) {

@@ -7,38 +7,53 @@
 
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "data/npz.h"
 #include "fold/cli/commands.h"
 #include "fold/config.h"
-#include "data/npz.h"
 #include "fold/model/af2_params.h"
 #include "fold/model/alphafold.h"
 #include "fold/model/params_io.h"
 
 namespace fold::cli {
 
+namespace {
+
+// What import-params and export-params share: the weights IN, the output, and the
+// config (preset or file, with --set overrides) the weights belong to.
+struct ConversionArgs {
+  std::string in, out, config = "af2_model_1";
+  std::vector<std::string> overrides;
+};
+
+std::shared_ptr<ConversionArgs> add_conversion_options(CLI::App* cmd, const std::string& in_help,
+                                                       const std::string& out_name, const std::string& out_help) {
+  auto args = std::make_shared<ConversionArgs>();
+  cmd->add_option("IN", args->in, in_help)->required()->check(CLI::ExistingFile);
+  cmd->add_option(out_name, args->out, out_help)->required();
+  cmd->add_option("--config", args->config, "Preset or TOML file the weights belong to (default af2_model_1)");
+  cmd->add_option("--set", args->overrides, "Override one key: a.b.c=value (repeatable)");
+  return args;
+}
+
+}  // namespace
+
 void add_import_params_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("import-params",
                                  "Convert AlphaFold2 .npz parameters (or an OpenFold .pt) to a native checkpoint");
-  struct Args {
-    std::string in, out_dir, config = "af2_model_1";
-    std::vector<std::string> overrides;
-  };
-  auto args = std::make_shared<Args>();
-  cmd->add_option("IN", args->in, "params_model_N[_ptm].npz, or an OpenFold state dict (.pt)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("OUT_DIR", args->out_dir, "Directory for <stem>.safetensors")->required();
-  cmd->add_option("--config", args->config, "Preset or TOML file the weights belong to (default af2_model_1)");
-  cmd->add_option("--set", args->overrides, "Override one key: a.b.c=value (repeatable)");
+  auto args = add_conversion_options(cmd, "params_model_N[_ptm|_multimer_v3].npz, or an OpenFold state dict (.pt)",
+                                     "OUT_DIR", "Directory for <stem>.safetensors");
   cmd->callback([args] {
     const Config config = Config::load(args->config, args->overrides);
     AlphaFold model(AlphaFoldOptions::from_config(config));
     // Every key, shape and block count checked against the model the config builds.
     load_params(*model, args->in);
-    std::filesystem::create_directories(args->out_dir);
+    std::filesystem::create_directories(args->out);
     const std::string out =
-        (std::filesystem::path(args->out_dir) / std::filesystem::path(args->in).stem()).string() + ".safetensors";
+        (std::filesystem::path(args->out) / std::filesystem::path(args->in).stem()).string() + ".safetensors";
     save_native_params(*model, out, {{"source", std::filesystem::path(args->in).filename().string()},
                                      {"config", config.to_toml()}});
     int64_t count = 0;
@@ -50,17 +65,8 @@ void add_import_params_command(CLI::App& app) {
 void add_export_params_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "export-params", "Write a checkpoint's weights as AlphaFold2's .npz (AF2's names and layouts, for AF2 or OpenFold)");
-  struct Args {
-    std::string in, out, config = "af2_model_1";
-    std::vector<std::string> overrides;
-  };
-  auto args = std::make_shared<Args>();
-  cmd->add_option("IN", args->in, "A checkpoint this system reads (.safetensors, AF2 .npz, OpenFold .pt)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("OUT", args->out, "Output .npz")->required();
-  cmd->add_option("--config", args->config, "Preset or TOML file the weights belong to (default af2_model_1)");
-  cmd->add_option("--set", args->overrides, "Override one key: a.b.c=value (repeatable)");
+  auto args = add_conversion_options(cmd, "A checkpoint this system reads (.safetensors, AF2 .npz, OpenFold .pt)",
+                                     "OUT", "Output .npz");
   cmd->callback([args] {
     const Config config = Config::load(args->config, args->overrides);
     AlphaFold model(AlphaFoldOptions::from_config(config));

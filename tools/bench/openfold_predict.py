@@ -7,19 +7,20 @@ blocks, one extra-MSA block, no templates, one recycling iteration, random weigh
 fp32, under torch.no_grad() (OpenFold's in-place inference path). One warm-up forward,
 then --repeats timed ones; prints one JSON line with every time and the median.
 
-OpenFold imports its CUDA attention extension (attn_core_inplace_cuda) at module load and
-calls it from the MSA row attention (its "memory-efficient kernel": an in-place softmax
-of the logits). On a machine without the extension a CPU stand-in is registered that does
-the same in place, so OpenFold runs its own inference path unchanged.
+Without OpenFold's CUDA extension, tools/parity/openfold_cpu.py registers a CPU stand-in
+for it, so OpenFold runs its own inference path unchanged.
 Needs ml-collections, dm-tree, scipy, biopython and modelcif from PyPI.
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
 import time
-import types
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parity"))
+from openfold_cpu import stand_in_cuda_extension  # noqa: E402
 
 
 def main():
@@ -41,17 +42,7 @@ def main():
 
     import torch
     torch.set_num_threads(a.threads)
-    try:
-        import attn_core_inplace_cuda  # noqa: F401  (a real build of OpenFold's extension)
-    except ImportError:
-        stand_in = types.ModuleType("attn_core_inplace_cuda")
-
-        def softmax_in_place(logits, rows, cols):
-            logits.sub_(logits.amax(-1, keepdim=True)).exp_()
-            logits.div_(logits.sum(-1, keepdim=True))
-
-        stand_in.forward_ = softmax_in_place
-        sys.modules["attn_core_inplace_cuda"] = stand_in
+    stand_in_cuda_extension()
     sys.path.insert(0, a.openfold)
     from openfold.config import model_config
     from openfold.model.model import AlphaFold

@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from openfold_multimer_modules import stand_in_cuda_extension
+from openfold_cpu import stand_in_cuda_extension
 
 CONFIG = """# model_1_multimer_v3 reduced as openfold_multimer_model.py builds it
 extends = "af2_model_1_multimer_v3"

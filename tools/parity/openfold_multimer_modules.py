@@ -19,30 +19,17 @@ Modules:
   template_embedder_multimer  TemplateEmbedderMultimer (model_1_multimer_v3's template
                             config) on two templates of three chains, eval mode
   interface_tm              compute_tm(..., asym_id, interface=True) and the pTM
-OpenFold's CUDA attention extension is replaced by a CPU stand-in when absent, as in
-tools/bench/openfold_predict.py. Needs ml-collections, dm-tree, scipy, biopython, modelcif.
+OpenFold's CUDA attention extension is replaced by a CPU stand-in when absent
+(openfold_cpu.py). Needs ml-collections, dm-tree, scipy, biopython, modelcif.
 """
 import argparse
 import json
 import os
 import sys
-import types
 
 import numpy as np
 
-
-def stand_in_cuda_extension():
-    try:
-        import attn_core_inplace_cuda  # noqa: F401
-    except ImportError:
-        stand_in = types.ModuleType("attn_core_inplace_cuda")
-
-        def softmax_in_place(logits, rows, cols):
-            logits.sub_(logits.amax(-1, keepdim=True)).exp_()
-            logits.div_(logits.sum(-1, keepdim=True))
-
-        stand_in.forward_ = softmax_in_place
-        sys.modules["attn_core_inplace_cuda"] = stand_in
+from openfold_cpu import stand_in_cuda_extension
 
 
 def spread(a32, a64):
