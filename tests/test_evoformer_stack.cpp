@@ -137,15 +137,20 @@ TEST(EvoformerBlock, BatchedMatchesUnbatched) {
   EXPECT_LE(e, kTol);
 }
 
+// A small block: c_m 16, c_z 8, two heads.
+EvoformerBlockOptions small_block() {
+  return EvoformerBlockOptions(16, 8)
+      .c_hidden_msa_att(4)
+      .no_heads_msa(2)
+      .c_hidden_opm(4)
+      .c_hidden_mul(8)
+      .c_hidden_pair_att(4)
+      .no_heads_pair(2);
+}
+
 TEST(EvoformerBlock, DropoutOnlyInTraining) {
   torch::manual_seed(11);
-  EvoformerBlock block(EvoformerBlockOptions(16, 8)
-                           .c_hidden_msa_att(4)
-                           .no_heads_msa(2)
-                           .c_hidden_opm(4)
-                           .c_hidden_mul(8)
-                           .c_hidden_pair_att(4)
-                           .no_heads_pair(2));
+  EvoformerBlock block(small_block());
   {
     torch::NoGradGuard no_grad;
     for (auto& p : block->parameters()) p.normal_(0.0, 0.2);
@@ -169,14 +174,7 @@ TEST(EvoformerBlock, DropoutOnlyInTraining) {
 // and the in-place inference path and chunking give the same.
 TEST(EvoformerBlock, OpmFirstIsTheOuterProductMeanBeforeTheRowAttention) {
   torch::manual_seed(4);
-  EvoformerBlock block(EvoformerBlockOptions(16, 8)
-                           .c_hidden_msa_att(4)
-                           .no_heads_msa(2)
-                           .c_hidden_opm(4)
-                           .c_hidden_mul(8)
-                           .c_hidden_pair_att(4)
-                           .no_heads_pair(2)
-                           .opm_first(true));
+  EvoformerBlock block(small_block().opm_first(true));
   {
     torch::NoGradGuard no_grad;
     for (auto& p : block->parameters()) p.normal_(0.0, 0.2);
