@@ -8,20 +8,25 @@
 # then the weights go out as AF2's multimer .npz (`fold export-params`), OpenFold's own
 # converter must read that file back to the same weights, and `fold import-params` of it
 # must predict the same.
-# Runs the heteromer and the homomer, each with two templates, and the heteromer under
-# the early recycling stop.
+# Runs the heteromer and the homomer, each with two templates, the heteromer under the
+# early recycling stop, and a real homomer: OpenFold's own multimer data pipeline on PDB
+# 2Q2K's two chains with their alignments (--alignments, default ../shared/data/alignments;
+# that case needs pandas < 2.3 and numpy < 2 beside OpenFold, whose pipeline calls
+# np.sum on a generator).
 #
 # usage: tools/parity/multimer-model.sh --openfold DIR [--python PY] [--fold build/fold/fold] [--keep DIR]
+#          [--alignments DIR]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-openfold="" python=python3 fold="$root/build/fold/fold" keep=""
+openfold="" python=python3 fold="$root/build/fold/fold" keep="" alignments="$root/../shared/data/alignments"
 while [ $# -gt 0 ]; do
   case "$1" in
     --openfold) openfold=$2; shift ;;
     --python) python=$2; shift ;;
     --fold) fold=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --alignments) alignments=$2; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "multimer-model.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -32,13 +37,17 @@ work=${keep:-$(mktemp -d)}
 [ -n "$keep" ] || trap 'rm -rf "$work"' EXIT
 py() { PYTHONPATH="$root/tools/parity" "$python" "$root/tools/parity/openfold_multimer_model.py" "$@"; }
 status=0
-for kind in heteromer homomer early-stop; do
+kinds=(heteromer homomer early-stop)
+if [ -d "$alignments/2q2k_A" ] && [ -d "$alignments/2q2k_B" ]; then kinds+=(real-homomer)
+else echo "multimer-model.sh: no $alignments/2q2k_{A,B}: the real homomer is left out"; fi
+for kind in "${kinds[@]}"; do
   dir="$work/$kind"
   echo "## $kind"
   case $kind in
     homomer) extra=(--homomer) ;;
     # A tolerance no random model misses: both stop after the second iteration.
     early-stop) extra=(--tolerance 1000) ;;
+    real-homomer) extra=(--real-homomer "$alignments") ;;
     *) extra=() ;;
   esac
   py make --openfold "$openfold" --out "$dir" "${extra[@]}" 2>/dev/null

@@ -5,7 +5,10 @@
       (reduced: 2 Evoformer and 2 extra-MSA blocks; early recycling stop off), random
       weights, and runs it in fp32 on a synthetic processed multimer batch of two chains
       (a heteromer: --homomer makes them two copies of one sequence) with two templates
-      and 3 recycles.
+      and 3 recycles; or, with --real-homomer DIR, OpenFold's own multimer data pipeline
+      (DataPipelineMultimer, then FeaturePipeline in predict mode) on PDB 2Q2K's two
+      chains with their alignments in DIR/2q2k_A and DIR/2q2k_B (uniref90, BFD, MGnify,
+      uniprot; no template hits, so four empty template slots).
       Writes OUT/model.pt (the state dict), OUT/batch.npz (the batch, trailing recycling
       axis), OUT/openfold.npz (its outputs) and OUT/config.toml (the same model as this
       system's config overlay).
@@ -104,12 +107,35 @@ def openfold_model(a):
     return AlphaFold(c).eval()
 
 
+def real_homomer_batch(torch, alignments, recycles):
+    """OpenFold's processed multimer batch of 2Q2K (two copies of one chain)."""
+    import tempfile
+    from openfold.config import model_config
+    from openfold.data import data_pipeline, feature_pipeline
+    from openfold.data.parsers import parse_stockholm
+    with open(os.path.join(alignments, "2q2k_A", "uniprot_hits.sto")) as f:
+        sequence = parse_stockholm(f.read()).sequences[0].replace("-", "")
+    pipeline = data_pipeline.DataPipelineMultimer(data_pipeline.DataPipeline(template_featurizer=None))
+    with tempfile.NamedTemporaryFile("w", suffix=".fasta") as fasta:
+        fasta.write(">2q2k_A\n%s\n>2q2k_B\n%s\n" % (sequence, sequence))
+        fasta.flush()
+        raw = pipeline.process_fasta(fasta.name, alignments)
+    c = model_config("model_1_multimer_v3")
+    c.data.common.max_recycling_iters = recycles
+    torch.manual_seed(11)
+    processed = feature_pipeline.FeaturePipeline(c.data).process_features(raw, mode="predict", is_multimer=True)
+    return {k: v for k, v in processed.items() if isinstance(v, torch.Tensor)}
+
+
 def make(a):
     import torch
     model = openfold_model(a)
     from openfold.data.data_transforms import make_atom14_masks
     randomize(torch, model)
-    batch = make_batch(torch, a.homomer, a.recycles, make_atom14_masks)
+    if a.real_homomer:
+        batch = real_homomer_batch(torch, a.real_homomer, a.recycles)
+    else:
+        batch = make_batch(torch, a.homomer, a.recycles, make_atom14_masks)
     with torch.no_grad():
         out = model(batch)
     os.makedirs(a.out, exist_ok=True)
@@ -179,6 +205,7 @@ def main():
     m.add_argument("--openfold", required=True)
     m.add_argument("--out", required=True)
     m.add_argument("--homomer", action="store_true")
+    m.add_argument("--real-homomer", metavar="DIR", help="alignments folder holding 2q2k_A and 2q2k_B")
     m.add_argument("--recycles", type=int, default=3)
     m.add_argument("--tolerance", type=float, default=-1.0,
                    help="recycle_early_stop_tolerance (< 0: every recycle, as by default here)")
