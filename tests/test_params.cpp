@@ -27,6 +27,7 @@
 #include "fold/model/af2_params.h"
 #include "fold/model/alphafold.h"
 #include "fold/model/params_io.h"
+#include "fold/predict/prediction_run.h"
 #include "test_paths.h"
 #include "tests/hhr_text.h"
 
@@ -569,8 +570,51 @@ TEST(Predict, MultimerFeaturesGiveOneChainPerAsymIdAndInterfaceScores) {
   const auto j = nlohmann::json::parse(test::slurp(out / (stem + ".json")));
   EXPECT_NEAR(j.at("ranking_confidence").get<double>(), 0.8 * j.at("iptm").get<double>() + 0.2 * j.at("ptm").get<double>(),
               1e-6);
+
+  // Several multimer models are ranked as AF2 ranks them: by ipTM+pTM, best first.
+  const auto dir = out / "params";
+  std::filesystem::create_directories(dir);
+  for (int k = 1; k <= 2; ++k) {
+    torch::NoGradGuard g;
+    for (auto& p : m->parameters()) p.normal_(0.0, 0.1);
+    save_native_params(*m, (dir / ("params_model_" + std::to_string(k) + ".safetensors")).string());
+  }
+  const auto ranked = run_fold("predict --features '" + features.string() + "' --params-dir '" + dir.string() +
+                               "' --models 1,2 --config tiny_multimer --quiet --out '" + (out / "ranked").string() + "'");
+  ASSERT_EQ(ranked.code, 0) << ranked.err;
+  const auto ranking = nlohmann::json::parse(test::slurp(out / "ranked" / "ranking_debug.json"));
+  std::vector<std::pair<double, std::string>> expected;
+  for (const char* model : {"model_1", "model_2"}) {
+    const auto report = nlohmann::json::parse(test::slurp(out / "ranked" / (stem + "_" + model + ".json")));
+    EXPECT_DOUBLE_EQ(ranking.at("iptm+ptm").at(model).get<double>(), report.at("ranking_confidence").get<double>());
+    expected.emplace_back(-report.at("ranking_confidence").get<double>(), model);
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(ranking.at("order"), nlohmann::json::array({expected[0].second, expected[1].second}));
+  // Ranking monomer models by ipTM is refused.
+  const auto mixed = run_fold("predict --features '" + features.string() + "' --params-dir '" + dir.string() +
+                              "' --models 1,2 --config tiny --rank-by iptm+ptm --out '" + (out / "bad").string() + "'");
+  EXPECT_NE(mixed.code, 0);
+  EXPECT_NE(mixed.err.find("is not a multimer model"), std::string::npos) << mixed.err;
   test::remove_tree(out);
   for (const auto& p : {features, params}) std::filesystem::remove(p);
+}
+
+// `--models` with an AF-Multimer preset reads AF2's params_model_N_multimer_v3 files, each
+// model under its own preset (model_4 and 5 with 1152 extra MSA rows).
+TEST(Predict, MultimerModelSetReadsAf2sMultimerFileNames) {
+  const auto dir = temp_path("multimer_params");
+  std::filesystem::create_directories(dir);
+  for (int n : {1, 4}) std::ofstream(dir / ("params_model_" + std::to_string(n) + "_multimer_v3.npz")) << "";
+  const auto specs = model_set("af2_model_1_multimer_v3", {}, {1, 4}, dir.string());
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].params, (dir / "params_model_1_multimer_v3.npz").string());
+  EXPECT_EQ(specs[1].params, (dir / "params_model_4_multimer_v3.npz").string());
+  EXPECT_TRUE(specs[1].config.get_bool("globals.is_multimer"));
+  EXPECT_EQ(specs[0].config.get_int("data.predict.max_extra_msa"), 2048);
+  EXPECT_EQ(specs[1].config.get_int("data.predict.max_extra_msa"), 1152);
+  EXPECT_THROW(model_set("af2_model_1_multimer_v3", {}, {2}, dir.string()), std::invalid_argument);
+  test::remove_tree(dir);
 }
 
 TEST(Predict, RejectsMsaOfAnotherSequence) {

@@ -57,14 +57,16 @@ void add_predict_command(CLI::App& app) {
                                  "for all), ranked into ranked_0.pdb ... and ranking_debug.json")
                      ->delimiter(',');
   auto* params_dir = cmd->add_option("--params-dir", a->params_dir,
-                                     "Folder of AF2's params_model_N[_ptm].npz (or .safetensors) for --models")
+                                     "Folder of AF2's params_model_N[_ptm|_multimer_v3].npz (or .safetensors) for --models")
                          ->check(CLI::ExistingDirectory);
   models->needs(params_dir);
   params_dir->needs(models);
   params->excludes(params_dir);
-  cmd->add_option("--rank-by", r.rank_by, "With --models: plddt (AF2's, mean pLDDT) or ptm (_ptm models)")
+  cmd->add_option("--rank-by", r.rank_by,
+                  "With --models: auto (AF2's: mean pLDDT, or ipTM+pTM for multimer models), plddt, ptm (_ptm "
+                  "models) or iptm+ptm (multimer models)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"plddt", "ptm"}));
+      ->check(CLI::IsMember({"auto", "plddt", "ptm", "iptm+ptm"}));
   cmd->add_option("--config", a->config, "Preset or TOML file")->capture_default_str();
   cmd->add_option("--set", a->overrides, "Override one key: a.b.c=value (repeatable)");
   cmd->add_option("--out", r.out_dir, "Output folder")->required();

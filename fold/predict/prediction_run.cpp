@@ -256,6 +256,7 @@ PredictionFiles predict_query(const ModelSpec& model, PredictionRequest r, const
   files.pdb = path(".pdb"), files.cif = path(".cif"), files.json = path(".json");
   files.mean_plddt = j["mean_plddt"].get<double>();
   files.ptm = quality.ptm;
+  if (out.count("weighted_ptm_score")) files.ranking_confidence = out.at("weighted_ptm_score").item<double>();
   json stages = {{"features", feature_seconds}, {"load_params", load_seconds}};
   for (const auto& [stage, s] : report.stage_seconds) stages[stage] = s;
   if (r.relax) {
@@ -286,12 +287,14 @@ PredictionFiles predict_query(const ModelSpec& model, PredictionRequest r, const
 
 // AF2's ranking of a query's models: ranked_<i>.pdb, best first (the relaxed structure
 // where there is one), and ranking_debug.json with the confidences and the order.
+// rank_by: "plddt", "ptm" or "iptm+ptm" (run_prediction resolves "auto").
 void write_ranking(const Query& query, const std::vector<PredictionFiles>& models, const std::string& rank_by) {
-  const bool by_ptm = rank_by == "ptm";
   std::vector<std::pair<double, size_t>> scored;
   json confidences = json::object();
   for (size_t m = 0; m < models.size(); ++m) {
-    const double score = by_ptm ? models[m].ptm.value() : models[m].mean_plddt;
+    const double score = rank_by == "ptm"        ? models[m].ptm.value()
+                         : rank_by == "iptm+ptm" ? models[m].ranking_confidence.value()
+                                                 : models[m].mean_plddt;
     confidences[models[m].model] = score;
     scored.emplace_back(score, m);
   }
@@ -306,7 +309,7 @@ void write_ranking(const Query& query, const std::vector<PredictionFiles>& model
                                dir / ("ranked_" + std::to_string(i) + ".pdb"),
                                std::filesystem::copy_options::overwrite_existing);
   }
-  const json ranking = {{by_ptm ? "ptm" : "plddts", confidences}, {"order", order}};
+  const json ranking = {{rank_by == "plddt" ? "plddts" : rank_by, confidences}, {"order", order}};
   data::write_text_file((dir / "ranking_debug.json").string(), ranking.dump(4) + "\n");
 }
 
@@ -316,15 +319,19 @@ std::vector<ModelSpec> model_set(const std::string& config, const std::vector<st
                                  const std::vector<int>& models, const std::string& params_dir) {
   namespace fs = std::filesystem;
   if (models.empty()) throw std::invalid_argument("--models: no model given");
-  // "af2_model_3_ptm" -> every model takes its own af2_model_N_ptm preset.
+  // "af2_model_3_ptm" -> every model takes its own af2_model_N_ptm preset, and
+  // "af2_model_1_multimer_v3" its af2_model_N_multimer_v3 (AF2's file names alike).
   const bool af2_preset = config.rfind("af2_model_", 0) == 0 && !fs::exists(config);
-  const bool ptm = config.size() > 4 && config.compare(config.size() - 4, 4, "_ptm") == 0;
+  const auto ends_with = [&config](const std::string& tail) {
+    return config.size() > tail.size() && config.compare(config.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  const std::string suffix = ends_with("_ptm") ? "_ptm" : ends_with("_multimer_v3") ? "_multimer_v3" : "";
   std::vector<ModelSpec> specs;
   std::set<int> seen;
   for (int n : models) {
     if (n < 1 || n > 5) throw std::invalid_argument("--models: AF2 has models 1 to 5, not " + std::to_string(n));
     if (!seen.insert(n).second) throw std::invalid_argument("--models: model " + std::to_string(n) + " given twice");
-    const std::string stem = "params_model_" + std::to_string(n) + (ptm ? "_ptm" : "");
+    const std::string stem = "params_model_" + std::to_string(n) + suffix;
     std::string params;
     for (const char* ext : {".npz", ".safetensors"})
       if (fs::is_regular_file(fs::path(params_dir) / (stem + ext))) {
@@ -334,7 +341,7 @@ std::vector<ModelSpec> model_set(const std::string& config, const std::vector<st
     if (params.empty())
       throw std::invalid_argument("--params-dir " + params_dir + ": no " + stem + ".npz (or .safetensors) for model " +
                                   std::to_string(n));
-    const std::string preset = af2_preset ? "af2_model_" + std::to_string(n) + (ptm ? "_ptm" : "") : config;
+    const std::string preset = af2_preset ? "af2_model_" + std::to_string(n) + suffix : config;
     specs.push_back({"model_" + std::to_string(n), Config::load(preset, overrides), params});
   }
   return specs;
@@ -349,12 +356,21 @@ std::vector<PredictionFiles> run_prediction(const std::vector<ModelSpec>& models
   if (models.size() > 1 && (!request.save_outputs.empty() || !request.save_features.empty()))
     throw std::invalid_argument("--save-outputs and --save-features name one file; with several models, predict "
                                 "with one model at a time to save its arrays");
-  if (request.rank_by != "plddt" && request.rank_by != "ptm")
-    throw std::invalid_argument("--rank-by: plddt or ptm, not '" + request.rank_by + "'");
-  if (models.size() > 1 && request.rank_by == "ptm")
+  const auto multimer = [](const ModelSpec& m) { return m.config.get_bool("globals.is_multimer"); };
+  std::string rank_by = request.rank_by;
+  if (rank_by == "auto")
+    rank_by = std::all_of(models.begin(), models.end(), multimer) ? "iptm+ptm" : "plddt";
+  if (rank_by != "plddt" && rank_by != "ptm" && rank_by != "iptm+ptm")
+    throw std::invalid_argument("--rank-by: auto, plddt, ptm or iptm+ptm, not '" + rank_by + "'");
+  if (models.size() > 1 && rank_by == "ptm")
     for (const ModelSpec& m : models)
       if (!m.config.get_bool("model.heads.tm.enabled"))
         throw std::invalid_argument("--rank-by ptm: " + m.name + " has no PAE head (use _ptm models, or rank by plddt)");
+  if (models.size() > 1 && rank_by == "iptm+ptm")
+    for (const ModelSpec& m : models)
+      if (!multimer(m) || !m.config.get_bool("model.heads.tm.enabled"))
+        throw std::invalid_argument("--rank-by iptm+ptm: " + m.name +
+                                    " is not a multimer model with a PAE head (ipTM needs chains)");
   std::vector<std::vector<PredictionFiles>> per_query(queries.size());
   std::vector<json> timings(queries.size(), json::object());
   for (const ModelSpec& model : models) {
@@ -371,7 +387,7 @@ std::vector<PredictionFiles> run_prediction(const std::vector<ModelSpec>& models
     // AF2's timings.json, one per output folder as AF2 lays them out.
     data::write_text_file((std::filesystem::path(queries[q].out_dir) / "timings.json").string(),
                           timings[q].dump(4) + "\n");
-    if (models.size() > 1) write_ranking(queries[q], per_query[q], request.rank_by);
+    if (models.size() > 1) write_ranking(queries[q], per_query[q], rank_by);
     files.insert(files.end(), per_query[q].begin(), per_query[q].end());
   }
   if (!relax_errors.empty())

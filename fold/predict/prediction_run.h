@@ -41,8 +41,9 @@ struct PredictionRequest {
   // AF2's Amber relaxation of each prediction: <name>_relaxed.pdb, its numbers in <name>.json.
   bool relax = false;
   RelaxOptions relax_options;
-  // With several models: "plddt" (AF2's) or "ptm" (models with a PAE head).
-  std::string rank_by = "plddt";
+  // With several models: "auto" (AF2's: mean pLDDT for monomer models, ipTM+pTM for
+  // multimer ones), "plddt", "ptm" (models with a PAE head) or "iptm+ptm" (multimer).
+  std::string rank_by = "auto";
 };
 
 struct PredictionFiles {
@@ -52,6 +53,8 @@ struct PredictionFiles {
   std::string relax_error;  // why relaxation failed (run_prediction then throws at its end)
   double mean_plddt = 0;
   std::optional<double> ptm;  // models with a PAE head
+  // AF-Multimer's ranking confidence, 0.8 ipTM + 0.2 pTM (multimer models).
+  std::optional<double> ranking_confidence;
 };
 
 // One model of a run: its name in the file names ("model_1"; empty for a run of one
@@ -80,8 +83,9 @@ std::vector<PredictionFiles> run_prediction(const Config& config, const Predicti
 // Each model in turn (loaded once) over every query. With several models a query's
 // files are <name>_<model>.*, ranked_0.pdb (best) ... copies of them (relaxed where
 // relaxed) and ranking_debug.json, AF2's: {"plddts": {model: mean pLDDT}, "order": [...]}
-// (AF2 ranks monomer models, _ptm ones too, by mean pLDDT), or {"ptm": ...} with
-// rank_by "ptm". timings.json has each model's stages as <stage>_<model>.
+// (AF2 ranks monomer models, _ptm ones too, by mean pLDDT), {"iptm+ptm": ...} (AF2's
+// ranking of multimer models), or {"ptm": ...} with rank_by "ptm". timings.json has each
+// model's stages as <stage>_<model>.
 std::vector<PredictionFiles> run_prediction(const std::vector<ModelSpec>& models, const PredictionRequest& request);
 
 }  // namespace fold
