@@ -20,6 +20,8 @@
 #include "fold/config.h"
 #include "fold/features/training_sample.h"
 #include "fold/loss/alphafold_loss.h"
+#include "fold/loss/chain_center_of_mass_loss.h"
+#include "fold/loss/chain_permutation.h"
 #include "fold/loss/distogram_loss.h"
 #include "fold/loss/experimentally_resolved_loss.h"
 #include "fold/loss/fape.h"
@@ -544,7 +546,9 @@ struct Synthetic {
   data::FeatureDict batch, outputs;
 };
 
-Synthetic synthetic_case(torch::Dtype dtype, int64_t n = 5, int64_t layers = 2, int64_t msa_rows = 3) {
+// `ca_trace` [n, 3], where given, places the C-alpha atoms (else a straight line along x).
+Synthetic synthetic_case(torch::Dtype dtype, int64_t n = 5, int64_t layers = 2, int64_t msa_rows = 3,
+                         const torch::Tensor& ca_trace = {}) {
   const auto f = torch::dtype(dtype);
   const auto aatype = torch::tensor({aatype_of('D'), aatype_of('F'), aatype_of('G'), aatype_of('K'), aatype_of('E'),
                                      aatype_of('Y'), aatype_of('A')}, torch::kLong)
@@ -555,6 +559,7 @@ Synthetic synthetic_case(torch::Dtype dtype, int64_t n = 5, int64_t layers = 2, 
   };
   auto trans = torch::zeros({n, 3}, f);
   trans.select(1, 0).copy_(torch::arange(n, f) * 3.8);
+  if (ca_trace.defined()) trans = ca_trace.to(dtype);
   const Rigid backbone(Rotation(random_rotations({n}, f)), trans);
   const auto truth_angles = torch::randn({n, 7, 2}, f);
   const auto [groups, atom14] = build(backbone, truth_angles / truth_angles.norm(2, -1, true));
@@ -733,6 +738,268 @@ TEST(AlphaFoldLoss, GradientMatchesFiniteDifferencesFp64) {
         return std::vector<torch::Tensor>{alphafold_loss(out, s.batch, o).total};
       },
       inputs, nullptr, fo);
+}
+
+// ---------------------------------------------------------------------------------------
+// AF-Multimer's losses: chains, interfaces and the permutation of the true chains.
+
+// Two synthetic chains side by side (12 A apart in y, each a curve, so that superposing
+// one chain fixes the rotation) as one complex: `n_b == n_a` gives a homomer (the same
+// sequence, entity 1 twice), else a heteromer (entities 1 and 2). Per-residue features
+// are joined along the residue axis, the MSA ones along theirs, and the pair logits
+// drawn afresh for the joined length.
+Synthetic synthetic_complex(torch::Dtype dtype, int64_t n_a = 5, int64_t n_b = 5) {
+  const int64_t layers = 2, rows = 3, n = n_a + n_b;
+  const auto trace = [](int64_t len, double y) {
+    const auto i = torch::arange(len, kF64);
+    return torch::stack({3.0 * i, y + 2.0 * torch::sin(i), 2.0 * torch::cos(i)}, 1);
+  };
+  const Synthetic a = synthetic_case(dtype, n_a, layers, rows, trace(n_a, 0.0)),
+                  b = synthetic_case(dtype, n_b, layers, rows, trace(n_b, 12.0));
+  Synthetic s;
+  for (const auto& [k, v] : a.batch) {
+    const int64_t axis = (k == "true_msa" || k == "bert_mask") ? 1 : 0;
+    s.batch[k] = v.dim() == 0 ? v : torch::cat({v, b.batch.at(k)}, axis);
+  }
+  s.batch["seq_length"] = torch::tensor(n, torch::kLong);
+  s.batch["asym_id"] = torch::cat({torch::full({n_a}, 1, torch::kLong), torch::full({n_b}, 2, torch::kLong)});
+  s.batch["entity_id"] =
+      torch::cat({torch::full({n_a}, 1, torch::kLong), torch::full({n_b}, n_a == n_b ? 1 : 2, torch::kLong)});
+  s.batch["true_msa"] = s.batch["true_msa"].clamp_max(21);
+  for (const auto& [k, v] : a.outputs)
+    if (k.find("_logits") == std::string::npos || k == "lddt_logits" || k == "experimentally_resolved_logits")
+      s.outputs[k] = torch::cat({v, b.outputs.at(k)}, k.rfind("sm/", 0) == 0 ? 1 : 0);
+  const auto f = torch::dtype(dtype);
+  s.outputs["final_atom_mask"] = torch::cat({structure::atom37_mask(a.batch.at("aatype")),
+                                             structure::atom37_mask(b.batch.at("aatype"))}).to(dtype);
+  s.outputs["distogram_logits"] = torch::randn({n, n, 64}, f);
+  s.outputs["tm_logits"] = torch::randn({n, n, 64}, f);
+  s.outputs["masked_msa_logits"] = torch::randn({rows, n, 22}, f);
+  return s;
+}
+
+// The complex's ground truth with its two chains' labels exchanged (a homomer's truth as
+// another deposition might number its chains).
+data::FeatureDict swap_true_chains(const data::FeatureDict& batch, int64_t n_a) {
+  data::FeatureDict swapped = batch;
+  const int64_t n = batch.at("aatype").size(0);
+  const auto order = torch::cat({torch::arange(n_a, n), torch::arange(0, n_a)});
+  for (const std::string& k : chain_label_features()) swapped[k] = batch.at(k).index_select(0, order);
+  return swapped;
+}
+
+LossOptions multimer_options() {
+  LossOptions o = LossOptions::from_config(Config::load("tiny_multimer"));
+  o.violation.weight = 1.0;
+  return o;
+}
+
+TEST(AlphaFoldLoss, MultimerPresetsReadOpenFoldsMultimerLossSection) {
+  const LossOptions m = LossOptions::from_config(Config::load("af2_model_1_multimer_v3"));
+  EXPECT_TRUE(m.multimer);
+  EXPECT_TRUE(m.fape.multimer);
+  EXPECT_EQ(m.fape.intra_chain.clamp_distance, 10.0);
+  EXPECT_EQ(m.fape.interface.clamp_distance, 30.0);
+  EXPECT_EQ(m.fape.interface.loss_unit_distance, 20.0);
+  EXPECT_TRUE(m.violation.average_clashes);
+  EXPECT_EQ(m.violation.weight, 0.03);
+  EXPECT_TRUE(m.chain_center_of_mass.enabled);
+  EXPECT_EQ(m.chain_center_of_mass.weight, 0.05);
+  EXPECT_EQ(m.chain_center_of_mass.clamp_distance, -4.0);
+  EXPECT_EQ(m.masked_msa.num_classes, 22);
+  EXPECT_EQ(m.tm.weight, 0.1);
+  const LossOptions mono = LossOptions::from_config(Config::load("af2_model_1_ptm"));
+  EXPECT_FALSE(mono.multimer);
+  EXPECT_FALSE(mono.fape.multimer);
+  EXPECT_FALSE(mono.chain_center_of_mass.enabled);
+}
+
+// The pair-masked backbone FAPE is the mean over the kept (frame, point) pairs, computed
+// here pair by pair; the multimer split weights the intra-chain and the interface means.
+TEST(Fape, MultimerBackboneSplitsPairsByChainEqualToThePairwiseMean) {
+  torch::manual_seed(41);
+  const Synthetic s = synthetic_complex(torch::kFloat64, 3, 2);
+  const int64_t n = 5;
+  const torch::Tensor traj = s.outputs.at("sm/frames").narrow(0, 1, 1);  // one layer
+  const Rigid pred = Rigid::from_tensor_7(traj[0]), truth = Rigid::from_tensor_4x4(s.batch.at("backbone_rigid_tensor"));
+  const auto mask = s.batch.at("backbone_rigid_mask");
+  const auto asym = s.batch.at("asym_id");
+  const auto naive = [&](bool same_chain, double clamp, double unit) {
+    double sum = 0.0, count = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        if ((asym[i].item<int64_t>() == asym[j].item<int64_t>()) != same_chain) continue;
+        const double m = mask[i].item<double>() * mask[j].item<double>();
+        const auto local = [&](const Rigid& r) {
+          return torch::matmul(r.rots().rot_mats()[i].t(), r.trans()[j] - r.trans()[i]);
+        };
+        const double e = std::sqrt((local(pred) - local(truth)).pow(2).sum().item<double>() + 1e-4);
+        sum += m * std::min(e, clamp) / unit;
+        count += m;
+      }
+    return sum / (1e-4 + count);
+  };
+  const auto same = (asym.unsqueeze(-1) == asym.unsqueeze(-2)).to(torch::kFloat64);
+  const auto bb = [&](const torch::Tensor& pairs, double clamp, double unit) {
+    return value(backbone_loss(s.batch.at("backbone_rigid_tensor"), mask, traj, torch::Tensor(), clamp, unit, 1e-4,
+                               pairs));
+  };
+  EXPECT_NEAR(bb(same, 10.0, 10.0), naive(true, 10.0, 10.0), 1e-12);
+  EXPECT_NEAR(bb(1.0 - same, 30.0, 20.0), naive(false, 30.0, 20.0), 1e-12);
+  // All pairs kept: the monomer's mean (up to where eps enters the normalisation).
+  EXPECT_NEAR(bb(torch::ones({n, n}, kF64), 10.0, 10.0),
+              value(backbone_loss(s.batch.at("backbone_rigid_tensor"), mask, traj, torch::Tensor())), 1e-4);
+
+  // fape_loss with multimer options: the weighted split plus the side chains.
+  FapeOptions mo = multimer_options().fape, monomer = mo;
+  monomer.multimer = false;
+  const RenamedGroundTruth renamed = compute_renamed_ground_truth(s.batch, s.outputs.at("sm/positions")[-1]);
+  const auto full_traj = s.outputs.at("sm/frames");
+  const auto split = [&](const torch::Tensor& pairs, double clamp, double unit) {
+    return value(backbone_loss(s.batch.at("backbone_rigid_tensor"), mask, full_traj, s.batch.at("use_clamped_fape"),
+                               clamp, unit, 1e-4, pairs));
+  };
+  const double expected = value(fape_loss(s.outputs, s.batch, renamed, monomer)) -
+                          0.5 * value(backbone_loss(s.batch.at("backbone_rigid_tensor"), mask, full_traj,
+                                                    s.batch.at("use_clamped_fape"))) +
+                          0.5 * split(same, 10.0, 10.0) + 0.5 * split(1.0 - same, 30.0, 20.0);
+  EXPECT_NEAR(value(fape_loss(s.outputs, s.batch, renamed, mo)), expected, 1e-12);
+  data::FeatureDict no_chains = s.batch;
+  no_chains.erase("asym_id");
+  EXPECT_THROW(fape_loss(s.outputs, no_chains, renamed, mo), std::invalid_argument);
+}
+
+TEST(ChainCenterOfMassLoss, PenalisesChainsPulledTogetherByHand) {
+  const auto f = kF64;
+  // Two chains of two residues; only C-alpha atoms matter. True centres 20 A apart in x.
+  auto truth = torch::zeros({4, 37, 3}, f);
+  truth.select(1, 1).copy_(
+      torch::tensor({0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 20.0, 0.0, 0.0, 22.0, 0.0, 0.0}, f).reshape({4, 3}));
+  auto mask = torch::zeros({4, 37}, f);
+  mask.select(1, 1).fill_(1);
+  const auto asym = torch::tensor({1, 1, 2, 2}, torch::kLong);
+  ChainCenterOfMassLossOptions o;
+  o.weight = 0.05;
+  // Chain 2 moved 6 A closer: 2 A past the 4 A allowance, on both ordered pairs of chains.
+  auto pred = truth.clone();
+  pred.select(1, 1).narrow(0, 2, 2).select(1, 0).sub_(6.0);
+  const double by_hand = 2 * std::pow(0.05 * -2.0, 2) / (4 + 1e-4);
+  EXPECT_NEAR(value(chain_center_of_mass_loss(pred, truth, mask, asym, o)), by_hand, 1e-9);  // centres divide by count + eps
+  // Moved apart, or closer by less than 4 A: free.
+  auto apart = truth.clone();
+  apart.select(1, 1).narrow(0, 2, 2).select(1, 0).add_(30.0);
+  EXPECT_EQ(value(chain_center_of_mass_loss(apart, truth, mask, asym, o)), 0.0);
+  auto near = truth.clone();
+  near.select(1, 1).narrow(0, 2, 2).select(1, 0).sub_(3.0);
+  EXPECT_EQ(value(chain_center_of_mass_loss(near, truth, mask, asym, o)), 0.0);
+  // An unresolved C-alpha leaves its chain's centre: only residue 3 sets chain 2's.
+  auto partly = mask.clone();
+  partly[3][1] = 0;
+  auto moved_unresolved = pred.clone();
+  moved_unresolved[3][1][0] = 100.0;  // moving an unresolved atom changes nothing
+  EXPECT_NEAR(value(chain_center_of_mass_loss(moved_unresolved, truth, partly, asym, o)),
+              value(chain_center_of_mass_loss(pred, truth, partly, asym, o)), 1e-12);
+  EXPECT_THROW(chain_center_of_mass_loss(pred, truth, mask, asym.narrow(0, 0, 3), o), std::invalid_argument);
+}
+
+TEST(ChainCenterOfMassLoss, GradientMatchesFiniteDifferencesFp64) {
+  torch::manual_seed(43);
+  const auto truth = torch::randn({6, 37, 3}, kF64) * 3.0;
+  const auto mask = (torch::rand({6, 37}, kF64) > 0.2).to(torch::kFloat64);
+  const auto asym = torch::tensor({1, 1, 2, 2, 3, 3}, torch::kLong);
+  ChainCenterOfMassLossOptions o;
+  o.weight = 0.05;
+  o.clamp_distance = 4.0;  // a positive allowance penalises every pair: a gradient everywhere
+  const auto pred = (truth + torch::randn({6, 37, 3}, kF64)).contiguous();
+  expect_gradients_match_finite_differences(
+      [&](const std::vector<torch::Tensor>& x) {
+        return std::vector<torch::Tensor>{chain_center_of_mass_loss(x[0], truth, mask, asym, o)};
+      },
+      {{"all_atom_pred_pos", pred}}, nullptr, fd_options());
+}
+
+// Residue numbers restart in each chain, so chain B's first residue can follow chain A's
+// last in numbering without being bonded to it: its N close to A's C is then a clash.
+TEST(StructuralViolations, ClashAcrossChainsIgnoresResidueNumbering) {
+  // Residue 0's C (slot 2) and residue 1's N (slot 0), 1.33 A apart: the only atoms.
+  auto positions = torch::zeros({2, 14, 3}, kF64);
+  positions[1][0][0] = 1.33;
+  auto exists = torch::zeros({2, 14}, kF64);
+  exists[0][2] = 1;
+  exists[1][0] = 1;
+  auto radius = torch::zeros({2, 14}, kF64);
+  radius[0][2] = 1.7;   // C
+  radius[1][0] = 1.55;  // N
+  const auto residue_index = torch::tensor({4, 5}, torch::kLong);
+  const auto clash = [&](const torch::Tensor& asym) {
+    return value(between_residue_clash_loss(positions, exists, radius, residue_index, 1.5, 1.5, 1e-10, asym)
+                     .at("mean_loss"));
+  };
+  EXPECT_EQ(clash(torch::Tensor()), 0.0);                            // the peptide bond
+  EXPECT_EQ(clash(torch::tensor({1, 1}, torch::kLong)), 0.0);        // within a chain, still
+  EXPECT_NEAR(clash(torch::tensor({1, 2}, torch::kLong)), (1.7 + 1.55 - 1.5 - 1.33) / (1 + 1e-6), 1e-9);
+}
+
+TEST(ChainPermutation, SwappedHomomerTruthIsMatchedBack) {
+  torch::manual_seed(53);
+  const Synthetic s = synthetic_complex(torch::kFloat64, 5, 5);
+  EXPECT_EQ(chain_permutation(s.outputs, s.batch), (std::vector<int64_t>{0, 1}));
+  const data::FeatureDict swapped = swap_true_chains(s.batch, 5);
+  EXPECT_EQ(chain_permutation(s.outputs, swapped), (std::vector<int64_t>{1, 0}));
+  const data::FeatureDict back = permute_ground_truth_chains(s.outputs, swapped);
+  for (const std::string& k : chain_label_features()) EXPECT_TRUE(torch::equal(back.at(k), s.batch.at(k))) << k;
+  // So every loss term is that of the truth in the prediction's chain order.
+  const LossOptions o = multimer_options();
+  const LossBreakdown want = alphafold_loss(s.outputs, s.batch, o), got = alphafold_loss(s.outputs, swapped, o);
+  EXPECT_TRUE(got.terms.count("chain_center_of_mass"));
+  for (const auto& [k, v] : want.terms) EXPECT_NEAR(value(got.terms.at(k)), value(v), 1e-12) << k;
+  // Without the permutation the swapped truth is far worse: the chains sit 12 A apart.
+  LossOptions unpermuted = o;
+  unpermuted.multimer = false;
+  unpermuted.fape.multimer = true;
+  EXPECT_GT(value(alphafold_loss(s.outputs, swapped, unpermuted).terms.at("fape")),
+            value(want.terms.at("fape")) + 0.3);
+  // A leading sample axis of one is the same alignment.
+  data::FeatureDict batched = swapped, outputs = s.outputs;
+  for (const char* k : {"asym_id", "entity_id", "residue_index", "all_atom_positions", "all_atom_mask"})
+    batched[k] = swapped.at(k).unsqueeze(0);
+  for (const char* k : {"final_atom_positions", "final_atom_mask"}) outputs[k] = s.outputs.at(k).unsqueeze(0);
+  EXPECT_EQ(chain_permutation(outputs, batched), (std::vector<int64_t>{1, 0}));
+}
+
+TEST(ChainPermutation, HeteromerChainsKeepTheirTruth) {
+  torch::manual_seed(59);
+  const Synthetic s = synthetic_complex(torch::kFloat64, 5, 4);
+  EXPECT_EQ(chain_permutation(s.outputs, s.batch), (std::vector<int64_t>{0, 1}));
+  // Even with the prediction's chains placed where the other truth chain is.
+  data::FeatureDict outputs = s.outputs;
+  auto moved = outputs.at("final_atom_positions").clone();
+  moved.select(-1, 1).narrow(0, 0, 5).add_(12.0);
+  moved.select(-1, 1).narrow(0, 5, 4).sub_(12.0);
+  outputs["final_atom_positions"] = moved;
+  EXPECT_EQ(chain_permutation(outputs, s.batch), (std::vector<int64_t>{0, 1}));
+}
+
+TEST(ChainPermutation, RejectsChainsItCannotMatch) {
+  torch::manual_seed(61);
+  const Synthetic s = synthetic_complex(torch::kFloat64, 5, 5);
+  data::FeatureDict gap = s.batch;
+  gap["asym_id"] = torch::cat({torch::full({5}, 1, torch::kLong), torch::full({5}, 3, torch::kLong)});
+  EXPECT_THROW(chain_permutation(s.outputs, gap), std::invalid_argument);
+  data::FeatureDict renumbered = s.batch;  // chain 2's residues have no counterpart in chain 1
+  renumbered["residue_index"] = torch::cat({torch::arange(5, torch::kLong), torch::arange(10, 15, torch::kLong)});
+  EXPECT_THROW(chain_permutation(s.outputs, renumbered), std::invalid_argument);
+  data::FeatureDict two_samples = s.batch;
+  two_samples["asym_id"] = torch::stack({s.batch.at("asym_id"), s.batch.at("asym_id")});
+  EXPECT_THROW(chain_permutation(s.outputs, two_samples), std::invalid_argument);
+  data::FeatureDict no_entity = s.batch;
+  no_entity.erase("entity_id");
+  try {
+    alphafold_loss(s.outputs, no_entity, multimer_options());
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("entity_id"), std::string::npos) << e.what();
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "fold/loss/chain_permutation.h"
 #include "fold/loss/common.h"
 
 namespace fold::loss {
@@ -24,6 +25,8 @@ LossOptions LossOptions::from_config(const Config& c) {
   o.supervised_chi = SupervisedChiLossOptions::from_config(c);
   o.violation = ViolationOptions::from_config(c);
   o.tm = TmLossOptions::from_config(c);
+  o.chain_center_of_mass = ChainCenterOfMassLossOptions::from_config(c);
+  o.multimer = c.get_bool("globals.is_multimer");
   return o;
 }
 
@@ -53,8 +56,12 @@ at::Tensor weighted_sum_of_finite(const std::map<std::string, at::Tensor>& terms
 
 }  // namespace
 
-LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch, const LossOptions& o) {
+LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch_in, const LossOptions& o) {
   const std::string who = "alphafold_loss";
+  if (o.multimer) check_loss_features(batch_in, true);
+  // A complex's interchangeable chains are matched to the prediction before any term
+  // reads the truth (OpenFold permutes the batch before its AlphaFoldLoss).
+  const data::FeatureDict batch = o.multimer ? permute_ground_truth_chains(outputs, batch_in) : batch_in;
   const auto in = [&](const char* name) { return feature(batch, name, who); };
   const auto out = [&](const char* name) { return feature(outputs, name, who); };
   // Every term sees the truth the same way: the renamed side chains that best fit the
@@ -99,6 +106,12 @@ LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::Featu
          return tm_loss(out("tm_logits"), out("final_affine_tensor"), in("backbone_rigid_tensor"),
                         in("backbone_rigid_mask"), in("resolution"), o.tm);
        }},
+      {"chain_center_of_mass", o.chain_center_of_mass.enabled, o.chain_center_of_mass.weight,
+       [&] {
+         return chain_center_of_mass_loss(out("final_atom_positions"), in("all_atom_positions"), in("all_atom_mask"),
+                                          data::require_feature(batch, "asym_id", who), o.chain_center_of_mass)
+             .mean();
+       }},
   };
   LossBreakdown r;
   std::vector<std::pair<std::string, double>> weights;
@@ -121,15 +134,16 @@ LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::Featu
   return r;
 }
 
-void check_loss_features(const data::FeatureDict& batch) {
+void check_loss_features(const data::FeatureDict& batch, bool multimer) {
   // Every term reads its features whatever its weight (weight-0 terms are still logged).
-  const std::vector<std::string> names = {
+  std::vector<std::string> names = {
       "aatype", "seq_mask", "residue_index", "seq_length", "resolution", "true_msa", "bert_mask",
       "all_atom_positions", "all_atom_mask", "atom37_atom_exists", "atom14_atom_exists", "residx_atom14_to_atom37",
       "atom14_gt_positions", "atom14_gt_exists", "atom14_alt_gt_positions", "atom14_alt_gt_exists",
       "atom14_atom_is_ambiguous", "rigidgroups_gt_frames", "rigidgroups_alt_gt_frames", "rigidgroups_gt_exists",
       "backbone_rigid_tensor", "backbone_rigid_mask", "chi_angles_sin_cos", "chi_mask", "pseudo_beta",
       "pseudo_beta_mask"};
+  if (multimer) names.insert(names.end(), {"asym_id", "entity_id"});
   std::string missing;
   for (const auto& name : names)
     if (!batch.count(name)) missing += (missing.empty() ? "" : ", ") + name;

@@ -1,7 +1,8 @@
 // The AlphaFold2 training loss (Supplement 1.9, eq. 7 and 1.11.5): the weighted sum of
 // backbone + side-chain FAPE, torsion angles, distogram, masked MSA, pLDDT,
-// experimentally resolved, structural violations and (the _ptm presets) TM, with the
-// weights of the config's [loss] section, as OpenFold's AlphaFoldLoss
+// experimentally resolved, structural violations, (the _ptm and multimer presets) TM and
+// (multimer) the chain centre-of-mass term, with the weights of the config's [loss]
+// section, as OpenFold's AlphaFoldLoss
 // (openfold/utils/loss.py). Each term lives in its own file of fold/loss/, with the
 // options struct of its config section; alphafold_loss is the table of terms.
 #pragma once
@@ -13,6 +14,7 @@
 
 #include "data/feature_dict.h"
 #include "fold/config.h"
+#include "fold/loss/chain_center_of_mass_loss.h"
 #include "fold/loss/distogram_loss.h"
 #include "fold/loss/experimentally_resolved_loss.h"
 #include "fold/loss/fape.h"
@@ -35,6 +37,10 @@ struct LossOptions {
   SupervisedChiLossOptions supervised_chi;
   ViolationOptions violation;
   TmLossOptions tm;  // a term only when tm.enabled (the _ptm presets)
+  ChainCenterOfMassLossOptions chain_center_of_mass;  // a term only when enabled (multimer)
+  // globals.is_multimer: the ground-truth chains are first permuted onto the predicted
+  // ones (chain_permutation.h), and FAPE splits its backbone pairs by chain.
+  bool multimer = false;
 
   static LossOptions from_config(const Config& config);
 };
@@ -45,7 +51,8 @@ struct LossBreakdown {
   at::Tensor total;
   at::Tensor unscaled_total;  // [] the weighted sum before that scaling ("unscaled_loss"), detached
   // Unweighted terms, OpenFold's names: fape, supervised_chi, distogram, masked_msa,
-  // plddt_loss, experimentally_resolved, violation, and tm when enabled. Each [] (the
+  // plddt_loss, experimentally_resolved, violation, tm and chain_center_of_mass when
+  // enabled. Each [] (the
   // batch mean), still attached to the graph.
   std::map<std::string, at::Tensor> terms;
   // The structural-violation details: find_structural_violations' keys, OpenFold's
@@ -58,7 +65,9 @@ struct LossBreakdown {
 // `batch`: the ground truth and input features of the iteration the outputs come from,
 // without the recycling axis (OpenFold's batch[..., -1]): aatype, seq_mask, all_atom_*,
 // atom14_*, residx_*, rigidgroups_*, backbone_rigid_*, chi_*, pseudo_beta*, true_msa,
-// bert_mask, resolution, use_clamped_fape (optional: clamped when absent), seq_length.
+// bert_mask, resolution, use_clamped_fape (optional: clamped when absent), seq_length;
+// for multimer options also asym_id and entity_id (the chains), the ground truth of the
+// whole complex at the batch's residues.
 // Terms with weight 0 are still computed and reported (they are cheap and logged) but do
 // not enter the total. Throws std::invalid_argument naming a missing feature.
 LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch,
@@ -66,8 +75,8 @@ LossBreakdown alphafold_loss(const data::FeatureDict& outputs, const data::Featu
 
 // Throws std::invalid_argument naming the ground-truth or input features alphafold_loss
 // needs that `batch` lacks (checked before a model runs, so a batch without ground
-// truth fails at once).
-void check_loss_features(const data::FeatureDict& batch);
+// truth fails at once); with `multimer`, the chain features too.
+void check_loss_features(const data::FeatureDict& batch, bool multimer = false);
 
 // The breakdown as named arrays: loss/<term> (unweighted), loss/loss (the total),
 // loss/unscaled_loss, violation/<name>; detached.

@@ -26,10 +26,15 @@ at::Tensor fape_errors(const Rigid& pred_frames, const Rigid& target_frames, con
 
 // The masked mean over frames and points of the (clamped) errors / length_scale, in
 // OpenFold's order (points summed first, each sum over frames normalised separately).
+// With a pair_mask [*, F, P] (AF-Multimer's intra-chain / interface split) the mean is
+// over the (frame, point) pairs it keeps, normalised once, as OpenFold's compute_fape.
 at::Tensor fape_mean(const at::Tensor& errors, const at::Tensor& frames_mask, const at::Tensor& positions_mask,
-                     double length_scale, std::optional<double> clamp, double eps) {
+                     double length_scale, std::optional<double> clamp, double eps,
+                     const at::Tensor& pair_mask = at::Tensor()) {
   const at::Tensor e = clamp ? at::clamp(errors, 0.0, *clamp) : errors;
-  at::Tensor normed = e / length_scale * frames_mask.unsqueeze(-1) * positions_mask.unsqueeze(-2);
+  const at::Tensor masks = frames_mask.unsqueeze(-1) * positions_mask.unsqueeze(-2);
+  at::Tensor normed = e / length_scale * masks;
+  if (pair_mask.defined()) return (normed * pair_mask).sum({-1, -2}) / (eps + (masks * pair_mask).sum({-1, -2}));
   normed = normed.sum(-1) / (eps + frames_mask.sum(-1)).unsqueeze(-1);
   return normed.sum(-1) / (eps + positions_mask.sum(-1));
 }
@@ -69,15 +74,16 @@ at::Tensor compute_fape(const Rigid& pred_frames, const Rigid& target_frames, co
 
 at::Tensor backbone_loss(const at::Tensor& backbone_rigid_tensor, const at::Tensor& backbone_rigid_mask,
                          const at::Tensor& traj, const at::Tensor& use_clamped_fape, double clamp_distance,
-                         double loss_unit_distance, double eps) {
+                         double loss_unit_distance, double eps, const at::Tensor& pair_mask) {
   const Rigid pred = frames_from_tensor(loss_precision(traj), "backbone_loss (sm/frames)");
   const Rigid truth = Rigid::from_tensor_4x4(loss_precision(backbone_rigid_tensor));
   const at::Tensor mask = loss_precision(backbone_rigid_mask);
   // The frames' origins are the C-alpha atoms: frames and points are the same rigids.
   const at::Tensor errors = fape_errors(pred, truth, pred.trans(), truth.trans(), eps);  // [L, *, N, N]
-  at::Tensor loss = fape_mean(errors, mask, mask, loss_unit_distance, clamp_distance, eps);
+  const at::Tensor pairs = loss_precision(pair_mask);
+  at::Tensor loss = fape_mean(errors, mask, mask, loss_unit_distance, clamp_distance, eps, pairs);
   if (use_clamped_fape.defined()) {
-    const at::Tensor unclamped = fape_mean(errors, mask, mask, loss_unit_distance, std::nullopt, eps);
+    const at::Tensor unclamped = fape_mean(errors, mask, mask, loss_unit_distance, std::nullopt, eps, pairs);
     const at::Tensor u = loss_precision(use_clamped_fape);
     loss = loss * u + unclamped * (1 - u);
   }
@@ -149,6 +155,13 @@ FapeOptions FapeOptions::from_config(const Config& c) {
                                 {"sidechain.clamp_distance", &o.sidechain_clamp_distance},
                                 {"sidechain.length_scale", &o.sidechain_length_scale},
                                 {"sidechain.weight", &o.sidechain_weight}, {"eps", &o.eps}, {"weight", &o.weight}});
+  o.multimer = c.get_bool("globals.is_multimer");
+  read_section(c, "loss.fape", {{"intra_chain_backbone.clamp_distance", &o.intra_chain.clamp_distance},
+                                {"intra_chain_backbone.loss_unit_distance", &o.intra_chain.loss_unit_distance},
+                                {"intra_chain_backbone.weight", &o.intra_chain.weight},
+                                {"interface_backbone.clamp_distance", &o.interface.clamp_distance},
+                                {"interface_backbone.loss_unit_distance", &o.interface.loss_unit_distance},
+                                {"interface_backbone.weight", &o.interface.weight}});
   return o;
 }
 
@@ -157,17 +170,30 @@ at::Tensor fape_loss(const data::FeatureDict& outputs, const data::FeatureDict& 
   const std::string who = "fape_loss";
   const auto it = batch.find("use_clamped_fape");
   const at::Tensor use_clamped = it == batch.end() ? at::Tensor() : it->second;
-  const at::Tensor backbone =
-      backbone_loss(feature(batch, "backbone_rigid_tensor", who), feature(batch, "backbone_rigid_mask", who),
-                    data::require_feature(outputs, "sm/frames", who), use_clamped, o.backbone_clamp_distance,
-                    o.backbone_loss_unit_distance, o.eps);
+  const auto backbone_part = [&](double clamp, double unit, const at::Tensor& pair_mask) {
+    return backbone_loss(feature(batch, "backbone_rigid_tensor", who), feature(batch, "backbone_rigid_mask", who),
+                         data::require_feature(outputs, "sm/frames", who), use_clamped, clamp, unit, o.eps, pair_mask);
+  };
+  at::Tensor backbone;
+  if (o.multimer) {
+    // AF-Multimer (Supplement 2.5): frames against points of their own chain clamped
+    // as the monomer, against the other chains' points with a wider clamp and scale.
+    const at::Tensor asym = data::require_feature(batch, "asym_id", who);
+    const at::Tensor same_chain = (asym.unsqueeze(-1) == asym.unsqueeze(-2)).to(at::kFloat);
+    backbone = backbone_part(o.intra_chain.clamp_distance, o.intra_chain.loss_unit_distance, same_chain) *
+                   o.intra_chain.weight +
+               backbone_part(o.interface.clamp_distance, o.interface.loss_unit_distance, 1.0 - same_chain) *
+                   o.interface.weight;
+  } else {
+    backbone = backbone_part(o.backbone_clamp_distance, o.backbone_loss_unit_distance, at::Tensor()) * o.backbone_weight;
+  }
   const at::Tensor sidechain = sidechain_loss(
       data::require_feature(outputs, "sm/sidechain_frames", who), data::require_feature(outputs, "sm/positions", who),
       feature(batch, "rigidgroups_gt_frames", who), feature(batch, "rigidgroups_alt_gt_frames", who),
       feature(batch, "rigidgroups_gt_exists", who), renamed.renamed_atom14_gt_positions,
       renamed.renamed_atom14_gt_exists, renamed.alt_naming_is_better, o.sidechain_clamp_distance,
       o.sidechain_length_scale, o.eps);
-  return (backbone * o.backbone_weight + sidechain * o.sidechain_weight).mean();
+  return (backbone + sidechain * o.sidechain_weight).mean();
 }
 
 }  // namespace fold::loss

@@ -44,10 +44,13 @@ at::Tensor compute_fape(const structure::Rigid& pred_frames, const structure::Ri
 // (quaternion w,x,y,z + translation) or [L, *, N, 4, 4] against backbone_rigid_tensor
 // [*, N, 4, 4] with backbone_rigid_mask [*, N]. With use_clamped_fape [*] defined, each
 // sample mixes the clamped and the unclamped loss by it (1: clamped); else clamped.
-// Returns the mean over layers and batch, [].
+// With pair_mask [*, N, N] defined, only the (frame, point) pairs it keeps count (the
+// multimer split of intra-chain and interface pairs). Returns the mean over layers and
+// batch, [].
 at::Tensor backbone_loss(const at::Tensor& backbone_rigid_tensor, const at::Tensor& backbone_rigid_mask,
                          const at::Tensor& traj, const at::Tensor& use_clamped_fape, double clamp_distance = 10.0,
-                         double loss_unit_distance = 10.0, double eps = 1e-4);
+                         double loss_unit_distance = 10.0, double eps = 1e-4,
+                         const at::Tensor& pair_mask = at::Tensor());
 
 // The side-chain term (Supplement 1.9.3): FAPE of the final layer's atom14 positions
 // [L, *, N, 14, 3] in its 8 rigid-group frames [L, *, N, 8, 4, 4] against the truth
@@ -74,19 +77,28 @@ struct RenamedGroundTruth {
 RenamedGroundTruth compute_renamed_ground_truth(const data::FeatureDict& batch, const at::Tensor& atom14_pred_positions,
                                                 double eps = 1e-10);
 
-// OpenFold's config section loss.fape (with its backbone and sidechain subsections):
-// the term's settings and its weight in the total.
+// OpenFold's config section loss.fape (with its backbone and sidechain subsections, and
+// the multimer's intra_chain_backbone and interface_backbone): the term's settings and
+// its weight in the total.
 struct FapeOptions {
+  struct BackbonePart {
+    double clamp_distance, loss_unit_distance, weight;
+  };
   double backbone_clamp_distance = 10.0, backbone_loss_unit_distance = 10.0, backbone_weight = 0.5;
   double sidechain_clamp_distance = 10.0, sidechain_length_scale = 10.0, sidechain_weight = 0.5;
   double eps = 1e-4;
   double weight = 1.0;
+  bool multimer = false;  // globals.is_multimer: the backbone term split by asym_id
+  BackbonePart intra_chain{10.0, 10.0, 0.5}, interface{30.0, 20.0, 0.5};
 
   static FapeOptions from_config(const Config& config);
 };
 
 // OpenFold's fape_loss: backbone_weight * backbone_loss(sm/frames) + sidechain_weight *
-// sidechain_loss(sm/sidechain_frames, sm/positions), averaged over the batch, [].
+// sidechain_loss(sm/sidechain_frames, sm/positions), averaged over the batch, []. For
+// multimer options the backbone part is intra_chain.weight * (pairs within a chain) +
+// interface.weight * (pairs across chains), each with its own clamp and unit distance,
+// the chains read from the batch's asym_id.
 at::Tensor fape_loss(const data::FeatureDict& outputs, const data::FeatureDict& batch, const RenamedGroundTruth& renamed,
                      const FapeOptions& options);
 

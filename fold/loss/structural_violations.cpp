@@ -189,7 +189,8 @@ std::map<std::string, at::Tensor> between_residue_clash_loss(const at::Tensor& a
                                                              const at::Tensor& atom14_atom_radius,
                                                              const at::Tensor& residue_index,
                                                              double overlap_tolerance_soft,
-                                                             double overlap_tolerance_hard, double eps) {
+                                                             double overlap_tolerance_hard, double eps,
+                                                             const at::Tensor& asym_id) {
   const auto dt = compute_dtype(atom14_pred_positions);
   const at::Tensor pos = atom14_pred_positions.to(dt);
   const at::Tensor exists = atom14_atom_exists.to(dt);
@@ -208,7 +209,10 @@ std::map<std::string, at::Tensor> between_residue_clash_loss(const at::Tensor& a
   const at::Tensor ri_i = ri.unsqueeze(-1), ri_j = ri.unsqueeze(-2);  // [*, N, 1], [*, 1, N]
   at::Tensor dists_mask = as_ia(exists) * as_jb(exists) * (ri_i < ri_j).to(dt).unsqueeze(-1).unsqueeze(-1);
   // The peptide bond C(i)-N(i+1) is no clash.
-  const at::Tensor neighbour = (ri_i + 1 == ri_j).to(dt).unsqueeze(-1).unsqueeze(-1);
+  at::Tensor neighbour = ri_i + 1 == ri_j;
+  // Residue numbers restart in every chain of a complex: only a chain's own next residue is bonded.
+  if (asym_id.defined()) neighbour = neighbour & (asym_id.unsqueeze(-1) == asym_id.unsqueeze(-2));
+  neighbour = neighbour.to(dt).unsqueeze(-1).unsqueeze(-1);
   dists_mask = dists_mask * (1 - neighbour * pair_indicator(kC, kN, options));
   // Nor is a disulfide bridge: AF2 drops every slot-5 (CYS SG) pair, whatever the types.
   dists_mask = dists_mask * (1 - pair_indicator(kCysSg, kCysSg, options));
@@ -316,7 +320,11 @@ std::map<std::string, at::Tensor> find_structural_violations(const data::Feature
 
   // Eq. 46 between residues: radii from the element (first letter of the atom name).
   const at::Tensor radius = exists * atom37_radius_table().to(device, dt).index({to37});
-  const auto clashes = between_residue_clash_loss(pos, exists, radius, residue_index, overlap, overlap);
+  const auto asym = batch.find("asym_id");
+  const at::Tensor asym_id = asym == batch.end() ? at::Tensor() : asym->second.to(device);
+  if (asym_id.defined()) expect_shape(asym_id, lead_v, "feature 'asym_id'", who);
+  const auto clashes =
+      between_residue_clash_loss(pos, exists, radius, residue_index, overlap, overlap, 1e-10, asym_id);
 
   // Eq. 46 within residues: bonds, angles (as distances) and clashes.
   const auto [lower_table, upper_table] = atom14_bounds_tables(overlap, tol);

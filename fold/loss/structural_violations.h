@@ -19,8 +19,9 @@
 // batch), the other means are per batch element and violation_loss averages them.
 // Quirks kept from AF2/OpenFold on purpose: the CA-C-N angle tolerance uses the C-N
 // *bond length* stddev (0.014), and the "disulfide" exception removes every atom14-slot-5
-// pair (CYS SG) between residues whatever their types. The multimer asym_id is not
-// supported (monomer system).
+// pair (CYS SG) between residues whatever their types. In a complex (the batch has
+// asym_id) the C-N bond exception of the clash term holds within a chain only, as
+// OpenFold's multimer mode; the bond term, as OpenFold's, reads residue_index alone.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -54,14 +55,16 @@ std::map<std::string, at::Tensor> between_residue_bond_loss(const at::Tensor& pr
                                                             double tolerance_factor_hard = 12.0, double eps = 1e-6);
 
 // Eq. 46, pairs of atoms in different residues. atom14_atom_radius [*, N, 14] (0 where
-// the atom does not exist). Keys: mean_loss [] (pooled over the batch),
+// the atom does not exist); asym_id [*, N] where defined (a complex: the C-N bond
+// exception only within a chain). Keys: mean_loss [] (pooled over the batch),
 // per_atom_loss_sum, per_atom_clash_mask, per_atom_num_clash [*, N, 14].
 std::map<std::string, at::Tensor> between_residue_clash_loss(const at::Tensor& atom14_pred_positions,
                                                              const at::Tensor& atom14_atom_exists,
                                                              const at::Tensor& atom14_atom_radius,
                                                              const at::Tensor& residue_index,
                                                              double overlap_tolerance_soft = 1.5,
-                                                             double overlap_tolerance_hard = 1.5, double eps = 1e-10);
+                                                             double overlap_tolerance_hard = 1.5, double eps = 1e-10,
+                                                             const at::Tensor& asym_id = at::Tensor());
 
 // Eq. 46, pairs of atoms in the same residue. Bounds [*, N, 14, 14]. Keys:
 // per_atom_loss_sum, per_atom_violations, per_atom_num_clash [*, N, 14].
@@ -72,7 +75,8 @@ std::map<std::string, at::Tensor> within_residue_violations(const at::Tensor& at
                                                             double tighten_bounds_for_loss = 0.0, double eps = 1e-10);
 
 // All checks on atom14_pred_positions [*, N, 14, 3]. `batch` needs aatype [*, N] (0..20),
-// residue_index [*, N], atom14_atom_exists [*, N, 14], residx_atom14_to_atom37 [*, N, 14].
+// residue_index [*, N], atom14_atom_exists [*, N, 14], residx_atom14_to_atom37 [*, N, 14],
+// and reads asym_id [*, N] where present.
 // Keys: OpenFold's nested names joined with '/':
 //   between_residues/{bonds_c_n_loss_mean, angles_ca_c_n_loss_mean,
 //     angles_c_n_ca_loss_mean} [*], between_residues/clashes_mean_loss [],

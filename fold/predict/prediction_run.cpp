@@ -107,7 +107,7 @@ data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const 
     data::FeatureDict batch = data::read_npz(r.features);
     if (r.loss) {
       try {
-        loss::check_loss_features(batch);
+        loss::check_loss_features(batch, config.get_bool("globals.is_multimer"));
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument(r.features + ": --loss: " + e.what());
       }
