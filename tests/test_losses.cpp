@@ -967,6 +967,27 @@ TEST(ChainPermutation, SwappedHomomerTruthIsMatchedBack) {
   EXPECT_EQ(chain_permutation(outputs, batched), (std::vector<int64_t>{1, 0}));
 }
 
+TEST(AlphaFoldLoss, MultimerGradientMatchesFiniteDifferencesFp64) {
+  torch::manual_seed(67);
+  const Synthetic s = synthetic_complex(torch::kFloat64, 3, 3);
+  const data::FeatureDict swapped = swap_true_chains(s.batch, 3);  // the permutation in the path
+  const LossOptions o = multimer_options();
+  const std::vector<std::string> keys = {"sm/frames", "sm/sidechain_frames", "sm/positions", "final_atom_positions",
+                                         "tm_logits"};
+  NamedTensors inputs;
+  for (const auto& k : keys) inputs.push_back({k, s.outputs.at(k).contiguous()});
+  GradCheckOptions fo = fd_options();
+  fo.entries = 12;
+  fo.step = 1e-4;
+  expect_gradients_match_finite_differences(
+      [&](const std::vector<torch::Tensor>& x) {
+        data::FeatureDict out = s.outputs;
+        for (size_t i = 0; i < keys.size(); ++i) out[keys[i]] = x[i];
+        return std::vector<torch::Tensor>{alphafold_loss(out, swapped, o).total};
+      },
+      inputs, nullptr, fo);
+}
+
 TEST(ChainPermutation, HeteromerChainsKeepTheirTruth) {
   torch::manual_seed(59);
   const Synthetic s = synthetic_complex(torch::kFloat64, 5, 4);

@@ -29,6 +29,7 @@ trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/openfold"
 refused "no build in" "$root/tools/parity/multimer-modules.sh" --openfold "$scratch" --build "$scratch/nobuild"
 refused "not built" "$root/tools/parity/multimer-model.sh" --openfold "$scratch" --fold "$scratch/nofold"
+refused "stereo_chemical_props.txt is missing" "$root/tools/parity/multimer-model.sh" --openfold "$scratch" --fold /bin/true
 
 [ $failures -eq 0 ] && echo "parity scripts: all checks passed"
 exit $((failures > 0))

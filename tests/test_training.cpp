@@ -491,6 +491,14 @@ TEST(Trainer, RejectsBadRunSettings) {
   Config config = tiny_config();
   EXPECT_THROW(train_run(config, data, out, "", -1), ConfigError);  // train.max_steps = 0
   config.set("train.max_steps=1");
+  Config multimer = config;
+  multimer.set("globals.is_multimer=true");  // single-chain datasets: refused up front, naming why
+  try {
+    train_run(multimer, data, out, "", -1);
+    ADD_FAILURE() << "a multimer config trained on single chains";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("complexes"), std::string::npos) << e.what();
+  }
   TrainerOptions o;
   o.train_data = data.string();
   o.train_chains = {"9zzz_Q"};

@@ -35,8 +35,8 @@ at::Tensor chain_center_of_mass_loss(const at::Tensor& all_atom_pred_pos, const 
   // [*, C, N]: which resolved C-alpha atoms belong to chain c.
   const at::Tensor members = (at::one_hot(asym, chains).to(pred.scalar_type()) * resolved.unsqueeze(-1)).transpose(-1, -2);
   const at::Tensor chain_exists = (members > 0).any(-1).to(pred.scalar_type());  // [*, C]
-  const auto centres = [&](const at::Tensor& x) {  // [*, C, 3]
-    return at::matmul(members, x) / (members.sum(-1, true) + o.eps);
+  const auto centres = [&](const at::Tensor& x) {  // [*, C, 3], summed in OpenFold's order
+    return (members.unsqueeze(-1) * x.unsqueeze(-3)).sum(-2) / (members.sum(-1, true) + o.eps);
   };
   const auto distances = [&](const at::Tensor& c) {  // [*, C, C], floored at eps as OpenFold's
     return at::sqrt(at::clamp_min((c.unsqueeze(-2) - c.unsqueeze(-3)).pow(2).sum(-1), o.eps * o.eps));

@@ -32,8 +32,10 @@ at::Tensor lddt(const at::Tensor& predicted, const at::Tensor& truth, const at::
       ((error < 0.5).to(error.scalar_type()) + (error < 1.0).to(error.scalar_type()) +
        (error < 2.0).to(error.scalar_type()) + (error < 4.0).to(error.scalar_type())) *
       0.25;
-  if (per_residue) return (eps + (scored * score).sum(-1)) / (eps + scored.sum(-1));
-  return (eps + (scored * score).sum({-2, -1})) / (eps + scored.sum({-2, -1}));
+  // Times the reciprocal, as OpenFold: scores are ratios of small integers that often sit
+  // exactly on a pLDDT bin edge, where a division and a multiplication round apart.
+  if (per_residue) return (1.0 / (eps + scored.sum(-1))) * (eps + (scored * score).sum(-1));
+  return (1.0 / (eps + scored.sum({-2, -1}))) * (eps + (scored * score).sum({-2, -1}));
 }
 
 at::Tensor lddt_ca(const at::Tensor& predicted_atom37, const at::Tensor& truth_atom37, const at::Tensor& mask37,

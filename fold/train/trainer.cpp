@@ -209,6 +209,11 @@ void Trainer::Impl::setup() {
   clip_norm = config.get_float("optimizer.clip_grad_norm");
   if (accumulation < 1) throw ConfigError("train.grad_accumulation must be >= 1");
   if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
+  // The datasets hold single chains; a multimer model trains on complexes (asym_id,
+  // entity_id, paired MSAs), which fold prepare does not store yet.
+  if (config.get_bool("globals.is_multimer"))
+    throw ConfigError("fold train: multimer configs train on complexes, which fold prepare's datasets do not hold "
+                      "yet (README, AlphaFold-Multimer); the multimer losses run through fold predict --loss");
   schedule = LrSchedule::from_config(config);
   loss_options = loss::LossOptions::from_config(config);
   run_options.memory = memory_policy_from_config(config);

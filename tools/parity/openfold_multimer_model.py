@@ -8,13 +8,29 @@
       and 3 recycles; or, with --real-homomer DIR, OpenFold's own multimer data pipeline
       (DataPipelineMultimer, then FeaturePipeline in predict mode) on PDB 2Q2K's two
       chains with their alignments in DIR/2q2k_A and DIR/2q2k_B (uniref90, BFD, MGnify,
-      uniprot; no template hits, so four empty template slots).
+      uniprot; no template hits, so four empty template slots). With --ground-truth
+      CIF the batch also carries the complex's ground truth, chains A and B of CIF,
+      through OpenFold's multimer ground-truth transforms (--ground-truth
+      swapped-prediction: the model's own prediction with its chains exchanged and
+      noise added, so that the permutation has a swap to find); OpenFold then permutes
+      the true chains (multi_chain_permutation_align) and takes
+      AlphaFoldLoss of the outputs, saved as loss/<term>. Two choices of OpenFold's
+      permutation are set as this system makes them (fold/loss/chain_permutation.h): the
+      anchor is the first chain rather than a random one, and the truth is superposed
+      onto the prediction (OpenFold fits the prediction-to-truth transform and applies
+      it to the truth); the alignment OpenFold picks without the second change is
+      printed beside.
       Writes OUT/model.pt (the state dict), OUT/batch.npz (the batch, trailing recycling
       axis), OUT/openfold.npz (its outputs) and OUT/config.toml (the same model as this
       system's config overlay).
   compare OUT/openfold.npz OURS.npz   prints each output's error and exits 1 past the
       issue's targets: final atoms within 1e-3 A RMS; logits, pTM and ipTM within 1e-4
-      relative (max |diff| / max |value|); the iterations run must be the same.
+      relative (max |diff| / max |value|); the iterations run must be the same. Each
+      model's loss of its own outputs is printed beside, for information.
+  losses --openfold DIR --out OUT OURS.npz   OpenFold's permutation and AlphaFoldLoss
+      on OURS.npz's outputs (fold predict --loss --save-outputs) with OUT's batch and
+      ground truth; exits 1 unless every term of OURS.npz's loss/<term> is within 1e-4
+      relative.
   npz --openfold DIR --out OUT AF2.npz   loads AF2.npz (AF2's multimer layout, as `fold
       export-params` writes it) with OpenFold's own converter (import_jax_weights_,
       model_1_multimer_v3) into a fresh model of the same config, and checks that every
@@ -127,6 +143,61 @@ def real_homomer_batch(torch, alignments, recycles):
     return {k: v for k, v in processed.items() if isinstance(v, torch.Tensor)}
 
 
+def ground_truth(torch, source, batch, out):
+    """The complex's ground truth, OpenFold's multimer transforms applied
+    (prepare_ground_truth_features), at the batch's residues: chains A and B of the
+    mmCIF file `source`, or with source "swapped-prediction" (two chains of one length)
+    the model's own prediction with its two chains exchanged and 0.5 A of noise added,
+    a truth the permutation must swap back."""
+    from openfold.data import mmcif_parsing
+    from openfold.data.input_pipeline_multimer import prepare_ground_truth_features
+    last = {k: batch[k][..., -1] for k in ("aatype", "asym_id", "sym_id", "entity_id")}
+    if source == "swapped-prediction":
+        asym = last["asym_id"]
+        first, second = (asym == 1).nonzero().squeeze(-1), (asym == 2).nonzero().squeeze(-1)
+        if len(first) != len(second) or int(asym.max()) != 2:
+            raise SystemExit("--ground-truth swapped-prediction needs two chains of one length")
+        order = torch.cat([second, first])
+        g = torch.Generator().manual_seed(5)
+        positions = out["final_atom_positions"][order] + 0.5 * torch.randn(out["final_atom_positions"].shape, generator=g)
+        mask = out["final_atom_mask"][order].float()
+        resolution = 2.0
+    else:
+        with open(source) as f:
+            parsed = mmcif_parsing.parse(file_id=os.path.basename(source).split(".")[0], mmcif_string=f.read())
+        coords, masks = zip(*(mmcif_parsing.get_atom_coords(parsed.mmcif_object, c) for c in ("A", "B")))
+        positions = torch.tensor(np.concatenate(coords), dtype=torch.float32)
+        mask = torch.tensor(np.concatenate(masks), dtype=torch.float32)
+        resolution = float(parsed.mmcif_object.header["resolution"])
+    gt = prepare_ground_truth_features({"all_atom_positions": positions * mask[..., None], "all_atom_mask": mask, **last})
+    gt["resolution"] = torch.tensor(resolution)
+    return gt
+
+
+def openfold_loss(torch, out, batch, gt):
+    """OpenFold's permutation, then AlphaFoldLoss (model_1_multimer_v3's loss section),
+    on a batch of one."""
+    from openfold.config import model_config
+    from openfold.utils import multi_chain_permutation as mcp
+    from openfold.utils.loss import AlphaFoldLoss
+    one = lambda t: t.unsqueeze(0)
+    outputs = {k: one(v) for k, v in out.items() if isinstance(v, torch.Tensor)}
+    outputs["sm"] = {k: v.unsqueeze(1) for k, v in out["sm"].items() if isinstance(v, torch.Tensor)}
+    features = {k: one(v[..., -1]) for k, v in batch.items()}
+    labels = {k: one(v) for k, v in gt.items() if v.dim() > 0}
+    mcp.random.choice = lambda xs: xs[0]
+    print("OpenFold's own alignment (prediction chain, true chain): %s" %
+          (mcp.compute_permutation_alignment(outputs, features, labels)[0],))
+    fitted = mcp.get_optimal_transform
+    mcp.get_optimal_transform = lambda src, tgt, mask=None: fitted(tgt, src, mask=mask)
+    print("with the truth superposed onto the prediction:   %s" %
+          (mcp.compute_permutation_alignment(outputs, features, labels)[0],))
+    features = mcp.multi_chain_permutation_align(outputs, features, labels)
+    features["resolution"] = one(gt["resolution"])
+    _, breakdown = AlphaFoldLoss(model_config("model_1_multimer_v3").loss)(outputs, features, _return_breakdown=True)
+    return {"loss/" + k: v.float().numpy() for k, v in breakdown.items()}
+
+
 def make(a):
     import torch
     model = openfold_model(a)
@@ -138,12 +209,21 @@ def make(a):
         batch = make_batch(torch, a.homomer, a.recycles, make_atom14_masks)
     with torch.no_grad():
         out = model(batch)
+        gt = ground_truth(torch, a.ground_truth, batch, out) if a.ground_truth else None
+        losses = openfold_loss(torch, out, batch, gt) if gt is not None else {}
     os.makedirs(a.out, exist_ok=True)
+    if gt is not None:
+        np.savez(os.path.join(a.out, "ground_truth.npz"), **{k: v.numpy() for k, v in gt.items()})
+        # The truth travels in the batch as OpenFold's processed features do, with the
+        # trailing recycling axis (fold predict --loss reads the last slice).
+        for k, v in gt.items():
+            batch[k] = v.unsqueeze(-1).expand(*v.shape, a.recycles + 1).contiguous()
     torch.save({k: v.clone() for k, v in model.state_dict().items()}, os.path.join(a.out, "model.pt"))
     np.savez(os.path.join(a.out, "batch.npz"), **{k: v.numpy() for k, v in batch.items()})
     keep = {k: out[k].float().numpy() for k in COMPARED}
     keep["num_recycles"] = out["num_recycles"].numpy()
     keep["final_atom_mask"] = out["final_atom_mask"].float().numpy()
+    keep.update(losses)
     np.savez(os.path.join(a.out, "openfold.npz"), **keep)
     with open(os.path.join(a.out, "config.toml"), "w") as f:
         f.write(CONFIG % {"tolerance": repr(float(a.tolerance))})
@@ -195,7 +275,48 @@ def compare(a):
             ok = err <= 1e-4
             print("%-32s max rel %.3e%s" % (key, err, "" if ok else "  (over 1e-4)"))
         worst_ok &= ok
+    losses = sorted(k for k in theirs.files if k.startswith("loss/") and k in ours.files)
+    if losses:
+        print("each model's loss of its own outputs (for information: the distogram, pLDDT and TM targets are "
+              "bins, which a 1e-4 A difference in the outputs can move; `losses` compares the terms on the same "
+              "outputs):")
+    for key in losses:
+        t, o = float(theirs[key].item()), float(ours[key].item())
+        print("  %-30s %.8g, OpenFold %.8g, rel %.3e" % (key, o, t, abs(o - t) / max(abs(t), 1e-30)))
     return 0 if worst_ok else 1
+
+
+def losses(a):
+    """OpenFold's permutation and AlphaFoldLoss on our outputs, against our loss/<term>."""
+    import torch
+    torch.set_num_threads(2)
+    stand_in_cuda_extension()
+    sys.path.insert(0, a.openfold)
+    ours = np.load(a.ours)
+    batch = {k: torch.from_numpy(v) for k, v in np.load(os.path.join(a.out, "batch.npz")).items()}
+    gt = {k: torch.from_numpy(v) for k, v in np.load(os.path.join(a.out, "ground_truth.npz")).items()}
+    out = {"sm": {}}
+    for k in ours.files:
+        if k.startswith("loss/"):
+            continue
+        target = out["sm"] if k.startswith("sm/") else out
+        target[k.split("/", 1)[-1]] = torch.from_numpy(ours[k])
+    with torch.no_grad():
+        theirs = openfold_loss(torch, out, batch, gt)
+    ok_all = True
+    print("the loss of this system's outputs, OpenFold's (permutation and AlphaFoldLoss) against ours:")
+    for key in sorted(theirs):
+        t = float(theirs[key].item())
+        if key not in ours.files:
+            print("  %-30s missing from ours" % key)
+            ok_all = False
+            continue
+        o = float(ours[key].item())
+        err = abs(o - t) / max(abs(t), 1e-30)
+        ok = err <= 1e-4
+        print("  %-30s %.8g, OpenFold %.8g, rel %.3e%s" % (key, o, t, err, "" if ok else "  (over 1e-4)"))
+        ok_all &= ok
+    return 0 if ok_all else 1
 
 
 def main():
@@ -206,6 +327,8 @@ def main():
     m.add_argument("--out", required=True)
     m.add_argument("--homomer", action="store_true")
     m.add_argument("--real-homomer", metavar="DIR", help="alignments folder holding 2q2k_A and 2q2k_B")
+    m.add_argument("--ground-truth", metavar="CIF|swapped-prediction",
+                   help="the complex's structure (chains A, B), for the losses")
     m.add_argument("--recycles", type=int, default=3)
     m.add_argument("--tolerance", type=float, default=-1.0,
                    help="recycle_early_stop_tolerance (< 0: every recycle, as by default here)")
@@ -213,6 +336,10 @@ def main():
     n.add_argument("--openfold", required=True)
     n.add_argument("--out", required=True)
     n.add_argument("af2")
+    l = sub.add_parser("losses")
+    l.add_argument("--openfold", required=True)
+    l.add_argument("--out", required=True, help="the folder make wrote (batch.npz, ground_truth.npz)")
+    l.add_argument("ours")
     c = sub.add_parser("compare")
     c.add_argument("theirs")
     c.add_argument("ours")
@@ -222,6 +349,8 @@ def main():
         return 0
     if a.cmd == "npz":
         return npz(a)
+    if a.cmd == "losses":
+        return losses(a)
     return compare(a)
 
 
