@@ -716,16 +716,12 @@ TEST(AlphaFoldLoss, MissingFeatureIsNamed) {
   }
 }
 
-TEST(AlphaFoldLoss, GradientMatchesFiniteDifferencesFp64) {
-  torch::manual_seed(31);
-  const Synthetic s = synthetic_case(torch::kFloat64, 4);
-  const LossOptions o = all_terms_options();
-  const std::vector<std::string> keys = {"sm/frames",      "sm/sidechain_frames",   "sm/positions",
-                                         "sm/angles",      "sm/unnormalized_angles", "distogram_logits",
-                                         "masked_msa_logits", "lddt_logits",         "experimentally_resolved_logits",
-                                         "tm_logits"};
+// The total loss's gradient with respect to the output arrays `keys` against fp64 finite
+// differences.
+void expect_loss_gradients_match(const data::FeatureDict& outputs, const data::FeatureDict& batch,
+                                 const LossOptions& o, const std::vector<std::string>& keys) {
   NamedTensors inputs;
-  for (const auto& k : keys) inputs.push_back({k, s.outputs.at(k).contiguous()});
+  for (const auto& k : keys) inputs.push_back({k, outputs.at(k).contiguous()});
   GradCheckOptions fo = fd_options();
   fo.entries = 12;
   // The total is ~20 while the small-weight terms' gradients are ~1e-3: a wider step keeps
@@ -733,11 +729,20 @@ TEST(AlphaFoldLoss, GradientMatchesFiniteDifferencesFp64) {
   fo.step = 1e-4;
   expect_gradients_match_finite_differences(
       [&](const std::vector<torch::Tensor>& x) {
-        data::FeatureDict out = s.outputs;
+        data::FeatureDict out = outputs;
         for (size_t i = 0; i < keys.size(); ++i) out[keys[i]] = x[i];
-        return std::vector<torch::Tensor>{alphafold_loss(out, s.batch, o).total};
+        return std::vector<torch::Tensor>{alphafold_loss(out, batch, o).total};
       },
       inputs, nullptr, fo);
+}
+
+TEST(AlphaFoldLoss, GradientMatchesFiniteDifferencesFp64) {
+  torch::manual_seed(31);
+  const Synthetic s = synthetic_case(torch::kFloat64, 4);
+  expect_loss_gradients_match(s.outputs, s.batch, all_terms_options(),
+                              {"sm/frames", "sm/sidechain_frames", "sm/positions", "sm/angles",
+                               "sm/unnormalized_angles", "distogram_logits", "masked_msa_logits", "lddt_logits",
+                               "experimentally_resolved_logits", "tm_logits"});
 }
 
 // ---------------------------------------------------------------------------------------
@@ -970,22 +975,9 @@ TEST(ChainPermutation, SwappedHomomerTruthIsMatchedBack) {
 TEST(AlphaFoldLoss, MultimerGradientMatchesFiniteDifferencesFp64) {
   torch::manual_seed(67);
   const Synthetic s = synthetic_complex(torch::kFloat64, 3, 3);
-  const data::FeatureDict swapped = swap_true_chains(s.batch, 3);  // the permutation in the path
-  const LossOptions o = multimer_options();
-  const std::vector<std::string> keys = {"sm/frames", "sm/sidechain_frames", "sm/positions", "final_atom_positions",
-                                         "tm_logits"};
-  NamedTensors inputs;
-  for (const auto& k : keys) inputs.push_back({k, s.outputs.at(k).contiguous()});
-  GradCheckOptions fo = fd_options();
-  fo.entries = 12;
-  fo.step = 1e-4;
-  expect_gradients_match_finite_differences(
-      [&](const std::vector<torch::Tensor>& x) {
-        data::FeatureDict out = s.outputs;
-        for (size_t i = 0; i < keys.size(); ++i) out[keys[i]] = x[i];
-        return std::vector<torch::Tensor>{alphafold_loss(out, swapped, o).total};
-      },
-      inputs, nullptr, fo);
+  // The true chains swapped: the permutation is in the path.
+  expect_loss_gradients_match(s.outputs, swap_true_chains(s.batch, 3), multimer_options(),
+                              {"sm/frames", "sm/sidechain_frames", "sm/positions", "final_atom_positions", "tm_logits"});
 }
 
 TEST(ChainPermutation, HeteromerChainsKeepTheirTruth) {
