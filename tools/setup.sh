@@ -35,6 +35,8 @@ packages=(
   libgloo-dev hmmer mmseqs2 hhsuite gnuplot-nox
   python3-pdbfixer libopenmm-plugins clang-14 libclang-rt-14-dev
 )
+# Swiss-Prot 2014 comes as a BLAST database: blastdbcmd dumps it to FASTA.
+[ "$swissprot" -eq 1 ] && packages+=(ncbi-blast+)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,7 +8,9 @@
       and 3 recycles; or, with --real-homomer DIR, OpenFold's own multimer data pipeline
       (DataPipelineMultimer, then FeaturePipeline in predict mode) on PDB 2Q2K's two
       chains with their alignments in DIR/2q2k_A and DIR/2q2k_B (uniref90, BFD, MGnify,
-      uniprot; no template hits, so four empty template slots). With --ground-truth
+      uniprot; no template hits, so four empty template slots); or, with --real-complex
+      FASTA DIR, the same pipeline on FASTA's chains (a heteromer's MSAs paired by the
+      species of their uniprot_hits.sto rows). With --ground-truth
       CIF the batch also carries the complex's ground truth, chains A and B of CIF,
       through OpenFold's multimer ground-truth transforms (--ground-truth
       swapped-prediction: the model's own prediction with its chains exchanged and
@@ -123,17 +125,15 @@ def openfold_model(a):
     return AlphaFold(c).eval()
 
 
-def real_homomer_batch(torch, alignments, recycles):
-    """OpenFold's processed multimer batch of 2Q2K (two copies of one chain)."""
+def real_complex_batch(torch, fasta_text, alignments, recycles):
+    """OpenFold's processed multimer batch of the chains of `fasta_text`, each with its
+    alignments in alignments/<record name>/ (paired by species where the chains differ)."""
     import tempfile
     from openfold.config import model_config
     from openfold.data import data_pipeline, feature_pipeline
-    from openfold.data.parsers import parse_stockholm
-    with open(os.path.join(alignments, "2q2k_A", "uniprot_hits.sto")) as f:
-        sequence = parse_stockholm(f.read()).sequences[0].replace("-", "")
     pipeline = data_pipeline.DataPipelineMultimer(data_pipeline.DataPipeline(template_featurizer=None))
     with tempfile.NamedTemporaryFile("w", suffix=".fasta") as fasta:
-        fasta.write(">2q2k_A\n%s\n>2q2k_B\n%s\n" % (sequence, sequence))
+        fasta.write(fasta_text)
         fasta.flush()
         raw = pipeline.process_fasta(fasta.name, alignments)
     c = model_config("model_1_multimer_v3")
@@ -204,7 +204,14 @@ def make(a):
     from openfold.data.data_transforms import make_atom14_masks
     randomize(torch, model)
     if a.real_homomer:
-        batch = real_homomer_batch(torch, a.real_homomer, a.recycles)
+        from openfold.data.parsers import parse_stockholm
+        with open(os.path.join(a.real_homomer, "2q2k_A", "uniprot_hits.sto")) as f:
+            sequence = parse_stockholm(f.read()).sequences[0].replace("-", "")
+        batch = real_complex_batch(torch, ">2q2k_A\n%s\n>2q2k_B\n%s\n" % (sequence, sequence), a.real_homomer,
+                                   a.recycles)
+    elif a.real_complex:
+        with open(a.real_complex[0]) as f:
+            batch = real_complex_batch(torch, f.read(), a.real_complex[1], a.recycles)
     else:
         batch = make_batch(torch, a.homomer, a.recycles, make_atom14_masks)
     with torch.no_grad():
@@ -327,6 +334,8 @@ def main():
     m.add_argument("--out", required=True)
     m.add_argument("--homomer", action="store_true")
     m.add_argument("--real-homomer", metavar="DIR", help="alignments folder holding 2q2k_A and 2q2k_B")
+    m.add_argument("--real-complex", nargs=2, metavar=("FASTA", "DIR"),
+                   help="the chains of FASTA, alignments in DIR/<record name>/ (uniprot_hits.sto for pairing)")
     m.add_argument("--ground-truth", metavar="CIF|swapped-prediction",
                    help="the complex's structure (chains A, B), for the losses")
     m.add_argument("--recycles", type=int, default=3)
