@@ -570,6 +570,19 @@ TEST(Predict, MultimerFeaturesGiveOneChainPerAsymIdAndInterfaceScores) {
   const auto j = nlohmann::json::parse(test::slurp(out / (stem + ".json")));
   EXPECT_NEAR(j.at("ranking_confidence").get<double>(), 0.8 * j.at("iptm").get<double>() + 0.2 * j.at("ptm").get<double>(),
               1e-6);
+  // Each chain in the JSON: its name, sequence and mean pLDDT (the mean of its residues').
+  const auto& chains = j.at("chains");
+  ASSERT_EQ(chains.size(), 2u);
+  const std::string sequence = j.at("sequence").get<std::string>();
+  const auto plddt = j.at("plddt").get<std::vector<double>>();
+  for (size_t c = 0; c < 2; ++c) {
+    const size_t begin = c == 0 ? 0 : static_cast<size_t>(first), end = c == 0 ? static_cast<size_t>(first) : plddt.size();
+    EXPECT_EQ(chains[c].at("id").get<std::string>(), c == 0 ? "A" : "B");
+    EXPECT_EQ(chains[c].at("sequence").get<std::string>(), sequence.substr(begin, end - begin));
+    double sum = 0;
+    for (size_t i = begin; i < end; ++i) sum += plddt[i];
+    EXPECT_NEAR(chains[c].at("mean_plddt").get<double>(), sum / static_cast<double>(end - begin), 1e-4);
+  }
 
   // Several multimer models are ranked as AF2 ranks them: by ipTM+pTM, best first.
   const auto dir = out / "params";

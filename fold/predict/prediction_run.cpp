@@ -281,6 +281,15 @@ PredictionFiles predict_query(const ModelSpec& model, PredictionRequest r, const
   for (const auto& [stage, s] : stages.items()) timings[model.name.empty() ? stage : stage + "_" + model.name] = s;
   j["name"] = name;
   j["sequence"] = protein.sequence();
+  // A complex: each chain as the structure files name it, with its sequence and mean pLDDT.
+  if (protein.chain_ids.size() > 1) {
+    const at::Tensor plddt = out.at("plddt").to(at::kDouble).cpu();
+    const at::Tensor chain_of = at::tensor(protein.chain_index, at::kLong);
+    for (int32_t c = 0; c < static_cast<int32_t>(protein.chain_ids.size()); ++c)
+      j["chains"].push_back({{"id", protein.chain_ids[c]},
+                             {"sequence", protein.chain_sequence(c)},
+                             {"mean_plddt", plddt.masked_select(chain_of == c).mean().item<double>()}});
+  }
   data::write_text_file(path(".json"), j.dump(2) + "\n");
   return files;
 }
