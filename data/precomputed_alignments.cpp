@@ -26,7 +26,7 @@ PrecomputedAlignments read_precomputed_alignments(const std::string& dir) {
                          {{"bfd_uniclust_hits.a3m", "bfd_uniref_hits.a3m", "small_bfd_hits.sto"}, 0},
                          {{"mgnify_hits.sto"}, kMgnifyMaxRows}};
   PrecomputedAlignments out;
-  std::vector<std::string> taken{"uniprot_hits.sto"};
+  std::vector<std::string> taken{"uniprot_hits.sto", "hmm_output.sto"};
   for (const Known& k : known)
     for (const char* name : k.names)
       if (fs::is_regular_file(fs::path(dir) / name)) {
@@ -51,6 +51,8 @@ PrecomputedAlignments read_precomputed_alignments(const std::string& dir) {
     throw std::invalid_argument("--alignment-dir '" + dir +
                                 "' holds no MSA (uniref90_hits.sto, bfd_uniclust_hits.a3m, bfd_uniref_hits.a3m, "
                                 "small_bfd_hits.sto, mgnify_hits.sto or other .a3m / .sto files)");
+  if (fs::is_regular_file(fs::path(dir) / "uniprot_hits.sto"))
+    out.pairing_msa = (fs::path(dir) / "uniprot_hits.sto").string();
   for (const char* name : {"pdb70_hits.hhr", "hhsearch_output.hhr"})
     if (fs::is_regular_file(fs::path(dir) / name)) {
       out.template_hits = (fs::path(dir) / name).string();

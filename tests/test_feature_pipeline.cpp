@@ -14,6 +14,7 @@
 #include "data/precomputed_alignments.h"
 #include "data/residue_constants.h"
 #include "fold/features/feature_pipeline.h"
+#include "fold/features/multimer_feature_pipeline.h"
 #include "structure_module/all_atom.h"
 #include "test_paths.h"
 #include "tests/hhr_text.h"
@@ -163,7 +164,7 @@ TEST(FeaturePipeline, DepthLimitKeepsTheFirstRows) {
 }
 
 // OpenFold's alignment folders as ../shared/data holds them: the MSAs in AF2's order with
-// AF2's depth limits, the hhr as template hits; uniprot_hits.sto (multimer) left out.
+// AF2's depth limits, the hhr as template hits; uniprot_hits.sto (multimer pairing) apart.
 TEST(PrecomputedAlignments, ReadsOpenFoldLayoutInAf2Order) {
   const std::string two = test::shared_data("alignments/2q2k_A"), six = test::shared_data("alignments/6KWC_1");
   FOLD_REQUIRE_FILE(two + "/uniref90_hits.sto");
@@ -175,7 +176,9 @@ TEST(PrecomputedAlignments, ReadsOpenFoldLayoutInAf2Order) {
   EXPECT_EQ(std::filesystem::path(a.msa_paths[2]).filename(), "mgnify_hits.sto");
   EXPECT_EQ(a.max_rows, (std::vector<size_t>{10000, 0, 501}));
   EXPECT_TRUE(a.template_hits.empty());
+  EXPECT_EQ(std::filesystem::path(a.pairing_msa).filename(), "uniprot_hits.sto");
   const PrecomputedAlignments b = read_precomputed_alignments(six);
+  EXPECT_TRUE(b.pairing_msa.empty());
   ASSERT_EQ(b.msa_paths.size(), 2u);
   EXPECT_EQ(std::filesystem::path(b.msa_paths[0]).filename(), "bfd_uniref_hits.a3m");
   EXPECT_EQ(std::filesystem::path(b.template_hits).filename(), "hhsearch_output.hhr");
@@ -199,6 +202,68 @@ TEST(FeaturePipeline, RejectsMsaOfAnotherSequence) {
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("not the target sequence"), std::string::npos) << e.what();
+  }
+}
+
+// AF-Multimer's pipeline on two copies of 2Q2K's chain with its real alignments: the
+// copies share entity 1 (sym_id 1, 2), their MSA rows sit side by side (no pairing),
+// the query row is the first cluster centre in every iteration, four empty template
+// slots per chain, cluster profiles are distributions, and a seed gives one batch.
+TEST(MultimerFeaturePipeline, HomomerCopiesShareOneMsaSideBySide) {
+  const std::string dir = test::shared_data("alignments/2q2k_A");
+  FOLD_REQUIRE_FILE(dir + "/uniref90_hits.sto");
+  const PrecomputedAlignments found = read_precomputed_alignments(dir);
+  const std::string seq = read_msa(found.msa_paths[0]).sequences.at(0);
+  ComplexInputs in;
+  for (const char* name : {"A", "B"})
+    in.chains.push_back({name, seq, found.msa_paths, found.max_rows, found.pairing_msa, ""});
+  in.chains[1].msa_paths.clear();  // a repeated sequence takes the first chain's alignments
+  PipelineOptions o = small_options();
+  PipelineReport report;
+  const FeatureDict merged = merge_complex_features(in, o.sampling, &report);
+  const auto n = static_cast<int64_t>(seq.size());
+  EXPECT_EQ(report.chains, (std::vector<std::string>{"A", "B"}));
+  EXPECT_TRUE(merged.at("asym_id").equal(torch::cat({torch::full({n}, 1), torch::full({n}, 2)}).to(torch::kLong)));
+  EXPECT_TRUE(merged.at("entity_id").eq(1).all().item<bool>());
+  EXPECT_TRUE(merged.at("sym_id").equal(torch::cat({torch::full({n}, 1), torch::full({n}, 2)}).to(torch::kLong)));
+  EXPECT_TRUE(merged.at("residue_index").equal(torch::cat({torch::arange(n), torch::arange(n)})));
+  const FeatureDict single =
+      make_sequence_and_msa_features(seq, read_query_msas(seq, found.msa_paths, found.max_rows));
+  const int64_t depth = single.at("msa").size(0);
+  EXPECT_TRUE(merged.at("msa").slice(0, 0, depth).equal(torch::cat({single.at("msa"), single.at("msa")}, 1)));
+  EXPECT_EQ(merged.at("msa").size(0), std::max<int64_t>(depth, 512));  // AF2 pads to 512 masked rows
+  EXPECT_EQ(merged.at("msa_mask").sum().item<double>(), static_cast<double>(depth * 2 * n));
+  EXPECT_EQ(merged.at("cluster_bias_mask").sum().item<double>(), 1.0);
+  EXPECT_EQ(merged.at("template_aatype").sizes(), (torch::IntArrayRef{4, 2 * n}));
+  EXPECT_EQ(merged.at("template_all_atom_mask").sum().item<double>(), 0.0);
+
+  const FeatureDict f = build_complex_features(in, o);
+  EXPECT_EQ(f.at("msa_feat").sizes(), (torch::IntArrayRef{16, 2 * n, 49, 3}));
+  EXPECT_EQ(f.at("target_feat").sizes(), (torch::IntArrayRef{2 * n, 21, 3}));
+  EXPECT_EQ(f.at("extra_msa").size(0), 40);
+  EXPECT_TRUE(f.at("true_msa").select(0, 0).equal(f.at("aatype").select(-1, 0).unsqueeze(-1).expand({2 * n, 3})));
+  const auto profile = f.at("msa_feat").slice(2, 25, 48);  // cluster profile, 23 classes
+  EXPECT_TRUE(torch::allclose(profile.sum(2), f.at("msa_mask"), 1e-5, 1e-5));
+  EXPECT_TRUE(build_complex_features(in, o).at("msa_feat").equal(f.at("msa_feat")));
+  o.seed = 1;
+  EXPECT_FALSE(build_complex_features(in, o).at("msa_feat").equal(f.at("msa_feat")));
+}
+
+// Different chains are paired by species, which needs each chain's UniProt hits.
+TEST(MultimerFeaturePipeline, HeteromerWithoutUniprotHitsIsRefused) {
+  const std::string two = test::shared_data("alignments/2q2k_A"), six = test::shared_data("alignments/6KWC_1");
+  const Inputs kwc;
+  FOLD_REQUIRE_FILE(two + "/uniref90_hits.sto");
+  FOLD_REQUIRE_FILE(kwc.fasta);
+  const PrecomputedAlignments a = read_precomputed_alignments(two), b = read_precomputed_alignments(six);
+  ComplexInputs in;
+  in.chains.push_back({"2q2k", read_msa(a.msa_paths[0]).sequences.at(0), a.msa_paths, a.max_rows, a.pairing_msa, ""});
+  in.chains.push_back({"6kwc", read_fasta(kwc.fasta).at(0).sequence, b.msa_paths, b.max_rows, b.pairing_msa, ""});
+  try {
+    merge_complex_features(in, small_options().sampling);
+    FAIL() << "a heteromer without uniprot_hits.sto was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("chain 6kwc: no uniprot_hits.sto"), std::string::npos) << e.what();
   }
 }
 

@@ -22,6 +22,7 @@
 #include "data/msa.h"
 #include "data/npz.h"
 #include "data/protein.h"
+#include "data/residue_constants.h"
 #include "data/safetensors.h"
 #include "fold/config.h"
 #include "fold/model/af2_params.h"
@@ -113,7 +114,7 @@ TEST(Af2Params, MultimerLayoutRoundTripIsExact) {
   EXPECT_EQ(names.size(), original->named_parameters().size());
   const auto arrays = af2::export_af2_params(*original);
   const std::string evo = "alphafold/alphafold_iteration/evoformer/";
-  for (const std::string key :
+  for (const std::string& key :
        {evo + "~_relative_encoding/position_activations//weights",
         evo + "evoformer_iteration/triangle_multiplication_incoming/projection//weights",
         evo + "template_embedding/single_template_embedding/template_pair_embedding_8//weights",
@@ -364,6 +365,87 @@ TEST(Predict, SeveralQueriesEachPredictAsAloneWithTheModelLoadedOnce) {
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.err.find("no alignment folder " + (layout / "2q2k_A").string()), std::string::npos) << missing.err;
   EXPECT_FALSE(fs::exists(out / "bad" / "6KWC_1")) << "refused before any query ran";
+  test::remove_tree(out);
+}
+
+// A complex from FASTA (multimer model): three records, the first and third one
+// sequence. AF2 orders the chains by entity, so the structure has chains A and B (the
+// copies) and C; the JSON names each chain's FASTA record and holds ipTM; the batch's
+// chain features follow; the first MSA row pairs the queries, and the species both
+// UniProt hit lists share pairs their rows. A chain folder without uniprot_hits.sto is
+// refused, naming the chain.
+TEST(Predict, ComplexFromFastaPairsChainsAndWritesThemInEntityOrder) {
+  namespace fs = std::filesystem;
+  const auto out = temp_path("complex"), aln = out / "alignments", params = out / "tiny_multimer.safetensors";
+  const std::string h = "MKTAYIAKQRQISFVKSHFSRQ", g = "GSHMLEDPVDAFQ";
+  fs::create_directories(aln / "h1");
+  fs::create_directories(aln / "g1");
+  std::ofstream(out / "complex.fasta") << ">h1\n" << h << "\n>g1\n" << g << "\n>h2\n" << h << "\n";
+  std::ofstream(aln / "h1" / "uniref90_hits.a3m") << ">h1\n" << h << "\n>u1\nMKTAYIAKQRQISFVKSHFSKQ\n";
+  std::ofstream(aln / "g1" / "uniref90_hits.a3m") << ">g1\n" << g << "\n>u2\nGSHMLEDPVDAFR\n";
+  std::ofstream(aln / "h1" / "uniprot_hits.sto")
+      << "# STOCKHOLM 1.0\n\nh1 " << h << "\ntr|A0A000AAA1|A0A000AAA1_HUMAN MKTAYIAKQRQISFVKSHFSKA\n"
+      << "tr|A0A000AAA2|A0A000AAA2_MOUSE MKSAYIAKQRQISFVKSHFSRQ\n//\n";
+  std::ofstream(aln / "g1" / "uniprot_hits.sto")
+      << "# STOCKHOLM 1.0\n\ng1 " << g << "\nsp|P00001|ABC_HUMAN GSHMLEDPVDAYQ\n//\n";
+  torch::manual_seed(10);
+  AlphaFold m(AlphaFoldOptions::from_config(Config::load("tiny_multimer")));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters()) p.normal_(0.0, 0.1);
+  }
+  save_native_params(*m, params.string());
+  const std::string common = " --params '" + params.string() + "' --config tiny_multimer --recycles 1";
+  const auto res = run_fold("predict --fasta '" + (out / "complex.fasta").string() + "' --alignment-dir '" +
+                            aln.string() + "' --out '" + (out / "pred").string() + "' --save-features '" +
+                            (out / "batch.npz").string() + "'" + common);
+  ASSERT_EQ(res.code, 0) << res.err;
+  auto cif = gemmi::cif::read_file((out / "pred" / "complex.cif").string());
+  std::map<std::string, std::set<std::string>> residues_of;
+  for (auto row : cif.sole_block().find("_atom_site.", {"auth_asym_id", "auth_seq_id"})) residues_of[row[0]].insert(row[1]);
+  ASSERT_EQ(residues_of.size(), 3u);
+  EXPECT_EQ(residues_of.at("A").size(), h.size());
+  EXPECT_EQ(residues_of.at("B").size(), h.size());
+  EXPECT_EQ(residues_of.at("C").size(), g.size());
+  const auto j = nlohmann::json::parse(test::slurp(out / "pred" / "complex.json"));
+  EXPECT_TRUE(j.contains("iptm"));
+  ASSERT_EQ(j.at("chains").size(), 3u);
+  EXPECT_EQ(j.at("chains")[0].at("fasta_id"), "h1");
+  EXPECT_EQ(j.at("chains")[1].at("fasta_id"), "h2");
+  EXPECT_EQ(j.at("chains")[2].at("fasta_id"), "g1");
+  EXPECT_EQ(j.at("chains")[2].at("sequence"), g);
+
+  const data::FeatureDict batch = data::read_npz((out / "batch.npz").string());
+  const auto n = static_cast<int64_t>(h.size()), k = static_cast<int64_t>(g.size());
+  const auto chain_feature = [&](int64_t a, int64_t b, int64_t c) {
+    return torch::cat({torch::full({n}, a), torch::full({n}, b), torch::full({k}, c)}).to(torch::kLong);
+  };
+  EXPECT_TRUE(batch.at("asym_id").select(-1, 0).equal(chain_feature(1, 2, 3)));
+  EXPECT_TRUE(batch.at("entity_id").select(-1, 0).equal(chain_feature(1, 1, 2)));
+  EXPECT_TRUE(batch.at("sym_id").select(-1, 0).equal(chain_feature(1, 2, 1)));
+  // The true (uncorrupted) MSA's first centre is the queries' row. HUMAN pairs a row
+  // across all three chains; MOUSE, in one entity's hits only, pairs its two copies over
+  // gaps in the third chain.
+  const torch::Tensor true_msa = batch.at("true_msa").select(-1, 0);
+  EXPECT_TRUE(true_msa[0].equal(batch.at("aatype").select(-1, 0)));
+  std::set<std::string> rows;
+  for (int64_t r = 1; r < true_msa.size(0); ++r) {
+    std::string row;
+    for (int64_t i = 0; i < 2 * n + k; ++i) {
+      const int id = true_msa[r][i].item<int>();
+      row += id < 20 ? data::rc::restypes[id] : id == 20 ? 'X' : '-';
+    }
+    rows.insert(row);
+  }
+  const std::string human = "MKTAYIAKQRQISFVKSHFSKA", mouse = "MKSAYIAKQRQISFVKSHFSRQ";
+  EXPECT_TRUE(rows.count(human + human + "GSHMLEDPVDAYQ")) << "no row pairs the HUMAN hits of both entities";
+  EXPECT_TRUE(rows.count(mouse + mouse + std::string(k, '-'))) << "no row pairs the MOUSE hits of the copies";
+
+  fs::remove(aln / "g1" / "uniprot_hits.sto");
+  const auto refused = run_fold("predict --fasta '" + (out / "complex.fasta").string() + "' --alignment-dir '" +
+                                aln.string() + "' --out '" + (out / "bad").string() + "'" + common);
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.err.find("chain g1: no uniprot_hits.sto"), std::string::npos) << refused.err;
   test::remove_tree(out);
 }
 

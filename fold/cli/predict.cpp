@@ -13,7 +13,7 @@
 namespace fold::cli {
 
 void add_predict_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("predict", "Predict a structure (AlphaFold2 monomer inference)");
+  auto* cmd = app.add_subcommand("predict", "Predict a structure (AlphaFold2 and AlphaFold-Multimer inference)");
   struct Args {
     PredictionRequest request;
     std::string config = "af2_model_1";
@@ -26,7 +26,8 @@ void add_predict_command(CLI::App& app) {
   PredictionRequest& r = a->request;
   cmd->add_option("--fasta", r.fasta,
                   "Query sequences: a FASTA file (several records are predicted in turn, the model loaded once) "
-                  "or a folder of .fasta/.fa/.fas files")
+                  "or a folder of .fasta/.fa/.fas files; for a multimer model, each file is one complex whose records are its "
+                  "chains")
       ->check(CLI::ExistingPath);
   auto* msa_option = cmd->add_option("--msa", r.msas, "MSA file, a3m or Stockholm (repeatable; merged and deduplicated)")
                          ->check(CLI::ExistingFile);
@@ -35,7 +36,8 @@ void add_predict_command(CLI::App& app) {
                   "OpenFold's precomputed alignments of the query (what `fold msa` writes): uniref90_hits.sto, "
                   "bfd_uniclust_hits.a3m / bfd_uniref_hits.a3m, mgnify_hits.sto with AF2's depth limits, other "
                   ".a3m / .sto, and pdb70_hits.hhr / hhsearch_output.hhr as the template hits; with several "
-                  "queries, one such folder per query, DIR/<name>/ (outputs then go to OUT/<name>/)")
+                  "queries, one such folder per query, DIR/<name>/ (outputs then go to OUT/<name>/); a complex: one "
+                  "folder per chain, DIR/<record id>/, with uniprot_hits.sto for pairing by species")
       ->check(CLI::ExistingDirectory)
       ->excludes(msa_option)
       ->excludes(templates);

@@ -70,6 +70,14 @@ at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tenso
   return agreement.argmax(1);
 }
 
+at::Tensor make_msa_feat(const at::Tensor& centres, const at::Tensor& deletions, const at::Tensor& cluster_profile,
+                         const at::Tensor& cluster_deletion_mean) {
+  return at::cat({one_hot_f(centres, kMsaClasses), deletions.clamp(0, 1).unsqueeze(-1),
+                  squash_deletions(deletions).unsqueeze(-1), cluster_profile,
+                  squash_deletions(cluster_deletion_mean).unsqueeze(-1)},
+                 -1);
+}
+
 SamplingOptions SamplingOptions::from_config(const Config& c, const std::string& mode) {
   SamplingOptions o;
   const std::string section = "data." + mode + ".";
@@ -151,10 +159,7 @@ FeatureDict sample_msa_features(const FeatureDict& base, const SamplingOptions& 
   f["seq_mask"] = base.at("seq_mask");
   f["target_feat"] = at::cat(
       {base.at("between_segment_residues").clamp(0, 1).to(at::kFloat).unsqueeze(-1), one_hot_f(aatype, 21)}, -1);
-  f["msa_feat"] = at::cat({one_hot_f(centres, kMsaClasses), centre_deletions.clamp(0, 1).unsqueeze(-1),
-                           squash_deletions(centre_deletions).unsqueeze(-1), profile,
-                           squash_deletions(deletion_mean).unsqueeze(-1)},
-                          -1);
+  f["msa_feat"] = make_msa_feat(centres, centre_deletions, profile, deletion_mean);
   f["msa_mask"] = centre_mask;
   f["extra_msa"] = extra;
   f["extra_msa_mask"] = extra_mask;
@@ -198,42 +203,52 @@ FeatureDict make_template_features(int64_t n_res, const std::vector<TemplateFeat
   return f;
 }
 
-FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& o,
-                                     PipelineReport* report) {
-  if (inputs.msa_paths.empty()) throw std::invalid_argument("feature pipeline: give at least one MSA");
+Msa read_query_msas(const std::string& sequence, const std::vector<std::string>& paths,
+                    const std::vector<size_t>& max_rows) {
+  if (paths.empty()) throw std::invalid_argument("feature pipeline: give at least one MSA");
   std::vector<Msa> msas;
-  for (size_t i = 0; i < inputs.msa_paths.size(); ++i) {
-    const std::string& p = inputs.msa_paths[i];
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& p = paths[i];
     msas.push_back(read_msa(p));
     // A database's depth limit keeps its first rows, the best hits (AF2's truncate()).
-    if (const size_t keep = i < inputs.msa_max_rows.size() ? inputs.msa_max_rows[i] : 0;
-        keep > 0 && msas.back().depth() > keep) {
+    if (const size_t keep = i < max_rows.size() ? max_rows[i] : 0; keep > 0 && msas.back().depth() > keep) {
       Msa& m = msas.back();
       m.sequences.resize(keep);
       m.deletion_matrix.resize(keep);
       m.descriptions.resize(std::min(keep, m.descriptions.size()));
     }
     try {
-      check_msa_query(inputs.sequence, msas.back());
+      check_msa_query(sequence, msas.back());
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(p + ": " + e.what());
     }
   }
-  const FeatureDict base = make_sequence_and_msa_features(inputs.sequence, merge_msas(msas));
-  FeatureDict templates;
-  if (o.sampling.use_templates && !inputs.template_hits.empty()) {
-    TemplateSearchOptions search;
-    search.mmcif_dir = inputs.template_mmcif_dir;
-    search.max_template_date = inputs.max_template_date;
-    search.max_hits = o.sampling.max_templates;
-    const TemplateSearchResult found =
-        find_template_features(inputs.sequence, read_hhr(inputs.template_hits), search);
-    templates = make_template_features(static_cast<int64_t>(inputs.sequence.size()), found.templates);
-    if (report) {
-      for (const auto& t : found.templates) report->templates.push_back(t.domain_name);
-      report->skipped_templates = found.skipped;
-    }
+  return merge_msas(msas);
+}
+
+FeatureDict find_templates(const std::string& sequence, const std::string& template_hits,
+                           const std::string& mmcif_dir, const std::string& max_template_date, int64_t max_templates,
+                           PipelineReport* report) {
+  TemplateSearchOptions search;
+  search.mmcif_dir = mmcif_dir;
+  search.max_template_date = max_template_date;
+  search.max_hits = max_templates;
+  const TemplateSearchResult found = find_template_features(sequence, read_hhr(template_hits), search);
+  if (report) {
+    for (const auto& t : found.templates) report->templates.push_back(t.domain_name);
+    report->skipped_templates.insert(report->skipped_templates.end(), found.skipped.begin(), found.skipped.end());
   }
+  return make_template_features(static_cast<int64_t>(sequence.size()), found.templates);
+}
+
+FeatureDict build_inference_features(const InferenceInputs& inputs, const PipelineOptions& o,
+                                     PipelineReport* report) {
+  const FeatureDict base = make_sequence_and_msa_features(
+      inputs.sequence, read_query_msas(inputs.sequence, inputs.msa_paths, inputs.msa_max_rows));
+  FeatureDict templates;
+  if (o.sampling.use_templates && !inputs.template_hits.empty())
+    templates = find_templates(inputs.sequence, inputs.template_hits, inputs.template_mmcif_dir,
+                               inputs.max_template_date, o.sampling.max_templates, report);
   std::vector<FeatureDict> slices;
   for (int64_t r = 0; r <= o.num_recycles; ++r) {
     const uint64_t seed = static_cast<uint64_t>(o.seed) * 1000003u + (o.resample_msa_in_recycling ? r : 0);

@@ -66,7 +66,20 @@ struct InferenceInputs {
 struct PipelineReport {
   std::vector<std::string> templates;          // domain names of the templates used
   std::vector<std::string> skipped_templates;  // hits dropped, with the reason
+  std::vector<std::string> chains;             // a complex: each chain's FASTA record, in asym_id order
 };
+
+// The query's MSAs read, each cut to its depth limit (max_rows[i], 0 or absent: all),
+// checked against the query and merged (AF2's make_msa_features order).
+data::Msa read_query_msas(const std::string& sequence, const std::vector<std::string>& paths,
+                          const std::vector<size_t>& max_rows);
+
+// The templates found for `sequence` in the .hhr `template_hits` (at most
+// max_templates), as make_template_features gives them; the used and skipped hits are
+// added to `report`.
+data::FeatureDict find_templates(const std::string& sequence, const std::string& template_hits,
+                                 const std::string& mmcif_dir, const std::string& max_template_date,
+                                 int64_t max_templates, PipelineReport* report);
 
 // The sequence features and merged MSA, before sampling (checks the query first).
 data::FeatureDict make_sequence_and_msa_features(const std::string& sequence, const data::Msa& msa);
@@ -80,6 +93,12 @@ data::FeatureDict sequence_and_msa_features(const at::Tensor& aatype, const at::
 // tokens do not; masked-out positions never agree); ties go to the first centre. [E].
 at::Tensor nearest_cluster_assignment(const at::Tensor& centres, const at::Tensor& centre_mask, const at::Tensor& extra,
                                       const at::Tensor& extra_mask);
+
+// AF2's msa_feat [C, L, 49] of cluster centres (ids [C, L], 23 classes with the mask
+// token), their deletion counts, the cluster profiles [C, L, 23] and deletion means:
+// one-hot residues, has-deletion, squashed deletions, profile, squashed deletion mean.
+at::Tensor make_msa_feat(const at::Tensor& centres, const at::Tensor& deletions, const at::Tensor& cluster_profile,
+                         const at::Tensor& cluster_deletion_mean);
 
 // One recycling iteration's sampled MSA features from make_sequence_and_msa_features.
 data::FeatureDict sample_msa_features(const data::FeatureDict& base, const SamplingOptions& options, uint64_t seed);

@@ -17,6 +17,7 @@
 #include "data/protein.h"
 #include "data/text_file.h"
 #include "fold/features/feature_pipeline.h"
+#include "fold/features/multimer_feature_pipeline.h"
 #include "fold/loss/alphafold_loss.h"
 #include "fold/model/input_batch.h"
 
@@ -36,9 +37,12 @@ std::vector<double> to_vector(const at::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-// One structure to predict: its name, and where its alignments and files are.
+// One structure to predict: its name, and where its alignments and files are. A
+// complex (multimer models) has its chains, each with its alignment folder.
 struct Query {
   std::string name, sequence, alignment_dir, out_dir;
+  std::vector<data::SequenceRecord> chains = {};
+  std::vector<std::string> chain_alignment_dirs = {};
 };
 
 // The FASTA files of `path`: the file itself, or a folder's .fasta / .fa / .fas files
@@ -93,10 +97,69 @@ std::vector<Query> fasta_queries(const PredictionRequest& r) {
   return queries;
 }
 
-// The queries of a request: the .npz batch as given, or the FASTA's.
-std::vector<Query> queries_of(const PredictionRequest& r) {
+// For multimer models, as in OpenFold's multimer mode: each FASTA file is one complex
+// whose records are its chains, with their alignments in alignment_dir/<record id>/ (a
+// chain repeating an earlier sequence needs none); several files write to
+// out_dir/<file name>/.
+std::vector<Query> complex_queries(const PredictionRequest& r) {
+  namespace fs = std::filesystem;
+  const std::vector<fs::path> files = fasta_files(r.fasta);
+  if (r.alignment_dir.empty())
+    throw std::invalid_argument("a complex (multimer model) needs --alignment-dir with one folder per chain, "
+                                "DIR/<record id>/ (uniprot_hits.sto in each for pairing)");
+  std::vector<Query> queries;
+  for (const fs::path& file : files) {
+    Query q{file.stem().string(), "", "", files.size() == 1 ? r.out_dir : (fs::path(r.out_dir) / file.stem()).string()};
+    q.chains = data::read_fasta(file.string());
+    std::set<std::string> sequences;
+    for (const auto& chain : q.chains) {
+      const std::string dir = (fs::path(r.alignment_dir) / file_name_of(chain.id)).string();
+      const bool first = sequences.insert(chain.sequence).second;
+      if (first && !fs::is_directory(dir))
+        throw std::invalid_argument(file.string() + ": chain " + chain.id + ": no alignment folder " + dir);
+      q.chain_alignment_dirs.push_back(first ? dir : "");
+      q.sequence += chain.sequence;
+    }
+    queries.push_back(std::move(q));
+  }
+  if (queries.size() > 1 && (!r.save_outputs.empty() || !r.save_features.empty()))
+    throw std::invalid_argument(r.fasta + ": " + std::to_string(queries.size()) +
+                                " complexes: --save-outputs and --save-features name one file; predict one at a time "
+                                "to save its arrays");
+  return queries;
+}
+
+// The queries of a request: the .npz batch as given, or the FASTA's (complexes for
+// multimer models).
+std::vector<Query> queries_of(const PredictionRequest& r, bool multimer) {
   if (!r.features.empty()) return {{std::filesystem::path(r.features).stem().string(), "", "", r.out_dir}};
+  if (multimer) {
+    if (!r.msas.empty() || !r.template_hits.empty())
+      throw std::invalid_argument("--msa and --templates give one chain's inputs; a multimer model reads a complex's "
+                                  "alignments from --alignment-dir, one folder per chain");
+    return complex_queries(r);
+  }
   return fasta_queries(r);
+}
+
+// A complex's batch: each chain's alignment folder through the multimer pipeline.
+data::FeatureDict complex_batch(const PredictionRequest& r, const Query& query, const features::PipelineOptions& o,
+                                features::PipelineReport* pipeline) {
+  features::ComplexInputs inputs;
+  inputs.template_mmcif_dir = r.mmcif_dir;
+  inputs.max_template_date = r.max_template_date;
+  for (size_t c = 0; c < query.chains.size(); ++c) {
+    features::ComplexChainInputs chain{query.chains[c].id, query.chains[c].sequence};
+    if (!query.chain_alignment_dirs[c].empty()) {
+      const data::PrecomputedAlignments found = data::read_precomputed_alignments(query.chain_alignment_dirs[c]);
+      chain.msa_paths = found.msa_paths;
+      chain.msa_max_rows = found.max_rows;
+      chain.pairing_msa = found.pairing_msa;
+      if (!r.mmcif_dir.empty()) chain.template_hits = found.template_hits;
+    }
+    inputs.chains.push_back(std::move(chain));
+  }
+  return features::build_complex_features(inputs, o, pipeline);
 }
 
 // The batch of a query: the .npz as given, or its sequence through the feature pipeline
@@ -123,6 +186,18 @@ data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const 
     return batch;
   }
   const bool quiet = !r.predict.progress;
+  features::PipelineOptions options = pipeline_options(config);
+  options.seed = r.seed;
+  if (r.predict.recycles >= 0) options.num_recycles = r.predict.recycles;
+  if (!query.chains.empty()) {
+    data::FeatureDict batch = complex_batch(r, query, options, pipeline);
+    for (const auto& s : pipeline->skipped_templates) std::cerr << "template skipped: " << s << "\n";
+    if (!quiet)
+      std::cerr << "complex: " << query.chains.size() << " chains, " << batch.at("msa_feat").size(0)
+                << " MSA cluster rows, " << batch.at("extra_msa").size(0) << " extra rows, "
+                << pipeline->templates.size() << " templates\n";
+    return batch;
+  }
   features::InferenceInputs inputs{query.sequence, r.msas, {}, r.template_hits, r.mmcif_dir, r.max_template_date};
   if (!query.alignment_dir.empty()) {
     const data::PrecomputedAlignments found = data::read_precomputed_alignments(query.alignment_dir);
@@ -133,9 +208,6 @@ data::FeatureDict query_batch(const Config& config, PredictionRequest& r, const 
     else if (!found.template_hits.empty() && !quiet)
       std::cerr << "templates: " << found.template_hits << " not used without --template-mmcif-dir\n";
   }
-  features::PipelineOptions options = pipeline_options(config);
-  options.seed = r.seed;
-  if (r.predict.recycles >= 0) options.num_recycles = r.predict.recycles;
   if (!r.template_hits.empty() && !options.sampling.use_templates)
     std::cerr << "warning: --templates ignored: the config sets data.common.use_templates = false\n";
   data::FeatureDict batch = features::build_inference_features(inputs, options, pipeline);
@@ -285,10 +357,13 @@ PredictionFiles predict_query(const ModelSpec& model, PredictionRequest r, const
   if (protein.chain_ids.size() > 1) {
     const at::Tensor plddt = out.at("plddt").to(at::kDouble).cpu();
     const at::Tensor chain_of = at::tensor(protein.chain_index, at::kLong);
-    for (int32_t c = 0; c < static_cast<int32_t>(protein.chain_ids.size()); ++c)
+    for (int32_t c = 0; c < static_cast<int32_t>(protein.chain_ids.size()); ++c) {
       j["chains"].push_back({{"id", protein.chain_ids[c]},
                              {"sequence", protein.chain_sequence(c)},
                              {"mean_plddt", plddt.masked_select(chain_of == c).mean().item<double>()}});
+      // The FASTA record of each chain (AF2 orders chains by entity, not as in the file).
+      if (pipeline.chains.size() == protein.chain_ids.size()) j["chains"].back()["fasta_id"] = pipeline.chains[c];
+    }
   }
   data::write_text_file(path(".json"), j.dump(2) + "\n");
   return files;
@@ -361,11 +436,13 @@ std::vector<PredictionFiles> run_prediction(const Config& config, const Predicti
 }
 
 std::vector<PredictionFiles> run_prediction(const std::vector<ModelSpec>& models, const PredictionRequest& request) {
-  const std::vector<Query> queries = queries_of(request);
+  const auto multimer = [](const ModelSpec& m) { return m.config.get_bool("globals.is_multimer"); };
+  if (!std::all_of(models.begin(), models.end(), multimer) && std::any_of(models.begin(), models.end(), multimer))
+    throw std::invalid_argument("--models: monomer and multimer models read different inputs; run them apart");
+  const std::vector<Query> queries = queries_of(request, !models.empty() && multimer(models.front()));
   if (models.size() > 1 && (!request.save_outputs.empty() || !request.save_features.empty()))
     throw std::invalid_argument("--save-outputs and --save-features name one file; with several models, predict "
                                 "with one model at a time to save its arrays");
-  const auto multimer = [](const ModelSpec& m) { return m.config.get_bool("globals.is_multimer"); };
   std::string rank_by = request.rank_by;
   if (rank_by == "auto")
     rank_by = std::all_of(models.begin(), models.end(), multimer) ? "iptm+ptm" : "plddt";

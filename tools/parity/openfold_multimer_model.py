@@ -25,6 +25,11 @@
       Writes OUT/model.pt (the state dict), OUT/batch.npz (the batch, trailing recycling
       axis), OUT/openfold.npz (its outputs) and OUT/config.toml (the same model as this
       system's config overlay).
+  pipeline --openfold DIR FASTA ALIGNMENTS OURS.npz   OpenFold's multimer data pipeline
+      (DataPipelineMultimer.process_fasta) against OURS.npz, `fold predict --save-features`
+      of the same complex: chain and template features equal, and the MSA rows of the
+      batch's first slice (cluster centres before masking, then extra rows) OpenFold's
+      merged rows, each as often, deletions included; exits 1 otherwise.
   compare OUT/openfold.npz OURS.npz   prints each output's error and exits 1 past the
       issue's targets: final atoms within 1e-3 A RMS; logits, pTM and ipTM within 1e-4
       relative (max |diff| / max |value|); the iterations run must be the same. Each
@@ -326,6 +331,47 @@ def losses(a):
     return 0 if ok_all else 1
 
 
+def pipeline(a):
+    """OpenFold's multimer data pipeline against `fold predict --save-features` of the same
+    FASTA and alignments: the chain features must be equal, and the MSA rows that our
+    first recycling slice holds (cluster centres before masking, then the extra rows)
+    must be OpenFold's merged MSA rows, each as often, with their deletions (the order is
+    the sampler's, random on both sides)."""
+    import collections
+    sys.path.insert(0, a.openfold)
+    from openfold.data import data_pipeline
+    raw = data_pipeline.DataPipelineMultimer(data_pipeline.DataPipeline(template_featurizer=None)).process_fasta(
+        a.fasta, a.alignments)
+    ours = {k: v[..., 0] for k, v in np.load(a.ours).items()}
+    ok = True
+    for key in ("aatype", "residue_index", "asym_id", "entity_id", "sym_id", "seq_mask", "template_aatype",
+                "template_all_atom_mask", "template_all_atom_positions"):
+        t, o = raw[key], ours[key]
+        same = t.shape == o.shape and np.array_equal(t.astype(np.float64), o.astype(np.float64))
+        ok &= same
+        print("%-28s %s%s" % (key, "equal" if same else "DIFFER", "" if t.shape == o.shape else
+                                " (shape %s, OpenFold %s)" % (o.shape, t.shape)))
+
+    def rows(msa, deletions, mask):
+        keep = mask.any(-1)
+        return collections.Counter(tuple(m) + tuple(d) for m, d in zip(msa[keep].astype(np.int64).tolist(),
+                                                                        deletions[keep].astype(np.int64).tolist()))
+    theirs = rows(raw["msa"], raw["deletion_matrix"], raw["msa_mask"])
+    mine = rows(ours["true_msa"], ours["deletion_matrix"], ours["msa_mask"]) + rows(
+        ours["extra_msa"], ours["extra_deletion_matrix"], ours["extra_msa_mask"])
+    n_theirs, n_mine = sum(theirs.values()), sum(mine.values())
+    kept_all = n_theirs <= ours["true_msa"].shape[0] + ours["extra_msa"].shape[0]
+    extra_rows = mine - theirs
+    missing = theirs - mine
+    rows_ok = not extra_rows and (not missing or not kept_all)
+    ok &= rows_ok
+    print("MSA rows: OpenFold %d, ours %d; %d of ours not OpenFold's, %d of OpenFold's not ours%s" % (
+        n_theirs, n_mine, sum(extra_rows.values()), sum(missing.values()),
+        "" if kept_all else " (more rows than the batch holds)"))
+    print("cluster_bias_mask rows: OpenFold %d" % int(raw["cluster_bias_mask"].sum()))
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -349,6 +395,11 @@ def main():
     l.add_argument("--openfold", required=True)
     l.add_argument("--out", required=True, help="the folder make wrote (batch.npz, ground_truth.npz)")
     l.add_argument("ours")
+    f = sub.add_parser("pipeline")
+    f.add_argument("--openfold", required=True)
+    f.add_argument("fasta")
+    f.add_argument("alignments", help="DIR/<record name>/ per chain")
+    f.add_argument("ours", help="fold predict --save-features of the same FASTA and alignments")
     c = sub.add_parser("compare")
     c.add_argument("theirs")
     c.add_argument("ours")
@@ -360,6 +411,8 @@ def main():
         return npz(a)
     if a.cmd == "losses":
         return losses(a)
+    if a.cmd == "pipeline":
+        return pipeline(a)
     return compare(a)
 
 
