@@ -449,6 +449,20 @@ void ChainRecord::check() const {
   if (deletion_matrix.min().item<int64_t>() < 0) fail("negative deletion counts");
   if (msa_source.max().item<int64_t>() >= static_cast<int64_t>(msa_sources.size()))
     fail("msa_source points past msa_sources");
+  if (pairing_msa.defined()) {
+    const int64_t p = pairing_msa.dim() == 2 ? pairing_msa.size(0) : 0;
+    if (p == 0) fail("pairing_msa must be a non-empty [P, L] array");
+    expect(pairing_msa, "pairing_msa", at::kByte, {p, l});
+    expect(pairing_deletions, "pairing_deletions", at::kInt, {p, l});
+    if (static_cast<int64_t>(pairing_species.size()) != p)
+      fail("pairing_species has " + std::to_string(pairing_species.size()) + " entries for " + std::to_string(p) +
+           " pairing rows");
+    if (pairing_msa.max().item<int64_t>() > 21) fail("pairing_msa holds a residue code above 21");
+    if (!at::equal(pairing_msa[0], aatype)) fail("the pairing MSA's first row is not the chain's sequence");
+    if (pairing_deletions.min().item<int64_t>() < 0) fail("negative pairing deletion counts");
+  } else if (!pairing_species.empty()) {
+    fail("pairing_species without a pairing_msa");
+  }
   for (const auto& h : template_hits) {
     if (h.indices_query.size() != h.indices_hit.size()) fail("template hit " + h.name + ": alignment index lengths differ");
     for (int q : h.indices_query)
@@ -545,6 +559,12 @@ ChainRecord ChainDataset::read(const std::string& id) const {
       r.msa_source = read_tensor(g.get(), "msa_source", at::kByte, 1);
       r.msa_sources = read_strings(g.get(), "msa_sources");
       r.template_hits = read_template_hits(g.get());
+      if (H5Lexists(g.get(), "pairing", H5P_DEFAULT) > 0) {
+        Handle pairing(check(H5Gopen2(g.get(), "pairing", H5P_DEFAULT), "cannot open 'pairing'"), H5Gclose);
+        r.pairing_msa = read_tensor(pairing.get(), "msa", at::kByte, 2);
+        r.pairing_deletions = read_tensor(pairing.get(), "deletion_matrix", at::kInt, 2);
+        r.pairing_species = read_strings(pairing.get(), "species");
+      }
     } catch (const Hdf5Failure& err) {
       throw ParseError(path_, 0, "chain " + id + ": " + err.what());
     }
@@ -637,6 +657,14 @@ void ChainDatasetWriter::add(const ChainRecord& r) {
     write_tensor(g.get(), "msa_source", r.msa_source);
     write_strings(g.get(), "msa_sources", r.msa_sources);
     write_template_hits(g.get(), r.template_hits);
+    // An optional group: files without it read as chains without UniProt hits.
+    if (r.pairing_msa.defined()) {
+      Handle pairing(check(H5Gcreate2(g.get(), "pairing", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "creating 'pairing'"),
+                     H5Gclose);
+      write_tensor(pairing.get(), "msa", r.pairing_msa);
+      write_tensor(pairing.get(), "deletion_matrix", r.pairing_deletions);
+      write_strings(pairing.get(), "species", r.pairing_species);
+    }
   } catch (const Hdf5Failure& err) {
     // A half-written group must not reach the committed file.
     H5Ldelete(chains.get(), r.id.c_str(), H5P_DEFAULT);

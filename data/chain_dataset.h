@@ -6,7 +6,7 @@
 // sequence, the merged MSA as AF2 residue ids (uint8) with each row's source alignment
 // file, deletion counts, template hits (ids, alignments, e-values), the structure in
 // atom37 (positions, mask, B-factors) and its metadata (resolution, release date,
-// method). Arrays are chunked, gzip-compressed and checksummed, as is all HDF5
+// method), and for multimer training the UniProt hits with their species. Arrays are chunked, gzip-compressed and checksummed, as is all HDF5
 // metadata (format 2), so corruption on disk is an error, not wrong data; reads go
 // straight into tensor storage (one H5Dread per array, no per-element loops).
 //
@@ -46,13 +46,20 @@ struct ChainRecord {
   at::Tensor msa_source;       // [N] uint8, index into msa_sources
   std::vector<std::string> msa_sources;  // alignment file names; "query" for a single-sequence MSA
   std::vector<TemplateHit> template_hits;
+  // AF-Multimer's UniProt hits (uniprot_hits.sto), kept apart from the MSA to pair the
+  // chains of a complex by species: [P, L] uint8 ids (row 0 the query), [P, L] int32
+  // deletions, each row's species (data/msa_pairing.h). Undefined / empty when the chain
+  // had none.
+  at::Tensor pairing_msa, pairing_deletions;
+  std::vector<std::string> pairing_species;
 
   int64_t length() const { return aatype.defined() ? aatype.size(0) : 0; }
   int64_t msa_depth() const { return msa.defined() ? msa.size(0) : 0; }
   // Throws std::invalid_argument naming the chain and the problem: arrays of the wrong
   // dtype or a shape that disagrees with the sequence, residue or MSA codes out of range,
   // non-finite coordinates of observed atoms, an MSA whose first row is not the
-  // sequence, a source index past msa_sources.
+  // sequence, a source index past msa_sources, a pairing MSA that disagrees with its
+  // species list or does not start with the sequence.
   void check() const;
 };
 

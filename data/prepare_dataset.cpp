@@ -15,6 +15,7 @@
 #include "data/hhr.h"
 #include "data/msa.h"
 #include "data/msa_ids.h"
+#include "data/msa_pairing.h"
 #include "data/parse_error.h"
 #include "data/progress_bar.h"
 #include "data/residue_constants.h"
@@ -41,9 +42,12 @@ bool structure_entry(const fs::path& file, std::string* entry) {
   return true;
 }
 
-// The alignment files of a chain folder, by kind, in name order.
+// The alignment files of a chain folder, by kind, in name order. uniprot_hits.sto is
+// AF-Multimer's pairing MSA, not part of the chain's MSA (OpenFold leaves it out of
+// both pipelines' MSAs), and hmm_output.sto holds template hits.
 struct AlignmentFiles {
   std::vector<fs::path> msas, hhrs;
+  fs::path pairing;
 };
 
 AlignmentFiles alignment_files(const fs::path& dir) {
@@ -51,7 +55,10 @@ AlignmentFiles alignment_files(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
     const std::string ext = format_extension(e.path().string());
-    if (ext == "a3m" || ext == "a2m" || ext == "sto") files.msas.push_back(e.path());
+    const std::string name = e.path().filename().string();
+    if (name.rfind("uniprot_hits.sto", 0) == 0) files.pairing = e.path();
+    else if (name.rfind("hmm_output.sto", 0) == 0) continue;
+    else if (ext == "a3m" || ext == "a2m" || ext == "sto") files.msas.push_back(e.path());
     if (ext == "hhr") files.hhrs.push_back(e.path());
   }
   std::sort(files.msas.begin(), files.msas.end());
@@ -125,6 +132,18 @@ ChainRecord make_chain_record(const std::string& id, const Protein& chain, const
       r.msa_sources.push_back(f.filename().string());
     }
     msa = merge_msas(msas, &row_source);
+  }
+  if (!files.pairing.empty()) {
+    const Msa hits = merge_msas({read_msa(files.pairing.string())});  // AF2 drops repeated rows
+    try {
+      check_msa_query(sequence, hits);
+    } catch (const std::invalid_argument& e) {
+      throw ParseError(files.pairing.string(), 0, e.what());
+    }
+    const MsaIds pairing = msa_ids(hits);
+    r.pairing_msa = pairing.ids;
+    r.pairing_deletions = pairing.deletions;
+    for (const std::string& d : hits.descriptions) r.pairing_species.push_back(uniprot_species(d));
   }
   for (const auto& f : files.hhrs) {
     auto hits = read_hhr(f.string());

@@ -7,6 +7,9 @@
 // <alignment_dir>/<chain id>/ holds *.a3m, *.a2m, *.sto (merged in name order, first
 // occurrence of a row wins, each row remembering its file) and *.hhr (template hits);
 // a chain without one gets its own sequence as a one-row MSA, with a warning.
+// uniprot_hits.sto is kept apart, with each row's species, as the chain's pairing MSA
+// for AF-Multimer (ChainRecord::pairing_msa); hmm_output.sto (template hits of
+// AF-Multimer's hmmsearch) is not an MSA and is not read.
 //
 // Chains already in the output are not converted again. Files are converted in
 // parallel (`jobs` threads); writes are serialised. A file or chain that cannot be

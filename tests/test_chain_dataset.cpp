@@ -63,6 +63,10 @@ TEST(ChainDataset, RoundTripKeepsEveryField) {
                              {back.deletion_matrix, r.deletion_matrix}, {back.msa_source, r.msa_source}})
     EXPECT_TRUE(torch::equal(a, b));
   EXPECT_EQ(back.msa_sources, r.msa_sources);
+  ASSERT_TRUE(back.pairing_msa.defined());
+  EXPECT_TRUE(torch::equal(back.pairing_msa, r.pairing_msa));
+  EXPECT_TRUE(torch::equal(back.pairing_deletions, r.pairing_deletions));
+  EXPECT_EQ(back.pairing_species, r.pairing_species);
   ASSERT_EQ(back.template_hits.size(), 1u);
   const TemplateHit& h = back.template_hits[0];
   EXPECT_EQ(h.name, "1abc_A some template");
@@ -83,7 +87,8 @@ TEST(ChainDataset, RecordKeepsEachMsaRowsSourceFile) {
   std::vector<int32_t> sources;
   const Msa merged = merge_msas(msas, &sources);
   ASSERT_EQ(r.msa_depth(), static_cast<int64_t>(merged.depth()));
-  EXPECT_EQ(r.msa_sources.size(), 4u);
+  // uniprot_hits.sto is the pairing MSA, not one of the MSA's sources.
+  EXPECT_EQ(r.msa_sources, (std::vector<std::string>{"bfd_uniclust_hits.a3m", "mgnify_hits.sto", "uniref90_hits.sto"}));
   for (int64_t i = 0; i < r.msa_depth(); ++i) {
     EXPECT_EQ(r.msa_source[i].item<int64_t>(), sources[i]);
     for (int64_t j = 0; j < r.length(); ++j) {
@@ -125,6 +130,31 @@ TEST(ChainDataset, RejectsBadRecordsBeforeWriting) {
   rejects([](ChainRecord& r) { r.msa[2][5] = 40; }, "msa holds a residue code above 21");
   rejects([](ChainRecord& r) { r.msa[0][0] = (r.msa[0][0].item<int>() + 1) % 20; }, "first row");
   rejects([](ChainRecord& r) { r.sequence[4] = 'W' == r.sequence[4] ? 'A' : 'W'; }, "disagree at residue 5");
+  rejects([](ChainRecord& r) { r.pairing_species.pop_back(); }, "pairing_species has");
+  rejects([](ChainRecord& r) { r.pairing_msa = r.pairing_msa.flip(0).contiguous(); }, "pairing MSA's first row");
+  rejects([](ChainRecord& r) { r.pairing_deletions = r.pairing_deletions.to(at::kLong); }, "pairing_deletions has dtype");
+}
+
+// The UniProt hits keep each row's species for pairing (AF2's reading of UniProt names),
+// the query's row first with none.
+TEST(ChainDataset, RecordKeepsTheUniprotHitsApartWithTheirSpecies) {
+  REQUIRE_2Q2K();
+  const ChainRecord r = real_record();
+  const Msa hits = merge_msas({read_msa(shared_data("alignments/2q2k_A/uniprot_hits.sto"))});
+  ASSERT_TRUE(r.pairing_msa.defined());
+  ASSERT_EQ(r.pairing_msa.size(0), static_cast<int64_t>(hits.depth()));
+  ASSERT_EQ(r.pairing_species.size(), hits.depth());
+  EXPECT_EQ(r.pairing_species[0], "");
+  for (size_t i = 1; i < hits.depth(); ++i) {
+    const std::string& name = hits.descriptions[i];
+    const std::string species = name.substr(0, name.find('/')).substr(name.substr(0, name.find('/')).rfind('_') + 1);
+    EXPECT_EQ(r.pairing_species[i], species) << name;
+    for (int64_t j = 0; j < r.length(); ++j) {
+      const int code = rc::msa_char_to_id(hits.sequences[i][j]);
+      ASSERT_EQ(r.pairing_msa[i][j].item<int64_t>(), code < 0 ? 20 : code) << "row " << i;
+      ASSERT_EQ(r.pairing_deletions[i][j].item<int64_t>(), hits.deletion_matrix[i][j]);
+    }
+  }
 }
 
 TEST(ChainDataset, ReportsCorruptedFilesAndGroupsWithFileAndChain) {
@@ -305,7 +335,9 @@ TEST(PrepareDataset, PrepareThenInspectDescribesTheInputs) {
       std::vector<Msa> msas;
       std::vector<fs::path> files;
       for (const auto& f : fs::directory_iterator(dir))
-        if (f.path().extension() == ".a3m" || f.path().extension() == ".sto") files.push_back(f.path());
+        if ((f.path().extension() == ".a3m" || f.path().extension() == ".sto") &&
+            f.path().filename() != "uniprot_hits.sto")  // the pairing MSA, kept apart
+          files.push_back(f.path());
       std::sort(files.begin(), files.end());
       for (const auto& f : files) msas.push_back(read_msa(f.string()));
       depth = merge_msas(msas).depth();
