@@ -249,6 +249,40 @@ TEST(MultimerFeaturePipeline, HomomerCopiesShareOneMsaSideBySide) {
   EXPECT_FALSE(build_complex_features(in, o).at("msa_feat").equal(f.at("msa_feat")));
 }
 
+// A complex's templates: each entity's hits (as the monomer pipeline finds them) in its
+// chains' columns, padded to max_templates slots per chain with masked slots, the same
+// in every iteration.
+TEST(MultimerFeaturePipeline, TemplatesFillEachChainsColumnsAndPadTheSlots) {
+  const std::string a3m = test::shared_data("alignments/2q2k_A/bfd_uniclust_hits.a3m");
+  const std::string mmcif = test::shared_data("mmcif");
+  FOLD_REQUIRE_FILE(a3m);
+  FOLD_REQUIRE_FILE(mmcif + "/2q2k.cif");
+  const std::string seq = read_msa(a3m).sequences.at(0);
+  const auto n = static_cast<int64_t>(seq.size());
+  const auto hhr = test::temp_path("complex_hits.hhr");
+  std::ofstream(hhr) << test::hhr_text(seq, {{"2Q2K_A", 80, 0, seq.substr(0, 40), seq.substr(10, 40), 10}});
+  ComplexInputs in;
+  in.template_mmcif_dir = mmcif;
+  for (const char* name : {"A", "B"}) in.chains.push_back({name, seq, {a3m}, {}, "", hhr.string()});
+  PipelineOptions o = small_options();
+  PipelineReport report;
+  const FeatureDict f = build_complex_features(in, o, &report);
+  EXPECT_EQ(report.templates, (std::vector<std::string>{"2q2k_A"}));  // found once, for the entity
+  const int64_t slices = o.num_recycles + 1;
+  ASSERT_EQ(f.at("template_aatype").sizes(), (torch::IntArrayRef{4, 2 * n, slices}));
+  const auto aatype = f.at("template_aatype").select(-1, 0), mask = f.at("template_all_atom_mask").select(-1, 0);
+  for (int64_t chain = 0; chain < 2; ++chain)
+    for (int64_t q = 0; q < n; ++q)
+      ASSERT_EQ(aatype[0][chain * n + q].item<int64_t>(), q < 40 ? rc::restype_order(seq[q + 10]) : 21)
+          << "chain " << chain << " residue " << q;
+  EXPECT_TRUE(torch::equal(mask[0].slice(0, 0, n), mask[0].slice(0, n)));
+  EXPECT_GT(mask[0].sum().item<double>(), 200.0);
+  EXPECT_EQ(mask.slice(0, 1).sum().item<double>(), 0.0) << "slots 1-3 are padding";
+  EXPECT_TRUE(torch::equal(f.at("template_all_atom_positions").select(-1, 0),
+                           f.at("template_all_atom_positions").select(-1, slices - 1)));
+  std::filesystem::remove(hhr);
+}
+
 // Different chains are paired by species, which needs each chain's UniProt hits.
 TEST(MultimerFeaturePipeline, HeteromerWithoutUniprotHitsIsRefused) {
   const std::string two = test::shared_data("alignments/2q2k_A"), six = test::shared_data("alignments/6KWC_1");

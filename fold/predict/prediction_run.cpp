@@ -156,6 +156,8 @@ data::FeatureDict complex_batch(const PredictionRequest& r, const Query& query, 
       chain.msa_max_rows = found.max_rows;
       chain.pairing_msa = found.pairing_msa;
       if (!r.mmcif_dir.empty()) chain.template_hits = found.template_hits;
+      else if (!found.template_hits.empty() && r.predict.progress)
+        std::cerr << "templates: " << found.template_hits << " not used without --template-mmcif-dir\n";
     }
     inputs.chains.push_back(std::move(chain));
   }
