@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "data/fasta.h"
 #include "data/msa.h"
@@ -281,6 +283,84 @@ TEST(MultimerFeaturePipeline, TemplatesFillEachChainsColumnsAndPadTheSlots) {
   EXPECT_TRUE(torch::equal(f.at("template_all_atom_positions").select(-1, 0),
                            f.at("template_all_atom_positions").select(-1, slices - 1)));
   std::filesystem::remove(hhr);
+}
+
+// The multimer sampler on a hand-made MSA, without masking: the rows of
+// cluster_bias_mask lead the centres, all-masked rows come last, and every centre's
+// profile and deletion mean equal AF2's soft assignment computed row by row: each extra
+// row shares itself among the centres by softmax(1000 x agreement) (residues and X
+// agree, gaps do not), weighted by the positions both have unmasked, plus the centre.
+TEST(MultimerFeaturePipeline, SoftClusterProfilesEqualTheRowByRowReference) {
+  const int64_t n = 5;
+  FeatureDict merged;
+  merged["msa"] = torch::tensor(std::vector<int64_t>{0, 1, 2, 3, 4,   0, 1, 2, 3, 21,  0, 1, 21, 21, 21,
+                                                     5, 6, 7, 8, 9,   5, 6, 7, 8, 20,  9, 9, 9, 9, 9,
+                                                     0, 0, 0, 0, 0})
+                      .reshape({7, n});
+  merged["deletion_matrix"] = torch::arange(35, torch::kFloat).reshape({7, n}).remainder(4);
+  merged["msa_mask"] = torch::ones({7, n});
+  merged["msa_mask"][6] = 0;  // padding
+  merged["msa_mask"][4][3] = 0;
+  merged["bert_mask"] = torch::ones({7, n});
+  merged["cluster_bias_mask"] = torch::tensor({1., 0., 0., 1., 0., 0., 0.});
+  merged["aatype"] = torch::tensor(std::vector<int64_t>{0, 1, 2, 3, 4});
+  for (const char* name : {"residue_index", "asym_id", "entity_id", "sym_id"}) merged[name] = torch::ones({n}, torch::kLong);
+  merged["seq_mask"] = torch::ones({n});
+  SamplingOptions o;
+  o.max_msa_clusters = 3;
+  o.max_extra_msa = 10;
+  o.masked_msa_replace_fraction = 0;
+  for (uint64_t seed : {0, 1, 2}) {
+    const FeatureDict f = sample_complex_msa_features(merged, o, seed);
+    const auto centres = f.at("true_msa"), extra = f.at("extra_msa");
+    ASSERT_EQ(centres.size(0), 3);
+    ASSERT_EQ(extra.size(0), 4);
+    std::set<int64_t> first_two;
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t r = 0; r < 7; ++r)
+        if (torch::equal(centres[c], merged["msa"][r])) first_two.insert(r);
+    EXPECT_EQ(first_two, (std::set<int64_t>{0, 3})) << "seed " << seed;
+    EXPECT_EQ(f.at("extra_msa_mask")[3].sum().item<double>(), 0.0) << "the padding row is drawn last";
+    // As AF2, masked positions of the centres read as residue 0.
+    const auto seen = centres * f.at("msa_mask").to(torch::kLong);
+    EXPECT_TRUE(torch::equal(f.at("msa_feat").slice(2, 0, 23), torch::one_hot(seen, 23).to(torch::kFloat)));
+    const auto cm = f.at("msa_mask").to(torch::kDouble), em = f.at("extra_msa_mask").to(torch::kDouble);
+    const auto cd = f.at("deletion_matrix").to(torch::kDouble), ed = f.at("extra_deletion_matrix").to(torch::kDouble);
+    for (int64_t c = 0; c < 3; ++c) {
+      std::vector<double> weight(4);
+      for (int64_t e = 0; e < 4; ++e) {
+        double own = 0, norm = 0, both = 0;
+        const auto agree = [&](int64_t cc) {
+          double a = 0;
+          for (int64_t r = 0; r < n; ++r)
+            a += cm[cc][r].item<double>() * em[e][r].item<double>() *
+                 (centres[cc][r].item<int64_t>() == extra[e][r].item<int64_t>() && extra[e][r].item<int64_t>() < 21);
+          return a;
+        };
+        double top = -1;
+        for (int64_t cc = 0; cc < 3; ++cc) top = std::max(top, agree(cc));
+        for (int64_t cc = 0; cc < 3; ++cc) norm += std::exp(1000 * (agree(cc) - top));
+        own = std::exp(1000 * (agree(c) - top)) / norm;
+        for (int64_t r = 0; r < n; ++r) both += cm[c][r].item<double>() * em[e][r].item<double>();
+        weight[e] = own * both;
+      }
+      double count = 1;
+      for (double w : weight) count += w;
+      for (int64_t r = 0; r < n; ++r) {
+        std::vector<double> profile(23, 0.0);
+        double deletions = cd[c][r].item<double>();
+        profile[centres[c][r].item<int64_t>()] += cm[c][r].item<double>();
+        for (int64_t e = 0; e < 4; ++e) {
+          profile[extra[e][r].item<int64_t>()] += weight[e] * em[e][r].item<double>();
+          deletions += weight[e] * em[e][r].item<double>() * ed[e][r].item<double>();
+        }
+        for (int64_t k = 0; k < 23; ++k)
+          ASSERT_NEAR(f.at("msa_feat")[c][r][25 + k].item<double>(), profile[k] / count, 1e-5)
+              << "seed " << seed << " centre " << c << " residue " << r << " class " << k;
+        ASSERT_NEAR(f.at("msa_feat")[c][r][48].item<double>(), std::atan(deletions / count / 3) * 2 / M_PI, 1e-5);
+      }
+    }
+  }
 }
 
 // Different chains are paired by species, which needs each chain's UniProt hits.
