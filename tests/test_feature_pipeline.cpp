@@ -2,7 +2,9 @@
 // Properties: seeded (same seed, same batch), AF2's layouts (msa_feat channels, target
 // feature, the query as the first cluster centre), cluster profiles are distributions,
 // template features of real hits (equal in every iteration, gaps as 21, pseudo-beta
-// and torsions of the template atoms), rejects an MSA of another sequence.
+// and torsions of the template atoms), rejects an MSA of another sequence. The
+// multimer pipeline: homomer copies side by side, templates per chain in padded slots,
+// soft cluster profiles equal to a row-by-row reference, heteromers need UniProt hits.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
