@@ -972,6 +972,40 @@ TEST(ChainPermutation, SwappedHomomerTruthIsMatchedBack) {
   EXPECT_EQ(chain_permutation(outputs, batched), (std::vector<int64_t>{1, 0}));
 }
 
+// A training crop carries the whole complex's truth (gt_*): the cropped chains are
+// matched against the whole true chains by residue_index, whatever residues each copy
+// kept, also when the crop left a chain out.
+TEST(ChainPermutation, CropIsMatchedAgainstTheWholeTruth) {
+  torch::manual_seed(71);
+  const Synthetic s = synthetic_complex(torch::kFloat64, 5, 5);
+  const data::FeatureDict swapped = swap_true_chains(s.batch, 5);
+  const auto crop = [&](const std::vector<int64_t>& rows) {
+    const auto keep = torch::tensor(rows, torch::kLong);
+    data::FeatureDict batch, outputs = s.outputs;
+    for (const char* k : {"asym_id", "entity_id", "residue_index"}) batch[k] = s.batch.at(k).index_select(0, keep);
+    for (const std::string& k : chain_label_features()) batch[k] = swapped.at(k).index_select(0, keep);
+    for (const char* k : {"asym_id", "entity_id", "residue_index"}) batch[std::string("gt_") + k] = swapped.at(k);
+    for (const std::string& k : chain_label_features()) batch["gt_" + k] = swapped.at(k);
+    for (const char* k : {"final_atom_positions", "final_atom_mask"}) outputs[k] = s.outputs.at(k).index_select(0, keep);
+    return std::pair{outputs, batch};
+  };
+  // Chain 1 kept residues 0-2, chain 2 residues 2-4.
+  const std::vector<int64_t> both = {0, 1, 2, 7, 8, 9};
+  const auto [outputs, batch] = crop(both);
+  EXPECT_EQ(chain_permutation(outputs, batch), (std::vector<int64_t>{1, 0}));
+  const data::FeatureDict back = permute_ground_truth_chains(outputs, batch);
+  const auto keep = torch::tensor(both, torch::kLong);
+  for (const std::string& k : chain_label_features())
+    EXPECT_TRUE(torch::equal(back.at(k), s.batch.at(k).index_select(0, keep))) << k;
+  // Only chain 2 kept: it takes true chain 1; chain 1, absent, keeps its index.
+  const std::vector<int64_t> second = {5, 6, 7, 8, 9};
+  const auto [outputs2, batch2] = crop(second);
+  EXPECT_EQ(chain_permutation(outputs2, batch2), (std::vector<int64_t>{0, 0}));
+  const data::FeatureDict back2 = permute_ground_truth_chains(outputs2, batch2);
+  for (const std::string& k : chain_label_features())
+    EXPECT_TRUE(torch::equal(back2.at(k), s.batch.at(k).index_select(0, torch::tensor(second, torch::kLong)))) << k;
+}
+
 TEST(AlphaFoldLoss, MultimerGradientMatchesFiniteDifferencesFp64) {
   torch::manual_seed(67);
   const Synthetic s = synthetic_complex(torch::kFloat64, 3, 3);

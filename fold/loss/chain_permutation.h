@@ -30,17 +30,23 @@ namespace fold::loss {
 // entity share.
 const std::vector<std::string>& chain_label_features();
 
-// For each predicted chain, in ascending asym_id order, the index (asym_id - 1) of the
-// true chain assigned to it. `outputs` needs final_atom_positions [(1,) N, 37, 3] and
+// For each chain, in ascending asym_id order, the index (asym_id - 1) of the true chain
+// assigned to it. `outputs` needs final_atom_positions [(1,) N, 37, 3] and
 // final_atom_mask [(1,) N, 37]; `batch` asym_id, entity_id, residue_index [(1,) N] and
-// all_atom_positions / all_atom_mask, its chains numbered 1..K (0: padding). A residue of
-// a predicted chain is matched to the residue with the same residue_index in the true
-// chain. Throws std::invalid_argument on a batch of several samples, chains not numbered
-// 1..K, or a chain whose entity has no true chain left.
+// all_atom_positions / all_atom_mask, its chains numbered 1..K (0: padding). A training
+// crop carries the whole complex's truth beside it as gt_asym_id, gt_entity_id,
+// gt_residue_index, gt_all_atom_positions, gt_all_atom_mask and gt_<label> for every
+// chain_label_features() name (as OpenFold's gt_features): the predicted chains present
+// in the crop are then matched against the whole true chains, and chains the crop left
+// out keep their own index. A residue of a predicted chain is matched to the residue
+// with the same residue_index in the true chain. Throws std::invalid_argument on a batch
+// of several samples, true chains not numbered 1..K, or a chain whose entity has no
+// true chain left.
 std::vector<int64_t> chain_permutation(const data::FeatureDict& outputs, const data::FeatureDict& batch);
 
 // The batch with chain_label_features() rearranged by chain_permutation (padding rows
-// zero). A batch of one chain (or without asym_id) comes back unchanged.
+// zero), taken from the gt_ labels when the batch has them. A batch of one chain (or
+// without asym_id), or whose chains keep their own truth, comes back unchanged.
 data::FeatureDict permute_ground_truth_chains(const data::FeatureDict& outputs, const data::FeatureDict& batch);
 
 }  // namespace fold::loss
