@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string_view>
@@ -468,6 +469,28 @@ void ChainRecord::check() const {
     for (int q : h.indices_query)
       if (q >= l) fail("template hit " + h.name + " aligns past the chain's end");
   }
+}
+
+std::string entry_of(const std::string& chain_id) { return chain_id.substr(0, chain_id.rfind('_')); }
+
+std::vector<ChainEntry> complex_entries(const std::vector<ChainEntry>& chains) {
+  std::map<std::string, ChainEntry> by_entry;
+  for (const ChainEntry& c : chains) {
+    const std::string entry = entry_of(c.id);
+    auto [it, fresh] = by_entry.try_emplace(entry, c);
+    ChainEntry& e = it->second;
+    if (fresh) {
+      e.id = entry;
+      continue;
+    }
+    e.length += c.length, e.msa_depth += c.msa_depth, e.templates += c.templates;
+    e.unknown_residues += c.unknown_residues, e.observed_residues += c.observed_residues;
+    e.resolution = std::max(e.resolution, c.resolution);
+    e.release_date = std::max(e.release_date, c.release_date);
+  }
+  std::vector<ChainEntry> out;
+  for (auto& [entry, e] : by_entry) out.push_back(std::move(e));
+  return out;
 }
 
 ChainDataset::ChainDataset(const std::string& path) : path_(path) {

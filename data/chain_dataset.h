@@ -71,6 +71,14 @@ struct ChainEntry {
   std::string release_date, method, source;
 };
 
+// AF-Multimer trains on complexes: the chains of one entry, "<entry>_<chain>". The
+// entry of a chain id (the id itself when it has no '_').
+std::string entry_of(const std::string& chain_id);
+
+// One entry per complex of `chains` (in id order): its id the entry's, sizes summed,
+// the worst resolution, the latest release date.
+std::vector<ChainEntry> complex_entries(const std::vector<ChainEntry>& chains);
+
 // Read-only view of a dataset file. Opening checks the file is a chain dataset of a
 // format version this build reads; every error is a ParseError naming the file (and the
 // chain), so a truncated or corrupted file is reported, not crashed on.

@@ -491,18 +491,21 @@ TEST(Trainer, RejectsBadRunSettings) {
   Config config = tiny_config();
   EXPECT_THROW(train_run(config, data, out, "", -1), ConfigError);  // train.max_steps = 0
   config.set("train.max_steps=1");
-  Config multimer = config;
-  multimer.set("globals.is_multimer=true");  // single-chain datasets: refused up front, naming why
-  try {
-    train_run(multimer, data, out, "", -1);
-    ADD_FAILURE() << "a multimer config trained on single chains";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("complexes"), std::string::npos) << e.what();
-  }
   TrainerOptions o;
-  o.train_data = data.string();
-  o.train_chains = {"9zzz_Q"};
+  // Validation on complexes is not built: a multimer run with validation data is refused.
+  o.train_data = o.valid_data = data.string();
   o.out_dir = out.string();
+  {
+    std::ostringstream refused_log;
+    try {
+      Trainer(Config::load("tiny_multimer", {"train.max_steps=1"}), o, refused_log).run();
+      ADD_FAILURE() << "a multimer run validated";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("validation on complexes"), std::string::npos) << e.what();
+    }
+  }
+  o.valid_data.clear();
+  o.train_chains = {"9zzz_Q"};
   std::ostringstream log;
   try {
     Trainer(config, o, log).run();
@@ -515,6 +518,39 @@ TEST(Trainer, RejectsBadRunSettings) {
   config.set("globals.precision=bf16");
   EXPECT_THROW(train_run(config, data, out, out.string(), -1), std::invalid_argument);
   for (const fs::path& p : {data, out}) remove_tree(p);
+}
+
+// A multimer config trains on complexes: 2Q2K's two chains as one sample (named by its
+// entry or by a chain), the loss finite and falling over repeated steps on it, the
+// multimer terms (chain centre of mass) in the log's losses.
+TEST(FoldTrainCli, MultimerConfigTrainsOnAComplex) {
+  REQUIRE_2Q2K();
+  const fs::path data = two_chain_dataset(), run = temp_path("complex_run");
+  const std::string args = "train --config tiny_multimer --set data.train.crop_size=160 --set train.log_every=1"
+                           " --set data.train.max_msa_clusters=4"
+                           " --set data.train.max_extra_msa=8 --set data.common.max_recycling_iters=0"
+                           " --set train.samples_per_epoch=1 --set scheduler.max_lr=0.003 --set scheduler.warmup_no_steps=0"
+                           " --data '" + data.string() + "' --steps 6 --quiet --out '" + run.string() + "'";
+  const auto trained = fold::test::run_fold(args + " --chains 2q2k");
+  ASSERT_EQ(trained.code, 0) << trained.err;
+  std::vector<double> losses;
+  std::ifstream log(run / "log.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (!j.contains("loss")) continue;
+    losses.push_back(j.at("loss").get<double>());
+    EXPECT_TRUE(j.at("losses").contains("chain_center_of_mass")) << line;
+  }
+  ASSERT_EQ(losses.size(), 6u);
+  for (double l : losses) EXPECT_TRUE(std::isfinite(l));
+  EXPECT_LT(losses.back(), losses.front()) << "the loss of the one complex falls";
+  remove_tree(run);
+  const auto by_chain = fold::test::run_fold(args + " --chains 2q2k_B");
+  EXPECT_EQ(by_chain.code, 0) << by_chain.err;
+  const auto unknown = fold::test::run_fold(args + " --chains 9zzz");
+  EXPECT_NE(unknown.code, 0);
+  EXPECT_NE(unknown.err.find("no complex or chain '9zzz'"), std::string::npos) << unknown.err;
+  for (const fs::path& p : {data, run}) remove_tree(p);
 }
 
 // The command line end to end: `fold train` writes a run whose checkpoint `fold predict

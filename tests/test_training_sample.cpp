@@ -5,10 +5,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "data/chain_sampler.h"
 #include "data/hhr.h"
 #include "data/residue_constants.h"
+#include "fold/features/complex_training_sample.h"
 #include "fold/features/feature_pipeline.h"
 #include "fold/features/training_sample.h"
 #include "structure_module/all_atom.h"
@@ -278,6 +281,106 @@ TEST(TrainingSample, RejectsChainsWithoutResolvedResiduesOrTooCoarse) {
   EXPECT_THROW(make_training_sample(r, o, 0), SampleError);
   o.max_resolution = 0;
   EXPECT_NO_THROW(make_training_sample(r, o, 0));
+}
+
+// AF-Multimer's interface residues: an atom within the threshold of another chain's
+// atom, both resolved; equal to the loop over every pair of atoms.
+TEST(ComplexTrainingSample, InterfaceResiduesEqualTheNaivePairLoop) {
+  torch::manual_seed(5);
+  const auto asym = torch::tensor(std::vector<int64_t>{1, 1, 1, 2, 2, 3, 3, 3, 3});
+  const int64_t n = asym.size(0);
+  const auto positions = torch::rand({n, 37, 3}) * 30;
+  const auto mask = (torch::rand({n, 37}) > 0.7).to(torch::kFloat);
+  for (double threshold : {3.0, 6.0}) {
+    std::vector<int64_t> want;
+    for (int64_t i = 0; i < n; ++i) {
+      bool near = false;
+      for (int64_t j = 0; j < n && !near; ++j) {
+        if (asym[i].item<int64_t>() == asym[j].item<int64_t>()) continue;
+        for (int64_t a = 0; a < 37 && !near; ++a)
+          for (int64_t b = 0; b < 37 && !near; ++b)
+            near = mask[i][a].item<float>() > 0 && mask[j][b].item<float>() > 0 &&
+                   (positions[i][a] - positions[j][b]).norm().item<double>() < threshold;
+      }
+      if (near) want.push_back(i);
+    }
+    const auto got = interface_residues(asym, positions, mask, threshold);
+    EXPECT_EQ(std::vector<int64_t>(got.data_ptr<int64_t>(), got.data_ptr<int64_t>() + got.numel()), want) << threshold;
+  }
+}
+
+// OpenFold's contiguous crop of a complex: crop_size residues in all, one stretch per
+// chain (or none), every chain's budget within what the others leave.
+TEST(ComplexTrainingSample, ContiguousCropGivesEachChainOneStretch) {
+  std::vector<int64_t> chain;
+  for (int64_t c = 1; c <= 3; ++c)
+    for (int64_t i = 0; i < (c == 1 ? 10 : c == 2 ? 7 : 5); ++i) chain.push_back(c);
+  const auto asym = torch::tensor(chain);
+  TrainingOptions o;
+  o.crop_size = 12;
+  std::set<int64_t> chains_seen;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    at::Generator gen = generator(seed);
+    const auto keep = complex_crop_indices(asym, torch::zeros({22, 37, 3}), torch::ones({22, 37}), o, gen);
+    ASSERT_EQ(keep.size(0), 12) << seed;
+    std::map<int64_t, std::vector<int64_t>> rows;
+    for (int64_t i = 0; i < keep.size(0); ++i) rows[chain[keep[i].item<int64_t>()]].push_back(keep[i].item<int64_t>());
+    for (const auto& [c, r] : rows) {
+      chains_seen.insert(c);
+      EXPECT_EQ(r.back() - r.front() + 1, static_cast<int64_t>(r.size())) << "seed " << seed << " chain " << c;
+    }
+  }
+  EXPECT_EQ(chains_seen.size(), 3u);
+  o.crop_size = 40;  // longer than the complex: every residue
+  at::Generator gen = generator(0);
+  EXPECT_TRUE(torch::equal(complex_crop_indices(asym, torch::zeros({22, 37, 3}), torch::ones({22, 37}), o, gen),
+                           torch::arange(22)));
+}
+
+// A sample of 2Q2K's two chains (a homodimer): one entity, two copies; the crop's labels
+// are the whole truth's at the kept (chain, residue) pairs; the spatial crop reaches
+// across the interface; the same seed gives the same sample.
+TEST(ComplexTrainingSample, RealHomodimerCropsAgainstItsWholeTruth) {
+  REQUIRE_2Q2K();
+  const std::vector<ChainRecord> chains = {real_record("A"), real_record("B")};
+  const int64_t total = chains[0].length() + chains[1].length();
+  TrainingOptions o = small_crop(0.0);
+  o.complexes = true;
+  o.crop_size = 60;
+  o.sampling.max_templates = 2;
+  o.max_recycling_iters = 1;
+  for (double spatial : {0.0, 1.0}) {
+    o.spatial_crop_prob = spatial;
+    const FeatureDict s = make_complex_training_sample(chains, o, 3);
+    const auto asym = s.at("asym_id").select(-1, 0), residue = s.at("residue_index").select(-1, 0);
+    ASSERT_EQ(asym.size(0), 60);
+    EXPECT_TRUE(s.at("entity_id").eq(1).all().item<bool>());
+    EXPECT_TRUE(torch::equal(s.at("sym_id").select(-1, 0), asym));
+    EXPECT_EQ(s.at("template_aatype").sizes(), (torch::IntArrayRef{2, 60, s.at("aatype").size(-1)}));
+    ASSERT_EQ(s.at("gt_asym_id").size(0), total);
+    EXPECT_TRUE(torch::equal(s.at("gt_all_atom_positions"),
+                             torch::cat({chains[0].atom_positions, chains[1].atom_positions})));
+    const auto gt_asym = s.at("gt_asym_id"), gt_residue = s.at("gt_residue_index");
+    for (int64_t i = 0; i < 60; ++i) {
+      const auto row = ((gt_asym == asym[i]) & (gt_residue == residue[i])).nonzero();
+      ASSERT_EQ(row.size(0), 1);
+      for (const char* k : {"all_atom_positions", "atom14_gt_positions", "backbone_rigid_tensor", "pseudo_beta"})
+        ASSERT_TRUE(torch::allclose(s.at(k)[i], s.at(std::string("gt_") + k)[row[0][0]], 1e-6, 1e-6))
+            << k << " row " << i;
+    }
+    if (spatial > 0) {
+      const auto interface = interface_residues(gt_asym, s.at("gt_all_atom_positions"), s.at("gt_all_atom_mask"), 10.0);
+      ASSERT_GT(interface.size(0), 0);
+      EXPECT_TRUE((asym == 1).any().item<bool>() && (asym == 2).any().item<bool>()) << "both sides of the interface";
+    }
+    EXPECT_TRUE(torch::equal(make_complex_training_sample(chains, o, 3).at("msa_feat"), s.at("msa_feat")));
+    const SampleParts parts = split_training_sample(s);
+    EXPECT_TRUE(parts.ground_truth.count("gt_all_atom_positions"));
+    EXPECT_TRUE(parts.inputs.count("asym_id"));
+  }
+  ChainRecord unresolved = chains[0];
+  unresolved.atom_mask = torch::zeros_like(unresolved.atom_mask);
+  EXPECT_THROW(make_complex_training_sample({unresolved}, o, 1), SampleError);
 }
 
 }  // namespace

@@ -19,7 +19,9 @@ void add_ablate_command(CLI::App& app) {
   auto o = std::make_shared<AblationOptions>();
   cmd->add_option("--config", o->config, "Preset or TOML file of every run")->capture_default_str();
   cmd->add_option("--data", o->data, "Training dataset (.h5 from fold prepare)")->required();
-  cmd->add_option("--chain", o->chain, "The chain every step trains on (default: the dataset's longest)");
+  cmd->add_option("--chain", o->chain,
+                  "The chain every step trains on, or for a multimer config the complex (entry id; default: the "
+                  "dataset's longest)");
   cmd->add_option("--crop", o->crops, "Crop sizes, comma-separated")->delimiter(',')->capture_default_str();
   cmd->add_option("--strategies", o->strategies,
                   "Comma-separated; each none or '+'-joined checkpoint, dap<K>, chunk<N>, lowmem")

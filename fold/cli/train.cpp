@@ -77,7 +77,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--config", a->config, "Preset or TOML file (default initial_training; on --resume, the run's own)");
   cmd->add_option("--set", a->overrides, "Override one key: a.b.c=value (repeatable)");
   cmd->add_option("--data", a->data, "Training dataset (.h5 from fold prepare)");
-  cmd->add_option("--chains", a->chains, "Train only on these chains: ids (1abc_A,2def_B) or @FILE");
+  cmd->add_option("--chains", a->chains,
+                  "Train only on these chains: ids (1abc_A,2def_B) or @FILE; a multimer config trains on complexes "
+                  "(all of an entry's chains), named by entry (1abc) or by one of their chains");
   cmd->add_option("--valid-data", a->valid_data, "Validation dataset (.h5); scored every train.validate_every steps");
   cmd->add_option("--valid-chains", a->valid_chains, "Validate only on these chains: ids or @FILE");
   cmd->add_option("--out", a->out, "Run directory (log.jsonl, checkpoints/, predictions/)");

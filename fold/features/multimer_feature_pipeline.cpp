@@ -119,14 +119,18 @@ FeatureDict merge_complex_features(const ComplexInputs& in, const SamplingOption
   FeatureDict f;
   for (const auto& [name, parts] : per_residue) f[name] = at::cat(parts);
   for (const auto& [name, parts] : templates) f[name] = at::cat(parts, 1);
-  f["seq_mask"] = at::ones({f["aatype"].size(0)}, at::kFloat);
-  const ComplexMsa msa = pair_and_merge_msas(chain_msas);
+  add_complex_msa_features(f, chain_msas);
+  return f;
+}
+
+void add_complex_msa_features(FeatureDict& f, const std::vector<ComplexChainMsa>& chains) {
+  f["seq_mask"] = at::ones({f.at("aatype").size(0)}, at::kFloat);
+  const ComplexMsa msa = pair_and_merge_msas(chains);
   f["msa"] = msa.msa;
   f["deletion_matrix"] = msa.deletion_matrix;
   f["msa_mask"] = msa.msa_mask;
   f["bert_mask"] = msa.bert_mask;
   f["cluster_bias_mask"] = msa.cluster_bias_mask;
-  return f;
 }
 
 FeatureDict sample_complex_msa_features(const FeatureDict& merged, const SamplingOptions& o, uint64_t seed) {

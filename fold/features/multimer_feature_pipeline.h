@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "data/feature_dict.h"
+#include "data/msa_pairing.h"
 #include "fold/features/feature_pipeline.h"
 
 namespace fold::features {
@@ -49,6 +50,11 @@ struct ComplexInputs {
 // that chain's alignments.
 data::FeatureDict merge_complex_features(const ComplexInputs& inputs, const SamplingOptions& options,
                                          PipelineReport* report = nullptr);
+
+// seq_mask and the complex's MSA (pair_and_merge_msas of `chains`, in asym_id order)
+// under AF2's names: msa, deletion_matrix, msa_mask, bert_mask, cluster_bias_mask. `f`
+// holds the complex's aatype.
+void add_complex_msa_features(data::FeatureDict& f, const std::vector<data::ComplexChainMsa>& chains);
 
 // One recycling iteration's sampled MSA features of merge_complex_features' output.
 data::FeatureDict sample_complex_msa_features(const data::FeatureDict& merged, const SamplingOptions& options,

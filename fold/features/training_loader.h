@@ -1,5 +1,7 @@
 // What the trainer draws samples from: data::SampleLoader's worker threads making AF2
-// training samples (training_sample.h) from the chains of an HDF5 dataset. With a CUDA
+// training samples (training_sample.h) from the chains of an HDF5 dataset, or with
+// TrainingOptions::complexes AF-Multimer samples (complex_training_sample.h) of its
+// entries, the sample refs naming entries. With a CUDA
 // device, next() copies each (pinned) sample to the GPU on a side stream
 // (kernels/device_copy.h), so the copy overlaps the running step.
 #pragma once

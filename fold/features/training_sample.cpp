@@ -17,9 +17,6 @@ namespace fold::features {
 
 using namespace data;
 
-namespace {
-
-// One integer in [low, high], inclusive.
 int64_t uniform_int(at::Generator& gen, int64_t low, int64_t high) {
   return at::randint(low, high + 1, {1}, gen, at::kLong).item<int64_t>();
 }
@@ -30,13 +27,16 @@ uint64_t draw_seed(at::Generator& gen) {
   return static_cast<uint64_t>(at::randint(std::numeric_limits<int64_t>::max(), {1}, gen, at::kLong).item<int64_t>());
 }
 
-// The residue-axis features of one recycling slice (dim 1 for MSA-shaped ones).
-void crop_slice(FeatureDict& f, const at::Tensor& keep) {
-  for (const char* name : {"aatype", "residue_index", "seq_mask", "target_feat"}) f[name] = f[name].index_select(0, keep);
-  for (const char* name : {"msa_feat", "msa_mask", "bert_mask", "true_msa", "extra_msa", "extra_msa_mask",
-                           "extra_has_deletion", "extra_deletion_value"})
-    f[name] = f[name].index_select(1, keep);
+void crop_residues(FeatureDict& f, const at::Tensor& keep) {
+  // Per residue, and MSA-shaped (residues on dim 1); a complex's chain features too.
+  for (const char* name : {"aatype", "residue_index", "seq_mask", "target_feat", "asym_id", "entity_id", "sym_id"})
+    if (f.count(name)) f[name] = f[name].index_select(0, keep);
+  for (const char* name : {"msa_feat", "msa_mask", "bert_mask", "true_msa", "deletion_matrix", "extra_msa",
+                           "extra_msa_mask", "extra_has_deletion", "extra_deletion_value", "extra_deletion_matrix"})
+    if (f.count(name)) f[name] = f[name].index_select(1, keep);
 }
+
+namespace {
 
 FeatureDict template_features(const ChainRecord& r, const TrainingOptions& o, at::Generator& gen) {
   std::vector<TemplateFeatures> chosen;
@@ -157,7 +157,7 @@ FeatureDict make_training_sample(const ChainRecord& r, const TrainingOptions& o,
   std::vector<FeatureDict> per_slice;
   for (int64_t s = 0; s < slices; ++s) {
     per_slice.push_back(sample_msa_features(base, o.sampling, draw_seed(gen)));
-    crop_slice(per_slice.back(), keep);
+    crop_residues(per_slice.back(), keep);
   }
   FeatureDict cropped_templates;
   for (const auto& [name, t] : templates)
@@ -185,7 +185,8 @@ SampleParts split_training_sample(const FeatureDict& sample) {
       "torsion_angles_sin_cos", "resolution", "use_clamped_fape", "is_distillation", "seq_length",
       "num_recycling_iters"};
   SampleParts parts;
-  for (const auto& [name, t] : sample) (kGroundTruth.count(name) ? parts.ground_truth : parts.inputs)[name] = t;
+  for (const auto& [name, t] : sample)
+    (kGroundTruth.count(name) || name.rfind("gt_", 0) == 0 ? parts.ground_truth : parts.inputs)[name] = t;
   return parts;
 }
 

@@ -45,6 +45,11 @@ struct TrainingOptions {
   bool uniform_recycling = true;
   double clamp_prob = 0.9;
   float max_resolution = 9.0f;     // AF2 trains on chains resolved at 9 A or better; 0 = no filter
+  // AF-Multimer: samples are complexes (complex_training_sample.h), and the spatial
+  // crop centres on a residue with an atom within interface_threshold A of another
+  // chain's (data.train.interface_threshold).
+  bool complexes = false;
+  double interface_threshold = 10.0;
 };
 
 // A record that cannot become a training sample (no resolved residues, resolution
@@ -69,10 +74,17 @@ data::FeatureDict make_ground_truth_features(const at::Tensor& aatype, const at:
 
 data::FeatureDict make_training_sample(const data::ChainRecord& record, const TrainingOptions& options, uint64_t seed);
 
+// Helpers that the complex sample shares: one integer in [low, high] and a fresh seed
+// from `gen`; the residue-axis features of one recycling slice cropped to `keep`.
+int64_t uniform_int(at::Generator& gen, int64_t low, int64_t high);
+double uniform01(at::Generator& gen);
+uint64_t draw_seed(at::Generator& gen);
+void crop_residues(data::FeatureDict& slice, const at::Tensor& keep);
+
 // A training sample split into what the model reads (the input features, each with the
 // trailing recycling axis) and what only the loss reads (the ground truth and the
 // per-sample scalars resolution, use_clamped_fape, is_distillation, seq_length,
-// num_recycling_iters, which have no recycling axis).
+// num_recycling_iters, and a complex's whole truth gt_*, which have no recycling axis).
 struct SampleParts {
   data::FeatureDict inputs, ground_truth;
 };

@@ -21,6 +21,7 @@
 #include "dap/launcher.h"
 #include "data/chain_dataset.h"
 #include "data/text_file.h"
+#include "fold/config.h"
 #include "fold/train/step_record.h"
 #include "kernels/devices.h"
 
@@ -204,12 +205,13 @@ struct Strategy {
 };
 
 // One sample for every run: the named chain, or the dataset's longest, so the crops cut
-// the most residues.
-data::ChainEntry ablation_chain(const data::ChainDataset& dataset, const std::string& wanted) {
+// the most residues; for a multimer config the same among its complexes.
+data::ChainEntry ablation_chain(const data::ChainDataset& dataset, const std::string& wanted, bool complexes) {
   data::ChainEntry chosen;
-  for (const auto& e : dataset.entries())
+  for (const auto& e : complexes ? data::complex_entries(dataset.entries()) : dataset.entries())
     if (wanted.empty() ? e.length > chosen.length : e.id == wanted) chosen = e;
-  if (chosen.length == 0) throw std::invalid_argument(dataset.path() + ": no chain '" + wanted + "'");
+  if (chosen.length == 0)
+    throw std::invalid_argument(dataset.path() + ": no " + (complexes ? "complex" : "chain") + " '" + wanted + "'");
   return chosen;
 }
 
@@ -277,8 +279,9 @@ Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   for (const int64_t crop : o.crops)
     if (crop < 1) throw std::invalid_argument("ablate: crop sizes must be positive");
 
-  const data::ChainEntry chain = ablation_chain(data::ChainDataset(o.data), o.chain);
-  log << "[ablate] sample: chain " << chain.id << " (" << chain.length << " residues) of " << o.data << "\n";
+  const bool complexes = Config::load(o.config, o.overrides).get_bool("globals.is_multimer");
+  const data::ChainEntry chain = ablation_chain(data::ChainDataset(o.data), o.chain, complexes);
+  log << "[ablate] sample: " << (complexes ? "complex " : "chain ") << chain.id << " (" << chain.length << " residues) of " << o.data << "\n";
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   fs::create_directories(fs::path(o.out) / "runs");
@@ -292,7 +295,7 @@ Ablation run_ablation(const AblationOptions& o, std::ostream& log) {
   std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M", std::localtime(&now));
   header << "- date: " << date << "\n- device: " << describe_device(o.device, cores) << "\n- build: " << describe_build()
          << "\n- config: " << o.config << ", precision " << o.precision << ", " << o.steps
-         << " step(s) per run, one sample per step: chain " << chain.id << " (" << chain.length << " residues) of "
+         << " step(s) per run, one sample per step: " << (complexes ? "complex " : "chain ") << chain.id << " (" << chain.length << " residues) of "
          << o.data << "\n";
   write_ablation_csv(runs, (fs::path(o.out) / "ablation.csv").string());
   write_ablation_markdown(runs, o, header.str(), agree, (fs::path(o.out) / "ablation.md").string());

@@ -64,6 +64,23 @@ std::vector<data::ChainEntry> select_entries(const data::ChainDataset& dataset, 
   return out;
 }
 
+// AF-Multimer's samples: the complexes of `dataset` (all of an entry's chains) named in
+// `wanted` by entry or by one of their chains (all when empty).
+std::vector<data::ChainEntry> select_complexes(const data::ChainDataset& dataset, const std::vector<std::string>& wanted) {
+  const std::vector<data::ChainEntry> all = data::complex_entries(dataset.entries());
+  if (wanted.empty()) return all;
+  std::vector<data::ChainEntry> out;
+  for (const auto& id : wanted) {
+    const auto it = std::find_if(all.begin(), all.end(), [&](const data::ChainEntry& e) {
+      return e.id == id || e.id == data::entry_of(id);
+    });
+    if (it == all.end()) throw std::invalid_argument(dataset.path() + ": no complex or chain '" + id + "'");
+    if (std::none_of(out.begin(), out.end(), [&](const data::ChainEntry& e) { return e.id == it->id; }))
+      out.push_back(*it);
+  }
+  return out;
+}
+
 // The peak memory of each phase of a step, from the device allocator's statistics (CPU:
 // the tracking allocator); nulls where the device keeps none or a phase did not run.
 class PhasePeaks {
@@ -209,11 +226,11 @@ void Trainer::Impl::setup() {
   clip_norm = config.get_float("optimizer.clip_grad_norm");
   if (accumulation < 1) throw ConfigError("train.grad_accumulation must be >= 1");
   if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
-  // The datasets hold single chains; a multimer model trains on complexes (asym_id,
-  // entity_id, paired MSAs), which fold prepare does not store yet.
-  if (config.get_bool("globals.is_multimer"))
-    throw ConfigError("fold train: multimer configs train on complexes, which fold prepare's datasets do not hold "
-                      "yet (README, AlphaFold-Multimer); the multimer losses run through fold predict --loss");
+  // A multimer model trains on complexes: each of the dataset's entries, all its chains.
+  const bool complexes = config.get_bool("globals.is_multimer");
+  if (complexes && !options.valid_data.empty())
+    throw ConfigError("fold train: validation on complexes is not built yet; train a multimer config without "
+                      "--valid-data");
   schedule = LrSchedule::from_config(config);
   loss_options = loss::LossOptions::from_config(config);
   run_options.memory = memory_policy_from_config(config);
@@ -224,7 +241,9 @@ void Trainer::Impl::setup() {
 
   data_options = training_options(config);
   dataset = std::make_shared<const data::ChainDataset>(options.train_data);
-  sampler = std::make_unique<data::ChainSampler>(select_entries(*dataset, options.train_chains), data_options.max_resolution);
+  sampler = std::make_unique<data::ChainSampler>(complexes ? select_complexes(*dataset, options.train_chains)
+                                                           : select_entries(*dataset, options.train_chains),
+                                                 data_options.max_resolution);
   for (const auto& [chain, why] : sampler->excluded()) log << "[train] chain " << chain << " not sampled: " << why << "\n";
   if (sampler->chains().empty()) throw std::invalid_argument(options.train_data + ": no chain can be sampled");
   samples_per_epoch = config.get_int("train.samples_per_epoch");

@@ -17,6 +17,8 @@ features::TrainingOptions training_options(const Config& c) {
   o.uniform_recycling = c.get_bool("data.train.uniform_recycling");
   o.clamp_prob = c.get_float("data.train.clamp_prob");
   o.max_resolution = static_cast<float>(c.get_float("data.train.max_resolution"));
+  o.complexes = c.get_bool("globals.is_multimer");
+  o.interface_threshold = c.get_float("data.train.interface_threshold");
   return o;
 }
 

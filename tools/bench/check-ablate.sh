@@ -4,7 +4,8 @@
 # fold ablate finishes with agreeing losses and, at every crop, the peak memory per rank
 # orders as expected: checkpoint < none and dap2 < none.
 # Data: --data H5 (e.g. the example set of tools/examples/make-dataset.sh, whose longest
-# chain has 374 residues), or by default the 2q2k chains of ../shared/data.
+# chain has 374 residues), or by default the 2q2k chains of ../shared/data. A multimer
+# config (tiny_multimer) ablates on a complex: 2q2k's two chains as one sample.
 # usage: tools/bench/check-ablate.sh [--fold BIN] [--config tiny] [--data H5] [--out DIR]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
