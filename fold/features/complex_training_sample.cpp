@@ -100,26 +100,16 @@ FeatureDict make_complex_training_sample(const std::vector<ChainRecord>& records
   const int64_t slices = o.uniform_recycling ? uniform_int(gen, 1, o.max_recycling_iters + 1) : o.max_recycling_iters + 1;
   const bool clamped = uniform01(gen) < o.clamp_prob;
 
-  // Entities by sequence, in order of first appearance; chains ordered by entity (AF2).
   std::vector<std::string> sequences;
-  std::vector<int64_t> entity_of;
-  for (const ChainRecord& r : records) {
-    const auto it = std::find(sequences.begin(), sequences.end(), r.sequence);
-    entity_of.push_back(std::distance(sequences.begin(), it) + 1);
-    if (it == sequences.end()) sequences.push_back(r.sequence);
-  }
-  std::vector<size_t> order(records.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entity_of[a] < entity_of[b]; });
-
+  for (const ChainRecord& r : records) sequences.push_back(r.sequence);
+  const ChainAssembly assembly = assemble_chains(sequences);
   std::vector<ComplexChainMsa> msas;
   std::map<std::string, std::vector<at::Tensor>> parts;
-  std::vector<int64_t> copies(sequences.size(), 0);
-  for (size_t k = 0; k < order.size(); ++k) {
-    const ChainRecord& r = records[order[k]];
-    const int64_t e = entity_of[order[k]], n = r.length();
+  std::vector<int64_t> lengths, chain_entities;
+  for (const size_t i : assembly.order) {
+    const ChainRecord& r = records[i];
     ComplexChainMsa c;
-    c.entity_id = e;
+    c.entity_id = assembly.entity_of[i];
     c.msa = r.msa.to(at::kLong);
     c.deletions = r.deletion_matrix.to(at::kFloat);
     if (r.pairing_msa.defined()) {
@@ -132,15 +122,13 @@ FeatureDict make_complex_training_sample(const std::vector<ChainRecord>& records
       c.pairing_species = {""};
     }
     msas.push_back(std::move(c));
+    lengths.push_back(r.length());
+    chain_entities.push_back(assembly.entity_of[i]);
     parts["aatype"].push_back(r.aatype.to(at::kLong));
-    parts["residue_index"].push_back(at::arange(n, at::kLong));
-    parts["asym_id"].push_back(at::full({n}, static_cast<int64_t>(k) + 1, at::kLong));
-    parts["entity_id"].push_back(at::full({n}, e, at::kLong));
-    parts["sym_id"].push_back(at::full({n}, ++copies[e - 1], at::kLong));
     parts["all_atom_positions"].push_back(r.atom_positions);
     parts["all_atom_mask"].push_back(r.atom_mask.to(at::kFloat));
   }
-  FeatureDict merged;
+  FeatureDict merged = chain_identity_features(lengths, chain_entities);
   for (const auto& [key, p] : parts) merged[key] = at::cat(p);
   add_complex_msa_features(merged, msas);
 

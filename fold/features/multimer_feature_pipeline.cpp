@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 
@@ -49,17 +51,44 @@ struct Entity {
 
 }  // namespace
 
+ChainAssembly assemble_chains(const std::vector<std::string>& sequences) {
+  ChainAssembly a;
+  std::vector<std::string> seen;
+  for (const std::string& seq : sequences) {
+    const auto it = std::find(seen.begin(), seen.end(), seq);
+    a.entity_of.push_back(std::distance(seen.begin(), it) + 1);
+    if (it == seen.end()) seen.push_back(seq);
+  }
+  a.entities = static_cast<int64_t>(seen.size());
+  a.order.resize(sequences.size());
+  std::iota(a.order.begin(), a.order.end(), 0);
+  std::stable_sort(a.order.begin(), a.order.end(),
+                   [&](size_t x, size_t y) { return a.entity_of[x] < a.entity_of[y]; });
+  return a;
+}
+
+FeatureDict chain_identity_features(const std::vector<int64_t>& lengths, const std::vector<int64_t>& entities) {
+  std::map<std::string, std::vector<at::Tensor>> parts;
+  std::map<int64_t, int64_t> copies;
+  for (size_t k = 0; k < lengths.size(); ++k) {
+    const int64_t n = lengths[k], e = entities[k];
+    parts["residue_index"].push_back(at::arange(n, at::kLong));
+    parts["asym_id"].push_back(at::full({n}, static_cast<int64_t>(k) + 1, at::kLong));
+    parts["entity_id"].push_back(at::full({n}, e, at::kLong));
+    parts["sym_id"].push_back(at::full({n}, ++copies[e], at::kLong));
+  }
+  FeatureDict f;
+  for (const auto& [name, p] : parts) f[name] = at::cat(p);
+  return f;
+}
+
 FeatureDict merge_complex_features(const ComplexInputs& in, const SamplingOptions& o, PipelineReport* report) {
   if (in.chains.empty()) throw std::invalid_argument("complex: no chains");
-  std::vector<Entity> entities;
-  std::vector<int64_t> entity_of;
-  for (size_t c = 0; c < in.chains.size(); ++c) {
-    const std::string& seq = in.chains[c].sequence;
-    size_t e = 0;
-    while (e < entities.size() && in.chains[entities[e].first_chain].sequence != seq) ++e;
-    if (e == entities.size()) entities.push_back({c});
-    entity_of.push_back(static_cast<int64_t>(e) + 1);
-  }
+  std::vector<std::string> sequences;
+  for (const auto& c : in.chains) sequences.push_back(c.sequence);
+  const ChainAssembly assembly = assemble_chains(sequences);
+  std::vector<Entity> entities(assembly.entities);
+  for (size_t c = in.chains.size(); c-- > 0;) entities[assembly.entity_of[c] - 1].first_chain = c;
   const bool pair = entities.size() > 1;
   for (size_t e = 0; e < entities.size(); ++e) {
     Entity& entity = entities[e];
@@ -95,29 +124,22 @@ FeatureDict merge_complex_features(const ComplexInputs& in, const SamplingOption
     }
   }
 
-  // AF2's chain order: by entity, then as in the FASTA file.
-  std::vector<size_t> order(in.chains.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return entity_of[a] < entity_of[b]; });
   std::vector<ComplexChainMsa> chain_msas;
-  std::map<std::string, std::vector<at::Tensor>> per_residue, templates;
-  std::vector<int64_t> copies(entities.size(), 0);
-  for (size_t k = 0; k < order.size(); ++k) {
-    const int64_t e = entity_of[order[k]];
+  std::vector<at::Tensor> aatypes;
+  std::map<std::string, std::vector<at::Tensor>> templates;
+  std::vector<int64_t> lengths, chain_entities;
+  for (const size_t c : assembly.order) {
+    const int64_t e = assembly.entity_of[c];
     const Entity& entity = entities[e - 1];
-    const at::Tensor& aatype = entity.sequence_and_msa.at("aatype");
-    const int64_t n = aatype.size(0);
+    aatypes.push_back(entity.sequence_and_msa.at("aatype"));
+    lengths.push_back(aatypes.back().size(0));
+    chain_entities.push_back(e);
     chain_msas.push_back(entity.msa);
-    per_residue["aatype"].push_back(aatype);
-    per_residue["residue_index"].push_back(at::arange(n, at::kLong));
-    per_residue["asym_id"].push_back(at::full({n}, static_cast<int64_t>(k) + 1, at::kLong));
-    per_residue["entity_id"].push_back(at::full({n}, e, at::kLong));
-    per_residue["sym_id"].push_back(at::full({n}, ++copies[e - 1], at::kLong));
     for (const auto& [name, t] : entity.templates) templates[name].push_back(t);
-    if (report) report->chains.push_back(in.chains[order[k]].name);
+    if (report) report->chains.push_back(in.chains[c].name);
   }
-  FeatureDict f;
-  for (const auto& [name, parts] : per_residue) f[name] = at::cat(parts);
+  FeatureDict f = chain_identity_features(lengths, chain_entities);
+  f["aatype"] = at::cat(aatypes);
   for (const auto& [name, parts] : templates) f[name] = at::cat(parts, 1);
   add_complex_msa_features(f, chain_msas);
   return f;

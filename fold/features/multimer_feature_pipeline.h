@@ -51,6 +51,20 @@ struct ComplexInputs {
 data::FeatureDict merge_complex_features(const ComplexInputs& inputs, const SamplingOptions& options,
                                          PipelineReport* report = nullptr);
 
+// AF2's assembly of a complex (add_assembly_features): chains with one sequence form an
+// entity, numbered from 1 in order of first appearance; `order` lists the chains in
+// asym_id order, by entity and then as given.
+struct ChainAssembly {
+  std::vector<int64_t> entity_of;  // per chain as given
+  std::vector<size_t> order;
+  int64_t entities = 0;
+};
+ChainAssembly assemble_chains(const std::vector<std::string>& sequences);
+
+// residue_index (from 0 in each chain), asym_id, entity_id and sym_id of chains in
+// asym_id order, of the given lengths and entities.
+data::FeatureDict chain_identity_features(const std::vector<int64_t>& lengths, const std::vector<int64_t>& entities);
+
 // seq_mask and the complex's MSA (pair_and_merge_msas of `chains`, in asym_id order)
 // under AF2's names: msa, deletion_matrix, msa_mask, bert_mask, cluster_bias_mask. `f`
 // holds the complex's aatype.
