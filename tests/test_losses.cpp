@@ -30,6 +30,7 @@
 #include "fold/loss/structural_violations.h"
 #include "fold/loss/tm_loss.h"
 #include "fold/loss/torsion_angle_loss.h"
+#include "fold/loss/validation_metrics.h"
 #include "structure_module/all_atom.h"
 #include "structure_module/rigid.h"
 #include "tests/gradient_check.h"
@@ -453,6 +454,56 @@ TEST(PlddtLoss, BinnedLddtTargetsByHand) {
               expected, 1e-9);
   // Outside the resolution range: zero.
   EXPECT_EQ(value(plddt_loss(logits, pred, truth, mask, torch::tensor(3.5, kF64), with_eps<PlddtLossOptions>(1e-10))), 0.0);
+}
+
+// Interface lDDT-Ca (validation of complexes) equals a loop over the C-alpha pairs of
+// different chains, observed in both and closer than 15 A in the truth, each scored by
+// the fraction of 0.5/1/2/4 A its distance error stays under.
+TEST(InterfaceLddtCa, EqualsTheNaiveLoopOverInterChainPairs) {
+  torch::manual_seed(5);
+  const int64_t n = 12;
+  const auto truth = torch::rand({n, 37, 3}, kF64) * 12.0;
+  const auto pred = truth + torch::randn({n, 37, 3}, kF64) * 1.5;
+  auto mask = torch::ones({n, 37}, kF64);
+  mask[3][1] = 0.0;
+  mask[9][1] = 0.0;
+  const auto asym = torch::tensor({1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3}, torch::kLong);
+  double total = 0.0;
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      if (asym[i].item<int64_t>() == asym[j].item<int64_t>() || mask[i][1].item<double>() == 0.0 ||
+          mask[j][1].item<double>() == 0.0)
+        continue;
+      const double d_true = value((truth[i][1] - truth[j][1]).norm());
+      if (d_true >= 15.0) continue;
+      const double error = std::abs(d_true - value((pred[i][1] - pred[j][1]).norm()));
+      total += 0.25 * ((error < 0.5) + (error < 1.0) + (error < 2.0) + (error < 4.0));
+      ++pairs;
+    }
+  ASSERT_GT(pairs, 20);
+  EXPECT_NEAR(value(interface_lddt_ca(pred, truth, mask, asym)), total / static_cast<double>(pairs), 1e-9);
+}
+
+// It scores how the chains sit against each other, not their folds: chains exact but one
+// moved 50 A away scores 0 while each chain's own lDDT-Ca stays 1; the truth scores 1; a
+// structure of one chain has no interface (NaN); asym_id must cover the residues.
+TEST(InterfaceLddtCa, ScoresThePlacementOfTheChainsAndRejectsBadInput) {
+  torch::manual_seed(6);
+  const int64_t n = 10;
+  const auto truth = torch::rand({n, 37, 3}, kF64) * 8.0;
+  const auto mask = torch::ones({n, 37}, kF64);
+  const auto asym = torch::tensor({1, 1, 1, 1, 1, 2, 2, 2, 2, 2}, torch::kLong);
+  auto moved = truth.clone();
+  moved.narrow(0, 5, 5).select(-1, 0).add_(50.0);
+  EXPECT_NEAR(value(interface_lddt_ca(moved, truth, mask, asym)), 0.0, 1e-9);
+  for (const int64_t start : {0, 5})
+    EXPECT_NEAR(value(lddt_ca(moved.narrow(0, start, 5), truth.narrow(0, start, 5), mask.narrow(0, start, 5), 15.0,
+                              1e-10, /*per_residue=*/false)),
+                1.0, 1e-9);
+  EXPECT_NEAR(value(interface_lddt_ca(truth, truth, mask, asym)), 1.0, 1e-9);
+  EXPECT_TRUE(std::isnan(value(interface_lddt_ca(truth, truth, mask, torch::ones({n}, torch::kLong)))));
+  EXPECT_THROW(interface_lddt_ca(truth, truth, mask, torch::ones({n - 1}, torch::kLong)), std::invalid_argument);
 }
 
 TEST(ExperimentallyResolvedLoss, SigmoidCrossEntropyOverExistingAtomsByHand) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "data/chain_dataset.h"
@@ -448,7 +449,7 @@ TEST(StepRecord, RoundTripsThroughALogLineAndRejectsOtherLines) {
       R"("peak_forward_bytes":100,"peak_backward_bytes":300,"peak_optimizer_bytes":200,)"
       R"("peak_memory_bytes":300,"peak_step_memory_bytes":50,"optimizer_state_bytes":64,)"
       R"("peak_memory_bytes_per_rank":[300,900],"peak_step_memory_bytes_per_rank":[50,70],)"
-      R"("validation":{"lddt_ca":0.5,"gdt_ts":0.25,"drmsd":3.0,"chains":2}})";
+      R"("validation":{"lddt_ca":0.5,"gdt_ts":0.25,"drmsd":3.0,"chains":2,"interface_lddt_ca":0.375}})";
   const std::optional<StepRecord> r = StepRecord::parse(line);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->step, 7);
@@ -463,10 +464,12 @@ TEST(StepRecord, RoundTripsThroughALogLineAndRejectsOtherLines) {
   EXPECT_EQ(r->largest_step_peak_bytes(), 70);
   ASSERT_TRUE(r->validation);
   EXPECT_EQ(r->validation->chains, 2);
+  EXPECT_EQ(r->validation->interface_lddt_ca, 0.375);
   // What the record writes reads back as the same record.
   const std::optional<StepRecord> back = StepRecord::parse(r->to_json_line());
   ASSERT_TRUE(back);
   EXPECT_EQ(back->to_json_line(), r->to_json_line());
+  EXPECT_NE(back->to_json_line().find(R"("interface_lddt_ca":0.375)"), std::string::npos);
 
   StepRecord skipped;
   skipped.step = 8;
@@ -492,19 +495,21 @@ TEST(Trainer, RejectsBadRunSettings) {
   EXPECT_THROW(train_run(config, data, out, "", -1), ConfigError);  // train.max_steps = 0
   config.set("train.max_steps=1");
   TrainerOptions o;
-  // Validation on complexes is not built: a multimer run with validation data is refused.
+  // A multimer run validates on complexes: a validation chain of no complex is refused.
   o.train_data = o.valid_data = data.string();
+  o.valid_chains = {"9zzz_Q"};
   o.out_dir = out.string();
   {
     std::ostringstream refused_log;
     try {
       Trainer(Config::load("tiny_multimer", {"train.max_steps=1"}), o, refused_log).run();
-      ADD_FAILURE() << "a multimer run validated";
-    } catch (const ConfigError& e) {
-      EXPECT_NE(std::string(e.what()).find("validation on complexes"), std::string::npos) << e.what();
+      ADD_FAILURE() << "a validation complex that is not in the data was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("no complex or chain '9zzz_Q'"), std::string::npos) << e.what();
     }
   }
   o.valid_data.clear();
+  o.valid_chains.clear();
   o.train_chains = {"9zzz_Q"};
   std::ostringstream log;
   try {
@@ -522,7 +527,9 @@ TEST(Trainer, RejectsBadRunSettings) {
 
 // A multimer config trains on complexes: 2Q2K's two chains as one sample (named by its
 // entry or by a chain), the loss finite and falling over repeated steps on it, the
-// multimer terms (chain centre of mass) in the log's losses.
+// multimer terms (chain centre of mass) in the log's losses; validation scores the
+// complex (named by a chain) as one, with its interface lDDT-Ca, and writes its
+// two-chain prediction.
 TEST(FoldTrainCli, MultimerConfigTrainsOnAComplex) {
   REQUIRE_2Q2K();
   const fs::path data = two_chain_dataset(), run = temp_path("complex_run");
@@ -531,8 +538,23 @@ TEST(FoldTrainCli, MultimerConfigTrainsOnAComplex) {
                            " --set data.train.max_extra_msa=8 --set data.common.max_recycling_iters=0"
                            " --set train.samples_per_epoch=1 --set scheduler.max_lr=0.003 --set scheduler.warmup_no_steps=0"
                            " --data '" + data.string() + "' --steps 6 --quiet --out '" + run.string() + "'";
-  const auto trained = fold::test::run_fold(args + " --chains 2q2k");
+  const auto trained =
+      fold::test::run_fold(args + " --chains 2q2k --valid-data '" + data.string() + "' --valid-chains 2q2k_A");
   ASSERT_EQ(trained.code, 0) << trained.err;
+  const auto validation = nlohmann::json::parse(trained.out).at("validation");
+  ASSERT_EQ(validation.at("chains").size(), 1u) << trained.out;
+  const auto& scored = validation.at("chains")[0];
+  EXPECT_EQ(scored.at("chain"), "2q2k");
+  for (const char* metric : {"lddt_ca", "interface_lddt_ca"}) {
+    EXPECT_GE(scored.at(metric).get<double>(), 0.0) << metric;
+    EXPECT_LE(scored.at(metric).get<double>(), 1.0) << metric;
+  }
+  EXPECT_EQ(validation.at("interface_lddt_ca"), scored.at("interface_lddt_ca"));
+  std::ifstream pdb(scored.at("pdb").get<std::string>());
+  std::set<char> pdb_chains;
+  for (std::string line; std::getline(pdb, line);)
+    if (line.rfind("ATOM", 0) == 0 && line.size() > 21) pdb_chains.insert(line[21]);
+  EXPECT_EQ(pdb_chains, (std::set<char>{'A', 'B'}));
   std::vector<double> losses;
   std::ifstream log(run / "log.jsonl");
   for (std::string line; std::getline(log, line);) {

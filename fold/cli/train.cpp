@@ -136,9 +136,20 @@ void add_train_command(CLI::App& app) {
     for (const auto& c : s.chain_scores) {
       const std::string pdb = (fs::path(a->out) / "predictions" / (c.chain + ".pdb")).string();
       data::write_protein(prediction_to_protein(c.chain, c.features, c.outputs), pdb);
-      chains.push_back({{"chain", c.chain}, {"lddt_ca", c.lddt_ca}, {"gdt_ts", c.gdt_ts}, {"drmsd", c.drmsd}, {"pdb", pdb}});
-      std::cerr << "held-out " << c.chain << ": lDDT-Ca " << c.lddt_ca << " against the true structure (" << pdb << ")\n";
+      json score = {{"chain", c.chain}, {"lddt_ca", c.lddt_ca}, {"gdt_ts", c.gdt_ts}, {"drmsd", c.drmsd}, {"pdb", pdb}};
+      std::cerr << "held-out " << c.chain << ": lDDT-Ca " << c.lddt_ca;
+      if (c.interface_lddt_ca) {
+        score["interface_lddt_ca"] = *c.interface_lddt_ca;
+        std::cerr << ", interface lDDT-Ca " << *c.interface_lddt_ca;
+      }
+      std::cerr << " against the true structure (" << pdb << ")\n";
+      chains.push_back(std::move(score));
     }
+    json validation = {{"lddt_ca", s.validation.lddt_ca},
+                       {"gdt_ts", s.validation.gdt_ts},
+                       {"drmsd", s.validation.drmsd},
+                       {"chains", chains}};
+    if (s.validation.interface_lddt_ca) validation["interface_lddt_ca"] = *s.validation.interface_lddt_ca;
     const json summary = {{"out", a->out},
                           {"steps", {s.first_step, s.last_step}},
                           {"seconds", s.seconds},
@@ -147,11 +158,7 @@ void add_train_command(CLI::App& app) {
                           {"skipped_samples", s.skipped_samples},
                           {"checkpoint", s.last_checkpoint},
                           {"stopped_by_signal", s.stopped_by_request},
-                          {"validation",
-                           {{"lddt_ca", s.validation.lddt_ca},
-                            {"gdt_ts", s.validation.gdt_ts},
-                            {"drmsd", s.validation.drmsd},
-                            {"chains", chains}}}};
+                          {"validation", validation}};
     std::cout << summary.dump(2) << "\n";
   });
 }

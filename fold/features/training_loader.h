@@ -19,6 +19,12 @@
 
 namespace fold::features {
 
+// The sample of `id` in `dataset`: a chain's (make_training_sample), or with
+// options.complexes an entry's, of all its chains (make_complex_training_sample).
+// Throws SampleError for an id the dataset lacks or a sample it cannot make.
+data::FeatureDict make_dataset_sample(const data::ChainDataset& dataset, const std::string& id,
+                                      const TrainingOptions& options, uint64_t seed);
+
 class TrainingLoader {
  public:
   TrainingLoader(std::shared_ptr<const data::ChainDataset> dataset, std::vector<data::SampleRef> schedule,

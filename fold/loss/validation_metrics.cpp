@@ -2,7 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <limits>
 #include <stdexcept>
+#include <vector>
 
 namespace fold {
 
@@ -17,32 +19,58 @@ void check_points(const at::Tensor& a, const at::Tensor& b, const at::Tensor& ma
     throw std::invalid_argument(std::string(who) + ": expected two [N, 3] coordinate sets and an [N] mask");
 }
 
-}  // namespace
-
-at::Tensor lddt(const at::Tensor& predicted, const at::Tensor& truth, const at::Tensor& mask, double cutoff,
-                double eps, bool per_residue) {
-  const int64_t n = mask.size(-2);
+// lDDT over the pairs that `pairs` [*, N, N] (1 = may be scored) allows, of those
+// observed in both atoms and closer than `cutoff` in the truth; and how many pairs that
+// is ([*, N] per residue, else [*]).
+struct PairLddt {
+  at::Tensor score, scored_pairs;
+};
+PairLddt lddt_over_pairs(const at::Tensor& predicted, const at::Tensor& truth, const at::Tensor& mask,
+                         const at::Tensor& pairs, double cutoff, double eps, bool per_residue) {
   const at::Tensor d_true = distance_matrix(truth, eps);
   const at::Tensor d_pred = distance_matrix(predicted, eps);
-  const at::Tensor pair_mask = mask * mask.transpose(-1, -2);
-  const at::Tensor scored =
-      (d_true < cutoff).to(mask.scalar_type()) * pair_mask * (1.0 - at::eye(n, mask.options()));
+  const at::Tensor scored = (d_true < cutoff).to(mask.scalar_type()) * mask * mask.transpose(-1, -2) * pairs;
   const at::Tensor error = (d_true - d_pred).abs();
   const at::Tensor score =
       ((error < 0.5).to(error.scalar_type()) + (error < 1.0).to(error.scalar_type()) +
        (error < 2.0).to(error.scalar_type()) + (error < 4.0).to(error.scalar_type())) *
       0.25;
+  const std::vector<int64_t> dims = per_residue ? std::vector<int64_t>{-1} : std::vector<int64_t>{-2, -1};
+  const at::Tensor count = scored.sum(dims);
   // Times the reciprocal, as OpenFold: scores are ratios of small integers that often sit
   // exactly on a pLDDT bin edge, where a division and a multiplication round apart.
-  if (per_residue) return (1.0 / (eps + scored.sum(-1))) * (eps + (scored * score).sum(-1));
-  return (1.0 / (eps + scored.sum({-2, -1}))) * (eps + (scored * score).sum({-2, -1}));
+  return {(1.0 / (eps + count)) * (eps + (scored * score).sum(dims)), count};
+}
+
+constexpr int64_t kCa = 1;
+
+at::Tensor ca_mask(const at::Tensor& mask37, const at::Tensor& like) {
+  return mask37.narrow(-1, kCa, 1).to(like.scalar_type());
+}
+
+}  // namespace
+
+at::Tensor lddt(const at::Tensor& predicted, const at::Tensor& truth, const at::Tensor& mask, double cutoff,
+                double eps, bool per_residue) {
+  const int64_t n = mask.size(-2);
+  return lddt_over_pairs(predicted, truth, mask, 1.0 - at::eye(n, mask.options()), cutoff, eps, per_residue).score;
 }
 
 at::Tensor lddt_ca(const at::Tensor& predicted_atom37, const at::Tensor& truth_atom37, const at::Tensor& mask37,
                    double cutoff, double eps, bool per_residue) {
-  constexpr int64_t kCa = 1;
-  return lddt(predicted_atom37.select(-2, kCa), truth_atom37.select(-2, kCa),
-              mask37.narrow(-1, kCa, 1).to(predicted_atom37.scalar_type()), cutoff, eps, per_residue);
+  return lddt(predicted_atom37.select(-2, kCa), truth_atom37.select(-2, kCa), ca_mask(mask37, predicted_atom37),
+              cutoff, eps, per_residue);
+}
+
+at::Tensor interface_lddt_ca(const at::Tensor& predicted_atom37, const at::Tensor& truth_atom37,
+                             const at::Tensor& mask37, const at::Tensor& asym_id, double cutoff) {
+  if (asym_id.dim() < 1 || asym_id.size(-1) != mask37.size(-2))
+    throw std::invalid_argument("interface_lddt_ca: asym_id must be [*, N] over the structure's N residues");
+  const at::Tensor mask = ca_mask(mask37, predicted_atom37);
+  const at::Tensor pairs = asym_id.unsqueeze(-1).ne(asym_id.unsqueeze(-2)).to(mask.scalar_type());
+  const PairLddt l = lddt_over_pairs(predicted_atom37.select(-2, kCa), truth_atom37.select(-2, kCa), mask, pairs,
+                                     cutoff, 1e-10, /*per_residue=*/false);
+  return at::where(l.scored_pairs > 0, l.score, at::full_like(l.score, std::numeric_limits<double>::quiet_NaN()));
 }
 
 at::Tensor superimpose(const at::Tensor& reference, const at::Tensor& moving, const at::Tensor& mask) {

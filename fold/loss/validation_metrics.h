@@ -20,6 +20,13 @@ at::Tensor lddt(const at::Tensor& predicted, const at::Tensor& truth, const at::
 at::Tensor lddt_ca(const at::Tensor& predicted_atom37, const at::Tensor& truth_atom37, const at::Tensor& mask37,
                    double cutoff = 15.0, double eps = 1e-10, bool per_residue = true);
 
+// Interface lDDT-Ca of a complex: lDDT-Ca over the pairs of C-alpha atoms of different
+// chains (asym_id [*, N]) closer than `cutoff` in the truth, all pairs pooled: how well
+// the chains are placed against each other, whatever the fold within each. [*]; NaN
+// where no such pair is observed (one chain, or chains apart).
+at::Tensor interface_lddt_ca(const at::Tensor& predicted_atom37, const at::Tensor& truth_atom37,
+                             const at::Tensor& mask37, const at::Tensor& asym_id, double cutoff = 15.0);
+
 // The rigid motion that best superimposes `moving` [N, 3] onto `reference` [N, 3] over the
 // points where `mask` [N] is 1 (Kabsch); returns `moving` transformed, [N, 3]. Needs 3 or
 // more non-collinear masked points.

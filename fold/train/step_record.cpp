@@ -10,7 +10,9 @@ using json = nlohmann::json;
 namespace {
 
 json validation_json(const ValidationResult& v) {
-  return {{"lddt_ca", v.lddt_ca}, {"gdt_ts", v.gdt_ts}, {"drmsd", v.drmsd}, {"chains", v.chains}};
+  json j = {{"lddt_ca", v.lddt_ca}, {"gdt_ts", v.gdt_ts}, {"drmsd", v.drmsd}, {"chains", v.chains}};
+  if (v.interface_lddt_ca) j["interface_lddt_ca"] = *v.interface_lddt_ca;
+  return j;
 }
 
 template <typename T>
@@ -142,7 +144,7 @@ std::optional<StepRecord> StepRecord::parse(const std::string& line) {
     if (j.contains("validation")) {
       const json& v = j["validation"];
       r.validation = ValidationResult{v.value("lddt_ca", 0.0), v.value("gdt_ts", 0.0), v.value("drmsd", 0.0),
-                                      v.value("chains", int64_t{0})};
+                                      v.value("chains", int64_t{0}), optional_from<double>(v, "interface_lddt_ca")};
     }
     return r;
   } catch (const json::exception&) {

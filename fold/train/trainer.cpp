@@ -228,9 +228,6 @@ void Trainer::Impl::setup() {
   if (max_steps < 1) throw ConfigError("train.max_steps must be set (>= 1) for fold train");
   // A multimer model trains on complexes: each of the dataset's entries, all its chains.
   const bool complexes = config.get_bool("globals.is_multimer");
-  if (complexes && !options.valid_data.empty())
-    throw ConfigError("fold train: validation on complexes is not built yet; train a multimer config without "
-                      "--valid-data");
   schedule = LrSchedule::from_config(config);
   loss_options = loss::LossOptions::from_config(config);
   run_options.memory = memory_policy_from_config(config);
@@ -275,7 +272,9 @@ void Trainer::Impl::setup() {
   if (!options.valid_data.empty()) {
     auto valid = std::make_shared<const data::ChainDataset>(options.valid_data);
     std::vector<std::string> ids;
-    for (const auto& e : select_entries(*valid, options.valid_chains)) ids.push_back(e.id);
+    for (const auto& e : complexes ? select_complexes(*valid, options.valid_chains)
+                                   : select_entries(*valid, options.valid_chains))
+      ids.push_back(e.id);
     validator = std::make_unique<Validator>(valid, ids, evaluation_options(config), run_seed);
     for (const auto& [chain, why] : validator->excluded()) log << "[train] validation chain " << chain << " left out: " << why << "\n";
   }

@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <ostream>
 
 #include "data/chain_sampler.h"
+#include "fold/features/training_loader.h"
+#include "fold/loss/chain_permutation.h"
 #include "fold/loss/validation_metrics.h"
 #include "fold/model/params_io.h"
 #include "fold/train/training_options.h"
@@ -27,8 +30,8 @@ Validator::Validator(std::shared_ptr<const data::ChainDataset> dataset, const st
                      const features::TrainingOptions& options, uint64_t seed) {
   for (size_t i = 0; i < chains.size(); ++i) {
     try {
-      samples_.emplace_back(chains[i], features::make_training_sample(dataset->read(chains[i]), options,
-                                                                  data::sample_seed(seed, -1, static_cast<int64_t>(i))));
+      samples_.emplace_back(chains[i], features::make_dataset_sample(*dataset, chains[i], options,
+                                                                   data::sample_seed(seed, -1, static_cast<int64_t>(i))));
     } catch (const std::exception& e) {
       excluded_.emplace_back(chains[i], e.what());
     }
@@ -45,6 +48,7 @@ ValidationResult Validator::evaluate(AlphaFoldImpl& model, const std::map<std::s
   load_state_dict(model, weights, "EMA weights");
   model.eval();
   ValidationResult result;
+  int64_t interfaces = 0;
   scores_.clear();
   try {
     for (const auto& [chain, sample] : samples_) {
@@ -55,8 +59,10 @@ ValidationResult Validator::evaluate(AlphaFoldImpl& model, const std::map<std::s
       eval_run.memory.checkpoint = evoformer::CheckpointPolicy::none();
       data::FeatureDict out = model.forward(inputs, eval_run);
       for (auto& [name, t] : out) t = t.is_floating_point() ? t.to(torch::kCPU, torch::kFloat) : t.to(torch::kCPU);
-      const at::Tensor truth = parts.ground_truth.at("all_atom_positions");
-      const at::Tensor mask = parts.ground_truth.at("all_atom_mask");
+      // A complex's true chains follow the prediction's (identity for one chain).
+      const data::FeatureDict batch = loss::permute_ground_truth_chains(out, features::last_iteration_batch(parts));
+      const at::Tensor truth = batch.at("all_atom_positions");
+      const at::Tensor mask = batch.at("all_atom_mask");
       const at::Tensor predicted = out.at("final_atom_positions");
       ChainScore s;
       s.chain = chain;
@@ -64,12 +70,25 @@ ValidationResult Validator::evaluate(AlphaFoldImpl& model, const std::map<std::s
       const at::Tensor ca_mask = mask.select(-1, 1);
       s.gdt_ts = gdt_ts(predicted.select(-2, 1), truth.select(-2, 1), ca_mask).item<double>();
       s.drmsd = drmsd(predicted.select(-2, 1), truth.select(-2, 1), ca_mask).item<double>();
+      if (const auto asym = batch.find("asym_id"); asym != batch.end()) {
+        const double interface = interface_lddt_ca(predicted, truth, mask, asym->second).item<double>();
+        if (!std::isnan(interface)) s.interface_lddt_ca = interface;
+      }
       s.outputs = std::move(out);
       s.features = parts.inputs;
-      if (log) *log << "[validate] " << chain << ": lDDT-Ca " << s.lddt_ca << ", GDT-TS " << s.gdt_ts << ", drmsd " << s.drmsd << " A\n";
+      if (log) {
+        *log << "[validate] " << chain << ": lDDT-Ca " << s.lddt_ca << ", GDT-TS " << s.gdt_ts << ", drmsd " << s.drmsd
+             << " A";
+        if (s.interface_lddt_ca) *log << ", interface lDDT-Ca " << *s.interface_lddt_ca;
+        *log << "\n";
+      }
       result.lddt_ca += s.lddt_ca;
       result.gdt_ts += s.gdt_ts;
       result.drmsd += s.drmsd;
+      if (s.interface_lddt_ca) {
+        result.interface_lddt_ca = result.interface_lddt_ca.value_or(0.0) + *s.interface_lddt_ca;
+        ++interfaces;
+      }
       scores_.push_back(std::move(s));
     }
   } catch (...) {
@@ -85,6 +104,7 @@ ValidationResult Validator::evaluate(AlphaFoldImpl& model, const std::map<std::s
     result.gdt_ts /= result.chains;
     result.drmsd /= result.chains;
   }
+  if (interfaces > 0) *result.interface_lddt_ca /= static_cast<double>(interfaces);
   return result;
 }
 

@@ -1,7 +1,11 @@
 // Validation during training (AF2 Supplement 1.11.7, OpenFold's validation_step): the
 // EMA weights predict every validation chain (eval-mode features: no crop, no block
 // deletion, every recycling iteration) and the C-alpha trace is scored against the
-// true structure with lDDT-Ca, GDT-TS and drmsd (fold/validation_metrics.h).
+// true structure with lDDT-Ca, GDT-TS and drmsd (fold/loss/validation_metrics.h).
+// With a multimer config the samples are complexes (all chains of an entry): the true
+// chains are first assigned to the predicted ones by the loss's chain permutation (as
+// OpenFold's multimer validation step), and the placement of the chains against each
+// other is scored too, by interface lDDT-Ca.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -10,6 +14,7 @@
 #include <iosfwd>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,18 +34,22 @@ features::TrainingOptions evaluation_options(const Config& config);
 struct ValidationResult {
   double lddt_ca = 0, gdt_ts = 0, drmsd = 0;  // means over the chains
   int64_t chains = 0;
+  // Complexes: the mean over those with an observed interface.
+  std::optional<double> interface_lddt_ca;
 };
 
 struct ChainScore {
-  std::string chain;
+  std::string chain;  // or the complex's entry
   double lddt_ca = 0, gdt_ts = 0, drmsd = 0;
+  std::optional<double> interface_lddt_ca;
   data::FeatureDict outputs;  // the prediction (CPU), for writing it out
   data::FeatureDict features;  // its input features (CPU)
 };
 
 class Validator {
  public:
-  // Builds each chain's features once (seeded by `seed` and the chain's position).
+  // Builds each chain's features once (seeded by `seed` and the chain's position); with
+  // options.complexes, `chains` names entries and each is a complex.
   Validator(std::shared_ptr<const data::ChainDataset> dataset, const std::vector<std::string>& chains,
             const features::TrainingOptions& options, uint64_t seed);
   // Chains that cannot be evaluated (e.g. nothing resolved), with the reason.

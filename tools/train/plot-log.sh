@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The training curve of a `fold train` run as a PNG: the total loss and FAPE per logged
-# step (left axis, log scale) and the validation lDDT-Ca (right axis), from log.jsonl.
+# step (left axis, log scale) and the validation lDDT-Ca, and for complexes interface
+# lDDT-Ca (right axis), from log.jsonl.
 # usage: tools/train/plot-log.sh RUN_DIR/log.jsonl OUT.png [TITLE]
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,4p' "$0" >&2; exit 2; }
@@ -13,7 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 python3 - "$log" "$tmp" <<'PY'
 import json, sys
 log, tmp = sys.argv[1], sys.argv[2]
-with open(log) as f, open(tmp + "/loss.dat", "w") as loss, open(tmp + "/valid.dat", "w") as valid:
+with open(log) as f, open(tmp + "/loss.dat", "w") as loss, open(tmp + "/valid.dat", "w") as valid, \
+        open(tmp + "/interface.dat", "w") as interface:
     for line in f:
         r = json.loads(line)
         if r.get("loss") is not None:
@@ -21,7 +23,13 @@ with open(log) as f, open(tmp + "/loss.dat", "w") as loss, open(tmp + "/valid.da
         v = r.get("validation")
         if v:
             valid.write(f'{r["step"]} {v["lddt_ca"]}\n')
+            if "interface_lddt_ca" in v:
+                interface.write(f'{r["step"]} {v["interface_lddt_ca"]}\n')
 PY
+# A complex's run has an interface score; a chain's has none to plot.
+interface_plot=""
+[ -s "$tmp/interface.dat" ] &&
+  interface_plot=", \"$tmp/interface.dat\" using 1:2 axes x1y2 with linespoints lw 2 pt 5 title \"interface lDDT-Ca\""
 gnuplot <<GP
 set terminal pngcairo size 900,540 font ",11" noenhanced
 set output "$png"
@@ -37,6 +45,6 @@ set key outside bottom center horizontal
 set grid
 plot "$tmp/loss.dat" using 1:2 with lines lw 1.5 title "total loss", \
      "$tmp/loss.dat" using 1:3 with lines lw 1.5 title "FAPE", \
-     "$tmp/valid.dat" using 1:2 axes x1y2 with linespoints lw 2 pt 7 title "lDDT-Ca (EMA weights)"
+     "$tmp/valid.dat" using 1:2 axes x1y2 with linespoints lw 2 pt 7 title "lDDT-Ca (EMA weights)"$interface_plot
 GP
 echo "$png"
