@@ -337,6 +337,45 @@ TEST(ComplexTrainingSample, ContiguousCropGivesEachChainOneStretch) {
                            torch::arange(22)));
 }
 
+// Templates of a complex: each chain's max_templates slots filled from its stored hits
+// as a monomer sample's (2q2k chain B for the first 60 residues), the copies of a
+// sequence sharing its first chain's, concatenated along residues and cropped with the
+// complex; a random number of them up to max_templates (the rest empty slots).
+TEST(ComplexTrainingSample, TemplatesComeFromTheStoredHitsPerChainAndAreCroppedWithTheComplex) {
+  REQUIRE_2Q2K();
+  std::vector<ChainRecord> chains = {real_record("A"), real_record("B")};
+  const std::string part = chains[0].sequence.substr(0, 60);
+  const std::string hhr = fold::test::hhr_text(chains[0].sequence, {{"2Q2K_B", 50.0, 0, part, part, 0}});
+  chains[0].release_date = "2009-01-01";
+  chains[0].template_hits = parse_hhr(hhr, "test.hhr");
+  TrainingOptions o = small_crop(0.0);
+  o.complexes = true;
+  o.crop_size = 100;
+  o.sampling.max_templates = 2;
+  o.template_mmcif_dir = fold::test::shared_data("mmcif");
+  int with = 0, without = 0;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    const FeatureDict s = make_complex_training_sample(chains, o, seed);
+    const at::Tensor aatype = s.at("template_aatype"), mask = s.at("template_all_atom_mask");
+    ASSERT_EQ(aatype.sizes(), (torch::IntArrayRef{2, 100, s.at("aatype").size(-1)}));
+    EXPECT_EQ(mask.select(-1, 0)[1].sum().item<double>(), 0.0) << "one hit: the second slot stays empty";
+    if (mask.sum().item<double>() == 0) {
+      ++without;
+      continue;
+    }
+    ++with;
+    const at::Tensor asym = s.at("asym_id").select(-1, 0), residue = s.at("residue_index").select(-1, 0);
+    const at::Tensor record_aatype = chains[0].aatype.to(torch::kLong).index_select(0, residue);
+    // Both copies' aligned residues carry the chain's residue types, the unaligned ones the gap.
+    const at::Tensor expected = torch::where(residue < 60, record_aatype, 21);
+    EXPECT_TRUE(torch::equal(aatype.select(-1, 0)[0], expected));
+    for (const int64_t chain : {1, 2})
+      EXPECT_GT(mask.select(-1, 0)[0].index({asym == chain}).sum().item<double>(), 0) << "chain " << chain;
+  }
+  EXPECT_GT(with, 0);
+  EXPECT_GT(without, 0) << "subsample_templates draws 0..max templates";
+}
+
 // A sample of 2Q2K's two chains (a homodimer): one entity, two copies; the crop's labels
 // are the whole truth's at the kept (chain, residue) pairs; the spatial crop reaches
 // across the interface; the same seed gives the same sample.

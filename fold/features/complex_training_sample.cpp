@@ -104,7 +104,10 @@ FeatureDict make_complex_training_sample(const std::vector<ChainRecord>& records
   for (const ChainRecord& r : records) sequences.push_back(r.sequence);
   const ChainAssembly assembly = assemble_chains(sequences);
   std::vector<ComplexChainMsa> msas;
-  std::map<std::string, std::vector<at::Tensor>> parts;
+  std::map<std::string, std::vector<at::Tensor>> parts, template_parts;
+  // Copies of a sequence share the templates of its first chain, as OpenFold's multimer
+  // pipeline shares one sequence's features.
+  std::map<int64_t, FeatureDict> entity_templates;
   std::vector<int64_t> lengths, chain_entities;
   for (const size_t i : assembly.order) {
     const ChainRecord& r = records[i];
@@ -127,6 +130,10 @@ FeatureDict make_complex_training_sample(const std::vector<ChainRecord>& records
     parts["aatype"].push_back(r.aatype.to(at::kLong));
     parts["all_atom_positions"].push_back(r.atom_positions);
     parts["all_atom_mask"].push_back(r.atom_mask.to(at::kFloat));
+    auto [templates, first] = entity_templates.try_emplace(assembly.entity_of[i]);
+    if (first)
+      templates->second = pad_template_slots(chain_template_features(r, o, gen), r.length(), o.sampling.max_templates);
+    for (const auto& [key, t] : templates->second) template_parts[key].push_back(t);
   }
   FeatureDict merged = chain_identity_features(lengths, chain_entities);
   for (const auto& [key, p] : parts) merged[key] = at::cat(p);
@@ -139,10 +146,9 @@ FeatureDict make_complex_training_sample(const std::vector<ChainRecord>& records
     per_slice.push_back(sample_complex_msa_features(merged, o.sampling, draw_seed(gen)));
     crop_residues(per_slice.back(), keep);
   }
-  const int64_t kept = keep.size(0), slots = o.sampling.max_templates;
-  const FeatureDict templates = {{"template_aatype", at::zeros({slots, kept}, at::kLong)},
-                                 {"template_all_atom_positions", at::zeros({slots, kept, 37, 3}, at::kFloat)},
-                                 {"template_all_atom_mask", at::zeros({slots, kept, 37}, at::kFloat)}};
+  const int64_t kept = keep.size(0);
+  FeatureDict templates;
+  for (const auto& [key, p] : template_parts) templates[key] = at::cat(p, 1).index_select(1, keep);
   FeatureDict sample = stack_recycling_slices(per_slice, templates);
   const at::Tensor& aatype = merged.at("aatype");
   const at::Tensor &positions = merged.at("all_atom_positions"), &mask = merged.at("all_atom_mask");

@@ -10,7 +10,9 @@
 // residue (one with an atom within interface_threshold A of another chain's; without
 // any, the contiguous crop); otherwise the contiguous crop, which visits the chains in
 // random order and gives each a random stretch within the budget the others leave.
-// Templates are max_templates empty slots (template search for complexes is not built).
+// Templates: max_templates slots per chain, the first filled from the chain's stored
+// template hits as a monomer sample's (chain_template_features; copies of a sequence
+// share its first chain's), concatenated along residues and cropped with the complex.
 // The ground truth is that of the crop, plus the whole complex's under gt_* names
 // (gt_asym_id, gt_entity_id, gt_residue_index, gt_<label>) for the loss's chain
 // permutation (fold/loss/chain_permutation.h).

@@ -28,19 +28,6 @@ at::Tensor gumbel_noise(at::IntArrayRef shape, at::Generator& gen) {
   return -at::log(-at::log(u + 1e-6) + 1e-6);
 }
 
-// The multimer template features of one chain: make_template_features' aatype,
-// positions and atom mask, padded with empty slots to `slots`.
-FeatureDict chain_templates(const FeatureDict& found, int64_t n_res, int64_t slots) {
-  const int64_t t = found.empty() ? 0 : found.at("template_aatype").size(0);
-  FeatureDict f;
-  f["template_aatype"] = at::zeros({slots, n_res}, at::kLong);
-  f["template_all_atom_positions"] = at::zeros({slots, n_res, 37, 3}, at::kFloat);
-  f["template_all_atom_mask"] = at::zeros({slots, n_res, 37}, at::kFloat);
-  for (auto& [name, padded] : f)
-    if (t > 0) padded.slice(0, 0, std::min(t, slots)).copy_(found.at(name).slice(0, 0, slots));
-  return f;
-}
-
 // One entity: the features of the first chain with its sequence.
 struct Entity {
   size_t first_chain = 0;
@@ -50,6 +37,17 @@ struct Entity {
 };
 
 }  // namespace
+
+FeatureDict pad_template_slots(const FeatureDict& found, int64_t n_res, int64_t slots) {
+  const int64_t t = found.empty() ? 0 : found.at("template_aatype").size(0);
+  FeatureDict f;
+  f["template_aatype"] = at::zeros({slots, n_res}, at::kLong);
+  f["template_all_atom_positions"] = at::zeros({slots, n_res, 37, 3}, at::kFloat);
+  f["template_all_atom_mask"] = at::zeros({slots, n_res, 37}, at::kFloat);
+  for (auto& [name, padded] : f)
+    if (t > 0) padded.slice(0, 0, std::min(t, slots)).copy_(found.at(name).slice(0, 0, slots));
+  return f;
+}
 
 ChainAssembly assemble_chains(const std::vector<std::string>& sequences) {
   ChainAssembly a;
@@ -118,7 +116,7 @@ FeatureDict merge_complex_features(const ComplexInputs& in, const SamplingOption
               ? find_templates(c.sequence, c.template_hits, in.template_mmcif_dir, in.max_template_date,
                                o.max_templates, report)
               : FeatureDict();
-      entity.templates = chain_templates(found, static_cast<int64_t>(c.sequence.size()), o.max_templates);
+      entity.templates = pad_template_slots(found, static_cast<int64_t>(c.sequence.size()), o.max_templates);
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(who + e.what());
     }

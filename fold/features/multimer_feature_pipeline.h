@@ -51,6 +51,11 @@ struct ComplexInputs {
 data::FeatureDict merge_complex_features(const ComplexInputs& inputs, const SamplingOptions& options,
                                          PipelineReport* report = nullptr);
 
+// The multimer template features of one chain of n_res residues: make_template_features'
+// aatype, positions and atom mask of `found` (which may be empty), padded with empty
+// slots (or cut) to `slots`.
+data::FeatureDict pad_template_slots(const data::FeatureDict& found, int64_t n_res, int64_t slots);
+
 // AF2's assembly of a complex (add_assembly_features): chains with one sequence form an
 // entity, numbered from 1 in order of first appearance; `order` lists the chains in
 // asym_id order, by entity and then as given.

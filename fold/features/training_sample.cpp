@@ -36,29 +36,6 @@ void crop_residues(FeatureDict& f, const at::Tensor& keep) {
     if (f.count(name)) f[name] = f[name].index_select(1, keep);
 }
 
-namespace {
-
-FeatureDict template_features(const ChainRecord& r, const TrainingOptions& o, at::Generator& gen) {
-  std::vector<TemplateFeatures> chosen;
-  if (o.sampling.use_templates && !o.template_mmcif_dir.empty() && !r.template_hits.empty() && o.sampling.max_templates > 0) {
-    TemplateSearchOptions search;
-    search.mmcif_dir = o.template_mmcif_dir;
-    // A template may not postdate the chain it helps to predict.
-    search.max_template_date = r.release_date;
-    search.max_hits = o.max_template_hits;
-    const TemplateSearchResult found = find_template_features(r.sequence, r.template_hits, search);
-    const auto available = static_cast<int64_t>(found.templates.size());
-    const int64_t count = o.subsample_templates ? uniform_int(gen, 0, std::min(available, o.sampling.max_templates))
-                                                : std::min(available, o.sampling.max_templates);
-    const at::Tensor order = o.subsample_templates ? at::randperm(available, gen, at::kLong)
-                                                   : at::arange(available, at::kLong);
-    for (int64_t i = 0; i < count; ++i) chosen.push_back(found.templates[order[i].item<int64_t>()]);
-  }
-  return make_template_features(r.length(), chosen);
-}
-
-}  // namespace
-
 at::Tensor block_delete_msa_rows(int64_t depth, const TrainingOptions& o, at::Generator& gen) {
   const auto block = static_cast<int64_t>(std::floor(depth * o.msa_fraction_per_block));
   if (!o.block_delete_msa || block == 0 || depth < 2) return at::arange(depth, at::kLong);
@@ -138,6 +115,25 @@ FeatureDict make_ground_truth_features(const at::Tensor& aatype_in, const at::Te
   return f;
 }
 
+FeatureDict chain_template_features(const ChainRecord& r, const TrainingOptions& o, at::Generator& gen) {
+  std::vector<TemplateFeatures> chosen;
+  if (o.sampling.use_templates && !o.template_mmcif_dir.empty() && !r.template_hits.empty() && o.sampling.max_templates > 0) {
+    TemplateSearchOptions search;
+    search.mmcif_dir = o.template_mmcif_dir;
+    // A template may not postdate the chain it helps to predict.
+    search.max_template_date = r.release_date;
+    search.max_hits = o.max_template_hits;
+    const TemplateSearchResult found = find_template_features(r.sequence, r.template_hits, search);
+    const auto available = static_cast<int64_t>(found.templates.size());
+    const int64_t count = o.subsample_templates ? uniform_int(gen, 0, std::min(available, o.sampling.max_templates))
+                                                : std::min(available, o.sampling.max_templates);
+    const at::Tensor order = o.subsample_templates ? at::randperm(available, gen, at::kLong)
+                                                   : at::arange(available, at::kLong);
+    for (int64_t i = 0; i < count; ++i) chosen.push_back(found.templates[order[i].item<int64_t>()]);
+  }
+  return make_template_features(r.length(), chosen);
+}
+
 FeatureDict make_training_sample(const ChainRecord& r, const TrainingOptions& o, uint64_t seed) {
   if (o.max_resolution > 0 && r.resolution > o.max_resolution)
     throw SampleError("chain " + r.id + ": resolution " + std::to_string(r.resolution) + " A is worse than " +
@@ -151,7 +147,7 @@ FeatureDict make_training_sample(const ChainRecord& r, const TrainingOptions& o,
   FeatureDict base = sequence_and_msa_features(r.aatype, r.msa, r.deletion_matrix);
   const at::Tensor rows = block_delete_msa_rows(r.msa_depth(), o, gen);
   for (const char* name : {"msa", "deletion_matrix", "msa_mask"}) base[name] = base[name].index_select(0, rows);
-  const FeatureDict templates = template_features(r, o, gen);
+  const FeatureDict templates = chain_template_features(r, o, gen);
   const at::Tensor keep = crop_indices(r, o, clamped, gen);
 
   std::vector<FeatureDict> per_slice;

@@ -72,6 +72,13 @@ at::Tensor block_delete_msa_rows(int64_t depth, const TrainingOptions& options, 
 // get_chi_angles.
 data::FeatureDict make_ground_truth_features(const at::Tensor& aatype, const at::Tensor& positions, const at::Tensor& mask);
 
+// A chain's templates at training time: its stored hits found in
+// options.template_mmcif_dir (none released after the chain), a random number of them up
+// to max_templates in random order with subsample_templates, else the first; as
+// make_template_features gives them (no template: zero slots).
+data::FeatureDict chain_template_features(const data::ChainRecord& record, const TrainingOptions& options,
+                                          at::Generator& gen);
+
 data::FeatureDict make_training_sample(const data::ChainRecord& record, const TrainingOptions& options, uint64_t seed);
 
 // Helpers that the complex sample shares: one integer in [low, high] and a fresh seed
