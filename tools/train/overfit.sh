@@ -10,18 +10,19 @@
 # 2Q2K homodimer (chains A and B, 2 x 70 residues, each its own MSA), trained on crops
 # of CROP residues (OpenFold's contiguous and spatial-interface crops) and scored on the
 # whole complex after the chain permutation: the check is on interface lDDT-Ca (the
-# C-alpha pairs across the two chains), lDDT-Ca and GDT-TS are reported beside it.
+# C-alpha pairs across the two chains), lDDT-Ca and GDT-TS are reported beside it;
+# 3000 steps unless --steps.
 # Writes RUN/summary.json, RUN/log.jsonl and the curve RUN/curve.png; prints steps,
 # time, final loss (mean of the last 10% of logged steps) and lDDT-Ca.
 # usage: tools/train/overfit.sh [--fold BIN] [--steps N] [--precision fp32|bf16|fp16]
-#                               [--work DIR] [--check MIN_LDDT_CA] [--threads N]
+#                               [--work DIR] [--check MIN_SCORE] [--threads N]
 #                               [--complex [--crop CROP]]
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 fold_bin="$root/build/fold/fold"
 shared="$root/../shared/data"
-steps=4000
+steps=""
 precision=fp32
 work=""
 check=""
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift ;;
     --complex) complex=1 ;;
     --crop) crop="$2"; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "overfit.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -56,11 +57,13 @@ if [ -n "$complex" ]; then
   target=2q2k
   metric=interface_lddt_ca
   model=(--config tiny_multimer --set data.train.crop_size="$crop")
+  [ -n "$steps" ] || steps=3000
 else
   prepared=2q2k_A
   target=2q2k_A
   metric=lddt_ca
   model=(--config tiny)
+  [ -n "$steps" ] || steps=4000
 fi
 "$fold_bin" prepare --quiet --mmcif-dir "$shared/mmcif" --alignment-dir "$shared/alignments" --chains "$prepared" \
   --out "$work/data.h5" > /dev/null
