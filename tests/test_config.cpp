@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "fold/config.h"
 #include "fold/config_section.h"
@@ -74,6 +75,30 @@ TEST(Config, TinyPresetIsConsistentlyShrunk) {
   EXPECT_EQ(c.get_int("model.evoformer_stack.c_m"), 32);
   EXPECT_EQ(c.get_int("model.evoformer_stack.no_blocks"), 2);
   EXPECT_EQ(c.get_int("model.structure_module.no_blocks"), 2);
+}
+
+// tiny_multimer differs from af2_model_1_multimer_v3 in sizes only: every loss term and
+// weight, and every multimer switch of the model, are the preset's (a training run of the
+// tiny model stands for the real one).
+TEST(Config, TinyMultimerHasTheMultimerPresetsLossesAndSwitches) {
+  const auto json_of = [](const std::string& preset) { return nlohmann::json::parse(Config::load(preset).to_json()); };
+  const nlohmann::json tiny = json_of("tiny_multimer"), full = json_of("af2_model_1_multimer_v3");
+  EXPECT_EQ(tiny["loss"], full["loss"]) << tiny["loss"].dump(1) << "\n" << full["loss"].dump(1);
+  for (const char* key : {"globals.is_multimer", "model.input_embedder.use_chain_relative",
+                          "model.input_embedder.max_relative_chain", "model.input_embedder.tf_dim",
+                          "model.template.template_single_embedder.c_in", "model.template.template_pair_stack.tri_mul_first",
+                          "model.evoformer_stack.opm_first", "model.extra_msa.extra_msa_stack.opm_first",
+                          "model.evoformer_stack.fuse_projection_weights", "model.structure_module.trans_scale_factor",
+                          "model.heads.tm.enabled", "model.heads.masked_msa.c_out", "data.train.spatial_crop_prob",
+                          "data.train.clamp_prob", "data.train.block_delete_msa"}) {
+    nlohmann::json a = tiny, b = full;
+    std::string rest = key;
+    for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1)) {
+      a = a[rest.substr(0, dot)];
+      b = b[rest.substr(0, dot)];
+    }
+    EXPECT_EQ(a[rest], b[rest]) << key;
+  }
 }
 
 TEST(Config, SetReadsValueAsTheSchemaType) {
