@@ -84,20 +84,17 @@ TEST(Config, TinyMultimerHasTheMultimerPresetsLossesAndSwitches) {
   const auto json_of = [](const std::string& preset) { return nlohmann::json::parse(Config::load(preset).to_json()); };
   const nlohmann::json tiny = json_of("tiny_multimer"), full = json_of("af2_model_1_multimer_v3");
   EXPECT_EQ(tiny["loss"], full["loss"]) << tiny["loss"].dump(1) << "\n" << full["loss"].dump(1);
-  for (const char* key : {"globals.is_multimer", "model.input_embedder.use_chain_relative",
-                          "model.input_embedder.max_relative_chain", "model.input_embedder.tf_dim",
-                          "model.template.template_single_embedder.c_in", "model.template.template_pair_stack.tri_mul_first",
-                          "model.evoformer_stack.opm_first", "model.extra_msa.extra_msa_stack.opm_first",
-                          "model.evoformer_stack.fuse_projection_weights", "model.structure_module.trans_scale_factor",
-                          "model.heads.tm.enabled", "model.heads.masked_msa.c_out", "data.train.spatial_crop_prob",
-                          "data.train.clamp_prob", "data.train.block_delete_msa"}) {
-    nlohmann::json a = tiny, b = full;
-    std::string rest = key;
-    for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1)) {
-      a = a[rest.substr(0, dot)];
-      b = b[rest.substr(0, dot)];
-    }
-    EXPECT_EQ(a[rest], b[rest]) << key;
+  // .at() throws on a missing key, so a misspelt one cannot pass as null == null.
+  for (const char* key : {"/globals/is_multimer", "/model/input_embedder/use_chain_relative",
+                          "/model/input_embedder/max_relative_chain", "/model/input_embedder/tf_dim",
+                          "/model/template/template_single_embedder/c_in",
+                          "/model/template/template_pair_stack/tri_mul_first", "/model/evoformer_stack/opm_first",
+                          "/model/extra_msa/extra_msa_stack/opm_first", "/model/evoformer_stack/fuse_projection_weights",
+                          "/model/structure_module/trans_scale_factor", "/model/heads/tm/enabled",
+                          "/model/heads/masked_msa/c_out", "/data/train/spatial_crop_prob", "/data/train/clamp_prob",
+                          "/data/train/block_delete_msa"}) {
+    const nlohmann::json::json_pointer at(key);
+    EXPECT_EQ(tiny.at(at), full.at(at)) << key;
   }
 }
 
